@@ -1,0 +1,54 @@
+# DirOps Portal: `make demo` and `make test` set up everything on a fresh Debian machine (as root).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages the portal, its lab and its browser tests run on.
+APT_PACKAGES := redis-server chromium fonts-dejavu-core samba samba-ad-dc ldb-tools
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench install system-packages lint clean-run
+
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: system-packages $(STAMP)
+
+demo: install
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py demo_accounts
+	DEMO_MODE=1 LAB_MODE=1 CONNECTIVITY_CHECK_STEP_DELAY=$${CONNECTIVITY_CHECK_STEP_DELAY:-0.7} \
+	  $(PY) manage.py stack run --workers 2 --bind 127.0.0.1:8000
+
+# Tests run their own servers (own var dir, own Redis port) so a running demo is never touched;
+# they are started here and stopped on the way out, pass or fail.
+test bench: export DIROPS_VAR_DIR := $(CURDIR)/var/test
+test bench: export REDIS_URL := redis://127.0.0.1:6391/0
+
+test: install
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py stack up redis
+	trap '$(PY) manage.py stack down' EXIT; \
+	$(VENV)/bin/ruff check . && \
+	$(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+
+bench: install
+	$(PY) manage.py stack up redis
+	trap '$(PY) manage.py stack down' EXIT; \
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+lint: install
+	$(VENV)/bin/ruff check .

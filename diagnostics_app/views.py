@@ -1,0 +1,25 @@
+from django.shortcuts import render
+
+from portal.accounts.permissions import requires
+
+
+def _placeholder(request, area: str, promise: str):
+    return render(request, "area_not_built.html", {"area": area, "promise": promise})
+
+
+@requires("accounts.view_address_repair")
+def address_repair(request):
+    return _placeholder(request, "Address repair",
+                        "Explain and fix why a mail or proxyAddresses change never reaches Exchange Online.")
+
+
+@requires("accounts.view_mfa_report")
+def mfa(request):
+    return _placeholder(request, "MFA registration",
+                        "Who can really satisfy MFA, including registrations started but never verified.")
+
+
+@requires("accounts.view_writeback_plan")
+def writeback(request):
+    return _placeholder(request, "Writeback rename",
+                        "Plan the switch of group writeback to cloud display names without deleting groups.")

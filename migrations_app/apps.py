@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MigrationsAppConfig(AppConfig):
+    name = "migrations_app"
+    verbose_name = "DL migration"

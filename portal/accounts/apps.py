@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "portal.accounts"
+    label = "accounts"
+    verbose_name = "Accounts and roles"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from . import signals  # noqa: F401  (login/logout audit)
+        from .services import do_sync_roles
+
+        # Roles follow the code: every migrate brings the groups' permissions back to roles.py.
+        post_migrate.connect(lambda **kwargs: do_sync_roles(), dispatch_uid="accounts.sync_roles", weak=False)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django.urls import reverse
+
+from .roles import ROLE_PERMISSIONS
+
+# The four areas, in the order people reach for them; `built` False shows an honest placeholder.
+AREAS = [
+    ("DL migration", "migrations_app:home", "accounts.view_dl_migration"),
+    ("Address repair", "diagnostics_app:address_repair", "accounts.view_address_repair"),
+    ("MFA registration", "diagnostics_app:mfa", "accounts.view_mfa_report"),
+    ("Writeback rename", "diagnostics_app:writeback", "accounts.view_writeback_plan"),
+]
+TOOLS = [
+    ("Jobs", "jobs:list", "jobs.view_job"),
+    ("Audit", "audit:list", "audit.view_auditevent"),
+]
+
+
+def navigation(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    path = request.path
+
+    def items(entries):
+        out = []
+        for label, url_name, perm in entries:
+            if user.has_perm(perm):
+                url = reverse(url_name)
+                out.append({"label": label, "url": url, "active": path.startswith(url)})
+        return out
+
+    roles = [g.name for g in user.groups.all() if g.name in ROLE_PERMISSIONS]
+    return {"nav_areas": items(AREAS), "nav_tools": items(TOOLS), "user_roles": roles}

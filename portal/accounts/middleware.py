@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils.http import urlencode
+
+from .permissions import is_public, required_permissions_of
+from .roles import roles_granting
+
+
+class HtmxAwareLoginRequiredMiddleware(LoginRequiredMiddleware):
+    """Login required everywhere; an expired session met by an htmx poll sends the whole page to login.
+
+    A plain 302 would make htmx swap the login form into a fragment of the page.
+    """
+
+    def handle_no_permission(self, request, view_func):
+        if getattr(request, "htmx", False):
+            page = request.htmx.current_url_abs_path or request.get_full_path()
+            login_url = self.get_login_url(view_func)
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = f"{login_url}?{urlencode({self.get_redirect_field_name(view_func): page})}"
+            return response
+        return super().handle_no_permission(request, view_func)
+
+
+def forbidden(request, *, missing: list[str], reason: str = ""):
+    roles = sorted({role for perm in missing for role in roles_granting(perm)})
+    return render(
+        request,
+        "403.html",
+        {"missing": missing, "roles_needed": roles, "reason": reason},
+        status=403,
+    )
+
+
+class PermissionRequiredMiddleware:
+    """Deny by default: every view names the permissions it needs, or nobody reaches it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if is_public(view_func):
+            return None
+        match = request.resolver_match
+        if match is not None and "admin" in match.namespaces:
+            if request.user.is_active and request.user.is_superuser:
+                return None
+            return forbidden(request, missing=[], reason="The Django admin is for superusers only.")
+        needed = required_permissions_of(view_func)
+        if needed is None:
+            return forbidden(request, missing=[], reason="This page declares no permission, so it is refused.")
+        missing = [perm for perm in needed if not request.user.has_perm(perm)]
+        if missing:
+            return forbidden(request, missing=missing)
+        return None

@@ -1,0 +1,19 @@
+import django_tables2 as tables
+
+from .models import AuditEvent
+
+
+class AuditEventTable(tables.Table):
+    time = tables.DateTimeColumn(format="Y-m-d H:i:s")
+    actor_name = tables.Column(verbose_name="Who", default="system")
+    action = tables.Column()
+    target = tables.Column()
+    job = tables.Column(linkify=True, verbose_name="Job")
+    change = tables.TemplateColumn(template_name="audit/_change_cell.html", orderable=False, verbose_name="Change")
+    source_ip = tables.Column(verbose_name="From")
+
+    class Meta:
+        model = AuditEvent
+        fields = ("time", "actor_name", "action", "target", "change", "job", "source_ip")
+        attrs = {"class": "table"}
+        empty_text = "No audit events match these filters."

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class JobsConfig(AppConfig):
+    name = "portal.jobs"
+    label = "jobs"
+    verbose_name = "Jobs"
+
+    def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
+        from . import connectivity  # noqa: F401  (registers the connectivity check)
+
+        # Each app declares its JobRunner subclasses in jobs.py; importing them registers their kinds.
+        autodiscover_modules("jobs")

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_filters.views import FilterView
+from django_tables2 import SingleTableMixin
+
+from portal.accounts.permissions import requires
+
+from .filtersets import JobFilterSet
+from .models import Job
+from .selectors import jobs_for_list, log_lines_after
+from .services import JobActionRefused, do_cancel_job, do_detect_lost_jobs, do_resume_job, do_start_job
+from .tables import JobTable
+
+
+class JobListView(SingleTableMixin, FilterView):
+    required_permissions = ("jobs.view_job",)
+    table_class = JobTable
+    filterset_class = JobFilterSet
+    paginate_by = 50
+    template_name = "jobs/job_list.html"
+
+    def get_queryset(self):
+        do_detect_lost_jobs()
+        return jobs_for_list()
+
+
+def _job_context(job: Job, **extra) -> dict:
+    lines = log_lines_after(job=job, after=0, limit=100_000)
+    return {"job": job, "lines": lines, "last_seq": lines[-1].seq if lines else 0,
+            "poll_ms": settings.JOB_LOG_POLL_MS, "checkpoint": job.last_checkpoint, **extra}
+
+
+@requires("jobs.view_job")
+@require_GET
+def job_detail(request, pk: int):
+    job = get_object_or_404(Job, pk=pk)
+    if job.is_active:
+        do_detect_lost_jobs()
+        job.refresh_from_db()
+    return render(request, "jobs/job_detail.html", _job_context(job))
+
+
+@requires("jobs.view_job")
+@require_GET
+def job_log(request, pk: int):
+    """The live log's poll: new lines after `after`, and the header parts that change (out of band)."""
+    job = get_object_or_404(Job, pk=pk)
+    if job.is_active:
+        do_detect_lost_jobs()
+        job.refresh_from_db()
+    try:
+        after = max(0, int(request.GET.get("after", "0")))
+    except ValueError:
+        after = 0
+    lines = log_lines_after(job=job, after=after)
+    last_seq = lines[-1].seq if lines else after
+    # Keep asking while the job runs, and once more after it ends if a page of lines is still unread.
+    more = job.is_active or job.log_lines.filter(seq__gt=last_seq).exists()
+    return render(request, "jobs/_log_poll.html",
+                  {"job": job, "lines": lines, "last_seq": last_seq, "keep_polling": more,
+                   "poll_ms": settings.JOB_LOG_POLL_MS, "checkpoint": job.last_checkpoint})
+
+
+@requires("jobs.view_job")
+@require_GET
+def job_log_download(request, pk: int, fmt: str):
+    job = get_object_or_404(Job, pk=pk)
+    lines = job.log_lines.order_by("seq").iterator(chunk_size=2000)
+    if fmt == "json":
+        def rows():
+            yield "[\n"
+            for i, line in enumerate(lines):
+                item = {"seq": line.seq, "time": line.time.isoformat(), "level": line.level,
+                        "message": line.message, "data": line.data}
+                yield ("" if i == 0 else ",\n") + json.dumps(item)
+            yield "\n]\n"
+        response = StreamingHttpResponse(rows(), content_type="application/json")
+    else:
+        response = StreamingHttpResponse(
+            (f"{line.time:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" {line.level.upper():7} {line.message}\n"
+             for line in lines), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-log.{"json" if fmt == "json" else "txt"}"'
+    return response
+
+
+@requires("jobs.cancel_job")
+@require_POST
+def job_cancel(request, pk: int):
+    job = get_object_or_404(Job, pk=pk)
+    try:
+        do_cancel_job(job=job, user=request.user, request=request)
+        messages.info(request, f"Cancel requested for job #{job.pk}.")
+    except JobActionRefused as exc:
+        messages.warning(request, str(exc))
+    return redirect(job)
+
+
+@requires("jobs.resume_job")
+@require_POST
+def job_resume(request, pk: int):
+    job = get_object_or_404(Job, pk=pk)
+    try:
+        do_resume_job(job=job, user=request.user, request=request)
+        messages.info(request, f"Job #{job.pk} is queued again; it resumes after its last checkpoint.")
+    except JobActionRefused as exc:
+        messages.warning(request, str(exc))
+    return redirect(job)
+
+
+@requires("jobs.run_connectivity_check")
+@require_POST
+def start_connectivity_check(request):
+    job = do_start_job(kind="connectivity_check", user=request.user, target="portal dependencies",
+                       request=request)
+    return redirect(job)

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from portal.accounts import views as account_views
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("jobs/", include("portal.jobs.urls")),
+    path("audit/", include("portal.audit.urls")),
+    path("dl/", include("migrations_app.urls")),
+    path("diagnostics/", include("diagnostics_app.urls")),
+    path("admin/", admin.site.urls),
+]

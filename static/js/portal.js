@@ -1,0 +1,29 @@
+// Behaviour of the live job log: follow new lines unless the reader scrolled up; filter by level.
+(function () {
+  function logBox() { return document.getElementById("log"); }
+  let follow = true;
+
+  function atBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 24; }
+  function setFollow(value) {
+    follow = value;
+    const state = document.getElementById("follow-state");
+    if (state) state.textContent = value ? "Following new lines" : "Paused: scroll to the bottom to follow";
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    const log = logBox();
+    if (!log) return;
+    log.scrollTop = log.scrollHeight;
+    log.addEventListener("scroll", function () { setFollow(atBottom(log)); });
+    const only = document.getElementById("only-problems");
+    if (only) only.addEventListener("change", function () {
+      log.classList.toggle("only-problems", only.checked);
+      if (follow) log.scrollTop = log.scrollHeight;
+    });
+  });
+
+  document.addEventListener("htmx:oobAfterSwap", function (evt) {
+    const log = logBox();
+    if (log && evt.detail.target === log && follow) log.scrollTop = log.scrollHeight;
+  });
+})();
