@@ -7,3 +7,4 @@ import os
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6390/15")
 os.environ.setdefault("JOB_HEARTBEAT_SECONDS", "0.5")
 os.environ.setdefault("JOB_WORKER_LOST_AFTER_SECONDS", "5")
+os.environ.setdefault("JOB_EXTRA_MODULES", "tests.support.jobs")

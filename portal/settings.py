@@ -102,6 +102,9 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
 }
+if env_secret("DATABASE_PASSWORD"):
+    # The password apart from the URL, so that it can come from a secrets file.
+    DATABASES["default"]["PASSWORD"] = env_secret("DATABASE_PASSWORD")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several RQ workers and the web server write at once (job logs): WAL lets readers go on while
     # one writer commits, IMMEDIATE avoids lock upgrades that fail instead of waiting.
@@ -159,6 +162,8 @@ DJANGO_TABLES2_PAGE_RANGE = 7
 JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=2.0)
 JOB_WORKER_LOST_AFTER_SECONDS = env.float("JOB_WORKER_LOST_AFTER_SECONDS", default=30.0)
 JOB_LOG_POLL_MS = env.int("JOB_LOG_POLL_MS", default=300)
+# Extra modules defining JobRunner kinds (plugins; the tests load their own kinds this way).
+JOB_EXTRA_MODULES = env.list("JOB_EXTRA_MODULES", default=[])
 # Slows the connectivity check so that its lines can be watched arriving (tests, demo).
 CONNECTIVITY_CHECK_STEP_DELAY = env.float("CONNECTIVITY_CHECK_STEP_DELAY", default=0.0)
 

@@ -1,1 +1,129 @@
+"""Shared fixtures: users per role, and real RQ worker processes working on the test database."""
 
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from portal.accounts.roles import ROLE_PERMISSIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Real hashing is deliberately slow; the tests create hundreds of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    from django.contrib.auth.models import Group
+
+    from portal.accounts.services import do_sync_roles
+
+    do_sync_roles()
+
+    def make(username: str, *roles: str, password: str = "pw-for-tests-only-1"):
+        user = django_user_model.objects.create_user(username=username, password=password)
+        user.groups.set(Group.objects.filter(name__in=roles))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def role_users(make_user):
+    return {role: make_user(role.lower(), role) for role in ROLE_PERMISSIONS}
+
+
+@pytest.fixture
+def no_enqueue(monkeypatch):
+    """Unit tests run jobs inline; nothing goes to Redis."""
+    calls = []
+    monkeypatch.setattr("portal.jobs.services._enqueue", lambda pk, queue: calls.append(pk))
+    return calls
+
+
+def _test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    assert db["ENGINE"].endswith("sqlite3"), "worker fixtures support the SQLite test database"
+    return f"sqlite:///{db['NAME']}"
+
+
+@pytest.fixture
+def rq_workers(transactional_db, request):
+    """Start real `manage.py rqworker` processes on the test database; yields a starter.
+
+    Each worker is a separate process (forked work horse per job, as in production), so a test can
+    kill one and watch the portal notice.
+    """
+    procs: list[subprocess.Popen] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def start(count: int = 1, **extra_env: str) -> list[subprocess.Popen]:
+        env = {**os.environ, "DATABASE_URL": _test_database_url(), **{k: str(v) for k, v in extra_env.items()}}
+        started = []
+        for _ in range(count):
+            log = open(ARTIFACTS / f"worker-{request.node.name}-{len(procs)}.log", "wb")  # noqa: SIM115
+            proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "rqworker", *settings.RQ_QUEUE_NAMES,
+                                     "--name", f"test-{os.getpid()}-{len(procs)}-{time.monotonic_ns()}"],
+                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            procs.append(proc)
+            started.append(proc)
+        _wait_for_workers(len(procs))
+        return started
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wait_for_workers(count: int, timeout: float = 20) -> None:
+    import django_rq
+    from rq import Worker
+
+    conn = django_rq.get_connection("default")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len([w for w in Worker.all(connection=conn) if w.name.startswith(f"test-{os.getpid()}-")]) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{count} RQ worker(s) did not register within {timeout}s")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _clean_test_queues():
+    """Jobs left in the test Redis by an earlier, interrupted run must not run in this one."""
+    try:
+        import django_rq
+
+        for name in settings.RQ_QUEUE_NAMES:
+            django_rq.get_queue(name).empty()
+    except Exception:  # noqa: BLE001 - unit tests run without Redis
+        pass
+    yield
+
+
+def wait_for(predicate, timeout: float = 20, interval: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

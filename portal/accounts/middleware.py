@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.utils.http import urlencode
 
 from .permissions import is_public, required_permissions_of
@@ -18,7 +18,7 @@ class HtmxAwareLoginRequiredMiddleware(LoginRequiredMiddleware):
     def handle_no_permission(self, request, view_func):
         if getattr(request, "htmx", False):
             page = request.htmx.current_url_abs_path or request.get_full_path()
-            login_url = self.get_login_url(view_func)
+            login_url = resolve_url(self.get_login_url(view_func))
             response = HttpResponse(status=204)
             response["HX-Redirect"] = f"{login_url}?{urlencode({self.get_redirect_field_name(view_func): page})}"
             return response

@@ -13,3 +13,9 @@ class JobsConfig(AppConfig):
 
         # Each app declares its JobRunner subclasses in jobs.py; importing them registers their kinds.
         autodiscover_modules("jobs")
+        from importlib import import_module
+
+        from django.conf import settings
+
+        for module in settings.JOB_EXTRA_MODULES:
+            import_module(module)

@@ -9,7 +9,7 @@ MASK = "********"
 _SECRET_KEYS = re.compile(r"(pass(word|wd)?|secret|token|credential|private[_-]?key|api[_-]?key)", re.I)
 _INLINE = [
     # key=value and "key": "value" forms, as connection strings and JSON bodies print them
-    re.compile(r"(?P<k>\b[\w-]*(?:password|passwd|secret|token|apikey|api_key)[\w-]*\b\s*[=:]\s*)"
+    re.compile(r"(?P<k>\b[\w-]*(?:password|passwd|secret|token|apikey|api_key)[\w-]*\b[\"']?\s*[=:]\s*)"
                r"(?P<q>[\"']?)[^\s\"',;&]+", re.I),
     re.compile(r"(?P<k>\bBearer\s+)(?P<q>)[A-Za-z0-9\-._~+/]+=*", re.I),
     re.compile(r"(?P<k>-----BEGIN [A-Z ]*PRIVATE KEY-----)(?P<q>)[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),

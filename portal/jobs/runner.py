@@ -224,6 +224,8 @@ def execute_job(job_pk: int) -> str:
         error, result = str(exc), exc.result
         if runner is not None:
             runner.error(error)
+        else:
+            append_line(job.pk, level=LogLevel.ERROR, message=error)
     except Exception as exc:  # noqa: BLE001 - any failure must end as a failed job, never a stuck one
         error = f"{type(exc).__name__}: {exc}"
         if runner is not None:
@@ -231,11 +233,14 @@ def execute_job(job_pk: int) -> str:
     finally:
         heartbeat.stopped.set()
         heartbeat.join()
+    warnings = job.log_lines.filter(level=LogLevel.WARNING).count()
     summary = runner.summary if runner else ""
+    if summary and status == JobStatus.WARNINGS:
+        summary = f"{summary} {warnings} warning(s): review them below."
     if not summary:
         summary = {
             JobStatus.SUCCEEDED: "Finished successfully.",
-            JobStatus.WARNINGS: f"Finished with {runner.warning_total()} warning(s): review them below.",
+            JobStatus.WARNINGS: f"Finished with {warnings} warning(s): review them below.",
             JobStatus.FAILED: f"Failed: {redact(error)}",
         }.get(status, "")
     Job.objects.filter(pk=job.pk).update(
@@ -245,7 +250,7 @@ def execute_job(job_pk: int) -> str:
         summary=summary[:500],
         result=redact_data(result),
         error=redact(error),
-        warning_count=job.log_lines.filter(level=LogLevel.WARNING).count(),
+        warning_count=warnings,
         error_count=job.log_lines.filter(level=LogLevel.ERROR).count(),
     )
     if runner is not None:

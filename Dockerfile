@@ -1,0 +1,17 @@
+# One image for the web server and the workers (docker-compose.yml picks the command).
+FROM python:3.12-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DIROPS_VAR_DIR=/var/lib/dirops
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY portal ./portal
+COPY migrations_app ./migrations_app
+COPY diagnostics_app ./diagnostics_app
+RUN pip install --no-cache-dir .
+COPY manage.py ./
+COPY templates ./templates
+COPY static ./static
+RUN mkdir -p /var/lib/dirops && SECRET_KEY=build-only python manage.py collectstatic --noinput -v0
+RUN useradd --system --home /app dirops && chown -R dirops /var/lib/dirops
+USER dirops
+EXPOSE 8000
+CMD ["gunicorn", "portal.wsgi:application", "--workers", "2", "--threads", "4", "--timeout", "120", "--bind", "0.0.0.0:8000"]

@@ -1,0 +1,108 @@
+"""The job pages: list filters, detail, live-log poll, downloads, cancel, bad input."""
+
+import json
+
+import pytest
+
+from portal.jobs.choices import JobStatus
+from portal.jobs.models import Job
+from portal.jobs.runner import append_line
+from portal.jobs.services import do_start_job, run_job_inline
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def helpdesk_client(client, role_users):
+    client.force_login(role_users["Helpdesk"])
+    client.user = role_users["Helpdesk"]
+    return client
+
+
+def test_start_connectivity_check_from_the_browser_queues_it(helpdesk_client, no_enqueue):
+    response = helpdesk_client.post("/jobs/connectivity-check/")
+    job = Job.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
+    assert no_enqueue == [job.pk], "queued once the transaction committed"
+    page = helpdesk_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Queued" in page and "Waiting for a worker" in page and 'hx-trigger="load delay:' in page
+
+
+def test_poll_returns_only_new_lines_and_stops_when_the_job_ends(helpdesk_client, no_enqueue):
+    job = do_start_job(kind="test_steps", user=helpdesk_client.user, params={})
+    for n in range(3):
+        append_line(job.pk, level="info", message=f"early {n}")
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+    body = helpdesk_client.get(f"/jobs/{job.pk}/log/", {"after": 2}, HTTP_HX_REQUEST="true").content.decode()
+    assert "early 2" in body and "early 1" not in body
+    assert f"/jobs/{job.pk}/log/?after=3" in body, "the next poll resumes after the last line seen"
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED, summary="All done.")
+    body = helpdesk_client.get(f"/jobs/{job.pk}/log/", {"after": 3}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-state="stopped"' in body and "hx-trigger" not in body
+    assert "All done." in body and "Succeeded" in body
+
+
+def test_reload_renders_every_line_then_polls_after_the_last(helpdesk_client, no_enqueue):
+    job = do_start_job(kind="test_steps", user=helpdesk_client.user, params={})
+    for n in range(5):
+        append_line(job.pk, level="warning" if n == 2 else "info", message=f"line {n} <script>x</script>")
+    page = helpdesk_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert page.count('class="line lvl-') == 5
+    assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert f"/jobs/{job.pk}/log/?after=5" in page
+
+
+def test_bad_after_value_is_treated_as_start(helpdesk_client, no_enqueue):
+    job = do_start_job(kind="test_steps", user=helpdesk_client.user, params={})
+    append_line(job.pk, level="info", message="first")
+    body = helpdesk_client.get(f"/jobs/{job.pk}/log/", {"after": "'; drop"}).content.decode()
+    assert "first" in body
+
+
+def test_unknown_job_is_a_404_page(helpdesk_client):
+    response = helpdesk_client.get("/jobs/999999/")
+    assert response.status_code == 404
+    assert "There is nothing at this address" in response.content.decode()
+
+
+def test_downloads_as_text_and_json(helpdesk_client, no_enqueue):
+    job = run_job_inline(do_start_job(kind="test_steps", user=helpdesk_client.user, params={}))
+    text = b"".join(helpdesk_client.get(f"/jobs/{job.pk}/log.txt").streaming_content).decode()
+    assert "INFO    doing one" in text and text.count("\n") == job.log_lines.count()
+    data = json.loads(b"".join(helpdesk_client.get(f"/jobs/{job.pk}/log.json").streaming_content))
+    assert [d["seq"] for d in data] == list(range(1, job.log_lines.count() + 1))
+    assert {"time", "level", "message", "data"} <= set(data[0])
+
+
+def test_cancel_finished_job_says_so_and_changes_nothing(helpdesk_client, no_enqueue):
+    job = run_job_inline(do_start_job(kind="test_steps", user=helpdesk_client.user, params={}))
+    lines = job.log_lines.count()
+    response = helpdesk_client.post(f"/jobs/{job.pk}/cancel/", follow=True)
+    assert "has already ended (succeeded); there is nothing to cancel." in response.content.decode()
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and not job.cancel_requested and job.log_lines.count() == lines
+
+
+def test_job_list_filters_by_status_and_kind(helpdesk_client, no_enqueue):
+    ok = run_job_inline(do_start_job(kind="test_steps", user=helpdesk_client.user, params={}))
+    bad = run_job_inline(do_start_job(kind="test_steps", user=helpdesk_client.user, params={"fail_at": "one"}))
+    page = helpdesk_client.get("/jobs/", {"status": "failed"}).content.decode()
+    assert f'href="/jobs/{bad.pk}/"' in page and f'href="/jobs/{ok.pk}/"' not in page
+    page = helpdesk_client.get("/jobs/", {"kind": "connectivity_check"}).content.decode()
+    assert "No jobs match" in page
+
+
+def test_worker_lost_page_shows_last_checkpoint_and_resume(client, role_users, no_enqueue):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = run_job_inline(do_start_job(kind="test_steps", user=role_users["Helpdesk"], params={"fail_at": "three"}))
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1))
+    client.force_login(role_users["Administrator"])
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Worker lost" in page and "Its last completed step was <strong>two</strong>" in page
+    assert "Resume from last checkpoint" in page
+    client.post(f"/jobs/{job.pk}/resume/")
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and no_enqueue[-1] == job.pk
