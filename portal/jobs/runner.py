@@ -58,6 +58,8 @@ def append_line(job_pk: int, *, level: str, message: str, data: Any = None, next
                                           message=message, data=data)
             return seq
         except IntegrityError:
+            if not Job.objects.filter(pk=job_pk).exists():
+                raise
             seq = None
     raise RuntimeError(f"could not append a log line to job {job_pk}")
 

@@ -1,0 +1,73 @@
+"""A helpdesk tech starts a connectivity check and watches its log arrive line by line."""
+
+import time
+
+import pytest
+
+from tests.e2e.conftest import login, screenshot
+
+pytestmark = pytest.mark.e2e
+
+
+def test_connectivity_check_log_streams_into_the_browser(page, rq_workers, make_user):
+    rq_workers(1, CONNECTIVITY_CHECK_STEP_DELAY=1.5)
+    make_user("helpdesk", "Helpdesk")
+    login(page, "helpdesk")
+    page.get_by_role("button", name="Run connectivity check").click()
+    page.wait_for_url("**/jobs/*/")
+
+    lines = page.locator("#log .line")
+    seen_counts, seen_progress = [], []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        count = lines.count()
+        if not seen_counts or count != seen_counts[-1]:
+            seen_counts.append(count)
+        seen_progress.append(int(page.locator("#job-progress").get_attribute("value")))
+        if page.locator("#job-header .badge", has_text="Succeeded").count():
+            break
+        time.sleep(0.1)
+    # The lines came in several steps while the page stayed open: streamed, not loaded at the end.
+    assert len([c for c in seen_counts if c > 0]) >= 3, seen_counts
+    assert seen_counts == sorted(seen_counts)
+    assert 0 < min(p for p in seen_progress if p) < 100 and seen_progress[-1] == 100
+    page.wait_for_selector("#log-poller[data-state=stopped]", state="attached")
+    assert page.locator("#job-header .summary").inner_text().startswith("All 2 dependencies reachable")
+    assert page.locator("#job-header").count() == 1 and page.locator("#job-result").count() == 1
+    assert "Redis and job workers" in page.locator("#job-result").inner_text(), "result appears without a reload"
+    texts = lines.all_inner_texts()
+    assert any("Database:" in t and "SUCCESS" in t for t in texts)
+    assert [int(s) for s in page.locator("#log .line").evaluate_all("els => els.map(e => e.dataset.seq)")] == \
+        list(range(1, len(texts) + 1)), "each line exactly once, in order"
+    screenshot(page, "e2e-connectivity-check-live-log")
+
+    # A reload shows the whole log again and does not poll a finished job.
+    page.reload()
+    assert page.locator("#log .line").count() == len(texts)
+    assert page.locator("#log-poller").get_attribute("data-state") == "stopped"
+
+
+def test_auditor_reads_a_log_filtered_to_warnings_and_is_refused_actions(page, make_user, no_enqueue):
+    from portal.jobs.services import do_start_job, run_job_inline
+
+    job = run_job_inline(do_start_job(kind="test_steps", user=make_user("hd", "Helpdesk"),
+                                      params={"warn_at": ["two"]}))
+    make_user("auditor", "Auditor")
+    login(page, "auditor")
+    nav = page.get_by_role("navigation", name="Areas")
+    assert nav.get_by_role("link", name="Audit").is_visible()
+    assert page.get_by_role("button", name="Run connectivity check").count() == 0
+
+    page.goto(f"/jobs/{job.pk}/")
+    assert page.locator("#job-header .badge").inner_text() == "Succeeded with warnings"
+    visible = page.locator("#log .line:visible")
+    assert visible.count() == job.log_lines.count()
+    page.get_by_label("Only warnings and errors").check()
+    assert visible.all_inner_texts() == [t for t in visible.all_inner_texts() if "WARNING" in t]
+    assert visible.count() == 1 and "two needs a look" in visible.inner_text()
+    assert page.get_by_role("button", name="Cancel job").count() == 0
+
+    page.goto("/diagnostics/mfa/")
+    assert "This area is not built yet." in page.content()
+    page.goto("/jobs/4242/")
+    assert "There is nothing at this address" in page.content()
