@@ -51,7 +51,9 @@ class Command(BaseCommand):
 
     def _run(self, services, bind):
         stopping = []
-        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        # Both, explicitly: a shell that starts us in the background leaves SIGINT ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopping.append(True))
         self.stdout.write(self.style.SUCCESS(f"\nDirOps Portal is ready at http://{bind}/  (Ctrl-C stops everything)"))
         try:
             while not stopping:
