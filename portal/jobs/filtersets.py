@@ -1,4 +1,5 @@
 import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
 
 from .choices import JobStatus
@@ -11,7 +12,8 @@ def _kind_choices():
 
 
 class JobFilterSet(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=JobStatus.choices, label="Status")
+    status = django_filters.MultipleChoiceFilter(choices=JobStatus.choices, label="Status",
+                                                 widget=forms.CheckboxSelectMultiple)
     kind = django_filters.ChoiceFilter(choices=_kind_choices, label="Kind", empty_label="Any kind")
     user = django_filters.ModelChoiceFilter(queryset=get_user_model().objects.order_by("username"),
                                             label="Started by", empty_label="Anyone")
