@@ -26,11 +26,16 @@ $(STAMP): pyproject.toml
 
 install: system-packages $(STAMP)
 
+demo: export LAB_MODE := 1
+demo: export DEMO_MODE := 1
 demo: install
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py demo_accounts
-	DEMO_MODE=1 LAB_MODE=1 CONNECTIVITY_CHECK_STEP_DELAY=$${CONNECTIVITY_CHECK_STEP_DELAY:-0.7} \
+	$(PY) manage.py lab ad up
+	$(PY) manage.py lab seed
+	trap '$(PY) manage.py lab ad down' EXIT; \
+	CONNECTIVITY_CHECK_STEP_DELAY=$${CONNECTIVITY_CHECK_STEP_DELAY:-0.7} \
 	  $(PY) manage.py stack run --workers 2 --bind 127.0.0.1:8000
 
 # Tests run their own servers (own var dir, own Redis port) so a running demo is never touched;

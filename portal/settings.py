@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "portal.audit",
     "portal.jobs",
     "portal.lab",
+    "portal.directory",
     "migrations_app",
     "diagnostics_app",
 ]
@@ -149,6 +150,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request while collectstatic has not run
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -166,6 +168,27 @@ JOB_LOG_POLL_MS = env.int("JOB_LOG_POLL_MS", default=300)
 JOB_EXTRA_MODULES = env.list("JOB_EXTRA_MODULES", default=[])
 # Slows the connectivity check so that its lines can be watched arriving (tests, demo).
 CONNECTIVITY_CHECK_STEP_DELAY = env.float("CONNECTIVITY_CHECK_STEP_DELAY", default=0.0)
+
+# On-premises Active Directory (portal/connectors/registry.py). In LAB_MODE, unset values come
+# from the rehearsal lab's Samba AD DC (portal/lab), started by `manage.py lab ad up`.
+LAB_DIR = Path(env.str("LAB_DIR", default=str(VAR_DIR / "lab")))
+LAB_AD_HOST = env.str("LAB_AD_HOST", default="127.0.0.2")  # Samba's ports are fixed: one loopback address a lab
+LAB_AD_REALM = env.str("LAB_AD_REALM", default="LAB.EXAMPLE")
+LAB_SEED_USERS = env.int("LAB_SEED_USERS", default=200)
+AD_HOST = env.str("AD_HOST", default="")
+AD_PORT = env.int("AD_PORT", default=0) or None
+AD_USE_SSL = env.bool("AD_USE_SSL", default=False)
+AD_START_TLS = env.bool("AD_START_TLS", default=False)
+AD_VALIDATE_CERT = env.bool("AD_VALIDATE_CERT", default=True)
+AD_CA_FILE = env.str("AD_CA_FILE", default="") or None
+AD_TLS_SERVER_NAME = env.str("AD_TLS_SERVER_NAME", default="") or None
+AD_AUTH = env.str("AD_AUTH", default="simple")
+AD_BIND_DN = env.str("AD_BIND_DN", default="") or None
+AD_PASSWORD = env_secret("AD_PASSWORD")
+AD_BASE_DN = env.str("AD_BASE_DN", default="")
+AD_SYNC_OUS = env.list("AD_SYNC_OUS", default=[])  # the OUs Entra Connect synchronises
+AD_NON_SYNC_OU = env.str("AD_NON_SYNC_OU", default="")  # where migrated lists leave the sync scope
+AD_WRITEBACK_OU = env.str("AD_WRITEBACK_OU", default="")  # group writeback target
 
 LOGGING = {
     "version": 1,

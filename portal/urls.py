@@ -11,6 +11,7 @@ urlpatterns = [
     path("logout/", requires()(auth_views.LogoutView.as_view()), name="logout"),
     path("jobs/", include("portal.jobs.urls")),
     path("audit/", include("portal.audit.urls")),
+    path("directory/", include("portal.directory.urls")),
     path("dl/", include("migrations_app.urls")),
     path("diagnostics/", include("diagnostics_app.urls")),
     path("admin/", admin.site.urls),

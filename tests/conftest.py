@@ -127,3 +127,28 @@ def wait_for(predicate, timeout: float = 20, interval: float = 0.1, message: str
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture(scope="session")
+def lab_ad(django_db_blocker):
+    """The lab's Samba AD DC, up for the whole session (started here if needed, stopped if we started it)."""
+    from portal.lab import config, samba
+
+    was_running = samba.status(base_dir=config.ad_dir()).running
+    status = samba.ensure_up(base_dir=config.ad_dir(), admin_password=config.ad_admin_password(create=True),
+                             realm=settings.LAB_AD_REALM, host=settings.LAB_AD_HOST)
+    yield status
+    if not was_running:
+        samba.stop(base_dir=config.ad_dir())
+
+
+@pytest.fixture(scope="session")
+def seeded_lab(lab_ad):
+    """The lab AD holding the default scenario seed; yields its manifest."""
+    from portal.connectors.registry import active_directory
+    from portal.lab import config
+    from portal.lab.seed import seed
+
+    with active_directory() as directory:
+        manifest = seed(directory, base_dn=config.base_dn(), users=settings.LAB_SEED_USERS, seed=1)
+    yield manifest

@@ -12,6 +12,7 @@ AREAS = [
     ("Writeback rename", "diagnostics_app:writeback", "accounts.view_writeback_plan"),
 ]
 TOOLS = [
+    ("Directory", "directory:search", "accounts.view_directory"),
     ("Jobs", "jobs:list", "jobs.view_job"),
     ("Audit", "audit:list", "audit.view_auditevent"),
 ]

@@ -11,6 +11,7 @@ class PortalPermission(models.Model):
         managed = False
         default_permissions = ()
         permissions = [
+            ("view_directory", "Read on-premises Active Directory (Directory pages)"),
             ("view_dl_migration", "Use the DL migration area"),
             ("view_address_repair", "Use the address repair area"),
             ("view_mfa_report", "Read the MFA registration report"),

@@ -19,12 +19,14 @@ ROLE_DESCRIPTIONS: dict[str, str] = {
 
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     HELPDESK: {
+        "accounts.view_directory",
         "accounts.view_dl_migration",
         "jobs.view_job",
         "jobs.run_connectivity_check",
         "jobs.cancel_job",
     },
     ADMINISTRATOR: {
+        "accounts.view_directory",
         "accounts.view_dl_migration",
         "accounts.view_address_repair",
         "accounts.view_mfa_report",
@@ -37,11 +39,13 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "audit.view_auditevent",
     },
     APPROVER: {
+        "accounts.view_directory",
         "accounts.view_dl_migration",
         "accounts.view_writeback_plan",
         "jobs.view_job",
     },
     AUDITOR: {
+        "accounts.view_directory",
         "accounts.view_dl_migration",
         "accounts.view_address_repair",
         "accounts.view_mfa_report",

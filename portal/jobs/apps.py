@@ -9,7 +9,10 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.module_loading import autodiscover_modules
 
-        from . import connectivity  # noqa: F401  (registers the connectivity check)
+        from . import connectivity
+
+        # The portal's own dependencies first, then each connector's (their order in the report).
+        connectivity.load_connector_checks()
 
         # Each app declares its JobRunner subclasses in jobs.py; importing them registers their kinds.
         autodiscover_modules("jobs")

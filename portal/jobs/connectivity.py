@@ -80,6 +80,10 @@ def check_redis() -> CheckResult:
                        summary=f"Redis {details['redis_version']} answers; {len(workers)} worker(s) listening.")
 
 
+def load_connector_checks() -> None:
+    from portal.connectors import checks  # noqa: F401  (registers on import)
+
+
 class ConnectivityCheckJob(JobRunner):
     kind = "connectivity_check"
     name = "Connectivity check"

@@ -24,6 +24,7 @@ def _concrete(route: str) -> str:
     import re
 
     path = re.sub(r"<int:\w+>", "1", route)
+    path = re.sub(r"<uuid:\w+>", "00000000-0000-0000-0000-000000000001", path)
     path = re.sub(r"<(str:|slug:|path:)?\w+>", "x", path)
     path = re.sub(r"[\^\$]|\\Z|\(\?P<\w+>[^)]*\)", "x", path)
     return "/" + path

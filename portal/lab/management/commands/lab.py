@@ -1,0 +1,78 @@
+"""`manage.py lab ad up|down|status|reset` and `manage.py lab seed`: the rehearsal lab by hand."""
+
+import json
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from portal.lab import config, samba
+
+
+class Command(BaseCommand):
+    help = "Run the rehearsal lab: its Active Directory (Samba AD DC on loopback) and the scenario seed."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="part", required=True)
+        ad = sub.add_parser("ad", help="the lab's Samba AD DC")
+        ad.add_argument("action", choices=["up", "down", "status", "reset"])
+        ad.add_argument("--json", action="store_true", dest="as_json")
+        seed = sub.add_parser("seed", help="fill the lab AD with the field notes' scenarios")
+        seed.add_argument("--users", type=int, default=settings.LAB_SEED_USERS)
+        seed.add_argument("--seed", type=int, default=1)
+        seed.add_argument("--reset", action="store_true", help="delete the seeded OUs first")
+        seed.add_argument("--json", action="store_true", dest="as_json")
+
+    def handle(self, *args, part, **options):
+        try:
+            if part == "ad":
+                self._ad(options["action"], options["as_json"])
+            else:
+                self._seed(users=options["users"], seed=options["seed"], reset=options["reset"],
+                           as_json=options["as_json"])
+        except samba.LabError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def _ad(self, action: str, as_json: bool) -> None:
+        kwargs = {"base_dir": config.ad_dir()}
+        started = time.monotonic()
+        if action == "up":
+            status = samba.ensure_up(admin_password=config.ad_admin_password(create=True), realm=settings.LAB_AD_REALM,
+                                     host=settings.LAB_AD_HOST, **kwargs)
+        elif action == "reset":
+            status = samba.reset(admin_password=config.ad_admin_password(create=True), realm=settings.LAB_AD_REALM,
+                                 host=settings.LAB_AD_HOST, **kwargs)
+        elif action == "down":
+            status = samba.stop(**kwargs)
+        else:
+            status = samba.status(**kwargs)
+        if as_json:
+            self.stdout.write(json.dumps({"running": status.running, "provisioned": status.provisioned,
+                                          "pid": status.pid, "url": status.ldap_url, "base_dn": status.base_dn}))
+            return
+        state = "running" if status.running else ("stopped" if status.provisioned else "not provisioned")
+        self.stdout.write(f"lab AD: {state}" + (f" at {status.ldap_url} (pid {status.pid}), base {status.base_dn}"
+                                                 if status.running else "")
+                          + (f" [{time.monotonic() - started:.1f}s]" if action != "status" else ""))
+
+    def _seed(self, *, users: int, seed: int, reset: bool, as_json: bool) -> None:
+        from portal.connectors.registry import active_directory
+        from portal.lab.seed import seed as do_seed
+
+        started = time.monotonic()
+        last = [0.0]
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if not as_json and (time.monotonic() - last[0] > 2 or done == total):
+                last[0] = time.monotonic()
+                self.stdout.write(f"  {phase}: {done}/{total}")
+
+        with active_directory() as directory:
+            manifest = do_seed(directory, base_dn=config.base_dn(), users=users, seed=seed, reset=reset,
+                               progress=progress)
+        config.seed_manifest_file().write_text(manifest.to_json())
+        if as_json:
+            self.stdout.write(manifest.to_json())
+        else:
+            self.stdout.write(f"lab seed (users={users}, seed={seed}) ready in {time.monotonic() - started:.1f}s; "
+                              f"manifest in {config.seed_manifest_file()}")
