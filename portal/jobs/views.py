@@ -90,28 +90,27 @@ def job_log_download(request, pk: int, fmt: str):
     return response
 
 
-@requires("jobs.cancel_job")
-@require_POST
-def job_cancel(request, pk: int):
+def _job_action(request, pk: int, action, done: str):
+    """A button on the job page: run the service, say what happened or why it was refused, go back."""
     job = get_object_or_404(Job, pk=pk)
     try:
-        do_cancel_job(job=job, user=request.user, request=request)
-        messages.info(request, f"Cancel requested for job #{job.pk}.")
+        action(job=job, user=request.user, request=request)
+        messages.info(request, done.format(pk=job.pk))
     except JobActionRefused as exc:
         messages.warning(request, str(exc))
     return redirect(job)
+
+
+@requires("jobs.cancel_job")
+@require_POST
+def job_cancel(request, pk: int):
+    return _job_action(request, pk, do_cancel_job, "Cancel requested for job #{pk}.")
 
 
 @requires("jobs.resume_job")
 @require_POST
 def job_resume(request, pk: int):
-    job = get_object_or_404(Job, pk=pk)
-    try:
-        do_resume_job(job=job, user=request.user, request=request)
-        messages.info(request, f"Job #{job.pk} is queued again; it resumes after its last checkpoint.")
-    except JobActionRefused as exc:
-        messages.warning(request, str(exc))
-    return redirect(job)
+    return _job_action(request, pk, do_resume_job, "Job #{pk} is queued again; it resumes after its last checkpoint.")
 
 
 @requires("jobs.run_connectivity_check")
