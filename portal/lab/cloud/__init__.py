@@ -1,0 +1,11 @@
+"""The rehearsal lab's stand-in for the Microsoft cloud: Entra ID (Graph), Exchange Online and the
+Entra Connect server, served by one process of its own (see DESIGN.md section 6).
+
+- ``store``: the tenant's data in one SQLite file (stdlib sqlite3), with the Python API the lab's
+  sync engine and scenario seeder call.
+- ``app``: the ASGI application (Starlette) answering as Microsoft does: OAuth token endpoint,
+  Graph v1.0/beta, Exchange ``InvokeCommand``, PowerShell-shaped endpoints.
+- ``server``: lifecycle (lab CA, start, stop, status, credentials), like ``portal.lab.samba``.
+
+Nothing here imports Django, and nothing in the portal's production code paths imports this.
+"""
