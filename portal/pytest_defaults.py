@@ -15,3 +15,4 @@ os.environ.setdefault("JOB_EXTRA_MODULES", "tests.support.jobs")
 # The tests' own rehearsal lab: Samba on a loopback address of its own, beside any demo's lab.
 os.environ.setdefault("LAB_MODE", "1")
 os.environ.setdefault("LAB_AD_HOST", "127.0.0.5")
+os.environ.setdefault("LAB_CLOUD_PORT", "8445")

@@ -175,6 +175,7 @@ LAB_DIR = Path(env.str("LAB_DIR", default=str(VAR_DIR / "lab")))
 LAB_AD_HOST = env.str("LAB_AD_HOST", default="127.0.0.2")  # Samba's ports are fixed: one loopback address a lab
 LAB_AD_REALM = env.str("LAB_AD_REALM", default="LAB.EXAMPLE")
 LAB_SEED_USERS = env.int("LAB_SEED_USERS", default=200)
+LAB_CLOUD_PORT = env.int("LAB_CLOUD_PORT", default=8444)  # the lab's stand-in for Microsoft, HTTPS on 127.0.0.1
 AD_HOST = env.str("AD_HOST", default="")
 AD_PORT = env.int("AD_PORT", default=0) or None
 AD_USE_SSL = env.bool("AD_USE_SSL", default=False)

@@ -42,5 +42,15 @@ def ad_admin_password(*, create: bool) -> str:
     return password
 
 
+def cloud_dir() -> Path:
+    return settings.LAB_DIR / "cloud"
+
+
 def seed_manifest_file() -> Path:
     return settings.LAB_DIR / "seed-manifest.json"
+
+
+def cloud_hooks() -> dict[str, str | None]:
+    """What the lab cloud process calls for Start-ADSyncSyncCycle and Exchange on-premises cmdlets
+    (module:function, run in that process); none until the sync engine is wired in."""
+    return {"sync_runner": None, "onprem_runner": None}

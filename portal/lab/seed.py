@@ -21,7 +21,7 @@ Cost: objects are created with the connector's pipelined ``add_many`` (one pipel
 level: users and contacts before the lists naming them, child lists before their parents) and the
 5,200-member list is filled with batched ``add_values``. See :data:`BIG_LIST_MEMBERS`.
 
-No Django here: the management command and the tests call :func:`seed` with a connector.
+No Django here: callers (a management command, the tests) pass a connector.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import json
 import math
 import random
 import struct
+import threading
 import time
 import unicodedata
 import uuid
@@ -55,10 +56,9 @@ Progress = Callable[[str, int, int], None]
 
 # --- Exchange values (as Exchange 2013+ on-premises writes them) ------------------------------
 
-RTD_MAIL_USER = 128
 RTD_MAIL_CONTACT = 64
 RTD_MAIL_UNIVERSAL_DISTRIBUTION_GROUP = 256
-RTD_MAIL_UNIVERSAL_SECURITY_GROUP = 1073741833
+RTD_MAIL_UNIVERSAL_SECURITY_GROUP = 1024  # its display type is 1073741833 (SecurityDistributionGroup)
 RTD_ROOM_LIST = 268435456
 RTD_REMOTE_USER_MAILBOX = 2147483648
 RTD_REMOTE_ROOM_MAILBOX = 8589934592
@@ -220,7 +220,10 @@ def seed(
     directory.create_ou(parent=base_dn, name=layout.ORG_OU, description=building)
     created += 1
     for phase, entries in plan.stages:
-        created += directory.add_many(_reporting(entries, phase, report))
+        try:
+            created += directory.add_many(_reporting(entries, phase, report))
+        finally:
+            _stop_orphaned_receivers()
     for dn, attribute, values in plan.values:
         report("members", 0, len(values))
         directory.add_values(dn, attribute, values, batch_size=1000)
@@ -326,6 +329,25 @@ def _delete_org(directory: ActiveDirectory, org: str, report: Progress) -> None:
             directory.delete(dn)
         if index % 500 == 0 or index == len(found):
             report("reset", index, len(found))
+
+
+def _stop_orphaned_receivers() -> None:
+    """Let the receiver threads of add_many's closed connections end (a workaround).
+
+    ldap3's asynchronous strategy reads responses in a thread that, when its connection has a
+    receive timeout, ``continue``s on every socket error. If the connection is closed while the
+    thread is between two reads, each later read fails at once (the socket is gone) and the thread
+    spins forever holding the GIL: the process slows to a crawl, and worse once the server
+    restarts. Clearing the timeout of a closed connection makes that thread's next failed read end
+    its loop. The connector's add_many should do this itself (or join the thread after closing).
+    """
+    try:
+        from ldap3.strategy.asynchronous import AsyncStrategy
+    except ImportError:  # a different ldap3: nothing to work around
+        return
+    for thread in threading.enumerate():
+        if isinstance(thread, AsyncStrategy.ReceiverSocketThread) and thread.connection.closed:
+            thread.connection.receive_timeout = None
 
 
 def _reporting(entries: Sequence[NewEntry], phase: str, report: Progress) -> Iterator[NewEntry]:
@@ -1317,7 +1339,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "nesting_cycle": "X contains Y and Y contains X",
     "large_list": f"one list with {BIG_LIST_MEMBERS} members (read it in ranges)",
     "mail_enabled_security_groups": "universal security groups (-2147483640) mail-enabled "
-                                    "(MailUniversalSecurityGroup 1073741833)",
+                                    "(MailUniversalSecurityGroup 1024, display 1073741833)",
     "delivery_restrictions": "lists restricted with authOrig/dLMemSubmitPerms (accept) or unauthOrig/"
                              "dLMemRejectPerms (reject), naming users, contacts and groups",
     "moderated_list": "moderation on (msExchEnableModeration), moderators and bypass senders linked",

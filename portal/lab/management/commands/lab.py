@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.lab import config, samba
+from portal.lab.cloud import server as cloud_server
 
 
 class Command(BaseCommand):
@@ -17,6 +18,9 @@ class Command(BaseCommand):
         ad = sub.add_parser("ad", help="the lab's Samba AD DC")
         ad.add_argument("action", choices=["up", "down", "status", "reset"])
         ad.add_argument("--json", action="store_true", dest="as_json")
+        cloud = sub.add_parser("cloud", help="the lab's stand-in for the Microsoft cloud (HTTPS on loopback)")
+        cloud.add_argument("action", choices=["up", "down", "status"])
+        cloud.add_argument("--json", action="store_true", dest="as_json")
         seed = sub.add_parser("seed", help="fill the lab AD with the field notes' scenarios")
         seed.add_argument("--users", type=int, default=settings.LAB_SEED_USERS)
         seed.add_argument("--seed", type=int, default=1)
@@ -27,10 +31,12 @@ class Command(BaseCommand):
         try:
             if part == "ad":
                 self._ad(options["action"], options["as_json"])
+            elif part == "cloud":
+                self._cloud(options["action"], options["as_json"])
             else:
                 self._seed(users=options["users"], seed=options["seed"], reset=options["reset"],
                            as_json=options["as_json"])
-        except samba.LabError as exc:
+        except (samba.LabError, cloud_server.CloudLabError) as exc:
             raise CommandError(str(exc)) from exc
 
     def _ad(self, action: str, as_json: bool) -> None:
@@ -54,6 +60,24 @@ class Command(BaseCommand):
         self.stdout.write(f"lab AD: {state}" + (f" at {status.ldap_url} (pid {status.pid}), base {status.base_dn}"
                                                  if status.running else "")
                           + (f" [{time.monotonic() - started:.1f}s]" if action != "status" else ""))
+
+    def _cloud(self, action: str, as_json: bool) -> None:
+        kwargs = {"data_dir": config.cloud_dir()}
+        if action == "up":
+            status = cloud_server.ensure_up(port=settings.LAB_CLOUD_PORT, **config.cloud_hooks(), **kwargs)
+        elif action == "down":
+            status = cloud_server.stop(**kwargs)
+        else:
+            status = cloud_server.status(**kwargs)
+        url = f"https://{status.host}:{status.port}"
+        if as_json:
+            self.stdout.write(json.dumps({"running": status.running, "pid": status.pid, "url": url,
+                                          "tenant_id": status.tenant_id, "ca_file": str(status.ca_file or "")}))
+            return
+        if status.running:
+            self.stdout.write(f"lab cloud: running at {url} (pid {status.pid}), tenant {status.tenant_id}")
+        else:
+            self.stdout.write("lab cloud: stopped")
 
     def _seed(self, *, users: int, seed: int, reset: bool, as_json: bool) -> None:
         from portal.connectors.registry import active_directory

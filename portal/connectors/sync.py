@@ -1,0 +1,416 @@
+"""EntraConnect: the portal's way to the Entra Connect (Azure AD Connect) sync server.
+
+The ADSync cmdlets run through a :class:`~.exchange.PowerShellTransport`: pypsrp against the sync
+server in production (``PsrpSettings(server=..., configuration_name="Microsoft.PowerShell")``), the
+lab's ``/powershell/entra-connect`` endpoint in the lab. Cmdlet and parameters travel as data,
+never as script text. No Django here.
+
+Cmdlets used: ``Start-ADSyncSyncCycle``, ``Get-ADSyncScheduler``, ``Get-ADSyncConnectorRunStatus``,
+``Get-ADSyncConnector`` and ``Get-ADSyncRunProfileResult`` (the ADSync module's own), and
+``Get-ADSyncExportError`` / ``Get-ADSyncPendingExport``, which only the lab answers: a real sync
+server shows export errors and pending exports through the Synchronization Service Manager and
+``csexport.exe``, which no remote cmdlet reaches. Against a real server those two raise
+:class:`UnknownCmdlet` with a message that says so.
+
+Whether a DN is in the sync scope is not asked of the sync server: no ADSync cmdlet answers it
+remotely, and the lab endpoint has no such cmdlet. The portal decides it from the configured sync
+OUs (``registry.ad_layout().sync_ous``) with :func:`.ad.Dn.is_within`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from .ad import CheckItem
+from .exchange import (
+    PowerShellError,
+    PowerShellTransport,
+    RemotingAuthFailed,
+    RemotingOutcomeUnknown,
+    RemotingUnreachable,
+)
+from .graph import CloudCheckReport
+
+# --------------------------------------------------------------------------------------------
+# errors
+
+
+class SyncError(Exception):
+    """Base of every error EntraConnect raises; keeps the cmdlet and the server's text."""
+
+    def __init__(self, message: str, *, cmdlet: str | None = None, exception_type: str | None = None,
+                 server_message: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cmdlet = cmdlet
+        self.exception_type = exception_type
+        self.server_message = server_message
+
+    def __str__(self) -> str:
+        return self.message + (f" [{self.exception_type}]" if self.exception_type else "")
+
+
+class SyncAlreadyRunning(SyncError):
+    """A sync cycle is already running; the server refuses a second one."""
+
+
+class SyncEngineUnavailable(SyncError):
+    """The server cannot run a cycle now (lab: no sync engine attached; scheduler disabled, ...)."""
+
+
+class UnknownCmdlet(SyncError):
+    """The cmdlet does not exist on this server (e.g. the lab-only export error cmdlets)."""
+
+
+class InvalidParameter(SyncError, ValueError):
+    """A parameter was refused, here or by the server's binder."""
+
+
+class SyncUnreachable(SyncError):
+    """The sync server's PowerShell endpoint could not be reached."""
+
+
+class SyncAuthFailed(SyncError):
+    """The sync server refused the credentials."""
+
+
+class SyncOutcomeUnknown(SyncUnreachable):
+    """The connection broke after a command was sent: it may or may not have run."""
+
+
+def _sync_error(exc: PowerShellError) -> SyncError:
+    if isinstance(exc, RemotingAuthFailed):
+        return SyncAuthFailed(exc.message, cmdlet=exc.cmdlet)
+    if isinstance(exc, RemotingOutcomeUnknown):
+        return SyncOutcomeUnknown(exc.message, cmdlet=exc.cmdlet)
+    if isinstance(exc, RemotingUnreachable):
+        return SyncUnreachable(exc.message, cmdlet=exc.cmdlet)
+    record = exc.records[0] if exc.records else None
+    text = record.message if record else exc.message
+    exception_type = record.exception_type if record else None
+    cls: type[SyncError] = SyncError
+    if exception_type == "CommandNotFoundException" or re.search(r"not recognized as (?:the )?name of a cmdlet", text):
+        cls = UnknownCmdlet
+    elif re.search(r"already running|is busy", text, re.I):
+        cls = SyncAlreadyRunning
+    elif re.search(r"sync engine is not attached|scheduler is (?:disabled|suspended)|SyncCycleEnabled", text, re.I):
+        cls = SyncEngineUnavailable
+    elif exception_type in ("ParameterBindingException", "ArgumentException") or "Cannot bind parameter" in text:
+        cls = InvalidParameter
+    return cls(f"{exc.cmdlet or 'cmdlet'} failed: {text}", cmdlet=exc.cmdlet, exception_type=exception_type,
+               server_message=text)
+
+
+# --------------------------------------------------------------------------------------------
+# results
+
+
+def _timespan(value: Any) -> timedelta | None:
+    """A .NET TimeSpan as the lab sends it ("00:30:00", "7.00:00:00") or as pypsrp gives it ("PT30M")."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, timedelta):
+        return value
+    text = str(value).strip()
+    match = re.fullmatch(r"(-)?(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?", text)
+    if match:
+        sign, days, hours, minutes, seconds, fraction = match.groups()
+        span = timedelta(days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=int(seconds),
+                         microseconds=int((fraction or "0")[:6].ljust(6, "0")))
+        return -span if sign else span
+    match = re.fullmatch(r"(-)?P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", text)
+    if match and any(match.groups()[1:]):
+        sign, days, hours, minutes, seconds = match.groups()
+        span = timedelta(days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0),
+                         seconds=float(seconds or 0))
+        return -span if sign else span
+    return None
+
+
+def _time(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _bool(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def _str(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+@dataclass(frozen=True)
+class SchedulerStatus:
+    """``Get-ADSyncScheduler``: how and when the server syncs."""
+
+    sync_cycle_enabled: bool | None
+    staging_mode_enabled: bool | None
+    next_policy_type: str | None
+    interval: timedelta | None  # CurrentlyEffectiveSyncCycleInterval
+    allowed_interval: timedelta | None
+    customized_interval: timedelta | None
+    next_start: datetime | None
+    in_progress: bool | None
+    maintenance_enabled: bool | None
+    scheduler_suspended: bool | None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> SchedulerStatus:
+        return cls(
+            sync_cycle_enabled=_bool(doc.get("SyncCycleEnabled")),
+            staging_mode_enabled=_bool(doc.get("StagingModeEnabled")),
+            next_policy_type=_str(doc.get("NextSyncCyclePolicyType")),
+            interval=_timespan(doc.get("CurrentlyEffectiveSyncCycleInterval")),
+            allowed_interval=_timespan(doc.get("AllowedSyncCycleInterval")),
+            customized_interval=_timespan(doc.get("CustomizedSyncCycleInterval")),
+            next_start=_time(doc.get("NextSyncCycleStartTimeInUTC")),
+            in_progress=_bool(doc.get("SyncCycleInProgress")),
+            maintenance_enabled=_bool(doc.get("MaintenanceEnabled")),
+            scheduler_suspended=_bool(doc.get("SchedulerSuspended")),
+            raw=dict(doc),
+        )
+
+
+@dataclass(frozen=True)
+class SyncCycleStart:
+    policy: str
+    result: str | None  # "Success" when the server accepted the request
+
+
+@dataclass(frozen=True)
+class ConnectorRunStatus:
+    connector_name: str | None
+    run_state: str | None  # "Busy" while a run profile executes
+
+
+@dataclass(frozen=True)
+class SyncConnector:
+    name: str | None
+    type: str | None  # AD, Extensible2 (Entra ID)
+    identifier: str | None
+
+
+@dataclass(frozen=True)
+class RunProfileResult:
+    run_history_id: Any
+    connector_name: str | None
+    run_profile_name: str | None
+    result: str | None
+    start: datetime | None
+    end: datetime | None
+    details: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class ExportError:
+    """An object the sync server could not export (``DataValidationFailed``, ``AttributeValueMustBeUnique``...)."""
+
+    connector: str | None
+    distinguished_name: str | None
+    error_code: str | None
+    message: str | None
+    attribute: str | None
+    object_id: str | None
+    source_anchor: str | None
+    first_occurred: datetime | None
+    last_occurred: datetime | None
+    retry_count: int | None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> ExportError:
+        retry = doc.get("RetryCount")
+        return cls(
+            connector=_str(doc.get("ConnectorName")), distinguished_name=_str(doc.get("DistinguishedName")),
+            error_code=_str(doc.get("ErrorCode")), message=_str(doc.get("Message")),
+            attribute=_str(doc.get("Attribute")), object_id=_str(doc.get("ObjectId")),
+            source_anchor=_str(doc.get("SourceAnchor")), first_occurred=_time(doc.get("FirstOccurred")),
+            last_occurred=_time(doc.get("LastOccurred")),
+            retry_count=int(retry) if isinstance(retry, int | str) and str(retry).isdigit() else None,
+            raw=dict(doc),
+        )
+
+
+@dataclass(frozen=True)
+class PendingExport:
+    """A change staged for export (what staging mode holds back)."""
+
+    connector: str | None
+    distinguished_name: str | None
+    operation: str | None  # Add, Update, Delete, Replace
+    attributes: Mapping[str, Any]
+    object_id: str | None
+    queued: datetime | None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> PendingExport:
+        attributes = doc.get("Attributes")
+        return cls(
+            connector=_str(doc.get("ConnectorName")), distinguished_name=_str(doc.get("DistinguishedName")),
+            operation=_str(doc.get("Operation")), attributes=dict(attributes) if isinstance(attributes, dict) else {},
+            object_id=_str(doc.get("ObjectId")), queued=_time(doc.get("Queued")), raw=dict(doc),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# the connector
+
+
+class EntraConnect:
+    """The Entra Connect sync server through a PowerShell transport. See the module docstring."""
+
+    def __init__(self, transport: PowerShellTransport, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.transport = transport
+        self._sleep = sleep
+
+    def __enter__(self) -> EntraConnect:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def _run(self, cmdlet: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        try:
+            return self.transport.run(cmdlet, dict(parameters or {}))
+        except PowerShellError as exc:
+            raise _sync_error(exc) from None
+        except ValueError as exc:  # the transport's own parameter checks
+            raise InvalidParameter(f"{cmdlet}: {exc}", cmdlet=cmdlet) from None
+
+    def start_sync_cycle(self, *, policy: Literal["Delta", "Initial"] = "Delta") -> SyncCycleStart:
+        """Ask for a sync cycle now (``Start-ADSyncSyncCycle -PolicyType``); returns once accepted.
+
+        Raises :class:`SyncAlreadyRunning` when a cycle runs. The cycle itself runs on: use
+        :meth:`wait_until_idle` to wait for it.
+        """
+        if policy not in ("Delta", "Initial"):
+            raise InvalidParameter(f"policy must be Delta or Initial, not {policy!r}", cmdlet="Start-ADSyncSyncCycle")
+        output = self._run("Start-ADSyncSyncCycle", {"PolicyType": policy})
+        result = _str(output[0].get("Result")) if output else None
+        return SyncCycleStart(policy=policy, result=result)
+
+    def get_scheduler(self) -> SchedulerStatus:
+        output = self._run("Get-ADSyncScheduler")
+        if not output:
+            raise SyncError("Get-ADSyncScheduler returned nothing", cmdlet="Get-ADSyncScheduler")
+        return SchedulerStatus.from_dict(output[0])
+
+    def connector_run_status(self) -> tuple[ConnectorRunStatus, ...]:
+        """Connectors running a profile right now (empty when the server is idle)."""
+        return tuple(ConnectorRunStatus(_str(d.get("ConnectorName")), _str(d.get("RunState")))
+                     for d in self._run("Get-ADSyncConnectorRunStatus"))
+
+    def connectors(self) -> list[SyncConnector]:
+        return [SyncConnector(_str(d.get("Name")), _str(d.get("Type")), _str(d.get("Identifier")))
+                for d in self._run("Get-ADSyncConnector")]
+
+    def run_history(self, *, count: int = 10) -> list[RunProfileResult]:
+        if not isinstance(count, int) or not 1 <= count <= 1000:
+            raise InvalidParameter("count must be between 1 and 1000", cmdlet="Get-ADSyncRunProfileResult")
+        return [
+            RunProfileResult(
+                run_history_id=d.get("RunHistoryId"), connector_name=_str(d.get("ConnectorName")),
+                run_profile_name=_str(d.get("RunProfileName")), result=_str(d.get("Result")),
+                start=_time(d.get("StartDate")), end=_time(d.get("EndDate")),
+                details=d.get("Details") if isinstance(d.get("Details"), dict) else {},
+            )
+            for d in self._run("Get-ADSyncRunProfileResult", {"NumberRequested": count})
+        ]
+
+    def export_errors(self, *, connector: str | None = None) -> list[ExportError]:
+        """Export errors per object (lab cmdlet; see the module docstring for real servers)."""
+        params = {"ConnectorName": connector} if connector else {}
+        try:
+            return [ExportError.from_dict(d) for d in self._run("Get-ADSyncExportError", params)]
+        except UnknownCmdlet as exc:
+            raise UnknownCmdlet(
+                "this sync server has no Get-ADSyncExportError (only the lab answers it): read export errors in "
+                "the Synchronization Service Manager or with csexport.exe", cmdlet=exc.cmdlet,
+                exception_type=exc.exception_type, server_message=exc.server_message) from None
+
+    def pending_exports(self, *, connector: str | None = None) -> list[PendingExport]:
+        """Changes staged for export (lab cmdlet; see the module docstring for real servers)."""
+        params = {"ConnectorName": connector} if connector else {}
+        try:
+            return [PendingExport.from_dict(d) for d in self._run("Get-ADSyncPendingExport", params)]
+        except UnknownCmdlet as exc:
+            raise UnknownCmdlet(
+                "this sync server has no Get-ADSyncPendingExport (only the lab answers it): export the pending "
+                "changes with csexport.exe", cmdlet=exc.cmdlet, exception_type=exc.exception_type,
+                server_message=exc.server_message) from None
+
+    def is_busy(self) -> bool:
+        if self.connector_run_status():
+            return True
+        return bool(self.get_scheduler().in_progress)
+
+    def wait_until_idle(self, *, timeout: float = 600.0, poll: float = 2.0) -> bool:
+        """Poll until no cycle runs; False when ``timeout`` passed first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.is_busy():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            self._sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+    def check(self) -> CloudCheckReport:
+        """The endpoint answers; scheduler state (sync enabled, staging mode, interval); never raises."""
+        items: list[CheckItem] = []
+        details: dict[str, Any] = {}
+        try:
+            scheduler = self.get_scheduler()
+        except SyncError as exc:
+            items.append(CheckItem("Get-ADSyncScheduler", False, str(exc)))
+            return CloudCheckReport(False, "Entra Connect", self.transport.endpoint, tuple(items), details)
+        interval = scheduler.interval
+        details.update({"sync_cycle_enabled": scheduler.sync_cycle_enabled,
+                        "staging_mode_enabled": scheduler.staging_mode_enabled,
+                        "next_policy_type": scheduler.next_policy_type,
+                        "interval_minutes": interval.total_seconds() / 60 if interval else None})
+        items.append(CheckItem("Get-ADSyncScheduler", True,
+                               f"next cycle {scheduler.next_policy_type or '?'}"
+                               + (f", every {interval}" if interval else "")))
+        items.append(CheckItem("sync enabled", bool(scheduler.sync_cycle_enabled),
+                               "the scheduler runs cycles" if scheduler.sync_cycle_enabled
+                               else "SyncCycleEnabled is False: no cycle runs on its own"))
+        items.append(CheckItem("staging mode", not scheduler.staging_mode_enabled,
+                               "exports to Entra ID are on" if not scheduler.staging_mode_enabled
+                               else "the server is in staging mode: it imports and syncs but exports nothing"))
+        try:
+            connectors = self.connectors()
+            details["connectors"] = [c.name for c in connectors]
+            items.append(CheckItem("Get-ADSyncConnector", True, ", ".join(c.name or "?" for c in connectors)
+                                   or "no connectors"))
+        except SyncError as exc:
+            items.append(CheckItem("Get-ADSyncConnector", False, str(exc)))
+        return CloudCheckReport(all(i.ok for i in items), "Entra Connect", self.transport.endpoint, tuple(items),
+                                details)
+
+
+__all__ = [
+    "ConnectorRunStatus", "EntraConnect", "ExportError", "InvalidParameter", "PendingExport", "RunProfileResult",
+    "SchedulerStatus", "SyncAlreadyRunning", "SyncAuthFailed", "SyncConnector", "SyncCycleStart",
+    "SyncEngineUnavailable", "SyncError", "SyncOutcomeUnknown", "SyncUnreachable", "UnknownCmdlet",
+]
