@@ -34,7 +34,8 @@ demo: install
 	$(PY) manage.py demo_accounts
 	$(PY) manage.py lab ad up
 	$(PY) manage.py lab seed
-	trap '$(PY) manage.py lab ad down' EXIT; \
+	$(PY) manage.py lab cloud up
+	trap '$(PY) manage.py lab cloud down; $(PY) manage.py lab ad down' EXIT; \
 	CONNECTIVITY_CHECK_STEP_DELAY=$${CONNECTIVITY_CHECK_STEP_DELAY:-0.7} \
 	  $(PY) manage.py stack run --workers 2 --bind 127.0.0.1:8000
 

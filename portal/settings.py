@@ -191,6 +191,29 @@ AD_SYNC_OUS = env.list("AD_SYNC_OUS", default=[])  # the OUs Entra Connect synch
 AD_NON_SYNC_OU = env.str("AD_NON_SYNC_OU", default="")  # where migrated lists leave the sync scope
 AD_WRITEBACK_OU = env.str("AD_WRITEBACK_OU", default="")  # group writeback target
 
+# The Microsoft cloud (portal/connectors/registry.py): one app registration for Graph and Exchange
+# Online, a client secret or a certificate. In LAB_MODE, unset values come from the lab cloud.
+ENTRA_TENANT_ID = env.str("ENTRA_TENANT_ID", default="")
+ENTRA_CLIENT_ID = env.str("ENTRA_CLIENT_ID", default="")
+ENTRA_CLIENT_SECRET = env_secret("ENTRA_CLIENT_SECRET")
+ENTRA_CERTIFICATE_KEY_FILE = env.str("ENTRA_CERTIFICATE_KEY_FILE", default="") or None
+ENTRA_CERTIFICATE_FILE = env.str("ENTRA_CERTIFICATE_FILE", default="") or None
+ENTRA_CERTIFICATE_THUMBPRINT = env.str("ENTRA_CERTIFICATE_THUMBPRINT", default="") or None
+ENTRA_CERTIFICATE_PASSPHRASE = env_secret("ENTRA_CERTIFICATE_PASSPHRASE")
+ENTRA_AUTHORITY_HOST = env.str("ENTRA_AUTHORITY_HOST", default="https://login.microsoftonline.com")
+GRAPH_URL = env.str("GRAPH_URL", default="https://graph.microsoft.com/v1.0")
+EXCHANGE_ONLINE_URL = env.str("EXCHANGE_ONLINE_URL", default="https://outlook.office365.com")
+EXCHANGE_ORGANIZATION = env.str("EXCHANGE_ORGANIZATION", default="") or None  # e.g. contoso.onmicrosoft.com
+CLOUD_CA_FILE = env.str("CLOUD_CA_FILE", default="") or None
+CLOUD_PROXY = env.str("CLOUD_PROXY", default="") or None
+# Remote PowerShell (WinRM over HTTPS): Exchange on-premises and the Entra Connect server.
+EXCHANGE_ONPREM_SERVER = env.str("EXCHANGE_ONPREM_SERVER", default="")
+ENTRA_CONNECT_SERVER = env.str("ENTRA_CONNECT_SERVER", default="")
+PSRP_AUTH = env.str("PSRP_AUTH", default="kerberos")
+PSRP_USERNAME = env.str("PSRP_USERNAME", default="") or None
+PSRP_PASSWORD = env_secret("PSRP_PASSWORD")
+PSRP_CA_FILE = env.str("PSRP_CA_FILE", default="") or None
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -152,3 +152,22 @@ def seeded_lab(lab_ad):
     with active_directory() as directory:
         manifest = seed(directory, base_dn=config.base_dn(), users=settings.LAB_SEED_USERS, seed=1)
     yield manifest
+
+
+@pytest.fixture(scope="session")
+def lab_cloud(lab_ad):
+    """The lab's stand-in for the Microsoft cloud, with its hooks into the lab AD (started here if needed)."""
+    from portal.lab import config
+    from portal.lab.cloud import server
+
+    was_running = server.status(data_dir=config.cloud_dir()).running
+    status = server.ensure_up(data_dir=config.cloud_dir(), port=settings.LAB_CLOUD_PORT, **config.cloud_hooks())
+    yield status
+    if not was_running:
+        server.stop(data_dir=config.cloud_dir())
+
+
+@pytest.fixture(scope="session")
+def lab(seeded_lab, lab_cloud):
+    """The whole rehearsal lab: seeded AD and the cloud service."""
+    return seeded_lab

@@ -76,3 +76,118 @@ def active_directory() -> Iterator[ActiveDirectory]:
     """A connection for one request or one job step; closed on the way out."""
     with ActiveDirectory(ad_settings()) as directory:
         yield directory
+
+
+# --- the Microsoft cloud --------------------------------------------------------------------------
+
+
+def _lab_cloud():
+    """The running lab cloud's addresses and credentials (LAB_MODE without ENTRA_TENANT_ID)."""
+    from portal.lab.cloud import server
+
+    data_dir = _lab().cloud_dir()
+    status = server.status(data_dir=data_dir)
+    if not status.running:
+        raise NotConfigured("The lab cloud is not running: run `manage.py lab cloud up`.")
+    creds = server.lab_credentials(data_dir=data_dir)
+    for secret in (creds.client_secret, creds.powershell_password):
+        register_secret(secret)
+    return status, creds
+
+
+def _use_lab_cloud() -> bool:
+    return settings.LAB_MODE and not settings.ENTRA_TENANT_ID
+
+
+def app_credentials():
+    from .graph import AppCredentials
+
+    if _use_lab_cloud():
+        status, creds = _lab_cloud()
+        return AppCredentials(tenant_id=creds.tenant_id, client_id=creds.client_id, client_secret=creds.client_secret,
+                              authority_host=status.base_url, ca_file=str(status.ca_file))
+    missing = [n for n in ("ENTRA_TENANT_ID", "ENTRA_CLIENT_ID") if not getattr(settings, n)]
+    if not (settings.ENTRA_CLIENT_SECRET or settings.ENTRA_CERTIFICATE_KEY_FILE):
+        missing.append("ENTRA_CLIENT_SECRET or ENTRA_CERTIFICATE_KEY_FILE")
+    if missing:
+        raise NotConfigured(f"The Microsoft cloud is not configured: set {', '.join(missing)} (see README).")
+    register_secret(settings.ENTRA_CLIENT_SECRET)
+    key = _read(settings.ENTRA_CERTIFICATE_KEY_FILE)
+    return AppCredentials(
+        tenant_id=settings.ENTRA_TENANT_ID, client_id=settings.ENTRA_CLIENT_ID,
+        client_secret=None if key else settings.ENTRA_CLIENT_SECRET, certificate_key=key,
+        certificate_key_passphrase=settings.ENTRA_CERTIFICATE_PASSPHRASE,
+        certificate_thumbprint=settings.ENTRA_CERTIFICATE_THUMBPRINT,
+        certificate=_read(settings.ENTRA_CERTIFICATE_FILE), authority_host=settings.ENTRA_AUTHORITY_HOST,
+        ca_file=settings.CLOUD_CA_FILE, proxy=settings.CLOUD_PROXY,
+    )
+
+
+def _read(path: str | None) -> str | None:
+    return open(path).read() if path else None  # noqa: SIM115 - tiny PEM files
+
+
+@contextmanager
+def entra_graph():
+    from .graph import EntraGraph, GraphSettings
+
+    credentials = app_credentials()
+    if _use_lab_cloud():
+        status, _ = _lab_cloud()
+        graph_settings = GraphSettings(credentials=credentials, graph_url=status.graph_url,
+                                       beta_url=status.graph_beta_url)
+    else:
+        graph_settings = GraphSettings(credentials=credentials, graph_url=settings.GRAPH_URL)
+    with EntraGraph(graph_settings) as graph:
+        yield graph
+
+
+@contextmanager
+def exchange_online():
+    from .exchange import ExchangeOnline, ExchangeOnlineSettings
+
+    credentials = app_credentials()
+    if _use_lab_cloud():
+        status, creds = _lab_cloud()
+        exo = ExchangeOnlineSettings(credentials=credentials, base_url=status.base_url,
+                                     organization=creds.initial_domain)
+    else:
+        exo = ExchangeOnlineSettings(credentials=credentials, base_url=settings.EXCHANGE_ONLINE_URL,
+                                     organization=settings.EXCHANGE_ORGANIZATION)
+    with ExchangeOnline(exo) as client:
+        yield client
+
+
+def _powershell(*, lab_url: str, server: str, exchange: bool):
+    """A transport for remote PowerShell: pypsrp in production, the lab's endpoint in lab mode."""
+    from .exchange import LabPowerShellTransport, PsrpSettings, PsrpTransport
+
+    if settings.LAB_MODE and not server:
+        status, creds = _lab_cloud()
+        return LabPowerShellTransport(getattr(status, lab_url), username=creds.powershell_username,
+                                      password=creds.powershell_password, ca_file=str(status.ca_file))
+    if not server:
+        name = "EXCHANGE_ONPREM_SERVER" if exchange else "ENTRA_CONNECT_SERVER"
+        raise NotConfigured(f"{name} is not set (see README).")
+    register_secret(settings.PSRP_PASSWORD)
+    kwargs = {"username": settings.PSRP_USERNAME, "password": settings.PSRP_PASSWORD, "auth": settings.PSRP_AUTH,
+              "ca_file": settings.PSRP_CA_FILE}
+    return PsrpTransport(PsrpSettings.exchange(server, **kwargs) if exchange else PsrpSettings(server=server, **kwargs))
+
+
+@contextmanager
+def exchange_onprem():
+    from .exchange import ExchangeOnPrem
+
+    with ExchangeOnPrem(_powershell(lab_url="exchange_onprem_url", server=settings.EXCHANGE_ONPREM_SERVER,
+                                    exchange=True)) as client:
+        yield client
+
+
+@contextmanager
+def entra_connect():
+    from .sync import EntraConnect
+
+    with EntraConnect(_powershell(lab_url="entra_connect_url", server=settings.ENTRA_CONNECT_SERVER,
+                                  exchange=False)) as client:
+        yield client
