@@ -53,4 +53,4 @@ def seed_manifest_file() -> Path:
 def cloud_hooks() -> dict[str, str | None]:
     """What the lab cloud process calls for Start-ADSyncSyncCycle and Exchange on-premises cmdlets
     (module:function, run in that process, which inherits this environment)."""
-    return {"sync_runner": "portal.lab.sync:sync_runner", "onprem_runner": None}
+    return {"sync_runner": "portal.lab.sync:sync_runner", "onprem_runner": "portal.lab.onprem:run"}
