@@ -163,8 +163,16 @@ def tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
+def lab_scheduler_service() -> Service:
+    """The lab sync server's scheduler: a delta cycle whenever its interval says one is due."""
+    return Service("lab-scheduler", [sys.executable, MANAGE, "lab", "sync", "--loop"], ready=lambda: True)
+
+
 def known_services(*, workers: int = 2, bind: str = "127.0.0.1:8000") -> list[Service]:
-    return [redis_service(), *(worker_service(i) for i in range(1, workers + 1)), web_service(bind)]
+    services = [redis_service(), *(worker_service(i) for i in range(1, workers + 1)), web_service(bind)]
+    if settings.LAB_MODE:
+        services.append(lab_scheduler_service())
+    return services
 
 
 def all_pidfile_services() -> list[Service]:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("jobs/", include("portal.jobs.urls")),
     path("audit/", include("portal.audit.urls")),
     path("directory/", include("portal.directory.urls")),
+    path("lab/", include("portal.lab.urls")),
     path("dl/", include("migrations_app.urls")),
     path("diagnostics/", include("diagnostics_app.urls")),
     path("admin/", admin.site.urls),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import reverse
 
 from .roles import ROLE_PERMISSIONS
@@ -15,6 +16,7 @@ TOOLS = [
     ("Directory", "directory:search", "accounts.view_directory"),
     ("Jobs", "jobs:list", "jobs.view_job"),
     ("Audit", "audit:list", "audit.view_auditevent"),
+    ("Lab", "lab:home", "accounts.manage_lab"),
 ]
 
 
@@ -27,7 +29,7 @@ def navigation(request):
     def items(entries):
         out = []
         for label, url_name, perm in entries:
-            if user.has_perm(perm):
+            if user.has_perm(perm) and (url_name != "lab:home" or settings.LAB_MODE):
                 url = reverse(url_name)
                 out.append({"label": label, "url": url, "active": path.startswith(url)})
         return out

@@ -16,4 +16,5 @@ class PortalPermission(models.Model):
             ("view_address_repair", "Use the address repair area"),
             ("view_mfa_report", "Read the MFA registration report"),
             ("view_writeback_plan", "Read writeback rename plans"),
+            ("manage_lab", "Run the rehearsal lab (lab mode only)"),
         ]

@@ -37,6 +37,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "jobs.cancel_any_job",
         "jobs.resume_job",
         "audit.view_auditevent",
+        "accounts.manage_lab",
     },
     APPROVER: {
         "accounts.view_directory",

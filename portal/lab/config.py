@@ -54,3 +54,48 @@ def cloud_hooks() -> dict[str, str | None]:
     """What the lab cloud process calls for Start-ADSyncSyncCycle and Exchange on-premises cmdlets
     (module:function, run in that process, which inherits this environment)."""
     return {"sync_runner": "portal.lab.sync:sync_runner", "onprem_runner": "portal.lab.onprem:run"}
+
+
+def ensure_seeded(*, users: int, seed: int, reset: bool = False, progress=None, on_rebuild=None):
+    """The lab AD holding this seed. A lab holding another seed (other parameters, an older seeder,
+    an interrupted run) is rebuilt: it is a rehearsal, and a stale seed would mislead every test."""
+    from portal.connectors.registry import active_directory
+
+    from .seed import SeedError
+    from .seed import seed as do_seed
+
+    with active_directory() as directory:
+        try:
+            return do_seed(directory, base_dn=base_dn(), users=users, seed=seed, reset=reset, progress=progress)
+        except SeedError as exc:
+            if reset or "reset=True" not in str(exc):
+                raise
+            if on_rebuild:
+                on_rebuild(str(exc))
+            return do_seed(directory, base_dn=base_dn(), users=users, seed=seed, reset=True, progress=progress)
+
+
+def ensure_cloud_seeded(*, manifest, seed: int):
+    """What lives only in the cloud, on top of the AD seed: a first full sync, then licences, MFA
+    states, cloud-only groups and lists (portal/lab/cloud_seed.py), then a delta so licensed users
+    get their mailboxes and cloud groups are written back. Returns the cloud manifest."""
+    from portal.connectors.registry import active_directory
+
+    from . import cloud_seed
+    from . import sync as engine
+    from .cloud import server
+    from .cloud.store import CloudStore
+
+    server.lab_credentials(data_dir=cloud_dir())  # the tenant and its app registration
+    store = CloudStore.open(data_dir=cloud_dir())
+    try:
+        existing = cloud_seed.read_cloud_manifest(store=store)
+        if existing is not None:
+            return existing
+        with active_directory() as directory:
+            engine.run_cycle(directory=directory, store=store, base_dn=base_dn(), policy="Initial")
+            cloud_manifest = cloud_seed.seed_cloud(store=store, manifest=manifest, seed=seed)
+            engine.run_cycle(directory=directory, store=store, base_dn=base_dn(), policy="Delta")
+        return cloud_manifest
+    finally:
+        store.close()

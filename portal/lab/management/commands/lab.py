@@ -21,6 +21,10 @@ class Command(BaseCommand):
         cloud = sub.add_parser("cloud", help="the lab's stand-in for the Microsoft cloud (HTTPS on loopback)")
         cloud.add_argument("action", choices=["up", "down", "status"])
         cloud.add_argument("--json", action="store_true", dest="as_json")
+        sync = sub.add_parser("sync", help="run a sync cycle through the Entra Connect connector")
+        sync.add_argument("--policy", choices=["Delta", "Initial"], default="Delta")
+        sync.add_argument("--loop", action="store_true",
+                          help="be the sync server's scheduler: start a cycle whenever one is due")
         seed = sub.add_parser("seed", help="fill the lab AD with the field notes' scenarios")
         seed.add_argument("--users", type=int, default=settings.LAB_SEED_USERS)
         seed.add_argument("--seed", type=int, default=1)
@@ -33,6 +37,8 @@ class Command(BaseCommand):
                 self._ad(options["action"], options["as_json"])
             elif part == "cloud":
                 self._cloud(options["action"], options["as_json"])
+            elif part == "sync":
+                self._sync(policy=options["policy"], loop=options["loop"])
             else:
                 self._seed(users=options["users"], seed=options["seed"], reset=options["reset"],
                            as_json=options["as_json"])
@@ -79,10 +85,39 @@ class Command(BaseCommand):
         else:
             self.stdout.write("lab cloud: stopped")
 
-    def _seed(self, *, users: int, seed: int, reset: bool, as_json: bool) -> None:
-        from portal.connectors.registry import active_directory
-        from portal.lab.seed import seed as do_seed
+    def _sync(self, *, policy: str, loop: bool) -> None:
+        from portal.connectors.registry import entra_connect
+        from portal.connectors.sync import SyncAlreadyRunning
+        from portal.lab import sync as engine
+        from portal.lab.cloud.store import CloudStore
 
+        def cycle(which: str) -> None:
+            started = time.monotonic()
+            with entra_connect() as connector:
+                connector.start_sync_cycle(policy=which)
+                connector.wait_until_idle(timeout=600, poll=0.5)
+                runs = connector.run_history(count=1)
+            result = runs[0].result if runs else "unknown"
+            self.stdout.write(f"{which} sync cycle: {result} in {time.monotonic() - started:.1f}s")
+
+        if not loop:
+            cycle(policy)
+            return
+        self.stdout.write("lab sync scheduler: a cycle whenever the sync server's interval says one is due")
+        while True:
+            store = CloudStore.open(data_dir=config.cloud_dir())
+            try:
+                due, which = engine.due(store), engine.next_policy(store)
+            finally:
+                store.close()
+            if due:
+                try:
+                    cycle(which)
+                except SyncAlreadyRunning:
+                    pass
+            time.sleep(5)
+
+    def _seed(self, *, users: int, seed: int, reset: bool, as_json: bool) -> None:
         started = time.monotonic()
         last = [0.0]
 
@@ -91,10 +126,14 @@ class Command(BaseCommand):
                 last[0] = time.monotonic()
                 self.stdout.write(f"  {phase}: {done}/{total}")
 
-        with active_directory() as directory:
-            manifest = do_seed(directory, base_dn=config.base_dn(), users=users, seed=seed, reset=reset,
-                               progress=progress)
+        manifest = config.ensure_seeded(
+            users=users, seed=seed, reset=reset, progress=progress,
+            on_rebuild=lambda why: self.stdout.write(f"  rebuilding the lab's seed: {why}"))
         config.seed_manifest_file().write_text(manifest.to_json())
+        if not as_json:
+            self.stdout.write("  cloud side: first sync, licences, MFA states, cloud-only groups…")
+        cloud_manifest = config.ensure_cloud_seeded(manifest=manifest, seed=seed)
+        (config.cloud_dir() / "cloud-seed-manifest.json").write_text(cloud_manifest.to_json())
         if as_json:
             self.stdout.write(manifest.to_json())
         else:
