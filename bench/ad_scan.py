@@ -83,15 +83,12 @@ def _in_subprocess(mode: str) -> dict:
 def prepare() -> None:
     from django.conf import settings
 
-    from portal.connectors.registry import active_directory
     from portal.lab import config, samba
-    from portal.lab.seed import seed
 
     samba.ensure_up(base_dir=config.ad_dir(), admin_password=config.ad_admin_password(create=True),
                     realm=settings.LAB_AD_REALM, host=settings.LAB_AD_HOST)
     started = time.perf_counter()
-    with active_directory() as directory:
-        seed(directory, base_dn=config.base_dn(), users=USERS, seed=1)
+    config.ensure_seeded(users=USERS, seed=1)
     took = time.perf_counter() - started
     if took > 5:
         print(f"  (seeded the lab with {USERS:,} users in {took:.0f}s; later runs reuse it)")

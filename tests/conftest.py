@@ -145,12 +145,9 @@ def lab_ad(django_db_blocker):
 @pytest.fixture(scope="session")
 def seeded_lab(lab_ad):
     """The lab AD holding the default scenario seed; yields its manifest."""
-    from portal.connectors.registry import active_directory
     from portal.lab import config
-    from portal.lab.seed import seed
 
-    with active_directory() as directory:
-        manifest = seed(directory, base_dn=config.base_dn(), users=settings.LAB_SEED_USERS, seed=1)
+    manifest = config.ensure_seeded(users=settings.LAB_SEED_USERS, seed=1)
     yield manifest
 
 
