@@ -28,6 +28,7 @@ install: system-packages $(STAMP)
 
 demo: export LAB_MODE := 1
 demo: export DEMO_MODE := 1
+demo: export LAB_SYNC_LATENCY_SECONDS := 3
 demo: install
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0

@@ -176,6 +176,8 @@ LAB_AD_HOST = env.str("LAB_AD_HOST", default="127.0.0.2")  # Samba's ports are f
 LAB_AD_REALM = env.str("LAB_AD_REALM", default="LAB.EXAMPLE")
 LAB_SEED_USERS = env.int("LAB_SEED_USERS", default=200)
 LAB_CLOUD_PORT = env.int("LAB_CLOUD_PORT", default=8444)  # the lab's stand-in for Microsoft, HTTPS on 127.0.0.1
+# How long a lab sync cycle takes at least: 0 in tests; the demo shows a sync server that is busy a while.
+LAB_SYNC_LATENCY_SECONDS = env.float("LAB_SYNC_LATENCY_SECONDS", default=0.0)
 AD_HOST = env.str("AD_HOST", default="")
 AD_PORT = env.int("AD_PORT", default=0) or None
 AD_USE_SSL = env.bool("AD_USE_SSL", default=False)

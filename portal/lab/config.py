@@ -50,6 +50,19 @@ def seed_manifest_file() -> Path:
     return settings.LAB_DIR / "seed-manifest.json"
 
 
+def write_sync_options() -> None:
+    """The lab sync server's options (portal/lab/sync.py reads them at each cycle), from the settings."""
+    import json
+
+    from .sync import OPTIONS_FILE
+
+    path = cloud_dir() / OPTIONS_FILE
+    options = json.loads(path.read_text()) if path.exists() else {}
+    options["latency_seconds"] = settings.LAB_SYNC_LATENCY_SECONDS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(options, indent=2))
+
+
 def cloud_hooks() -> dict[str, str | None]:
     """What the lab cloud process calls for Start-ADSyncSyncCycle and Exchange on-premises cmdlets
     (module:function, run in that process, which inherits this environment)."""

@@ -70,6 +70,7 @@ class Command(BaseCommand):
     def _cloud(self, action: str, as_json: bool) -> None:
         kwargs = {"data_dir": config.cloud_dir()}
         if action == "up":
+            config.write_sync_options()
             status = cloud_server.ensure_up(port=settings.LAB_CLOUD_PORT, **config.cloud_hooks(), **kwargs)
         elif action == "down":
             status = cloud_server.stop(**kwargs)
