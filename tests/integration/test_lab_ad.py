@@ -99,7 +99,7 @@ def test_stop_signals_only_the_labs_own_samba(lab_dir: Path) -> None:
 
 def test_start_refuses_an_address_already_served(lab_dir: Path) -> None:
     samba.stop(base_dir=lab_dir)
-    squatter = "127.0.0.5"
+    squatter = "127.0.0.9"  # an address no other lab of the test suite uses
     import socket
 
     listener = socket.socket()
