@@ -1343,7 +1343,13 @@ class ActiveDirectory:
             while pending:
                 collect(*pending.pop(0))
         finally:
+            # ldap3's receiver thread spins on a closed socket while a receive timeout is set: clear
+            # it, close, and let the thread end, or the process crawls after every bulk add.
+            receiver = getattr(conn.strategy, "receiver", None)
+            conn.receive_timeout = None
             self._discard(conn)
+            if receiver is not None:
+                receiver.join(timeout=2)
         return created
 
     def modify(

@@ -36,7 +36,6 @@ import json
 import math
 import random
 import struct
-import threading
 import time
 import unicodedata
 import uuid
@@ -225,10 +224,7 @@ def seed(
     directory.create_ou(parent=base_dn, name=layout.ORG_OU, description=building)
     created += 1
     for phase, entries in plan.stages:
-        try:
-            created += directory.add_many(_reporting(entries, phase, report))
-        finally:
-            _stop_orphaned_receivers()
+        created += directory.add_many(_reporting(entries, phase, report))
     for dn, attribute, values in plan.values:
         report("members", 0, len(values))
         directory.add_values(dn, attribute, values, batch_size=1000)
@@ -334,25 +330,6 @@ def _delete_org(directory: ActiveDirectory, org: str, report: Progress) -> None:
             directory.delete(dn)
         if index % 500 == 0 or index == len(found):
             report("reset", index, len(found))
-
-
-def _stop_orphaned_receivers() -> None:
-    """Let the receiver threads of add_many's closed connections end (a workaround).
-
-    ldap3's asynchronous strategy reads responses in a thread that, when its connection has a
-    receive timeout, ``continue``s on every socket error. If the connection is closed while the
-    thread is between two reads, each later read fails at once (the socket is gone) and the thread
-    spins forever holding the GIL: the process slows to a crawl, and worse once the server
-    restarts. Clearing the timeout of a closed connection makes that thread's next failed read end
-    its loop. The connector's add_many should do this itself (or join the thread after closing).
-    """
-    try:
-        from ldap3.strategy.asynchronous import AsyncStrategy
-    except ImportError:  # a different ldap3: nothing to work around
-        return
-    for thread in threading.enumerate():
-        if isinstance(thread, AsyncStrategy.ReceiverSocketThread) and thread.connection.closed:
-            thread.connection.receive_timeout = None
 
 
 def _reporting(entries: Sequence[NewEntry], phase: str, report: Progress) -> Iterator[NewEntry]:
