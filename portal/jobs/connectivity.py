@@ -48,7 +48,8 @@ def check_database() -> CheckResult:
         import sqlite3
 
         details["version"] = sqlite3.sqlite_version
-    pending = MigrationExecutor(connection).migration_plan(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    executor = MigrationExecutor(connection)
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
     if pending:
         return CheckResult(ok=True, warning=True, details=details | {"pending_migrations": len(pending)},
                            summary=f"{connection.vendor} reachable, but {len(pending)} migration(s) are not "
