@@ -42,8 +42,11 @@ demo: install
 
 # Tests run their own servers (own var dir, own Redis port) so a running demo is never touched;
 # they are started here and stopped on the way out, pass or fail.
-test bench: export DIROPS_VAR_DIR := $(CURDIR)/var/test
-test bench: export REDIS_URL := redis://127.0.0.1:6391/0
+test: export DIROPS_VAR_DIR := $(CURDIR)/var/test
+test: export REDIS_URL := redis://127.0.0.1:6391/0
+# Benchmarks keep their own labs (seeded once, reused) apart from the tests' and the demo's.
+bench: export DIROPS_VAR_DIR := $(CURDIR)/var/bench
+bench: export REDIS_URL := redis://127.0.0.1:6392/0
 
 test: install
 	$(PY) manage.py collectstatic --noinput -v0

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("DIROPS_VAR_DIR", str(ROOT / "var" / "bench"))
+# Its own lab whatever the var dir: a 100,000-user seed must never land in the tests' or the demo's lab.
+os.environ["LAB_DIR"] = str(ROOT / "var" / "bench" / "lab")
 os.environ.setdefault("LAB_MODE", "1")
 os.environ["LAB_AD_HOST"] = os.environ.get("BENCH_AD_HOST", "127.0.0.7")
 
