@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from portal.lab.procs import port_open, wait_gone
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_REALM = "LAB.EXAMPLE"
 DEFAULT_DOMAIN = "LAB"
@@ -401,7 +403,7 @@ def start(*, base_dir: Path, timeout: float = 30.0) -> LabStatus:
     host = meta.get("host", DEFAULT_HOST)
     if _is_running(layout) is not None:
         return status(base_dir=layout.base)
-    if _port_open(host, LDAP_PORT, 0.5):
+    if port_open(host, LDAP_PORT, 0.5):
         raise LabError(
             f"{host}:{LDAP_PORT} is already served by another process; give this lab another loopback "
             "address (host=...) or stop that process"
@@ -457,9 +459,9 @@ def stop(*, base_dir: Path, timeout: float = 15.0) -> LabStatus:
     pid = _is_running(layout)
     if pid is not None:
         _signal(pid, signal.SIGTERM)
-        if not _wait_gone(pid, timeout):
+        if not wait_gone(pid, timeout):
             _signal(pid, signal.SIGKILL)
-            if not _wait_gone(pid, 5.0):
+            if not wait_gone(pid, 5.0):
                 raise LabError(f"samba (pid {pid}) survived SIGKILL")
     with contextlib.suppress(FileNotFoundError):
         layout.pid_file.unlink()
@@ -585,27 +587,6 @@ def _is_running(layout: _Layout) -> int | None:
 def _signal(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)  # reap it if it happens to be our child
-        time.sleep(0.05)
-    return False
-
-
-def _port_open(host: str, port: int, timeout: float) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _ldap_answers(host: str, port: int, timeout: float) -> bool:

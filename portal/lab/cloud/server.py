@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -37,6 +36,8 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from portal.lab.procs import port_open, wait_gone
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8444
@@ -253,7 +254,7 @@ def start(
             return current
         raise CloudLabError(f"the lab cloud of {base} runs on {current.host}:{current.port}; stop it before moving it "
                             f"to {host}:{port}")
-    if _port_open(host, port, 0.3):
+    if port_open(host, port, 0.3):
         raise CloudLabError(f"{host}:{port} is already served by another process; choose another port")
     ca_file = ensure_ca(data_dir=base)
     creds = lab_credentials(data_dir=base, tenant_id=tenant_id, initial_domain=initial_domain)
@@ -393,34 +394,11 @@ def _running_pid(base: Path) -> int | None:
 def _terminate(pid: int, timeout: float) -> bool:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    if _wait_gone(pid, timeout):
+    if wait_gone(pid, timeout):
         return True
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    return _wait_gone(pid, 5.0)
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return True
-        if state in {"Z", "X"}:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _port_open(host: str, port: int, timeout: float) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    return wait_gone(pid, 5.0)
 
 
 def _answers(url: str, context: ssl.SSLContext) -> bool:
