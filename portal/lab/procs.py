@@ -1,4 +1,4 @@
-"""Process and port helpers the lab's servers share (Samba, the lab cloud). No Django here."""
+"""Process and port helpers the lab's servers share. No Django here."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from portal.lab.procs import port_open, wait_gone
+from portal.lab.procs import port_open
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_REALM = "LAB.EXAMPLE"
@@ -459,9 +459,9 @@ def stop(*, base_dir: Path, timeout: float = 15.0) -> LabStatus:
     pid = _is_running(layout)
     if pid is not None:
         _signal(pid, signal.SIGTERM)
-        if not wait_gone(pid, timeout):
+        if not _wait_gone(pid, timeout):
             _signal(pid, signal.SIGKILL)
-            if not wait_gone(pid, 5.0):
+            if not _wait_gone(pid, 5.0):
                 raise LabError(f"samba (pid {pid}) survived SIGKILL")
     with contextlib.suppress(FileNotFoundError):
         layout.pid_file.unlink()
@@ -639,6 +639,21 @@ def _log_tail(layout: _Layout, offset: int = 0, lines: int = 30) -> str:
 
 def _scrub(text: str, secret: str) -> str:
     return text.replace(secret, "********") if secret else text
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """True once the pid is free. Samba daemonises, so its exit is only final once init reaps it;
+    a zombie still holds the pid that the next start would check."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)  # reap it if it happens to be our child
+        time.sleep(0.05)
+    return False
 
 
 def iter_log(*, base_dir: Path, lines: int = 50) -> Iterator[str]:
