@@ -1126,6 +1126,41 @@ class _LoopThread:
 
 
 # --------------------------------------------------------------------------------------------
+# counting the calls made
+
+
+@dataclass
+class GraphCallStats:
+    """HTTP requests this connector sent to Graph (retries and ``$batch`` posts each count once),
+    the answers that were 429, and the items carried inside ``$batch`` posts."""
+
+    requests: int = 0
+    throttled: int = 0
+    batch_items: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"requests": self.requests, "throttled": self.throttled, "batch_items": self.batch_items}
+
+
+class _CountingTransport(httpx.AsyncBaseTransport):
+    """Below the SDK's middleware, so every attempt the retry handler makes is counted."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, stats: GraphCallStats) -> None:
+        self._inner = inner
+        self._stats = stats
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._stats.requests += 1
+        response = await self._inner.handle_async_request(request)
+        if response.status_code == 429:
+            self._stats.throttled += 1
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+# --------------------------------------------------------------------------------------------
 # the connector
 
 
@@ -1154,6 +1189,7 @@ class EntraGraph:
         self._client_generation = 0
         self._http: httpx.AsyncClient | None = None
         self._closed = False
+        self.stats = GraphCallStats()  # what this instance sent, for jobs that report their cost
 
     # ---- lifecycle
 
@@ -1191,6 +1227,7 @@ class EntraGraph:
             if self._transport is not None:
                 client_args["transport"] = self._transport
             http = httpx.AsyncClient(**client_args)
+            http._transport = _CountingTransport(http._transport, self.stats)  # the SDK's factory wraps it alike
             options = {
                 RetryHandlerOption.get_key(): RetryHandlerOption(delay=s.retry_delay, max_retries=s.max_retries),
             }
@@ -1407,17 +1444,19 @@ class EntraGraph:
         *,
         filter: ODataFilter | str | None = None,  # noqa: A002
         select: Iterable[str] | None = None,
+        top: int | None = None,
     ) -> Iterator[RegistrationDetails]:
         """The authentication-methods registration report (Entra ID P1/P2), one row per user.
 
-        Raises :class:`LicenceRequired` at the call when the tenant lacks the licence.
+        ``top`` sets the page size (fewer calls for a large tenant). Raises :class:`LicenceRequired`
+        at the call when the tenant lacks the licence.
         """
         from msgraph.generated.reports.authentication_methods.user_registration_details.user_registration_details_request_builder import (  # noqa: E501
             UserRegistrationDetailsRequestBuilder,
         )
 
         query = UserRegistrationDetailsRequestBuilder.UserRegistrationDetailsRequestBuilderGetQueryParameters(
-            filter=_filter_text(filter), select=_select(select))
+            filter=_filter_text(filter), select=_select(select), top=top)
         config = self._config(query)
         return self._pages(
             "read the userRegistrationDetails report",
@@ -1516,6 +1555,7 @@ class EntraGraph:
             item.url = _relative_url(info.url, base)
             content.add_request(str(number), item)
             by_request[str(number)] = user_id
+        self.stats.batch_items += len(by_request)
         request = RequestInformation()
         request.http_method = Method.POST
         request.url = f"{base}/$batch"
@@ -1643,8 +1683,8 @@ def _relative_url(url: str, base: str) -> str:
 
 __all__ = [
     "AccessToken", "AppCredentials", "AuditTarget", "AuthMethod", "AuthenticationFailed", "BadRequest",
-    "CloudCheckReport", "DirectoryAudit", "EntraGraph", "EntraGroup", "EntraUser", "Forbidden", "GraphError",
-    "GraphSettings", "GroupMember", "GroupWriteback", "LicenceRequired", "NotFound", "ODataFilter",
+    "CloudCheckReport", "DirectoryAudit", "EntraGraph", "EntraGroup", "EntraUser", "Forbidden", "GraphCallStats",
+    "GraphError", "GraphSettings", "GroupMember", "GroupWriteback", "LicenceRequired", "NotFound", "ODataFilter",
     "ProvisioningError", "RegistrationDetails", "ServiceUnavailable", "Throttled", "TokenError", "TokenSource",
     "Unauthorized", "Unreachable", "UserAuthMethods", "error_for_status", "jwt_claims", "odata_any_eq", "odata_eq",
     "odata_ge", "odata_in", "odata_le", "odata_literal", "odata_ne", "odata_startswith",

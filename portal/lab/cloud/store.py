@@ -1497,13 +1497,17 @@ class CloudStore:
         method_type: str,
         properties: Mapping[str, Any] | None = None,
         method_id: str | None = None,
+        odata_type: str | None = None,
     ) -> dict[str, Any]:
-        """Register a method (``password``, ``microsoftAuthenticator``, ``phone``, ``fido2``...)."""
-        if method_type not in AUTH_METHOD_TYPES:
+        """Register a method (``password``, ``microsoftAuthenticator``, ``phone``, ``fido2``...).
+
+        ``odata_type`` admits a type this lab does not model (Graph adds method types over time; a
+        client must keep such a method and mark it, not fail)."""
+        if method_type not in AUTH_METHOD_TYPES and not odata_type:
             raise ValueError(f"method_type must be one of {sorted(AUTH_METHOD_TYPES)}")
         # The password method has a fixed, well-known id in Graph.
         mid = method_id or ("28c10230-6103-485e-b985-444c60001490" if method_type == "password" else _new_id())
-        doc = {"@odata.type": AUTH_METHOD_TYPES[method_type], "id": mid, **(properties or {})}
+        doc = {"@odata.type": odata_type or AUTH_METHOD_TYPES[method_type], "id": mid, **(properties or {})}
         if method_type != "password":
             doc.setdefault("createdDateTime", iso(utc_now()))
         self._execute(
