@@ -451,13 +451,19 @@ def test_bulk_add_stops_at_the_first_failure(conn: ad.ActiveDirectory, ou: str) 
     assert [conn.exists(e.dn) for e in entries if e.dn != existing] == [True, True, False]
 
 
+def _busy(c) -> bool:
+    """What a 'busy' answer leaves on the connector's SYNC connection: the status, the result on it."""
+    c.result, c.response = {"result": 51, "description": "busy", "message": "try later"}, None
+    return False
+
+
 def test_transient_busy_is_retried(conn: ad.ActiveDirectory) -> None:
     calls = []
 
     def flaky(c):
         calls.append(1)
         if len(calls) < 3:
-            return False, {"result": 51, "description": "busy", "message": "try later"}, None, None
+            return _busy(c)
         return c.search("", "(objectClass=*)", search_scope="BASE", attributes=["defaultNamingContext"])
 
     status, result, response = conn._call("flaky read", flaky, write=False)
@@ -466,7 +472,7 @@ def test_transient_busy_is_retried(conn: ad.ActiveDirectory) -> None:
 
     def always_busy(c):
         calls.append(1)
-        return False, {"result": 51, "description": "busy", "message": "try later"}, None, None
+        return _busy(c)
 
     with pytest.raises(ad.ServerDown) as busy:
         conn._call("busy read", always_busy, write=False)
