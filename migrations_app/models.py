@@ -1,1 +1,117 @@
-# Models arrive with the issues that build this area.
+"""The DL migration area: the inventory of synced lists, migrations with their backups, and the
+settings an Administrator controls."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from .choices import BackupKind, ListKind, ListState, MigrationStatus
+
+
+class DistributionList(models.Model):
+    """One mail-enabled group of on-premises AD as the last inventory saw it, with its cloud twin."""
+
+    guid = models.UUIDField(unique=True, help_text="objectGUID on-premises")
+    dn = models.CharField(max_length=1024)
+    name = models.CharField(max_length=256, db_index=True)
+    display_name = models.CharField(max_length=256, blank=True)
+    mail = models.CharField(max_length=320, db_index=True, blank=True)
+    alias = models.CharField(max_length=256, blank=True)
+    ou = models.CharField(max_length=1024, db_index=True, help_text="The container it sits in")
+    kind = models.CharField(max_length=20, choices=ListKind.choices, default=ListKind.DISTRIBUTION)
+    state = models.CharField(max_length=20, choices=ListState.choices, default=ListState.SYNCED, db_index=True)
+    member_count = models.PositiveIntegerField(default=0)
+    child_lists = models.JSONField(default=list, blank=True, help_text="DNs of mail-enabled child groups")
+    parent_lists = models.JSONField(default=list, blank=True, help_text="DNs of groups it is a member of")
+    dependencies = models.JSONField(default=dict, blank=True, help_text="back-link attribute → DNs naming it")
+    dependency_count = models.PositiveIntegerField(default=0)
+    cloud_object_id = models.CharField(max_length=64, blank=True)
+    cloud_type = models.CharField(max_length=64, blank=True)
+    cloud_dir_synced = models.BooleanField(null=True)
+    inventoried_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.mail or self.name
+
+    @property
+    def is_nested(self) -> bool:
+        return bool(self.child_lists or self.parent_lists)
+
+
+class MigrationSettings(models.Model):
+    """One row: what an Administrator decides for every migration."""
+
+    require_approval_for_single = models.BooleanField(
+        default=False, help_text="A single migration waits for an Approver's sign-off, as batches do.")
+    default_hybrid_mail_flow = models.BooleanField(default=True)
+    default_keep_original = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    @classmethod
+    def current(cls) -> MigrationSettings:
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class Migration(models.Model):
+    """One list moved (or to be moved) to Exchange Online; its job does the work, this row keeps the outcome."""
+
+    mail = models.CharField(max_length=320, db_index=True, help_text="The address it was requested by")
+    distribution_list = models.ForeignKey(DistributionList, null=True, blank=True, on_delete=models.SET_NULL,
+                                          related_name="migrations")
+    group_guid = models.UUIDField(null=True, blank=True, db_index=True)
+    group_name = models.CharField(max_length=256, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=MigrationStatus.choices, default=MigrationStatus.QUEUED,
+                              db_index=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                     related_name="requested_migrations")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="approved_migrations")
+    preflight = models.JSONField(default=dict, blank=True, help_text="The preflight report it was requested on")
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    original_dn = models.CharField(max_length=1024, blank=True)
+    cloud_group_id = models.CharField(max_length=64, blank=True, help_text="ExternalDirectoryObjectId of the new list")
+    contact_dn = models.CharField(max_length=1024, blank=True)
+    dynamic_list_dn = models.CharField(max_length=1024, blank=True)
+    post_create_errors = models.JSONField(default=list, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("run_preflight", "Run DL preflights and the inventory"),
+            ("migrate_dl", "Start a single DL migration"),
+            ("approve_migration", "Approve a migration requested by someone else"),
+            ("change_migrated_dl", "Enable hybrid mail flow or change the address of a migrated list"),
+            ("restore_dl", "Restore a migrated list on-premises from its backup"),
+            ("manage_migration_settings", "Change the migration settings"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Migration #{self.pk} {self.mail}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in (MigrationStatus.MIGRATED, MigrationStatus.MIGRATED_WITH_WARNINGS)
+
+
+class MigrationBackup(models.Model):
+    """What a migration saved before it changed anything: enough to rebuild the list on-premises."""
+
+    migration = models.ForeignKey(Migration, on_delete=models.CASCADE, related_name="backups")
+    kind = models.CharField(max_length=32, choices=BackupKind.choices)
+    data = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["migration", "kind"]
+        constraints = [models.UniqueConstraint(fields=["migration", "kind"], name="one_backup_per_kind")]

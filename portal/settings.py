@@ -191,6 +191,15 @@ AD_PASSWORD = env_secret("AD_PASSWORD")
 AD_BASE_DN = env.str("AD_BASE_DN", default="")
 AD_SYNC_OUS = env.list("AD_SYNC_OUS", default=[])  # the OUs Entra Connect synchronises
 AD_NON_SYNC_OU = env.str("AD_NON_SYNC_OU", default="")  # where migrated lists leave the sync scope
+
+# DL migration: how long to insist. The field notes' tool retries the move 5 x 5 s and waits for the cloud
+# deletion forever; the portal waits DL_DELETION_TIMEOUT_SECONDS, then rolls back.
+DL_MOVE_ATTEMPTS = env.int("DL_MOVE_ATTEMPTS", default=5)
+DL_MOVE_RETRY_SECONDS = env.float("DL_MOVE_RETRY_SECONDS", default=5.0)
+DL_SYNC_ATTEMPTS = env.int("DL_SYNC_ATTEMPTS", default=10)
+DL_SYNC_RETRY_SECONDS = env.float("DL_SYNC_RETRY_SECONDS", default=30.0)
+DL_DELETION_TIMEOUT_SECONDS = env.float("DL_DELETION_TIMEOUT_SECONDS", default=3600.0)
+DL_DELETION_POLL_SECONDS = env.float("DL_DELETION_POLL_SECONDS", default=15.0)
 AD_WRITEBACK_OU = env.str("AD_WRITEBACK_OU", default="")  # group writeback target
 
 # The Microsoft cloud (portal/connectors/registry.py): one app registration for Graph and Exchange

@@ -168,3 +168,12 @@ def lab_cloud(lab_ad):
 def lab(seeded_lab, lab_cloud):
     """The whole rehearsal lab: seeded AD and the cloud service."""
     return seeded_lab
+
+
+@pytest.fixture(scope="session")
+def lab_tenant(lab):
+    """The whole lab with its cloud side seeded too (first full sync, licences, MFA states, cloud-only
+    groups, a full cycle): an organisation a migration can run in. Yields the cloud manifest."""
+    from portal.lab import config
+
+    yield config.ensure_cloud_seeded(manifest=lab, seed=1)

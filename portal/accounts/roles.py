@@ -21,6 +21,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     HELPDESK: {
         "accounts.view_directory",
         "accounts.view_dl_migration",
+        "migrations_app.run_preflight",
+        "migrations_app.migrate_dl",
         "jobs.view_job",
         "jobs.run_connectivity_check",
         "jobs.cancel_job",
@@ -28,8 +30,15 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     ADMINISTRATOR: {
         "accounts.view_directory",
         "accounts.view_dl_migration",
+        "migrations_app.run_preflight",
+        "migrations_app.migrate_dl",
+        "migrations_app.approve_migration",
+        "migrations_app.change_migrated_dl",
+        "migrations_app.restore_dl",
+        "migrations_app.manage_migration_settings",
         "accounts.view_address_repair",
         "accounts.view_mfa_report",
+        "diagnostics_app.run_mfa_snapshot",
         "accounts.view_writeback_plan",
         "jobs.view_job",
         "jobs.run_connectivity_check",
@@ -42,6 +51,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     APPROVER: {
         "accounts.view_directory",
         "accounts.view_dl_migration",
+        "migrations_app.approve_migration",
         "accounts.view_writeback_plan",
         "jobs.view_job",
     },

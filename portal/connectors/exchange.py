@@ -1844,6 +1844,9 @@ class ExchangeOnPrem:
         if params:
             self._run("Set-DynamicDistributionGroup", {"Identity": _identity(identity), **params})
 
+    def remove_dynamic_distribution_group(self, identity: str) -> None:
+        self._run("Remove-DynamicDistributionGroup", {"Identity": _identity(identity), "Confirm": False})
+
     def check(self) -> CloudCheckReport:
         """The endpoint answers and runs one cheap cmdlet (Get-AcceptedDomain); never raises."""
         items: list[CheckItem] = []

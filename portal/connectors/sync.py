@@ -12,9 +12,10 @@ server shows export errors and pending exports through the Synchronization Servi
 ``csexport.exe``, which no remote cmdlet reaches. Against a real server those two raise
 :class:`UnknownCmdlet` with a message that says so.
 
-Whether a DN is in the sync scope is not asked of the sync server: no ADSync cmdlet answers it
-remotely, and the lab endpoint has no such cmdlet. The portal decides it from the configured sync
-OUs (``registry.ad_layout().sync_ous``) with :func:`.ad.Dn.is_within`.
+Whether a DN is in the sync scope is asked of the sync server: ``Get-ADSyncConnector`` lists the AD
+connector's partitions with their ``ContainerInclusionList``/``ContainerExclusionList`` (OU filtering),
+see :meth:`EntraConnect.in_scope`. Attribute-based scoping filters in sync rules are not read; a server
+that reports no inclusion list leaves the answer to the configured sync OUs (``registry.ad_layout()``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from .ad import CheckItem
+from .ad import CheckItem, parse_dn
 from .exchange import (
     PowerShellError,
     PowerShellTransport,
@@ -205,6 +206,21 @@ class SyncConnector:
     name: str | None
     type: str | None  # AD, Extensible2 (Entra ID)
     identifier: str | None
+    # OU filtering of an AD connector, from its partitions' ConnectorPartitionScope.
+    inclusions: tuple[str, ...] = ()
+    exclusions: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> SyncConnector:
+        inclusions: list[str] = []
+        exclusions: list[str] = []
+        for partition in doc.get("Partitions") or ():
+            scope = partition.get("ConnectorPartitionScope") if isinstance(partition, Mapping) else None
+            if isinstance(scope, Mapping):
+                inclusions += [str(v) for v in scope.get("ContainerInclusionList") or ()]
+                exclusions += [str(v) for v in scope.get("ContainerExclusionList") or ()]
+        return cls(_str(doc.get("Name")), _str(doc.get("Type")), _str(doc.get("Identifier")), tuple(inclusions),
+                   tuple(exclusions))
 
 
 @dataclass(frozen=True)
@@ -322,8 +338,21 @@ class EntraConnect:
                      for d in self._run("Get-ADSyncConnectorRunStatus"))
 
     def connectors(self) -> list[SyncConnector]:
-        return [SyncConnector(_str(d.get("Name")), _str(d.get("Type")), _str(d.get("Identifier")))
-                for d in self._run("Get-ADSyncConnector")]
+        return [SyncConnector.from_dict(d) for d in self._run("Get-ADSyncConnector")]
+
+    def in_scope(self, dn: str) -> bool | None:
+        """Whether the AD connector's OU filtering includes ``dn``; None when the server reports no
+        inclusion list (the caller must then fall back to its configured sync OUs)."""
+        ad_connectors = [c for c in self.connectors() if (c.type or "").upper() == "AD" and c.inclusions]
+        if not ad_connectors:
+            return None
+        target = parse_dn(dn)
+        for connector in ad_connectors:
+            if any(target.is_within(ou) for ou in connector.exclusions):
+                continue
+            if any(target.is_within(ou) for ou in connector.inclusions):
+                return True
+        return False
 
     def run_history(self, *, count: int = 10) -> list[RunProfileResult]:
         if not isinstance(count, int) or not 1 <= count <= 1000:

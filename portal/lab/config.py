@@ -90,8 +90,9 @@ def ensure_seeded(*, users: int, seed: int, reset: bool = False, progress=None, 
 
 def ensure_cloud_seeded(*, manifest, seed: int):
     """What lives only in the cloud, on top of the AD seed: a first full sync, then licences, MFA
-    states, cloud-only groups and lists (portal/lab/cloud_seed.py), then a delta so licensed users
-    get their mailboxes and cloud groups are written back. Returns the cloud manifest."""
+    states, cloud-only groups and lists (portal/lab/cloud_seed.py), then a full cycle so licensed
+    users get their mailboxes, every address is computed with the accepted domains and cloud groups
+    are written back. Returns the cloud manifest."""
     from portal.connectors.registry import active_directory
 
     from . import cloud_seed
@@ -108,7 +109,9 @@ def ensure_cloud_seeded(*, manifest, seed: int):
         with active_directory() as directory:
             engine.run_cycle(directory=directory, store=store, base_dn=base_dn(), policy="Initial")
             cloud_manifest = cloud_seed.seed_cloud(store=store, manifest=manifest, seed=seed)
-            engine.run_cycle(directory=directory, store=store, base_dn=base_dn(), policy="Delta")
+            # A full cycle, not a delta: the seed added the accepted (verified) domains, and only a full
+            # cycle recomputes the addresses of objects that did not change on-premises (the groups).
+            engine.run_cycle(directory=directory, store=store, base_dn=base_dn(), policy="Initial")
         return cloud_manifest
     finally:
         store.close()

@@ -1727,10 +1727,25 @@ def run_cycle(
                              options=options or SyncOptions(), run_id=None)
 
 
+def _publish_connector_scope(*, store: CloudStore, base_dn: str) -> None:
+    """What Get-ADSyncConnector shows of the AD connector: its partition and the OUs it includes,
+    as the real server reports its ContainerInclusionList (the portal asks it where the scope ends)."""
+    connectors = [dict(c) for c in store.sync_connectors()]
+    for connector in connectors:
+        if connector.get("Type") == "AD":
+            connector["Partitions"] = [{
+                "Name": base_dn, "DN": base_dn,
+                "ConnectorPartitionScope": {"ContainerInclusionList": list(layout.sync_ous(base_dn)),
+                                            "ContainerExclusionList": []},
+            }]
+    store.set_sync_connectors(connectors=connectors)
+
+
 def _run_recorded(*, directory: ActiveDirectory, store: CloudStore, base_dn: str, policy: Policy,
                   options: SyncOptions, run_id: int | None) -> CycleResult:
     """The cycle under the lock; ``run_id`` given means the caller recorded the run and finishes it."""
     own = run_id is None
+    _publish_connector_scope(store=store, base_dn=base_dn)
     if own:
         run_id = store.start_sync_run(policy=policy)
         if run_id is None:

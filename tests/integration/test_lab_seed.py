@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from portal.connectors import ad
+from portal.connectors import ad, ad_security
 from portal.lab import layout, samba
 from portal.lab import seed as seeder
 
@@ -343,9 +343,9 @@ def test_list_kinds_owners_and_domains(conn: ad.ActiveDirectory, seeded: Seeded)
 def test_protected_list_refuses_deletion(conn: ad.ActiveDirectory, seeded: Seeded) -> None:
     item = seeded.manifest.first("protected_from_deletion")
     sd = _read(conn, item.dn, "nTSecurityDescriptor").first("nTSecurityDescriptor")
-    assert seeder.is_protected_from_deletion(sd)
+    assert ad_security.is_protected_from_deletion(sd)
     parent_sd = _read(conn, item.facts["parent"], "nTSecurityDescriptor").first("nTSecurityDescriptor")
-    assert seeder.denies_delete_child(parent_sd)
+    assert ad_security.denies_delete_child(parent_sd)
     with pytest.raises(ad.AccessDenied):
         conn.delete(item.dn)
     assert conn.exists(item.dn)

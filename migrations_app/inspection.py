@@ -1,0 +1,202 @@
+"""Everything the preflight and the migration need to know about one list, read once from both
+directories. The preflight judges these facts; the migration's backup step stores them and its
+later steps act on them, so the two can never disagree about what a list is."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from portal.connectors import ad as adc
+from portal.connectors import ad_recipients as recipients
+from portal.connectors import exchange as exo
+from portal.connectors.ad import ActiveDirectory, DirectoryObject
+from portal.connectors.exchange import DistributionGroup, ExchangeOnline, Recipient
+
+SECURITY_ENABLED = 0x80000000
+ROOM_LIST_TYPE = 268435456  # msExchRecipientTypeDetails of a room list
+
+
+def smtp_of(values: list[Any]) -> list[str]:
+    """The SMTP addresses among proxyAddresses values, without prefix, lower case."""
+    out = []
+    for value in values:
+        text = str(value)
+        if text[:5].lower() == "smtp:":
+            out.append(text[5:].lower())
+    return out
+
+
+def primary_smtp(values: list[Any]) -> str | None:
+    return next((str(v)[5:] for v in values if str(v).startswith("SMTP:")), None)
+
+
+def group_type_of(obj: DirectoryObject) -> int:
+    try:
+        return int(obj.first("groupType", 0)) & 0xFFFFFFFF
+    except (TypeError, ValueError):
+        return 0
+
+
+@dataclass
+class ObjectFacts:
+    """One recipient a list names (member, manager, sender restriction ...), on-premises and in the cloud."""
+
+    dn: str
+    kind: str
+    name: str
+    mail: str | None
+    addresses: tuple[str, ...]
+    upn: str | None
+    security_enabled: bool
+    cloud_identity: str | None = None  # what cmdlets are given: the cloud recipient's primary SMTP or id
+    cloud_type: str | None = None
+    cloud_dir_synced: bool | None = None
+
+    @property
+    def mail_enabled(self) -> bool:
+        return bool(self.mail)
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind == "group"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dn": self.dn, "kind": self.kind, "name": self.name, "mail": self.mail,
+                "cloud_identity": self.cloud_identity, "cloud_type": self.cloud_type}
+
+    @classmethod
+    def from_object(cls, obj: DirectoryObject) -> ObjectFacts:
+        return cls(dn=obj.dn, kind=obj.kind, name=str(obj.first("cn") or obj.first("name") or obj.dn),
+                   mail=obj.first("mail"), addresses=tuple(smtp_of(obj.get("proxyAddresses"))),
+                   upn=obj.first("userPrincipalName"),
+                   security_enabled=obj.kind == "group" and bool(group_type_of(obj) & SECURITY_ENABLED))
+
+
+@dataclass
+class ListFacts:
+    mail: str
+    matches: list[DirectoryObject] = field(default_factory=list)
+    group: DirectoryObject | None = None
+    members: list[ObjectFacts] = field(default_factory=list)
+    links: dict[str, list[ObjectFacts]] = field(default_factory=dict)  # link attribute → objects it names
+    dependencies: dict[str, list[str]] = field(default_factory=dict)  # forward link on others → their DNs
+    twin: DistributionGroup | None = None
+    twin_error: str | None = None
+    cloud_members: list[Recipient] = field(default_factory=list)
+    accepted_domains: list[exo.AcceptedDomain] = field(default_factory=list)
+    outbound_connectors: list[exo.OutboundConnector] = field(default_factory=list)
+    calls: Counter = field(default_factory=Counter)
+
+    @property
+    def found_once(self) -> bool:
+        return len(self.matches) == 1 and self.group is not None
+
+    @property
+    def addresses(self) -> list[str]:
+        return list(self.group.get("proxyAddresses")) if self.group else []
+
+    @property
+    def child_lists(self) -> list[ObjectFacts]:
+        return [m for m in self.members if m.is_group and m.mail_enabled]
+
+    @property
+    def routing_domain(self) -> str | None:
+        return next((d.domain_name for d in self.accepted_domains
+                     if (d.domain_name or "").lower().endswith(".mail.onmicrosoft.com")), None)
+
+    @property
+    def tenant_domain(self) -> str | None:
+        return next((d.domain_name for d in self.accepted_domains if d.initial), None) or next(
+            (d.domain_name for d in self.accepted_domains
+             if (d.domain_name or "").lower().endswith(".onmicrosoft.com")
+             and not (d.domain_name or "").lower().endswith(".mail.onmicrosoft.com")), None)
+
+
+def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnline,
+                 group_dn: str | None = None) -> ListFacts:
+    """Read the list ``mail`` names (or the group at ``group_dn`` once it has lost its address)."""
+    facts = ListFacts(mail=mail)
+    if group_dn:
+        facts.matches = [directory.read(group_dn, attributes=list(recipients.GROUP_ATTRIBUTES))]
+    else:
+        facts.matches = recipients.find_by_address(directory, mail)
+    facts.calls["ldap"] += 1
+    if len(facts.matches) != 1 or facts.matches[0].kind != "group":
+        return facts
+    facts.group = facts.matches[0]
+    facts.dependencies = {
+        recipients.DEPENDENCY_BACKLINKS[back]: sorted(facts.group.get(back), key=str.lower)
+        for back in recipients.DEPENDENCY_BACKLINKS if facts.group.get(back)
+    }
+    try:
+        facts.twin = exchange.get_distribution_group(mail)
+    except exo.ObjectNotFound as exc:
+        facts.twin_error = str(exc)
+    facts.calls["cmdlet"] += 1
+    if facts.twin is not None:
+        facts.cloud_members = list(exchange.iter_distribution_group_members(facts.twin.guid or mail))
+        facts.calls["cmdlet"] += 1
+    resolver = _CloudResolver(exchange, facts.cloud_members, facts.calls)
+    for obj in recipients.direct_members(directory, facts.group.dn):
+        member = ObjectFacts.from_object(obj)
+        resolver.resolve(member)
+        facts.members.append(member)
+    facts.calls["ldap"] += 1
+    for attribute in recipients.LIST_LINKS:
+        if attribute == "member":
+            continue
+        named = []
+        for dn in facts.group.get(attribute):
+            try:
+                obj = directory.read(dn, attributes=list(recipients.MEMBER_ATTRIBUTES))
+            except adc.NotFound:
+                named.append(ObjectFacts(dn=dn, kind="missing", name=dn, mail=None, addresses=(), upn=None,
+                                         security_enabled=False))
+                continue
+            facts.calls["ldap"] += 1
+            target = ObjectFacts.from_object(obj)
+            resolver.resolve(target)
+            named.append(target)
+        if named:
+            facts.links[attribute] = named
+    facts.accepted_domains = exchange.get_accepted_domains()
+    facts.outbound_connectors = exchange.get_outbound_connectors()
+    facts.calls["cmdlet"] += 2
+    return facts
+
+
+class _CloudResolver:
+    """Finds the cloud recipient of an on-premises object: first among the cloud twin's members (one
+    call answered them all), then one Get-Recipient for what is left."""
+
+    def __init__(self, exchange: ExchangeOnline, known: list[Recipient], calls: Counter) -> None:
+        self.exchange = exchange
+        self.calls = calls
+        self.by_address: dict[str, Recipient] = {}
+        for recipient in known:
+            for address in smtp_of(list(recipient.email_addresses)):
+                self.by_address[address] = recipient
+            if recipient.primary_smtp_address:
+                self.by_address[recipient.primary_smtp_address.lower()] = recipient
+
+    def resolve(self, target: ObjectFacts) -> None:
+        candidates = [a for a in (target.mail, *target.addresses) if a]
+        recipient = next((self.by_address[a.lower()] for a in candidates if a.lower() in self.by_address), None)
+        if recipient is None:
+            lookup = target.mail or (target.upn if target.kind == "user" else None)
+            if not lookup:
+                return
+            try:
+                recipient = self.exchange.get_recipient(lookup)
+            except (exo.ObjectNotFound, exo.InvalidParameter):
+                return
+            finally:
+                self.calls["cmdlet"] += 1
+            for address in smtp_of(list(recipient.email_addresses)):
+                self.by_address[address] = recipient
+        target.cloud_identity = recipient.primary_smtp_address or recipient.external_directory_object_id \
+            or recipient.guid
+        target.cloud_type = recipient.recipient_type_details
+        target.cloud_dir_synced = recipient.is_dir_synced

@@ -1,0 +1,102 @@
+"""Jobs of the DL migration area: each fetches its rows and calls the services that do the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.jobs.runner import JobFailed, JobRunner
+
+from . import aftercare, engine
+from . import services as svc
+from .choices import MigrationStatus
+from .models import Migration
+from .options import MigrationOptions
+
+
+class PreflightDistributionListJob(JobRunner):
+    kind = svc.KIND_PREFLIGHT
+    name = "DL preflight"
+    permission = "migrations_app.run_preflight"
+
+    def run(self) -> dict[str, Any]:
+        mail = self.job.params["mail"]
+        options = MigrationOptions.from_dict(self.job.params.get("options"))
+        self.info(f"Preflight of {mail}: reading the list in Active Directory and Exchange Online…")
+        with engine.open_connectors() as c:
+            already = Migration.objects.filter(mail__iexact=mail, status__in=(
+                MigrationStatus.MIGRATED, MigrationStatus.MIGRATED_WITH_WARNINGS)).exists()
+            _, report = engine.run_preflight(mail=mail, options=options, c=c, already_migrated=already)
+        for check in report.checks:
+            line = f"{check.title}: {check.detail}"
+            if check.outcome == "failure":
+                self.error(line, data={"objects": check.objects[:25], "remedy": check.remedy})
+            elif check.outcome == "warning":
+                self.warning(line, data={"objects": check.objects[:25], "remedy": check.remedy})
+            else:
+                self.success(line)
+        self.info(f"{report.calls.get('cmdlet', 0)} Exchange cmdlet call(s), {report.calls.get('ldap', 0)} "
+                  "LDAP operation(s).")
+        result = report.as_dict()
+        if not report.ok:
+            raise JobFailed(report.summary(), result=result)
+        self.summary = report.summary()
+        return result
+
+
+class MigrateDistributionListJob(JobRunner):
+    kind = svc.KIND_MIGRATE
+    name = "DL migration"
+    permission = "migrations_app.migrate_dl"
+
+    def run(self) -> dict[str, Any]:
+        migration = Migration.objects.get(pk=self.job.params["migration_id"])
+        self.info(f"Migrating {migration.mail} (migration #{migration.pk}).")
+        with engine.open_connectors() as c:
+            return engine.MigrationProcess(migration=migration, runner=self, c=c).run()
+
+
+class InventoryDistributionListsJob(JobRunner):
+    kind = svc.KIND_INVENTORY
+    name = "DL inventory"
+    permission = "migrations_app.run_preflight"
+
+    def run(self) -> dict[str, Any]:
+        with engine.open_connectors() as c:
+            result = aftercare.do_inventory(c=c, runner=self)
+        self.summary = (f"{result['lists']} list(s) inventoried: {result['synced']} synced, "
+                        f"{result['migrated']} migrated.")
+        return result
+
+
+class EnableHybridMailFlowJob(JobRunner):
+    kind = svc.KIND_HYBRID
+    name = "Enable hybrid mail flow"
+    permission = "migrations_app.change_migrated_dl"
+
+    def run(self) -> dict[str, Any]:
+        migration = Migration.objects.get(pk=self.job.params["migration_id"])
+        with engine.open_connectors() as c:
+            return aftercare.do_enable_hybrid_mail_flow(migration=migration, c=c, runner=self)
+
+
+class UpdateMigratedAddressJob(JobRunner):
+    kind = svc.KIND_ADDRESS
+    name = "Change address of a migrated list"
+    permission = "migrations_app.change_migrated_dl"
+
+    def run(self) -> dict[str, Any]:
+        migration = Migration.objects.get(pk=self.job.params["migration_id"])
+        with engine.open_connectors() as c:
+            return aftercare.do_update_address(migration=migration, new_address=self.job.params["new_address"],
+                                               new_alias=self.job.params.get("new_alias") or "", c=c, runner=self)
+
+
+class RestoreDistributionListJob(JobRunner):
+    kind = svc.KIND_RESTORE
+    name = "Restore a migrated list on-premises"
+    permission = "migrations_app.restore_dl"
+
+    def run(self) -> dict[str, Any]:
+        migration = Migration.objects.get(pk=self.job.params["migration_id"])
+        with engine.open_connectors() as c:
+            return aftercare.do_restore(migration=migration, c=c, runner=self)

@@ -1,0 +1,233 @@
+"""Writes of the DL migration area: preflights, migrations (single, with optional sign-off), the
+inventory, work on migrated lists and restores. Views, the command line and batches call these.
+
+Each ``do_*`` starts a job (enqueued when the transaction commits) or changes a row; each ``check_*``
+validates first and raises :class:`MigrationRefused` with a sentence for the person asking.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from portal.audit.services import record
+from portal.jobs.choices import JobStatus
+from portal.jobs.models import Job
+from portal.jobs.services import do_start_job
+
+from .choices import DONE_MIGRATION_STATUSES, OPEN_MIGRATION_STATUSES, MigrationStatus
+from .models import Migration, MigrationSettings
+from .options import InvalidOptions, MigrationOptions
+
+PREFLIGHT_VALID_FOR = timedelta(hours=24)
+_ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
+                      r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+_ALIAS = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*$")
+
+KIND_PREFLIGHT = "dl_preflight"
+KIND_MIGRATE = "dl_migrate"
+KIND_INVENTORY = "dl_inventory"
+KIND_HYBRID = "dl_enable_hybrid_mail_flow"
+KIND_ADDRESS = "dl_update_address"
+KIND_RESTORE = "dl_restore"
+
+
+class MigrationRefused(Exception):
+    """The request cannot go ahead; the message says why and what to do. Nothing was queued."""
+
+
+def check_address(value: str) -> str:
+    text = (value or "").strip()
+    if not text or len(text) > 320 or not _ADDRESS.match(text):
+        raise MigrationRefused(f"{value!r} is not an e-mail address. Give the list's primary SMTP address, "
+                               "e.g. sales-team@contoso.com.")
+    return text
+
+
+def check_alias(value: str) -> str:
+    text = (value or "").strip()
+    if not text or len(text) > 64 or not _ALIAS.match(text):
+        raise MigrationRefused(f"{value!r} is not a valid alias (letters, digits and ! # $ % & ' * + - / = ? ^ _ ` "
+                               "{ | } ~, dots between them, at most 64).")
+    return text
+
+
+def check_options(data: dict[str, Any] | None) -> MigrationOptions:
+    try:
+        return MigrationOptions.from_dict(data)
+    except (InvalidOptions, TypeError) as exc:
+        raise MigrationRefused(f"Options: {exc}") from None
+
+
+def check_no_open_migration(*, mail: str) -> None:
+    existing = Migration.objects.filter(mail__iexact=mail, status__in=(*OPEN_MIGRATION_STATUSES,
+                                                                        *DONE_MIGRATION_STATUSES)).first()
+    if existing is not None:
+        raise MigrationRefused(f"{mail} already has migration #{existing.pk} ({existing.get_status_display().lower()})"
+                               ": open it instead of starting another.")
+
+
+def do_start_preflight(*, mail: str, options: dict[str, Any] | None = None, user, request=None,
+                       enqueue: bool = True) -> Job:
+    address = check_address(mail)
+    opts = check_options(options)
+    return do_start_job(kind=KIND_PREFLIGHT, user=user, params={"mail": address, "options": opts.to_dict()},
+                        target=address, request=request, enqueue=enqueue)
+
+
+def latest_preflight(*, mail: str, options: MigrationOptions) -> Job | None:
+    """The newest finished preflight of this address with these options, if still fresh."""
+    since = timezone.now() - PREFLIGHT_VALID_FOR
+    for job in Job.objects.filter(kind=KIND_PREFLIGHT, target__iexact=mail, finished_at__gte=since).order_by(
+            "-finished_at")[:20]:
+        if job.params.get("options") == options.to_dict():
+            return job
+    return None
+
+
+def check_can_migrate(*, mail: str, options: MigrationOptions, user) -> dict[str, Any]:
+    """A fresh preflight passed for this address and options, and nothing else is migrating it."""
+    if not user.has_perm("migrations_app.migrate_dl"):
+        raise PermissionDenied("Starting a migration needs the Helpdesk or Administrator role.")
+    check_no_open_migration(mail=mail)
+    job = latest_preflight(mail=mail, options=options)
+    if job is None:
+        raise MigrationRefused(f"Run a preflight of {mail} with these options first (a preflight is valid for "
+                               f"{PREFLIGHT_VALID_FOR.seconds // 3600 or 24} hours).")
+    report = job.result or {}
+    if job.status not in (JobStatus.SUCCEEDED, JobStatus.WARNINGS) or not report.get("ok"):
+        raise MigrationRefused(f"The last preflight of {mail} (job #{job.pk}) did not pass: "
+                               f"{report.get('summary') or job.summary}")
+    return report
+
+
+@transaction.atomic
+def do_request_migration(*, mail: str, options: dict[str, Any] | None = None, user, request=None,
+                         enqueue: bool = True) -> Migration:
+    """Create the migration; queue its job now, or wait for an Approver when the settings say so."""
+    address = check_address(mail)
+    opts = check_options(options)
+    report = check_can_migrate(mail=address, options=opts, user=user)
+    needs_approval = MigrationSettings.current().require_approval_for_single
+    migration = Migration.objects.create(
+        mail=address, options=opts.to_dict(), requested_by=user, preflight=report,
+        group_name=report.get("group_name") or "", original_dn=report.get("group_dn") or "",
+        status=MigrationStatus.AWAITING_APPROVAL if needs_approval else MigrationStatus.QUEUED)
+    record(actor=user, action="dl.migration.request", target=f"dl:{address}",
+           after={"migration": migration.pk, "options": opts.to_dict(), "needs_approval": needs_approval},
+           request=request)
+    if not needs_approval:
+        _queue_migration(migration=migration, user=user, request=request, enqueue=enqueue)
+    return migration
+
+
+def _queue_migration(*, migration: Migration, user, request=None, enqueue: bool = True) -> None:
+    job = do_start_job(kind=KIND_MIGRATE, user=user, params={"migration_id": migration.pk}, target=migration.mail,
+                       request=request, enqueue=enqueue)
+    Migration.objects.filter(pk=migration.pk).update(job=job, status=MigrationStatus.QUEUED)
+    migration.job, migration.status = job, MigrationStatus.QUEUED
+
+
+def check_can_approve(*, migration: Migration, user) -> None:
+    if not user.has_perm("migrations_app.approve_migration"):
+        raise PermissionDenied("Approving a migration needs the Approver or Administrator role.")
+    if migration.status != MigrationStatus.AWAITING_APPROVAL:
+        raise MigrationRefused(f"Migration #{migration.pk} is {migration.get_status_display().lower()}, "
+                               "not awaiting approval.")
+    if migration.requested_by_id == user.pk:
+        raise MigrationRefused("Four eyes: someone other than the requester must approve this migration.")
+
+
+@transaction.atomic
+def do_approve_migration(*, migration: Migration, user, request=None, enqueue: bool = True) -> Migration:
+    migration = Migration.objects.select_for_update().get(pk=migration.pk)
+    check_can_approve(migration=migration, user=user)
+    Migration.objects.filter(pk=migration.pk).update(approved_by=user)
+    record(actor=user, action="dl.migration.approve", target=f"dl:{migration.mail}",
+           after={"migration": migration.pk}, request=request)
+    # The job runs as the approver's action but the requester's request; the approver is who queued it.
+    _queue_migration(migration=migration, user=user, request=request, enqueue=enqueue)
+    migration.refresh_from_db()
+    return migration
+
+
+@transaction.atomic
+def do_reject_migration(*, migration: Migration, user, reason: str = "", request=None) -> Migration:
+    migration = Migration.objects.select_for_update().get(pk=migration.pk)
+    check_can_approve(migration=migration, user=user)
+    Migration.objects.filter(pk=migration.pk).update(status=MigrationStatus.REJECTED, approved_by=user,
+                                                     finished_at=timezone.now())
+    record(actor=user, action="dl.migration.reject", target=f"dl:{migration.mail}",
+           after={"migration": migration.pk, "reason": reason[:500]}, request=request)
+    migration.refresh_from_db()
+    return migration
+
+
+def do_start_inventory(*, user, request=None, enqueue: bool = True) -> Job:
+    return do_start_job(kind=KIND_INVENTORY, user=user, params={}, target="all synced lists", request=request,
+                        enqueue=enqueue)
+
+
+def _check_migrated(migration: Migration, user, what: str) -> None:
+    if not user.has_perm("migrations_app.change_migrated_dl"):
+        raise PermissionDenied(f"{what} needs the Administrator role.")
+    if not migration.is_done:
+        raise MigrationRefused(f"Migration #{migration.pk} is {migration.get_status_display().lower()}: only a "
+                               "migrated list can be changed this way.")
+
+
+def do_start_enable_hybrid_mail_flow(*, migration: Migration, user, request=None, enqueue: bool = True) -> Job:
+    _check_migrated(migration, user, "Enabling hybrid mail flow")
+    if migration.dynamic_list_dn:
+        raise MigrationRefused(f"{migration.mail} already has hybrid mail flow ({migration.dynamic_list_dn}).")
+    return do_start_job(kind=KIND_HYBRID, user=user, params={"migration_id": migration.pk}, target=migration.mail,
+                        request=request, enqueue=enqueue)
+
+
+def do_start_update_address(*, migration: Migration, new_address: str, new_alias: str = "", user, request=None,
+                            enqueue: bool = True) -> Job:
+    _check_migrated(migration, user, "Changing the address of a migrated list")
+    address = check_address(new_address)
+    alias = check_alias(new_alias) if new_alias else ""
+    if address.lower() == migration.mail.lower() and not alias:
+        raise MigrationRefused(f"{address} is already the list's primary address.")
+    return do_start_job(kind=KIND_ADDRESS, user=user, target=migration.mail, request=request, enqueue=enqueue,
+                        params={"migration_id": migration.pk, "new_address": address, "new_alias": alias})
+
+
+def do_start_restore(*, migration: Migration, user, request=None, enqueue: bool = True) -> Job:
+    if not user.has_perm("migrations_app.restore_dl"):
+        raise PermissionDenied("Restoring a list needs the Administrator role.")
+    if not migration.is_done:
+        raise MigrationRefused(f"Migration #{migration.pk} is {migration.get_status_display().lower()}: only a "
+                               "migrated list can be restored.")
+    if not migration.backups.exists():
+        raise MigrationRefused(f"Migration #{migration.pk} has no backup to restore from.")
+    return do_start_job(kind=KIND_RESTORE, user=user, params={"migration_id": migration.pk}, target=migration.mail,
+                        request=request, enqueue=enqueue)
+
+
+@transaction.atomic
+def do_update_settings(*, user, require_approval_for_single: bool, default_hybrid_mail_flow: bool,
+                       default_keep_original: bool, request=None) -> MigrationSettings:
+    if not user.has_perm("migrations_app.manage_migration_settings"):
+        raise PermissionDenied("Changing the migration settings needs the Administrator role.")
+    current = MigrationSettings.current()
+    before = {"require_approval_for_single": current.require_approval_for_single,
+              "default_hybrid_mail_flow": current.default_hybrid_mail_flow,
+              "default_keep_original": current.default_keep_original}
+    current.require_approval_for_single = require_approval_for_single
+    current.default_hybrid_mail_flow = default_hybrid_mail_flow
+    current.default_keep_original = default_keep_original
+    current.updated_by = user
+    current.save()
+    record(actor=user, action="dl.settings.update", target="dl:settings", before=before,
+           after={"require_approval_for_single": require_approval_for_single,
+                  "default_hybrid_mail_flow": default_hybrid_mail_flow,
+                  "default_keep_original": default_keep_original}, request=request)
+    return current
