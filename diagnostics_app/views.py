@@ -1,6 +1,20 @@
-from django.shortcuts import render
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_tables2 import RequestConfig
 
 from portal.accounts.permissions import requires
+from portal.jobs.services import JobActionRefused
+
+from . import charts, exports, selectors
+from .choices import MfaClass
+from .filtersets import MfaUserRowFilterSet
+from .forms import ReadinessForm, SnapshotForm
+from .models import MfaUserRow
+from .services import do_start_snapshot
+from .tables import MfaUserRowTable
 
 
 def _placeholder(request, area: str, promise: str):
@@ -13,13 +27,111 @@ def address_repair(request):
                         "Explain and fix why a mail or proxyAddresses change never reaches Exchange Online.")
 
 
-@requires("accounts.view_mfa_report")
-def mfa(request):
-    return _placeholder(request, "MFA registration",
-                        "Who can really satisfy MFA, including registrations started but never verified.")
-
-
 @requires("accounts.view_writeback_plan")
 def writeback(request):
     return _placeholder(request, "Writeback rename",
                         "Plan the switch of group writeback to cloud display names without deleting groups.")
+
+
+# --------------------------------------------------------------------------------------------
+# MFA registration
+
+
+def _filename(snapshot, ext: str) -> str:
+    return f"mfa-registration-{snapshot.pk}-{snapshot.taken_at:%Y%m%d-%H%M}.{ext}"
+
+
+@requires("accounts.view_mfa_report")
+@require_GET
+def mfa(request):
+    snapshot = selectors.snapshot_or_latest(request.GET.get("snapshot"))
+    context = {"snapshot": snapshot, "snapshot_form": SnapshotForm(),
+               "can_run": request.user.has_perm("diagnostics_app.run_mfa_snapshot"),
+               "history": selectors.snapshots()[:12]}
+    if snapshot is None:
+        return render(request, "diagnostics_app/mfa_report.html", context)
+    filterset = MfaUserRowFilterSet(request.GET or None, queryset=selectors.snapshot_rows(snapshot),
+                                    snapshot=snapshot)
+    rows = filterset.qs
+    export = request.GET.get("export")
+    if export == "csv":
+        response = StreamingHttpResponse(exports.csv_lines(rows, snapshot), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{_filename(snapshot, "csv")}"'
+        return response
+    if export == "xlsx":
+        response = HttpResponse(exports.xlsx_bytes(rows, snapshot), content_type=(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+        response["Content-Disposition"] = f'attachment; filename="{_filename(snapshot, "xlsx")}"'
+        return response
+    table = MfaUserRowTable(rows)
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    by_class = selectors.classification_breakdown(snapshot)
+    by_method = selectors.method_breakdown(snapshot)
+    points = selectors.trend()
+    context.update({
+        "filter": filterset, "table": table, "headline": selectors.headline(snapshot),
+        "by_class": by_class, "donut": charts.donut(by_class), "by_method": by_method,
+        "method_bars": charts.bars(by_method), "trend": points,
+        "trend_chart": charts.trend_lines(points) if len(points) > 1 else None,
+    })
+    return render(request, "diagnostics_app/mfa_report.html", context)
+
+
+@requires("accounts.view_mfa_report")
+@require_GET
+def mfa_user(request, pk: int):
+    row = get_object_or_404(MfaUserRow.objects.select_related("snapshot"), pk=pk)
+    snapshot = row.snapshot
+    timeline = []
+    ev = row.evidence or {}
+    for e in ev.get("events") or ():
+        timeline.append({"time": e.get("time"), "what": e.get("activity"), "detail": e.get("detail"),
+                         "actor": e.get("actor"), "kind": e.get("kind"), "source": "Audit log"})
+    for m in ev.get("methods") or ():
+        if m.get("created"):
+            timeline.append({"time": m["created"], "what": f"Method created: {m.get('type')}",
+                             "detail": m.get("display") or "", "actor": "", "kind": "method",
+                             "source": "Methods (read one by one)"})
+    report = ev.get("report")
+    if report and report.get("lastUpdated"):
+        timeline.append({"time": report["lastUpdated"], "what": "Registration report row computed",
+                         "detail": ", ".join(report.get("methodsRegistered") or []) or "no methods",
+                         "actor": "", "kind": "report", "source": "Registration report"})
+    timeline.sort(key=lambda t: t["time"] or "")
+    history = (MfaUserRow.objects.filter(user_id=row.user_id).select_related("snapshot")
+               .only("id", "classification", "snapshot__taken_at", "snapshot__id").order_by("-snapshot__taken_at")[:12])
+    return render(request, "diagnostics_app/mfa_user.html", {
+        "row": row, "snapshot": snapshot, "timeline": timeline, "report": report, "methods": ev.get("methods"),
+        "methods_error": ev.get("methods_error"), "label": MfaClass(row.classification).label,
+        "groups": sorted(snapshot.groups.get(g, g) for g in row.group_ids), "history": history})
+
+
+@requires("accounts.view_mfa_report")
+@require_GET
+def mfa_readiness(request):
+    snapshot = selectors.snapshot_or_latest(request.GET.get("snapshot"))
+    form = ReadinessForm(request.GET or None, snapshot=snapshot)
+    result = None
+    if snapshot is not None and form.is_valid():
+        result = selectors.readiness(snapshot, group_id=form.cleaned_data["group"],
+                                     wave_by=form.cleaned_data["wave_by"])
+    elif snapshot is not None and not request.GET:
+        result = selectors.readiness(snapshot)
+    return render(request, "diagnostics_app/mfa_readiness.html",
+                  {"snapshot": snapshot, "form": form, "result": result})
+
+
+@requires("diagnostics_app.run_mfa_snapshot")
+@require_POST
+def mfa_start_snapshot(request):
+    form = SnapshotForm(request.POST or {"audit_days": 30, "method_read_limit": 2000, "fallback_limit": 5000})
+    if not form.is_valid():
+        messages.warning(request, "The snapshot settings are not valid: "
+                         + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("diagnostics_app:mfa")
+    try:
+        job = do_start_snapshot(user=request.user, request=request, **form.cleaned_data)
+    except (JobActionRefused, PermissionDenied) as exc:
+        messages.warning(request, str(exc))
+        return redirect("diagnostics_app:mfa")
+    return redirect(job)

@@ -1,0 +1,103 @@
+"""The MFA report as CSV, JSON and XLSX: the same columns everywhere, directory data kept inert."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.db.models import QuerySet
+
+from .choices import MfaClass
+from .mfa_classify import families_label
+from .models import MfaSnapshot, MfaUserRow
+
+COLUMNS = ["upn", "display_name", "user_id", "user_type", "enabled", "licensed", "department", "administrator",
+           "classification", "classification_label", "can_satisfy_mfa", "usable_methods", "registered_methods",
+           "groups", "flags", "reason", "methods_read_because", "deleted_during_snapshot"]
+
+
+def safe_cell(value: Any) -> Any:
+    """A spreadsheet runs a cell starting with = + - @ (or a tab / CR) as a formula; directory data is untrusted."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def record(row: MfaUserRow, groups: dict[str, str]) -> dict[str, Any]:
+    return {
+        "upn": row.upn, "display_name": row.display_name, "user_id": row.user_id, "user_type": row.user_type,
+        "enabled": row.enabled, "licensed": row.licensed, "department": row.department,
+        "administrator": row.is_admin, "classification": row.classification,
+        "classification_label": MfaClass(row.classification).label, "can_satisfy_mfa": row.can_satisfy_mfa,
+        "usable_methods": families_label(row.usable), "registered_methods": families_label(row.registered),
+        "groups": "; ".join(sorted(groups.get(g, g) for g in row.group_ids)), "flags": ", ".join(row.flags),
+        "reason": (row.reasons or [""])[0], "methods_read_because": row.question,
+        "deleted_during_snapshot": row.deleted,
+    }
+
+
+def _records(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> Iterator[dict[str, Any]]:
+    for row in rows.defer("evidence").iterator(chunk_size=2000):
+        yield record(row, snapshot.groups)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def csv_lines(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(COLUMNS)
+    for rec in _records(rows, snapshot):
+        yield writer.writerow([safe_cell(_text(rec[c])) for c in COLUMNS])
+
+
+def json_chunks(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> Iterator[str]:
+    head = {"snapshot": snapshot.pk, "taken_at": snapshot.taken_at.isoformat(), "total_users": snapshot.total_users,
+            "counts": snapshot.counts, "licence_missing": snapshot.licence_missing, "message": snapshot.message}
+    yield json.dumps(head)[:-1] + ', "users": [\n'
+    for n, rec in enumerate(_records(rows, snapshot)):
+        yield ("" if n == 0 else ",\n") + json.dumps(rec)
+    yield "\n]}\n"
+
+
+def xlsx_bytes(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("MFA registration")
+    sheet.append(COLUMNS)
+    for rec in _records(rows, snapshot):
+        sheet.append([safe_cell(rec[c]) for c in COLUMNS])
+    summary = book.create_sheet("Summary")
+    summary.append(["snapshot", snapshot.pk])
+    summary.append(["taken at (UTC)", snapshot.taken_at.strftime("%Y-%m-%d %H:%M:%S")])
+    summary.append(["users", snapshot.total_users])
+    for cls in MfaClass:
+        summary.append([cls.label, int(snapshot.counts.get(cls.value, 0))])
+    if snapshot.message:
+        summary.append(["note", safe_cell(snapshot.message)])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def write_csv(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot, stream: Any) -> None:
+    for line in csv_lines(rows, snapshot):
+        stream.write(line)
+
+
+def as_list(rows: Iterable[MfaUserRow], snapshot: MfaSnapshot) -> list[dict[str, Any]]:
+    return [record(r, snapshot.groups) for r in rows]

@@ -1,0 +1,22 @@
+from django import forms
+
+
+class SnapshotForm(forms.Form):
+    audit_days = forms.IntegerField(min_value=1, max_value=30, initial=30, label="Audit days to read",
+                                    help_text="Entra ID keeps the directory audit for 30 days (7 without P1/P2).")
+    method_read_limit = forms.IntegerField(min_value=0, max_value=100_000, initial=2_000,
+                                           label="Most users whose methods are read one by one")
+    fallback_limit = forms.IntegerField(min_value=0, max_value=100_000, initial=5_000,
+                                        label="Without a premium licence: users to read")
+
+
+class ReadinessForm(forms.Form):
+    group = forms.ChoiceField(required=False, label="Policy targets",
+                              help_text="The group a conditional access policy requiring MFA will include.")
+    wave_by = forms.ChoiceField(choices=(("department", "Department"), ("group", "Group")), initial="department",
+                                label="Stage the waves by")
+
+    def __init__(self, *args, snapshot=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        groups = sorted((snapshot.groups if snapshot else {}).items(), key=lambda g: g[1].lower())
+        self.fields["group"].choices = [("", "The whole tenant"), *groups]

@@ -1,0 +1,356 @@
+"""Gathers what the MFA classification needs from Microsoft Graph, with as few calls as the answer allows.
+
+No ORM here: :func:`collect` takes an :class:`~portal.connectors.graph.EntraGraph` (or anything with the
+same methods) and returns plain records; ``services.do_store_snapshot`` writes them.
+
+The reads, in order (each one paged; the number of calls is whatever the pages need):
+
+1. ``/users`` (enabled, type, department, licences) -- one page per 999 users;
+2. groups and their transitive members, for the group filter and readiness waves (bounded by
+   ``max_groups``; one listing plus one read per group);
+3. ``reports/authenticationMethods/userRegistrationDetails`` -- one page per 999 users (Entra ID P1/P2);
+4. ``auditLogs/directoryAudits`` since ``audit_days`` ago, filtered by activity: the security info
+   events (started / registered / changed / deleted / cancelled, by users and by admins) and the
+   "Update user" events of the Azure MFA StrongAuthenticationService (app details stamped);
+5. per-user ``authentication/methods`` (``$batch``, 20 users per post) **only** for the users whose
+   report row and audit trail leave a question -- no report row, a report older than the user's latest
+   audit event, an unknown method name, bounded by ``method_read_limit`` (administrators first).
+
+Without the premium licence (step 3 answers ``LicenceRequired``) step 5 becomes the fallback: methods
+of at most ``fallback_limit`` users (enabled members first), with progress; the rest are kept and
+marked *not evaluated*.
+
+Bad input is kept and marked, never fatal: users with no UPN, guests, report rows for users the user
+list did not hold (deleted between pages), method reads answering 404, unknown method types.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from portal.connectors.graph import (
+    BadRequest,
+    DirectoryAudit,
+    GraphError,
+    LicenceRequired,
+    NotFound,
+    odata_eq,
+    odata_ge,
+)
+
+from . import mfa_classify as mc
+
+USER_SELECT = ("id", "userPrincipalName", "displayName", "accountEnabled", "userType", "department",
+               "assignedLicenses", "onPremisesSyncEnabled")
+GROUP_SELECT = ("id", "displayName", "securityEnabled", "mailEnabled", "groupTypes")
+MFA_SERVICE_NAME = "Azure MFA StrongAuthenticationService"
+METHODS_CHUNK = 400  # users per progress step of the per-user reads (20 per $batch post)
+
+
+class Reporter(Protocol):
+    def info(self, message: str) -> None: ...
+    def warning(self, message: str) -> None: ...
+    def progress(self, done: int, total: int | None = None) -> None: ...
+
+
+class _Quiet:
+    def info(self, message: str) -> None:
+        pass
+
+    def warning(self, message: str) -> None:
+        pass
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    audit_days: int = 30
+    method_read_limit: int = 2_000
+    fallback_limit: int = 5_000
+    max_groups: int = 500
+    read_groups: bool = True
+
+
+@dataclass
+class UserRecord:
+    facts: mc.UserFacts
+    report: mc.ReportRow | None = None
+    events: list[mc.Event] = field(default_factory=list)
+    methods: list[mc.Method] | None = None
+    methods_error: str | None = None
+    groups: list[str] = field(default_factory=list)  # group ids
+    question: str = ""  # why the methods were (or would have been) read
+    verdict: mc.Verdict | None = None
+
+
+@dataclass
+class CollectResult:
+    started: datetime
+    users: dict[str, UserRecord]
+    groups: dict[str, str]  # id -> display name
+    licence_missing: bool = False
+    licence_message: str = ""
+    graph_calls: dict[str, int] = field(default_factory=dict)
+    phases: dict[str, dict[str, Any]] = field(default_factory=dict)  # per read: calls, seconds, items
+    questions: dict[str, int] = field(default_factory=dict)  # reason -> users
+    methods_read: int = 0
+    methods_skipped: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for rec in self.users.values():
+            if rec.verdict is not None:
+                out[rec.verdict.classification] = out.get(rec.verdict.classification, 0) + 1
+        return out
+
+
+def _page_size(graph: Any) -> int:
+    settings = getattr(graph, "settings", None)
+    return int(getattr(settings, "page_size", 999) or 999)
+
+
+def _licensed(user: Any) -> bool | None:
+    value = user.extra.get("assignedLicenses") if user.extra else None
+    return None if value is None else bool(value)
+
+
+class _Phase:
+    def __init__(self, result: CollectResult, graph: Any, name: str) -> None:
+        self.result, self.graph, self.name = result, graph, name
+
+    def __enter__(self) -> _Phase:
+        self.calls = self.graph.stats.requests
+        self.t0 = time.perf_counter()
+        self.items = 0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.result.phases[self.name] = {"calls": self.graph.stats.requests - self.calls,
+                                         "seconds": round(time.perf_counter() - self.t0, 3), "items": self.items}
+
+
+def collect(
+    graph: Any,
+    *,
+    now: datetime,
+    options: CollectOptions = CollectOptions(),  # noqa: B008 - frozen
+    reporter: Reporter | None = None,
+) -> CollectResult:
+    say = reporter or _Quiet()
+    result = CollectResult(started=now, users={}, groups={})
+    users = result.users
+
+    # 1. users
+    with _Phase(result, graph, "users") as phase:
+        try:
+            expected = graph.count_users()
+        except GraphError:
+            expected = None
+        say.info("Reading users" + (f" ({expected:,} in the tenant)…" if expected else "…"))
+        for n, user in enumerate(graph.iter_users(select=USER_SELECT), start=1):
+            uid = (user.id or "").lower()
+            if not uid or uid == "none":
+                result.notes.append("A user came back without an id; skipped.")
+                continue
+            users[uid] = UserRecord(mc.UserFacts(
+                id=uid, upn=user.user_principal_name or None, display_name=user.display_name,
+                user_type=user.user_type, enabled=user.account_enabled,
+                department=(user.extra or {}).get("department") or None, licensed=_licensed(user)))
+            if n % 5000 == 0:
+                say.progress(n, expected)
+        phase.items = len(users)
+    say.info(f"{len(users):,} users read in {result.phases['users']['calls']} Graph calls.")
+    no_upn = sum(1 for r in users.values() if not r.facts.upn)
+    guests = sum(1 for r in users.values() if (r.facts.user_type or "").lower() == "guest")
+    if no_upn:
+        say.warning(f"{no_upn} user(s) have no user principal name: kept and marked.")
+    if guests:
+        say.info(f"{guests} guest user(s): kept and marked as guests.")
+
+    # 2. groups (for filters and readiness waves)
+    if options.read_groups:
+        with _Phase(result, graph, "groups") as phase:
+            _read_groups(graph, result, options, say)
+            phase.items = len(result.groups)
+
+    # 3. the registration report
+    with _Phase(result, graph, "report") as phase:
+        try:
+            rows = graph.user_registration_details(top=_page_size(graph))
+            for row in rows:
+                rid = (row.id or "").lower()
+                rec = users.get(rid)
+                if rec is None:
+                    # in the report but not in the user list: deleted (or created) between the two reads
+                    rec = users[rid] = UserRecord(mc.UserFacts(
+                        id=rid, upn=row.user_principal_name or None, display_name=row.user_display_name,
+                        user_type=row.user_type, deleted=True))
+                rec.report = mc.report_row(row)
+                phase.items += 1
+        except LicenceRequired as exc:
+            result.licence_missing = True
+            result.licence_message = (
+                "This tenant has no Microsoft Entra ID P1 or P2 licence, so Graph refuses the authentication "
+                "methods registration report. The snapshot falls back to reading each user's methods, for at "
+                f"most {options.fallback_limit:,} users; the others are marked 'not evaluated'.")
+            say.warning(result.licence_message + f" (Graph said: {exc.server_message or exc})")
+    if not result.licence_missing:
+        say.info(f"Registration report: {result.phases['report']['items']:,} rows in "
+                 f"{result.phases['report']['calls']} Graph calls.")
+        vanished = sum(1 for r in users.values() if r.facts.deleted)
+        if vanished:
+            say.warning(f"{vanished} report row(s) name users the user list did not hold (deleted or created "
+                        "between the reads): kept and marked.")
+
+    # 4. the audit trail
+    with _Phase(result, graph, "audit") as phase:
+        phase.items = _read_audit(graph, result, now - timedelta(days=options.audit_days), say)
+    say.info(f"Audit log: {result.phases['audit']['items']:,} MFA-related events in the last {options.audit_days} "
+             f"days, {result.phases['audit']['calls']} Graph calls.")
+
+    # 5. per-user methods, only where a question is left
+    with _Phase(result, graph, "methods") as phase:
+        wanted = _questions(result, options)
+        limit = options.fallback_limit if result.licence_missing else options.method_read_limit
+        chosen, skipped = wanted[:limit], wanted[limit:]
+        result.methods_skipped = len(skipped)
+        if chosen:
+            say.info(f"Reading the methods of {len(chosen):,} user(s) whose report row and audit trail leave a "
+                     f"question ({', '.join(f'{k}: {v}' for k, v in sorted(result.questions.items()))}).")
+        if skipped:
+            say.warning(f"{len(skipped):,} more user(s) would need a per-user read; the bound is {limit:,}. They "
+                        "are classified from what the report says, or marked 'not evaluated'.")
+        _read_methods(graph, result, chosen, say)
+        phase.items = result.methods_read
+
+    # classify
+    for rec in users.values():
+        rec.verdict = mc.classify(rec.facts, rec.report, rec.events, rec.methods, methods_error=rec.methods_error)
+    result.graph_calls = graph.stats.as_dict()
+    return result
+
+
+def _read_groups(graph: Any, result: CollectResult, options: CollectOptions, say: Reporter) -> None:
+    groups = []
+    for group in graph.iter_groups(select=GROUP_SELECT):
+        groups.append(group)
+    if len(groups) > options.max_groups:
+        say.warning(f"{len(groups):,} groups in the tenant; memberships are read for the first {options.max_groups:,} "
+                    "(by name) only. Filters and waves cover those groups.")
+    groups.sort(key=lambda g: (g.display_name or "").lower())
+    for group in groups[:options.max_groups]:
+        gid = group.id.lower()
+        result.groups[gid] = group.display_name or gid
+        try:
+            for member in graph.iter_group_transitive_members(group.id, select=("id",)):
+                rec = result.users.get((member.id or "").lower())
+                if rec is not None and member.kind == "user":
+                    rec.groups.append(gid)
+        except NotFound:
+            result.notes.append(f"Group {group.display_name or gid} was deleted during the snapshot.")
+            result.groups.pop(gid, None)
+    say.info(f"Group memberships of {len(result.groups):,} group(s) read.")
+
+
+def _audit_pages(graph: Any, flt: Any) -> Iterable[DirectoryAudit]:
+    return graph.directory_audits(filter=flt, top=_page_size(graph))
+
+
+AUDIT_ACTIVITIES = (
+    "User started security info registration", "User registered security info",
+    "User registered all required security info", "User changed default security info",
+    "User deleted security info", "User cancelled security info registration",
+    "Admin registered security info", "Admin updated security info", "Admin deleted security info",
+)
+
+
+def _read_audit(graph: Any, result: CollectResult, since: datetime, say: Reporter) -> int:
+    """One filtered listing per activity (``activityDisplayName eq``: what Graph and the lab index), then
+    the MFA service's "Update user" events (app details stamped)."""
+    window = odata_ge("activityDateTime", since)
+    filters = [window & odata_eq("activityDisplayName", name) for name in AUDIT_ACTIVITIES]
+    app_updates = window & odata_eq("activityDisplayName", "Update user") & odata_eq(
+        "initiatedBy/app/displayName", MFA_SERVICE_NAME)
+    seen: set[str] = set()
+    found = 0
+    for flt in (*filters, app_updates):
+        try:
+            pages = _audit_pages(graph, flt)
+        except BadRequest:
+            # a tenant that refuses the initiator filter: read the activity alone and sort the actor here
+            pages = (a for a in _audit_pages(graph, window & odata_eq("activityDisplayName", "Update user"))
+                     if (a.initiated_by_app or "").lower() == MFA_SERVICE_NAME.lower())
+        for audit in pages:
+            if audit.id in seen:
+                continue
+            seen.add(audit.id)
+            for uid in mc.event_user_ids(audit):
+                event = mc.event_from_audit(audit, uid)
+                rec = result.users.get(uid)
+                if event is None or rec is None:
+                    continue
+                rec.events.append(event)
+                found += 1
+    return found
+
+
+def _questions(result: CollectResult, options: CollectOptions) -> list[str]:
+    """User ids whose methods must be read, most important first (administrators, then the rest)."""
+    asks: list[tuple[int, str, str]] = []
+    for uid, rec in result.users.items():
+        reason = ""
+        if result.licence_missing:
+            if rec.facts.deleted:
+                continue
+            reason = "no report (licence)"
+            rank = 0 if rec.facts.enabled is not False and (rec.facts.user_type or "member").lower() != "guest" else 1
+        elif rec.report is None:
+            if rec.facts.deleted:
+                continue
+            reason = "no report row"
+            rank = 1
+        else:
+            latest = max((e.time for e in rec.events if e.time), default=None)
+            if latest and rec.report.last_updated and latest > rec.report.last_updated:
+                reason = "report older than the audit"
+            elif any(mc.report_family(m) == mc.F.UNKNOWN for m in rec.report.methods_registered):
+                reason = "unknown method name"
+            rank = 0 if rec.report.is_admin else 1
+        if reason:
+            rec.question = reason
+            result.questions[reason] = result.questions.get(reason, 0) + 1
+            asks.append((rank, rec.facts.upn or uid, uid))
+    asks.sort()
+    return [uid for _, _, uid in asks]
+
+
+def _read_methods(graph: Any, result: CollectResult, user_ids: list[str], say: Reporter) -> None:
+    total = len(user_ids)
+    for start in range(0, total, METHODS_CHUNK):
+        chunk = user_ids[start:start + METHODS_CHUNK]
+        for item in graph.iter_user_auth_methods(chunk):
+            rec = result.users[item.user_id.lower()]
+            if item.error is None:
+                rec.methods = [mc.method_from(m) for m in item.methods]
+                result.methods_read += 1
+            elif isinstance(item.error, NotFound):
+                rec.facts = _deleted(rec.facts)
+                rec.methods_error = "the user was deleted during the snapshot"
+            else:
+                rec.methods_error = str(item.error)
+        say.progress(min(start + len(chunk), total), total)
+        say.info(f"Methods read for {min(start + len(chunk), total):,} of {total:,} user(s).")
+
+
+def _deleted(facts: mc.UserFacts) -> mc.UserFacts:
+    from dataclasses import replace
+
+    return replace(facts, deleted=True)
+

@@ -1,0 +1,44 @@
+import django_tables2 as tables
+from django.utils.html import format_html
+
+from .choices import MfaClass
+from .mfa_classify import families_label
+from .models import MfaUserRow
+
+
+class MfaUserRowTable(tables.Table):
+    upn = tables.Column(verbose_name="User", linkify=True, order_by=("upn", "id"))
+    department = tables.Column()
+    classification = tables.Column(verbose_name="Classification")
+    usable = tables.Column(verbose_name="Usable methods", orderable=False)
+    is_admin = tables.BooleanColumn(verbose_name="Admin", yesno="Yes,—")
+    enabled = tables.BooleanColumn(verbose_name="Enabled", yesno="Yes,No")
+    reasons = tables.Column(verbose_name="Why", orderable=False)
+
+    class Meta:
+        model = MfaUserRow
+        fields = ("upn", "department", "classification", "usable", "is_admin", "enabled", "reasons")
+        attrs = {"class": "table"}
+        empty_text = "No users match these filters."
+        template_name = "includes/table.html"
+
+    def render_upn(self, record):
+        marks = []
+        if "guest" in record.flags:
+            marks.append("guest")
+        if not record.upn:
+            marks.append("no UPN")
+        if record.deleted:
+            marks.append("deleted during the snapshot")
+        suffix = format_html(' <span class="muted small">({})</span>', ", ".join(marks)) if marks else ""
+        return format_html("{}{}", record.name, suffix)
+
+    def render_classification(self, record):
+        return format_html('<span class="badge badge-{}">{}</span>', record.classification_colour,
+                           MfaClass(record.classification).label)
+
+    def render_usable(self, value):
+        return families_label(value) or "—"
+
+    def render_reasons(self, value):
+        return (value or [""])[0]

@@ -1,0 +1,129 @@
+"""The MFA classification matrix (diagnostics_app/mfa_classify.py): pure inputs, a class and its reasons out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from diagnostics_app import mfa_classify as mc
+from diagnostics_app.choices import MfaClass as C
+
+T0 = datetime(2026, 11, 10, 12, 35, 33, tzinfo=UTC)
+USER = mc.UserFacts(id="u1", upn="someone@contoso.com", display_name="Someone", user_type="Member", enabled=True)
+
+
+def report(methods=(), *, admin=False, registered=None, capable=None, passwordless=False, updated=T0 + timedelta(days=1)):
+    has = any(mc.report_family(m) in mc.MFA_FAMILIES for m in methods)
+    return mc.ReportRow(is_admin=admin, is_mfa_registered=has if registered is None else registered,
+                        is_mfa_capable=has if capable is None else capable, is_passwordless_capable=passwordless,
+                        methods_registered=tuple(methods), last_updated=updated)
+
+
+def app_detail(at=T0, device="iPhone 14 Pro Max", before=()):
+    return mc.Event(id=f"ad-{at}", time=at, activity="Update user", kind="app_detail",
+                    detail=f"Authenticator app details stamped: {device}", actor="Azure MFA StrongAuthenticationService",
+                    added_devices=(device,), had_devices=len(before))
+
+
+def ev(kind, at, activity=""):
+    return mc.Event(id=f"{kind}-{at}", time=at, activity=activity or kind, kind=kind)
+
+
+PUSH = ("microsoftAuthenticatorPush", "softwareOneTimePasscode")
+VERIFIED_TRAIL = (app_detail(), ev("started", T0 + timedelta(seconds=7)), ev("registered", T0 + timedelta(seconds=13)))
+
+
+@pytest.mark.parametrize("name,rep,events,methods,expected,can", [
+    ("authenticator verified", report(PUSH), VERIFIED_TRAIL, None, C.MFA_CAPABLE, True),
+    ("authenticator never verified (field notes' MFATest2)", report(PUSH), (app_detail(),), None, C.NOT_USABLE, False),
+    ("started, never completed", report(PUSH), (app_detail(), ev("started", T0 + timedelta(seconds=7))), None,
+     C.NOT_USABLE, False),
+    ("unverified device but SMS registered too", report((*PUSH, "mobilePhone")), (app_detail(),), None,
+     C.SMS_VOICE_ONLY, True),
+    ("second device added to a working one", report(PUSH), (app_detail(before=({"Id": "x"},)),), None,
+     C.MFA_CAPABLE, True),
+    ("registered, policy disallows", report(("mobilePhone",), registered=True, capable=False), (), None,
+     C.NOT_CAPABLE_POLICY, False),
+    ("registered per report, no MFA method listed", report((), registered=True, capable=False), (), None,
+     C.NOT_CAPABLE_POLICY, False),
+    ("nothing registered", report(()), (), None, C.NOT_REGISTERED, False),
+    ("email only (SSPR, not MFA)", report(("email",)), (), None, C.NOT_REGISTERED, False),
+    ("admin with email only", report(("email",), admin=True), (), None, C.ADMIN_NO_STRONG, False),
+    ("admin with SMS only", report(("mobilePhone",), admin=True), (), None, C.ADMIN_NO_STRONG, True),
+    ("admin with an unverified authenticator", report(PUSH, admin=True), (app_detail(),), None, C.ADMIN_NO_STRONG,
+     False),
+    ("admin with FIDO2", report(("passKeyDeviceBound",), admin=True, passwordless=True), (), None, C.PASSWORDLESS,
+     True),
+    ("SMS only", report(("mobilePhone",)), (), None, C.SMS_VOICE_ONLY, True),
+    ("voice on the office phone only", report(("officePhone",)), (), None, C.SMS_VOICE_ONLY, True),
+    ("FIDO2 security key", report(("fido2SecurityKey",), passwordless=True), (), None, C.PASSWORDLESS, True),
+    ("Windows Hello for Business", report(("windowsHelloForBusiness",)), (), None, C.PASSWORDLESS, True),
+    ("hardware token", report(("hardwareOneTimePasscode",)), (), None, C.MFA_CAPABLE, True),
+    ("methods read override a stale report", report(()),
+     (), [mc.Method("p", "password"), mc.Method("a", "microsoftAuthenticator")], C.MFA_CAPABLE, True),
+    ("methods read: password only", None, (), [mc.Method("p", "password")], C.NOT_REGISTERED, False),
+    ("no report row, methods not read", None, (), None, C.NOT_EVALUATED, None),
+])
+def test_classification_matrix(name, rep, events, methods, expected, can):
+    verdict = mc.classify(USER, rep, events, methods)
+    assert verdict.classification == expected, (name, verdict.reasons)
+    assert verdict.can_satisfy_mfa is can, name
+    assert verdict.reasons, "every class says why"
+
+
+def test_unverified_reason_names_the_device_the_time_and_the_contradiction():
+    verdict = mc.classify(USER, report(PUSH), (app_detail(),))
+    text = " ".join(verdict.reasons)
+    assert "iPhone 14 Pro Max" in text and "2026-11-10 12:35 UTC" in text and "no 'User registered security info'" in text
+    assert "report says MFA capable" in text
+    assert "unverified_authenticator" in verdict.flags
+    assert [e["kind"] for e in verdict.evidence["events"]] == ["app_detail"]
+
+
+def test_a_later_completed_registration_clears_an_earlier_pending_one():
+    events = (app_detail(), ev("registered_all", T0 + timedelta(days=2)))
+    assert mc.classify(USER, report(PUSH), events).classification == C.MFA_CAPABLE
+
+
+def test_a_device_stamped_after_the_last_completion_is_pending_again():
+    events = (ev("registered", T0 - timedelta(days=3)), app_detail(at=T0))
+    assert mc.classify(USER, report(PUSH), events).classification == C.NOT_USABLE
+
+
+def test_bad_input_is_kept_and_marked():
+    odd = mc.UserFacts(id="u2", upn=None, user_type="Guest", enabled=False, deleted=True)
+    verdict = mc.classify(odd, report(("quantumPasskey", "fido2SecurityKey")), (),
+                          [mc.Method("q", "quantumPasskey"), mc.Method("f", "fido2")])
+    assert verdict.classification == C.PASSWORDLESS
+    assert {"no_upn", "guest", "deleted_during_snapshot", "disabled", "unknown_method:quantumPasskey"} <= set(
+        verdict.flags)
+    assert mc.method_family("somethingNew") == mc.F.UNKNOWN and mc.report_family("") == mc.F.UNKNOWN
+
+
+def _audit(activity, target_id, props=(), app=None, reason=""):
+    target = SimpleNamespace(id=target_id, type="User", modified_properties=props)
+    return SimpleNamespace(id="e1", activity=activity, activity_time=T0, result_reason=reason, initiated_by_upn=None,
+                           initiated_by_app=app, initiated_by_user_id=None, targets=(target,))
+
+
+def test_audit_events_become_evidence_as_the_field_notes_show_them():
+    detail = [{"DeviceName": "iPhone 14 Pro Max", "Id": "6ce10fca-fb88-4109-95e4-66d27c3e9f6d",
+               "LastAuthenticatedTimestamp": "2023-08-08T12:38:24.2254241Z"}]
+    update = _audit("Update user", "D1BEC8BC", props=(("StrongAuthenticationPhoneAppDetail", "[]", json.dumps(detail)),
+                                                       ("Included Updated Properties", None,
+                                                        '"StrongAuthenticationPhoneAppDetail"')),
+                    app="Azure MFA StrongAuthenticationService")
+    assert mc.event_user_ids(update) == ["d1bec8bc"]
+    event = mc.event_from_audit(update, "d1bec8bc")
+    assert event.kind == "app_detail" and event.added_devices == ("iPhone 14 Pro Max",) and event.had_devices == 0
+    default = mc.event_from_audit(_audit("Update user", "x", props=(("StrongAuthenticationMethod", "[]",
+                                                                     '[{"MethodType":6,"Default":true}]'),)), "x")
+    assert default.kind == "default_method_set"
+    registered = mc.event_from_audit(_audit("User registered security info", "x",
+                                            reason="User registered Authenticator App with Notification and Code"))
+    assert registered.kind == "registered" and "Authenticator" in registered.detail
+    assert mc.event_from_audit(_audit("Update user", "x", props=(("displayName", "a", "b"),)), "x") is None
+    assert mc.event_from_audit(_audit("Add member to group", "x")) is None
