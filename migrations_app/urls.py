@@ -3,4 +3,20 @@ from django.urls import path
 from . import views
 
 app_name = "migrations_app"
-urlpatterns = [path("", views.home, name="home")]
+urlpatterns = [
+    path("", views.InventoryView.as_view(), name="home"),
+    path("inventory/", views.start_inventory, name="start_inventory"),
+    path("preflight/", views.preflight_form, name="preflight"),
+    path("preflight/<int:job_id>/", views.preflight_report, name="preflight_report"),
+    path("migrate/", views.migrate, name="migrate"),
+    path("migrations/", views.MigrationListView.as_view(), name="migrations"),
+    path("migrations/<int:pk>/", views.migration_detail, name="migration"),
+    path("migrations/<int:pk>/approve/", views.approve, name="approve"),
+    path("migrations/<int:pk>/reject/", views.reject, name="reject"),
+    path("migrations/<int:pk>/hybrid-mail-flow/", views.enable_hybrid, name="enable_hybrid"),
+    path("migrations/<int:pk>/address/", views.update_address, name="update_address"),
+    path("migrations/<int:pk>/restore/", views.restore, name="restore"),
+    path("migrations/<int:pk>/backup/<str:kind>.json", views.backup_download, name="backup"),
+    path("settings/", views.settings_page, name="settings"),
+    path("<uuid:guid>/", views.list_detail, name="list"),
+]

@@ -1,0 +1,72 @@
+"""Forms of the DL migration pages. They collect; the services judge (check_address, check_options)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from .models import MigrationSettings
+
+GROUP_TYPE_CHOICES = [("", "Keep the on-premises type"), ("Distribution", "Distribution"),
+                      ("Security", "Security")]
+OPTION_FIELDS = ("skip_nested_group_check", "hybrid_mail_flow", "keep_original", "group_type", "routing_domain",
+                 "name_prefix", "name_suffix", "remove_twin_via_graph", "allow_centralized_mail_flow", "non_sync_ou")
+
+
+class PreflightForm(forms.Form):
+    mail = forms.CharField(label="Primary SMTP address of the list", max_length=400,
+                           widget=forms.TextInput(attrs={"placeholder": "sales-team@contoso.com",
+                                                         "autocomplete": "off", "spellcheck": "false"}))
+    hybrid_mail_flow = forms.BooleanField(
+        required=False, label="Hybrid mail flow",
+        help_text="Create a dynamic list on-premises that forwards to the cloud list, so on-premises senders "
+                  "still reach it.")
+    keep_original = forms.BooleanField(
+        required=False, label="Keep the original group",
+        help_text="Rename it with '!', clear its Exchange attributes and keep it (otherwise it is deleted).")
+    skip_nested_group_check = forms.BooleanField(
+        required=False, label="Skip the nested group check",
+        help_text="Child lists stay on-premises and are added as members of the cloud list at the end.")
+    group_type = forms.ChoiceField(choices=GROUP_TYPE_CHOICES, required=False, label="Group type in the cloud")
+    routing_domain = forms.CharField(required=False, max_length=300, label="Custom routing domain",
+                                     help_text="Empty: the tenant's mail.onmicrosoft.com domain.")
+    name_prefix = forms.CharField(required=False, max_length=100, label="Name prefix")
+    name_suffix = forms.CharField(required=False, max_length=100, label="Name suffix")
+    remove_twin_via_graph = forms.BooleanField(
+        required=False, label="Remove the cloud twin through Graph",
+        help_text="Delete the synced twin through Graph instead of only waiting for the sync to remove it.")
+    allow_centralized_mail_flow = forms.BooleanField(
+        required=False, label="Allow centralized mail flow",
+        help_text="Proceed although an outbound connector routes all mail through on-premises.")
+    non_sync_ou = forms.CharField(required=False, max_length=1024, label="Non-sync OU",
+                                  help_text="Empty: the configured non-sync OU.")
+
+    @classmethod
+    def initial_from_settings(cls, mail: str = "") -> dict[str, Any]:
+        current = MigrationSettings.current()
+        return {"mail": mail, "hybrid_mail_flow": current.default_hybrid_mail_flow,
+                "keep_original": current.default_keep_original}
+
+    def options(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {name: (data.get(name).strip() if isinstance(data.get(name), str) else bool(data.get(name)))
+                for name in OPTION_FIELDS}
+
+
+class AddressForm(forms.Form):
+    new_address = forms.CharField(label="New primary SMTP address", max_length=400)
+    new_alias = forms.CharField(label="New alias (optional)", max_length=100, required=False)
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(label="Reason", max_length=500, required=False,
+                             widget=forms.TextInput(attrs={"placeholder": "Why it may not go ahead"}))
+
+
+class SettingsForm(forms.Form):
+    require_approval_for_single = forms.BooleanField(
+        required=False, label="Single migrations need an Approver's sign-off",
+        help_text="When on, the confirm button requests approval; an Approver (not the requester) starts it.")
+    default_hybrid_mail_flow = forms.BooleanField(required=False, label="Hybrid mail flow on by default")
+    default_keep_original = forms.BooleanField(required=False, label="Keep the original group by default")

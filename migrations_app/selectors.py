@@ -1,0 +1,144 @@
+"""Reads of the DL migration area for its pages and command line. Nothing here writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from portal.connectors import registry
+from portal.jobs.models import Job
+
+from . import services as svc
+from .choices import BackupKind, ListState
+from .models import DistributionList, Migration, MigrationBackup, MigrationSettings
+from .options import MigrationOptions
+
+
+def distribution_lists() -> QuerySet[DistributionList]:
+    return DistributionList.objects.all()
+
+
+def inventory_counts() -> dict[str, int]:
+    counts = DistributionList.objects.aggregate(
+        total=Count("pk"), synced=Count("pk", filter=Q(state=ListState.SYNCED)),
+        migrated=Count("pk", filter=Q(state=ListState.MIGRATED)),
+        with_dependencies=Count("pk", filter=Q(dependency_count__gt=0)))
+    return {k: v or 0 for k, v in counts.items()}
+
+
+def ou_choices() -> list[tuple[str, str]]:
+    ous = DistributionList.objects.order_by("ou").values_list("ou", flat=True).distinct()
+    return [(ou, ou) for ou in ous]
+
+
+def last_inventory_job() -> Job | None:
+    return Job.objects.filter(kind=svc.KIND_INVENTORY).order_by("-created_at").first()
+
+
+def lists_by_dn(dns: list[str]) -> list[tuple[str, DistributionList | None]]:
+    """Each DN with its inventory row when the inventory has one (so the page can link it)."""
+    dns = [dn for dn in dns if dn][:200]
+    rows: dict[str, DistributionList] = {}
+    if dns:
+        query = Q()
+        for dn in dns:
+            query |= Q(dn__iexact=dn)
+        rows = {d.dn.lower(): d for d in DistributionList.objects.filter(query)}
+    return [(dn, rows.get(dn.lower())) for dn in dns]
+
+
+def migrations_for_list(dl: DistributionList) -> QuerySet[Migration]:
+    query = Q(distribution_list=dl) | Q(group_guid=dl.guid)
+    if dl.mail:
+        query |= Q(mail__iexact=dl.mail)
+    return Migration.objects.filter(query).select_related("job", "requested_by", "approved_by").distinct()
+
+
+def migrations_for_table() -> QuerySet[Migration]:
+    return Migration.objects.select_related("job", "requested_by", "approved_by")
+
+
+def latest_preflight_job(mail: str) -> Job | None:
+    if not mail:
+        return None
+    return Job.objects.filter(kind=svc.KIND_PREFLIGHT, target__iexact=mail).order_by("-created_at").first()
+
+
+def preflight_job(pk: int) -> Job | None:
+    return Job.objects.filter(kind=svc.KIND_PREFLIGHT, pk=pk).select_related("user").first()
+
+
+def open_migration_for(mail: str) -> Migration | None:
+    return Migration.objects.filter(mail__iexact=mail).order_by("-created_at").first()
+
+
+def backup_of(migration: Migration, kind: str) -> MigrationBackup | None:
+    if kind not in BackupKind.values:
+        return None
+    return MigrationBackup.objects.filter(migration=migration, kind=kind).first()
+
+
+def migration_settings() -> MigrationSettings:
+    return MigrationSettings.current()
+
+
+def checks_by_outcome(report: dict[str, Any]) -> list[tuple[str, str, str, list[dict]]]:
+    """(outcome, heading, colour, checks): failures first, then warnings, then passes."""
+    groups = [("failure", "Failed", "red"), ("warning", "Warnings", "amber"), ("pass", "Passed", "green")]
+    checks = report.get("checks") or []
+    return [(key, heading, colour, [c for c in checks if c.get("outcome") == key])
+            for key, heading, colour in groups if any(c.get("outcome") == key for c in checks)]
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    title: str
+    detail: str
+
+
+def migration_plan(*, report: dict[str, Any], options: dict[str, Any]) -> list[PlanStep]:
+    """What the migration of this list will do, in the engine's order, in words for the person confirming."""
+    opts = MigrationOptions.from_dict(options)
+    name = report.get("group_name") or report.get("mail") or "the list"
+    mail = report.get("mail") or ""
+    members = int(report.get("member_count") or 0)
+    dl = DistributionList.objects.filter(guid=report["group_guid"]).first() if report.get("group_guid") else None
+    alias = (dl.alias if dl and dl.alias else mail.split("@", 1)[0])
+    domain = mail.split("@", 1)[1] if "@" in mail else "<domain>"
+    non_sync = opts.non_sync_ou or registry.ad_layout().non_sync_ou or "(the configured non-sync OU)"
+    routing = opts.routing_domain or "the tenant's mail.onmicrosoft.com domain"
+    cloud_name = opts.cloud_name(name)
+    children = len(dl.child_lists) if dl else 0
+    deps = dl.dependency_count if dl else None
+    steps = [
+        PlanStep("Back up", f"every attribute of {report.get('group_dn') or name}, its {members} member(s) and "
+                            "its on-premises dependencies; the cloud list's settings, membership and dependencies. "
+                            "The backups are downloadable from the migration page."),
+        PlanStep("Create a temporary cloud list", f"with {members} member(s) (bulk, falling back to one by one) and "
+                                                  "the cloud list's settings."),
+        PlanStep("Move the on-premises group out of the sync scope", f"to {non_sync}."),
+        PlanStep("Sync and wait", "start a delta sync and wait (with a timeout) for the cloud twin to be deleted"
+                 + (", removing it through Graph" if opts.remove_twin_via_graph else "")
+                 + "; on timeout everything is rolled back."),
+        PlanStep("Rename and address", f"the temporary list becomes '{cloud_name}' ({mail}) with every on-premises "
+                                       f"and cloud address, the X500s of both, and {alias}@<tenant>.mail."
+                                       "onmicrosoft.com; the primary address is verified."
+                 + (f" Group type: {opts.group_type}." if opts.group_type else "")),
+        PlanStep("Dependencies", "re-apply cloud settings and dependencies (cloud-only group memberships, managers, "
+                                 "delivery restrictions, moderation, send on behalf, forwarding, send as)"
+                 + (f"; {deps} on-premises object(s) name it." if deps is not None else ".")),
+        PlanStep("Original group", "kept: renamed with '!', Exchange attributes cleared, stamped "
+                                   "extensionAttribute1=MigratedByScript and extensionAttribute2="
+                                   f"{mail}, moved back to its OU" if opts.keep_original else "deleted on-premises."),
+        PlanStep("Routing contact", f"{alias}-MigratedByScript@{domain}, targetAddress at {routing}."),
+        PlanStep("Hybrid mail flow", f"mail-enable the contact and create a dynamic distribution list named '{name}' "
+                                     f"with {mail} that expands to it, so on-premises senders reach the cloud list."
+                 if opts.hybrid_mail_flow else "not enabled; it can be enabled later from the migration page."),
+        PlanStep("Finish", "replace on-premises dependencies with the contact, run a final sync and build the report."),
+    ]
+    if opts.skip_nested_group_check and children:
+        steps.insert(-1, PlanStep("Child lists", f"{children} child list(s) stay on-premises and are added as "
+                                                 "members of the cloud list at the end."))
+    return steps

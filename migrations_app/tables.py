@@ -1,0 +1,47 @@
+"""Tables of the DL inventory and the migration list (django-tables2)."""
+
+import django_tables2 as tables
+from django.urls import reverse
+
+from .models import DistributionList, Migration
+
+
+class DistributionListTable(tables.Table):
+    name = tables.Column(linkify=lambda record: reverse("migrations_app:list", args=[record.guid]))
+    mail = tables.Column()
+    kind = tables.TemplateColumn(template_name="migrations_app/_kind_cell.html")
+    state = tables.TemplateColumn(template_name="migrations_app/_state_cell.html")
+    member_count = tables.Column(verbose_name="Members", attrs={"td": {"class": "num"}})
+    nested = tables.TemplateColumn(template_name="migrations_app/_nested_cell.html", orderable=False,
+                                   verbose_name="Nested (children / parents)")
+    dependency_count = tables.Column(verbose_name="Dependencies", attrs={"td": {"class": "num"}})
+    ou = tables.Column(verbose_name="OU", attrs={"td": {"class": "small"}})
+    cloud_type = tables.Column(verbose_name="Cloud type", default="—")
+
+    class Meta:
+        model = DistributionList
+        fields = ("name", "mail", "kind", "state", "member_count", "nested", "dependency_count", "ou", "cloud_type")
+        attrs = {"class": "table", "id": "dl-table"}
+        empty_text = "No list matches these filters."
+
+
+def _migration_url(record) -> str:
+    return reverse("migrations_app:migration", args=[record.pk])
+
+
+class MigrationTable(tables.Table):
+    id = tables.Column(linkify=_migration_url, verbose_name="#")
+    mail = tables.Column(linkify=_migration_url, verbose_name="List")
+    group_name = tables.Column(verbose_name="Name", default="—")
+    status = tables.TemplateColumn(template_name="migrations_app/_migration_status_cell.html")
+    requested_by = tables.Column(verbose_name="Requested by", default="—")
+    approved_by = tables.Column(verbose_name="Approved by", default="—")
+    created_at = tables.DateTimeColumn(verbose_name="Requested", format="Y-m-d H:i")
+    job = tables.Column(linkify=True, verbose_name="Job", default="—")
+
+    class Meta:
+        model = Migration
+        fields = ("id", "mail", "group_name", "status", "requested_by", "approved_by", "created_at", "job")
+        attrs = {"class": "table", "id": "migration-table"}
+        empty_text = "No migration matches. Start one with a preflight of a list."
+

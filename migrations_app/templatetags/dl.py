@@ -1,0 +1,73 @@
+"""Badge colours and small helpers of the DL migration pages (one source: choices.py)."""
+
+from django import template
+
+from migrations_app.choices import (
+    CHECK_OUTCOME_COLOURS,
+    LIST_STATE_COLOURS,
+    MIGRATION_STATUS_COLOURS,
+    CheckOutcome,
+    ListKind,
+    ListState,
+    MigrationStatus,
+)
+
+register = template.Library()
+
+KIND_COLOURS = {ListKind.DISTRIBUTION: "blue", ListKind.SECURITY: "amber", ListKind.ROOM_LIST: "grey"}
+
+
+def _label(choices, value) -> str:
+    try:
+        return choices(value).label
+    except ValueError:
+        return str(value)
+
+
+@register.filter
+def migration_colour(status: str) -> str:
+    return MIGRATION_STATUS_COLOURS.get(status, "grey")
+
+
+@register.filter
+def migration_label(status: str) -> str:
+    return _label(MigrationStatus, status)
+
+
+@register.filter
+def state_colour(state: str) -> str:
+    return LIST_STATE_COLOURS.get(state, "grey")
+
+
+@register.filter
+def state_label(state: str) -> str:
+    return _label(ListState, state)
+
+
+@register.filter
+def kind_colour(kind: str) -> str:
+    return KIND_COLOURS.get(kind, "grey")
+
+
+@register.filter
+def kind_label(kind: str) -> str:
+    return _label(ListKind, kind)
+
+
+@register.filter
+def outcome_colour(outcome: str) -> str:
+    return CHECK_OUTCOME_COLOURS.get(outcome, "grey")
+
+
+@register.filter
+def outcome_label(outcome: str) -> str:
+    return _label(CheckOutcome, outcome)
+
+
+@register.filter
+def more_than(total, shown) -> int:
+    """How many objects of a check are not listed (total minus the listed ones)."""
+    try:
+        return max(0, int(total) - len(shown or []))
+    except (TypeError, ValueError):
+        return 0
