@@ -7,12 +7,14 @@ from .models import MfaUserRow
 
 
 class MfaUserRowTable(tables.Table):
-    upn = tables.Column(verbose_name="User", linkify=True, order_by=("upn", "id"))
+    # the table sits in an htmx-boosted container that swaps only itself: a link to another page must not be boosted
+    upn = tables.Column(verbose_name="User", linkify=True, order_by=("upn", "id"),
+                        attrs={"a": {"hx-boost": "false"}}, empty_values=())
     department = tables.Column()
     classification = tables.Column(verbose_name="Classification")
     usable = tables.Column(verbose_name="Usable methods", orderable=False)
     is_admin = tables.BooleanColumn(verbose_name="Admin", yesno="Yes,—")
-    enabled = tables.BooleanColumn(verbose_name="Enabled", yesno="Yes,No")
+    enabled = tables.Column(verbose_name="Enabled")
     reasons = tables.Column(verbose_name="Why", orderable=False)
 
     class Meta:
@@ -36,6 +38,9 @@ class MfaUserRowTable(tables.Table):
     def render_classification(self, record):
         return format_html('<span class="badge badge-{}">{}</span>', record.classification_colour,
                            MfaClass(record.classification).label)
+
+    def render_enabled(self, value):
+        return {True: "Yes", False: "No"}.get(value, "—")
 
     def render_usable(self, value):
         return families_label(value) or "—"

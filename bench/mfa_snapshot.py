@@ -1,0 +1,157 @@
+"""Benchmark: an MFA registration snapshot of a 100,000-user tenant, against reading every user's methods.
+
+Measures, against the lab cloud service (portal/lab/cloud; its own lab on 127.0.0.1:8465 under
+var/bench/lab/cloud-mfa) holding a tenant built by portal/lab/mfa_tenant.py (env BENCH_MFA_USERS,
+default 100,000 users; seeded once, reused while the count matches):
+
+  - the snapshot's collection (diagnostics_app/mfa_collect.py through the real EntraGraph connector:
+    users, group memberships, the userRegistrationDetails report, the filtered directory audit, per-user
+    methods only where a question is left) and the classification of every user: wall time and Graph
+    calls (HTTP requests counted at the connector's transport, retries included);
+  - storing the snapshot in the portal's database (this bench's own SQLite under var/bench), timed apart;
+  - the baseline it names: list the users, then read each user's methods one by one
+    (``GET /users/{id}/authentication/methods``, as per-user scripts do; Microsoft advises against it
+    for a whole tenant). The baseline is **timed on a sample** (env BENCH_MFA_SAMPLE, default 2,000
+    users) and extrapolated to the tenant; its call count is exact (user pages + one call per user).
+
+Each measurement runs in a fresh process. Prints the figures and the ratios. Run with `make bench`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+USERS = int(os.environ.get("BENCH_MFA_USERS", "100000"))
+SAMPLE = int(os.environ.get("BENCH_MFA_SAMPLE", "2000"))
+PORT = 8465
+DATA_DIR = ROOT / "var" / "bench" / "lab" / "cloud-mfa"
+
+
+def _graph(lab: dict):
+    from portal.connectors.graph import AppCredentials, EntraGraph, GraphSettings
+
+    credentials = AppCredentials(tenant_id=lab["tenant_id"], client_id=lab["client_id"],
+                                 client_secret=lab["client_secret"], authority_host=lab["base_url"],
+                                 ca_file=lab["ca_file"])
+    return EntraGraph(GraphSettings(credentials=credentials, graph_url=lab["graph_url"], beta_url=lab["beta_url"]))
+
+
+def measure(mode: str, lab: dict) -> dict:
+    import logging
+    from datetime import UTC, datetime
+
+    logging.disable(logging.INFO)
+    if mode == "snapshot":
+        os.environ.setdefault("DIROPS_VAR_DIR", str(ROOT / "var" / "bench"))
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        from diagnostics_app.mfa_collect import collect
+        from diagnostics_app.services import do_store_snapshot
+
+        started = time.perf_counter()
+        with _graph(lab) as graph:
+            result = collect(graph, now=datetime.now(UTC))
+        collected = time.perf_counter() - started
+        t0 = time.perf_counter()
+        snapshot = do_store_snapshot(result)
+        stored = time.perf_counter() - t0
+        return {"mode": mode, "users": len(result.users), "seconds": collected, "store_seconds": stored,
+                "calls": result.graph_calls["requests"], "phases": result.phases, "counts": snapshot.counts,
+                "methods_read": result.methods_read, "questions": result.questions}
+    # baseline: every user listed, then methods read one by one (timed on the first SAMPLE users)
+    from portal.connectors.graph import DEFAULT_USER_SELECT
+
+    started = time.perf_counter()
+    with _graph(lab) as graph:
+        ids = [u.id for u in graph.iter_users(select=DEFAULT_USER_SELECT)]
+        listed = time.perf_counter() - started
+        list_calls = graph.stats.requests
+        t0 = time.perf_counter()
+        for uid in ids[:SAMPLE]:
+            graph.user_auth_methods(uid)
+        per_user = (time.perf_counter() - t0) / min(SAMPLE, len(ids))
+    return {"mode": mode, "users": len(ids), "list_seconds": listed, "list_calls": list_calls,
+            "per_user_seconds": per_user, "sampled": min(SAMPLE, len(ids)),
+            "seconds": listed + per_user * len(ids), "calls": list_calls + len(ids)}
+
+
+def _in_subprocess(mode: str, lab: dict) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--measure", mode], input=json.dumps(lab), capture_output=True,
+                         text=True, env=os.environ.copy())
+    if out.returncode != 0:
+        raise SystemExit(f"the {mode} run failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def prepare() -> tuple[dict, bool]:
+    from portal.lab.cloud import server
+    from portal.lab.cloud.store import CloudStore
+    from portal.lab.mfa_tenant import read_manifest, seed_mfa_tenant
+
+    was_running = server.status(data_dir=DATA_DIR).running
+    status = server.ensure_up(data_dir=DATA_DIR, port=PORT)
+    creds = server.lab_credentials(data_dir=DATA_DIR)
+    store = CloudStore.open(data_dir=DATA_DIR)
+    try:
+        existing = read_manifest(store)
+        if existing is not None and existing["users"] != USERS:
+            raise SystemExit(f"{DATA_DIR} holds an MFA tenant of {existing['users']:,} users, not {USERS:,}; remove "
+                             "that directory (with the lab stopped) to reseed")
+        if existing is None:
+            started = time.perf_counter()
+            seed_mfa_tenant(store, users=USERS)
+            print(f"  (seeded the lab with {USERS:,} users, their MFA states and audit trail in "
+                  f"{time.perf_counter() - started:.0f}s; later runs reuse it)")
+    finally:
+        store.close()
+    lab = {"tenant_id": creds.tenant_id, "client_id": creds.client_id, "client_secret": creds.client_secret,
+           "base_url": status.base_url, "graph_url": status.graph_url, "beta_url": status.graph_beta_url,
+           "ca_file": str(status.ca_file)}
+    return lab, not was_running
+
+
+def main() -> None:
+    from portal.lab.cloud import server
+
+    lab, started_lab = prepare()
+    try:
+        snap = _in_subprocess("snapshot", lab)
+        base = _in_subprocess("baseline", lab)
+    finally:
+        if started_lab:
+            server.stop(data_dir=DATA_DIR)
+    users = snap["users"]
+    print(f"MFA snapshot: {users:,} users in the lab tenant (lab cloud over HTTPS, real msgraph-sdk/msal)")
+    print(f"  snapshot (report + audit + per-user reads only where needed): {snap['seconds']:.1f}s wall, "
+          f"{snap['calls']:,} Graph calls; {snap['methods_read']:,} users' methods read ({snap['questions']})")
+    for name, p in snap["phases"].items():
+        print(f"    {name:8} {p['calls']:6,} calls {p['seconds']:7.1f}s {p['items']:9,} items")
+    print(f"  storing the snapshot ({users:,} rows, SQLite): {snap['store_seconds']:.1f}s")
+    print(f"  baseline (list users, then each user's methods one by one): {base['calls']:,} Graph calls; "
+          f"{base['seconds']:.0f}s estimated = {base['list_seconds']:.1f}s listing + "
+          f"{base['per_user_seconds'] * 1000:.1f} ms per user measured on a sample of {base['sampled']:,} users, "
+          f"extrapolated to {base['users']:,}")
+    print(f"  ratio baseline/snapshot: {base['calls'] / snap['calls']:.0f}x the Graph calls, "
+          f"{base['seconds'] / snap['seconds']:.1f}x the wall time (collection only; "
+          f"{base['seconds'] / (snap['seconds'] + snap['store_seconds']):.1f}x including storage)")
+    print(f"  classes: {json.dumps(snap['counts'], sort_keys=True)}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--measure":
+        print(json.dumps(measure(sys.argv[2], json.loads(sys.stdin.read()))))
+    else:
+        main()

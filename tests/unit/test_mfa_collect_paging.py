@@ -1,0 +1,99 @@
+"""The MFA collector over 100,000 users, with a fake Graph that pages as Graph does (999 per page) and counts.
+
+Unit level on purpose: a 100,000-user lab tenant takes ~30 s to build and the collection ~1 min against
+it (bench/mfa_snapshot.py measures that); tests/integration/test_mfa_snapshot.py pages a 2,500-user lab
+tenant for real. This test shows the collector's cost is pages, not users, and that it holds up at size.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+from diagnostics_app.choices import MfaClass
+from diagnostics_app.mfa_collect import CollectOptions, collect
+from portal.connectors.graph import GraphCallStats, UserAuthMethods
+
+N = 100_000
+PAGE = 999
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+class FakeGraph:
+    settings = SimpleNamespace(page_size=PAGE)
+
+    def __init__(self, n: int, *, stale: set[int]) -> None:
+        self.n, self.stale = n, stale
+        self.stats = GraphCallStats()
+
+    def _paged(self, items):
+        for start in range(0, len(items), PAGE):
+            self.stats.requests += 1
+            yield from items[start:start + PAGE]
+
+    def count_users(self):
+        self.stats.requests += 1
+        return self.n
+
+    def iter_users(self, select=None):
+        self.stats.requests += 1  # first page fetched at the call
+        users = (SimpleNamespace(id=f"u{i}", user_principal_name=f"user{i}@contoso.com", display_name=f"User {i}",
+                                 account_enabled=True, user_type="Member", extra={"department": "Sales"})
+                 for i in range(self.n))
+        for i, user in enumerate(users):
+            if i and i % PAGE == 0:
+                self.stats.requests += 1
+            yield user
+
+    def iter_groups(self, select=None):
+        return iter(())
+
+    def user_registration_details(self, top=None):
+        updated = NOW - timedelta(hours=3)
+        rows = [SimpleNamespace(id=f"u{i}", user_principal_name=f"user{i}@contoso.com", user_display_name=None,
+                                user_type="member", is_admin=i % 1000 == 0, is_mfa_registered=i % 4 != 0,
+                                is_mfa_capable=i % 4 != 0, is_passwordless_capable=False,
+                                methods_registered=("microsoftAuthenticatorPush",) if i % 4 else (),
+                                last_updated=updated, user_preferred_method_for_secondary_authentication="push")
+                for i in range(self.n)]
+        return self._paged(rows)
+
+    def directory_audits(self, filter=None, top=None):  # noqa: A002
+        if "User registered security info" not in str(filter):
+            self.stats.requests += 1
+            return iter(())
+        target = lambda i: SimpleNamespace(id=f"u{i}", type="User", modified_properties=())  # noqa: E731
+        events = [SimpleNamespace(id=f"e{i}", activity="User registered security info", activity_time=NOW,
+                                  result_reason="User registered Authenticator App", initiated_by_upn=None,
+                                  initiated_by_app=None, initiated_by_user_id=None, targets=(target(i),))
+                  for i in sorted(self.stale)]
+        return self._paged(events)
+
+    def iter_user_auth_methods(self, ids):
+        for start in range(0, len(ids), 20):
+            self.stats.requests += 1
+            self.stats.batch_items += len(ids[start:start + 20])
+        for uid in ids:
+            yield UserAuthMethods(user_id=uid, methods=(SimpleNamespace(
+                id="m", method="microsoftAuthenticator", display_name="Pixel", created=NOW),))
+
+
+def test_collect_pages_a_hundred_thousand_users_and_reads_methods_only_for_questions():
+    stale = set(range(7, N, 2000))  # 50 users registered after the report was computed
+    fake = FakeGraph(N, stale=stale)
+    started = time.perf_counter()
+    result = collect(fake, now=NOW, options=CollectOptions(read_groups=False))
+    elapsed = time.perf_counter() - started
+    assert len(result.users) == N
+    pages = -(-N // PAGE)
+    assert result.phases["users"]["calls"] == 1 + pages
+    assert result.phases["report"]["calls"] == pages
+    assert result.phases["methods"]["calls"] == -(-len(stale) // 20)
+    assert result.methods_read == len(stale) and result.questions == {"report older than the audit": len(stale)}
+    assert result.graph_calls["requests"] < 300  # against 100,000+ for one read per user
+    counts = result.counts()
+    assert counts[MfaClass.NOT_REGISTERED] == N // 4 - N // 1000  # every 1000th user is an admin without one
+    assert counts[MfaClass.ADMIN_NO_STRONG] == N // 1000
+    assert sum(counts.values()) == N
+    assert elapsed < 45, f"collecting 100,000 users took {elapsed:.1f}s"
