@@ -151,7 +151,9 @@ def do_approve_migration(*, migration: Migration, user, request=None, enqueue: b
     record(actor=user, action="dl.migration.approve", target=f"dl:{migration.mail}",
            after={"migration": migration.pk}, request=request)
     # The job runs as the approver's action but the requester's request; the approver is who queued it.
-    _queue_migration(migration=migration, user=user, request=request, enqueue=enqueue)
+    # An Approver holds no migrate_dl (they sign, they do not migrate): the job then starts as the requester.
+    starter = user if user.has_perm("migrations_app.migrate_dl") else migration.requested_by
+    _queue_migration(migration=migration, user=starter, request=request, enqueue=enqueue)
     migration.refresh_from_db()
     return migration
 
