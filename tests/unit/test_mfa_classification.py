@@ -15,7 +15,8 @@ T0 = datetime(2026, 11, 10, 12, 35, 33, tzinfo=UTC)
 USER = mc.UserFacts(id="u1", upn="someone@contoso.com", display_name="Someone", user_type="Member", enabled=True)
 
 
-def report(methods=(), *, admin=False, registered=None, capable=None, passwordless=False, updated=T0 + timedelta(days=1)):
+def report(methods=(), *, admin=False, registered=None, capable=None, passwordless=False,
+           updated=T0 + timedelta(days=1)):
     has = any(mc.report_family(m) in mc.MFA_FAMILIES for m in methods)
     return mc.ReportRow(is_admin=admin, is_mfa_registered=has if registered is None else registered,
                         is_mfa_capable=has if capable is None else capable, is_passwordless_capable=passwordless,
@@ -24,7 +25,8 @@ def report(methods=(), *, admin=False, registered=None, capable=None, passwordle
 
 def app_detail(at=T0, device="iPhone 14 Pro Max", before=()):
     return mc.Event(id=f"ad-{at}", time=at, activity="Update user", kind="app_detail",
-                    detail=f"Authenticator app details stamped: {device}", actor="Azure MFA StrongAuthenticationService",
+                    detail=f"Authenticator app details stamped: {device}",
+                    actor="Azure MFA StrongAuthenticationService",
                     added_devices=(device,), had_devices=len(before))
 
 
@@ -77,7 +79,8 @@ def test_classification_matrix(name, rep, events, methods, expected, can):
 def test_unverified_reason_names_the_device_the_time_and_the_contradiction():
     verdict = mc.classify(USER, report(PUSH), (app_detail(),))
     text = " ".join(verdict.reasons)
-    assert "iPhone 14 Pro Max" in text and "2026-11-10 12:35 UTC" in text and "no 'User registered security info'" in text
+    assert "iPhone 14 Pro Max" in text and "2026-11-10 12:35 UTC" in text
+    assert "no 'User registered security info'" in text
     assert "report says MFA capable" in text
     assert "unverified_authenticator" in verdict.flags
     assert [e["kind"] for e in verdict.evidence["events"]] == ["app_detail"]

@@ -1098,8 +1098,10 @@ class CloudStore:
         order_params: list[Any] = []
         for prop, descending in order_by:
             compiler = _Compiler(spec)
-            expr, _kind = compiler._expr((prop,), {})
-            order_sql.append(f"{expr} COLLATE NOCASE {'DESC' if descending else 'ASC'}")
+            expr, kind = compiler._expr((prop,), {})
+            # time columns hold ISO text: no collation needed, and without one SQLite can use their index
+            collate = "" if kind == "time" else " COLLATE NOCASE"
+            order_sql.append(f"{expr}{collate} {'DESC' if descending else 'ASC'}")
             order_params.extend(compiler.params)
         base_where = " AND ".join(clauses) if clauses else "1"
         total = None
