@@ -1,0 +1,108 @@
+"""What the dl_* commands share: acting as a named user, parsing --option k=v, printing text or JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.management.base import BaseCommand, CommandError
+
+from migrations_app.models import Migration
+from migrations_app.options import MigrationOptions
+
+_BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+class DlCommand(BaseCommand):
+    permission = ""
+
+    def add_arguments(self, parser):
+        parser.add_argument("--user", required=True, help="Username to act as; must hold the permission.")
+        parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+
+    def acting_user(self, username: str):
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise CommandError(f"No active user '{username}'.")
+        if self.permission and not user.has_perm(self.permission):
+            raise CommandError(f"{username} may not do this: it needs the permission {self.permission}.")
+        return user
+
+    def emit(self, data: dict[str, Any], text: str, as_json: bool) -> None:
+        self.stdout.write(json.dumps(data, indent=2, default=str) if as_json else text)
+
+    def refused(self, exc: Exception) -> CommandError:
+        kind = "Not allowed" if isinstance(exc, PermissionDenied) else "Refused"
+        return CommandError(f"{kind}: {exc} Nothing was queued.")
+
+
+def add_option_arguments(parser) -> None:
+    names = ", ".join(f.name for f in fields(MigrationOptions))
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"A migration option, repeatable. Keys: {names}.")
+
+
+def parse_options(pairs: list[str], *, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    kinds = {f.name: f.type for f in fields(MigrationOptions)}
+    out: dict[str, Any] = dict(defaults or {})
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in kinds:
+            raise CommandError(f"Refused: option {pair!r} is not KEY=VALUE with a known key "
+                               f"({', '.join(kinds)}). Nothing was queued.")
+        if kinds[key] in (bool, "bool"):
+            if value.strip().lower() not in _BOOL:
+                raise CommandError(f"Refused: option {key} takes true or false, not {value!r}. Nothing was queued.")
+            out[key] = _BOOL[value.strip().lower()]
+        else:
+            out[key] = value.strip()
+    return out
+
+
+def default_options() -> dict[str, Any]:
+    from migrations_app.selectors import migration_settings
+
+    current = migration_settings()
+    return {"hybrid_mail_flow": current.default_hybrid_mail_flow, "keep_original": current.default_keep_original}
+
+
+def get_migration(pk: int) -> Migration:
+    migration = Migration.objects.filter(pk=pk).first()
+    if migration is None:
+        raise CommandError(f"There is no migration #{pk}.")
+    return migration
+
+
+def migration_dict(migration: Migration) -> dict[str, Any]:
+    migration.refresh_from_db()
+    job = migration.job
+    return {"id": migration.pk, "mail": migration.mail, "status": migration.status,
+            "status_label": migration.get_status_display(), "options": migration.options,
+            "requested_by": migration.requested_by.username if migration.requested_by else None,
+            "approved_by": migration.approved_by.username if migration.approved_by else None,
+            "job": {"id": job.pk, "status": job.status, "summary": job.summary} if job else None,
+            "original_dn": migration.original_dn, "cloud_group_id": migration.cloud_group_id,
+            "contact_dn": migration.contact_dn, "dynamic_list_dn": migration.dynamic_list_dn,
+            "post_create_errors": migration.post_create_errors, "report": migration.report,
+            "backups": list(migration.backups.values_list("kind", flat=True))}
+
+
+def job_dict(job) -> dict[str, Any]:
+    return {"id": job.pk, "kind": job.kind, "status": job.status, "summary": job.summary, "result": job.result}
+
+
+def preflight_text(report: dict[str, Any]) -> str:
+    lines = [f"Preflight of {report.get('mail')}: {report.get('summary')}"]
+    for check in report.get("checks") or []:
+        lines.append(f"  [{check['outcome'].upper():7}] {check['title']}: {check['detail']}")
+        for obj in check.get("objects") or []:
+            lines.append(f"             - {obj}")
+        if check.get("objects_total", 0) > len(check.get("objects") or []):
+            lines.append(f"             … {check['objects_total']} in all")
+        if check["outcome"] != "pass" and check.get("remedy"):
+            lines.append(f"             What to do: {check['remedy']}")
+    return "\n".join(lines)
