@@ -1,22 +1,33 @@
 """Tables of the DL inventory and the migration list (django-tables2)."""
 
+import re
+
 import django_tables2 as tables
 from django.urls import reverse
+from django.utils.html import format_html
 
 from .models import DistributionList, Migration
 
+# The table container is hx-boosted for sorting and paging; a link to another page must load the whole page.
+_PAGE_LINK = {"a": {"hx-boost": "false"}}
+
 
 class DistributionListTable(tables.Table):
-    name = tables.Column(linkify=lambda record: reverse("migrations_app:list", args=[record.guid]))
+    name = tables.Column(linkify=lambda record: reverse("migrations_app:list", args=[record.guid]), attrs=_PAGE_LINK)
     mail = tables.Column()
     kind = tables.TemplateColumn(template_name="migrations_app/_kind_cell.html")
     state = tables.TemplateColumn(template_name="migrations_app/_state_cell.html")
     member_count = tables.Column(verbose_name="Members", attrs={"td": {"class": "num"}})
     nested = tables.TemplateColumn(template_name="migrations_app/_nested_cell.html", orderable=False,
-                                   verbose_name="Nested (children / parents)")
+                                   verbose_name="Children / parents")
     dependency_count = tables.Column(verbose_name="Dependencies", attrs={"td": {"class": "num"}})
     ou = tables.Column(verbose_name="OU", attrs={"td": {"class": "small"}})
     cloud_type = tables.Column(verbose_name="Cloud type", default="—")
+
+    def render_ou(self, value: str) -> str:
+        # The OU path without the domain components: what tells two OUs apart at a glance.
+        parts = [p for p in re.split(r"(?<!\\),", value) if not p.strip().upper().startswith("DC=")]
+        return format_html('<span title="{}">{}</span>', value, ",".join(parts) or value)
 
     class Meta:
         model = DistributionList
@@ -30,14 +41,14 @@ def _migration_url(record) -> str:
 
 
 class MigrationTable(tables.Table):
-    id = tables.Column(linkify=_migration_url, verbose_name="#")
-    mail = tables.Column(linkify=_migration_url, verbose_name="List")
+    id = tables.Column(linkify=_migration_url, verbose_name="#", attrs=_PAGE_LINK)
+    mail = tables.Column(linkify=_migration_url, verbose_name="List", attrs=_PAGE_LINK)
     group_name = tables.Column(verbose_name="Name", default="—")
     status = tables.TemplateColumn(template_name="migrations_app/_migration_status_cell.html")
     requested_by = tables.Column(verbose_name="Requested by", default="—")
     approved_by = tables.Column(verbose_name="Approved by", default="—")
     created_at = tables.DateTimeColumn(verbose_name="Requested", format="Y-m-d H:i")
-    job = tables.Column(linkify=True, verbose_name="Job", default="—")
+    job = tables.Column(linkify=True, verbose_name="Job", default="—", attrs=_PAGE_LINK)
 
     class Meta:
         model = Migration
