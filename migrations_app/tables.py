@@ -22,12 +22,12 @@ class DistributionListTable(tables.Table):
                                    verbose_name="Children / parents")
     dependency_count = tables.Column(verbose_name="Dependencies", attrs={"td": {"class": "num"}})
     ou = tables.Column(verbose_name="OU", attrs={"td": {"class": "small"}})
-    cloud_type = tables.Column(verbose_name="Cloud type", default="—")
+    cloud_type = tables.Column(verbose_name="Cloud type", default="—", attrs={"td": {"class": "small"}})
 
     def render_ou(self, value: str) -> str:
         # The OU path without the domain components: what tells two OUs apart at a glance.
         parts = [p for p in re.split(r"(?<!\\),", value) if not p.strip().upper().startswith("DC=")]
-        return format_html('<span title="{}">{}</span>', value, ",".join(parts) or value)
+        return format_html('<span title="{}">{}</span>', value, ", ".join(p.strip() for p in parts) or value)
 
     class Meta:
         model = DistributionList
