@@ -20,7 +20,7 @@ from portal.connectors import sync as syncc
 from portal.jobs.runner import JobFailed, JobRunner
 
 from .choices import BackupKind, ListKind, ListState, MigrationStatus
-from .engine import STAMP, Connectors, MigrationProcess
+from .engine import STAMP, Connectors, MigrationError, MigrationProcess, start_delta_sync
 from .inspection import ROOM_LIST_TYPE, SECURITY_ENABLED, group_type_of
 from .models import DistributionList, Migration, MigrationBackup
 
@@ -187,6 +187,10 @@ def do_restore(*, migration: Migration, c: Connectors, runner: JobRunner) -> dic
 
     directory = c.directory
     original_dn, ou = group["dn"], group["ou"]
+    # A cycle running while the addresses move between the cloud list and the group would see both
+    # holding them and drop them from the group: let it finish first.
+    c.sync.wait_until_idle(timeout=settings.DL_DELETION_TIMEOUT_SECONDS,
+                           poll=min(2.0, settings.DL_DELETION_POLL_SECONDS))
     cn = adc.parse_dn(original_dn).rdn_value
     # 1. the on-premises routing objects go first: they hold the list's addresses
     ddl = migration.dynamic_list_dn or ""
@@ -243,21 +247,21 @@ def do_restore(*, migration: Migration, c: Connectors, runner: JobRunner) -> dic
         runner.info(f"Removed the routing contact {contact}.")
     # 5. a sync, then wait for the synced twin
     try:
-        c.sync.start_sync_cycle(policy="Delta")
-        runner.info("Started a delta sync so the group is synced again.")
-    except syncc.SyncError as exc:
+        start_delta_sync(c.sync, runner, why="so the group is synced again")
+    except (MigrationError, syncc.SyncError) as exc:
         runner.warning(f"Could not start a sync ({exc}); the next scheduled cycle syncs the group.")
     deadline = time.monotonic() + settings.DL_DELETION_TIMEOUT_SECONDS
     twin = None
     while time.monotonic() < deadline:
         try:
             twin = c.exchange.get_distribution_group(migration.mail)
-            if twin.is_dir_synced:
+            if twin.is_dir_synced and (twin.primary_smtp_address or "").lower() == migration.mail.lower():
                 break
         except exo.ObjectNotFound:
             pass
         time.sleep(settings.DL_DELETION_POLL_SECONDS)
-    if twin is not None and twin.is_dir_synced:
+    if twin is not None and twin.is_dir_synced and \
+            (twin.primary_smtp_address or "").lower() == migration.mail.lower():
         runner.success(f"{migration.mail} is a synced list in Exchange Online again.")
     else:
         runner.warning(f"{migration.mail} is not yet synced back to Exchange Online; check the next sync cycle.")

@@ -43,6 +43,7 @@ STEPS: tuple[str, ...] = (
     "finalize_cloud_list", "cloud_dependencies", "disable_original", "routing_contact", "hybrid_mail_flow",
     "onprem_dependencies", "child_lists", "final_sync", "report",
 )
+# The first step that changes the original group for good; a failure before it rolls back.
 POINT_OF_NO_RETURN = "disable_original"
 STAMP = "MigratedByScript"
 
@@ -117,6 +118,25 @@ def run_preflight(*, mail: str, options: MigrationOptions, c: Connectors,
     report = check_preflight(facts=facts, options=options, non_sync_ou=non_sync, non_sync_ou_exists=exists,
                              non_sync_ou_in_scope=in_scope, already_migrated=already_migrated, protected=protected)
     return facts, report
+
+
+def start_delta_sync(sync: syncc.EntraConnect, runner: JobRunner, *, why: str,
+                     sleep: Callable[[float], None] = time.sleep) -> None:
+    """Start a delta cycle; a cycle already running is waited for, an unreachable server retried."""
+    attempts = settings.DL_SYNC_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            sync.start_sync_cycle(policy="Delta")
+            runner.info(f"Started a delta sync ({why}).")
+            return
+        except syncc.SyncAlreadyRunning:
+            runner.info(f"A sync cycle is running; waiting to start ours ({attempt}/{attempts}).")
+            sync.wait_until_idle(timeout=settings.DL_SYNC_RETRY_SECONDS * 4,
+                                 poll=min(2.0, settings.DL_SYNC_RETRY_SECONDS))
+        except (syncc.SyncUnreachable, syncc.SyncEngineUnavailable) as exc:
+            runner.warning(f"Sync server: {exc} ({attempt}/{attempts}).")
+            sleep(settings.DL_SYNC_RETRY_SECONDS)
+    raise MigrationError(f"could not start a delta sync after {attempts} attempts")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -219,11 +239,11 @@ class MigrationProcess:
         total = len(STEPS)
         for index, name in enumerate(STEPS):
             self.runner.progress(index, total)
-            before_return = STEPS.index(name) <= STEPS.index(POINT_OF_NO_RETURN)
+            before_return = STEPS.index(name) < STEPS.index(POINT_OF_NO_RETURN)
             try:
                 with self.runner.step(name) as todo:
                     if todo:
-                        getattr(self, f"step_{name}")()
+                        self._run_step(name, retry=not before_return)
             except JobFailed:
                 self.save(status=MigrationStatus.FAILED, finished_at=timezone.now())
                 raise
@@ -250,6 +270,20 @@ class MigrationProcess:
                else ".")
         )
         return {"migration": self.m.pk, "status": status, "report": self.m.report}
+
+    def _run_step(self, name: str, *, retry: bool) -> None:
+        """Once; after the point of no return a failing step gets one more try (steps are idempotent),
+        because there is no roll back to fall back on."""
+        try:
+            getattr(self, f"step_{name}")()
+        except (JobFailed, JobCancelled):
+            raise
+        except Exception as exc:  # noqa: BLE001 - decided by the caller after the retry
+            if not retry:
+                raise
+            self.runner.warning(f"Step '{name}' failed ({exc}); trying it once more.")
+            self.sleep(settings.DL_MOVE_RETRY_SECONDS)
+            getattr(self, f"step_{name}")()
 
     # -- steps --------------------------------------------------------------------------------
     def step_preflight(self) -> None:
@@ -424,20 +458,7 @@ class MigrationProcess:
         self.log(f"Moved the group out of the sync scope: {moved}.")
 
     def _start_sync(self, why: str) -> None:
-        attempts = settings.DL_SYNC_ATTEMPTS
-        for attempt in range(1, attempts + 1):
-            try:
-                self.c.sync.start_sync_cycle(policy="Delta")
-                self.log(f"Started a delta sync ({why}).")
-                return
-            except syncc.SyncAlreadyRunning:
-                self.log(f"A sync cycle is running; waiting to start ours ({attempt}/{attempts}).")
-                self.c.sync.wait_until_idle(timeout=settings.DL_SYNC_RETRY_SECONDS * 4,
-                                            poll=min(2.0, settings.DL_SYNC_RETRY_SECONDS))
-            except (syncc.SyncUnreachable, syncc.SyncEngineUnavailable) as exc:
-                self.runner.warning(f"Sync server: {exc} ({attempt}/{attempts}).")
-                self.sleep(settings.DL_SYNC_RETRY_SECONDS)
-        raise MigrationError(f"could not start a delta sync after {attempts} attempts")
+        start_delta_sync(self.c.sync, self.runner, why=why, sleep=self.sleep)
 
     def step_sync_after_move(self) -> None:
         self._start_sync("so the cloud twin is deleted")
@@ -685,6 +706,10 @@ class MigrationProcess:
 
     def step_final_sync(self) -> None:
         self._start_sync("to publish the routing contact and the changed dependencies")
+        # The report reads the end state: wait for the cycle, so it describes what the sync produced.
+        if not self.c.sync.wait_until_idle(timeout=settings.DL_DELETION_TIMEOUT_SECONDS,
+                                           poll=min(2.0, settings.DL_DELETION_POLL_SECONDS)):
+            self.runner.warning("The final sync cycle is still running; the report may predate it.")
 
     def step_report(self) -> None:
         exchange = self.c.exchange
@@ -773,10 +798,12 @@ class MigrationProcess:
                 self.runner.error(f"Could not undo: {line}. Do it by hand.")
             self.save(status=MigrationStatus.FAILED, finished_at=timezone.now())
             self.runner.summary = f"Failed, and the roll back was incomplete: {'; '.join(problems)}."
-        else:
+        elif undone:
             self.save(status=MigrationStatus.ROLLED_BACK, finished_at=timezone.now())
-            self.runner.summary = ("Rolled back: " + ("; ".join(undone) if undone else "nothing had changed")
-                                   + f". Cause: {reason}")
+            self.runner.summary = f"Rolled back: {'; '.join(undone)}. Cause: {reason}"
+        else:
+            self.save(status=MigrationStatus.FAILED, finished_at=timezone.now())
+            self.runner.summary = f"Failed before anything was changed: {reason}"
 
 
 __all__ = ["STEPS", "POINT_OF_NO_RETURN", "Connectors", "MigrationError", "MigrationProcess", "open_connectors",

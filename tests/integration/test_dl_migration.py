@@ -1,20 +1,37 @@
-"""DL migration end to end in the rehearsal lab: preflight, migration, rollback, resume, aftercare."""
+"""DL migration end to end in the rehearsal lab: preflight, migration, rollback, resume, aftercare.
+
+Every migration here runs the real job code inline (the same path a worker takes) against the lab's
+Samba AD, its Exchange Online / Exchange on-premises / Entra Connect endpoints and its sync engine.
+Lists created by a test carry a unique alias so the tests do not depend on each other's order.
+"""
 
 from __future__ import annotations
 
+import itertools
+import json
+import uuid
+
 import pytest
+from django.utils import timezone
 
 from migrations_app import engine
 from migrations_app import services as svc
 from migrations_app.choices import BackupKind, MigrationStatus
 from migrations_app.models import Migration
 from portal.connectors import ad as adc
+from portal.connectors import ad_recipients as recipients
 from portal.connectors import exchange as exo
-from portal.connectors.registry import active_directory, exchange_online
+from portal.connectors.registry import active_directory, entra_connect, exchange_online
 from portal.jobs.choices import JobStatus
-from portal.jobs.services import run_job_inline
+from portal.jobs.models import Job
+from portal.jobs.services import do_resume_job, run_job_inline
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+_counter = itertools.count(1)
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
 
 
 def preflight(user, mail, **options):
@@ -24,11 +41,15 @@ def preflight(user, mail, **options):
 
 def migrate(user, mail, **options):
     pre = preflight(user, mail, **options)
-    assert pre.result.get("ok"), pre.result
+    assert pre.result.get("ok"), json.dumps(pre.result, indent=1)[:3000]
     migration = svc.do_request_migration(mail=mail, options=options, user=user, enqueue=False)
     job = run_job_inline(migration.job)
     migration.refresh_from_db()
     return migration, job
+
+
+def log_of(job) -> str:
+    return "\n".join(f"[{level}] {msg}" for level, msg in job.log_lines.order_by("seq").values_list("level", "message"))
 
 
 def cloud_list(mail):
@@ -39,30 +60,438 @@ def cloud_list(mail):
             return None
 
 
-def test_preflight_passes_for_a_plain_list(lab_tenant, make_user):
-    user = make_user("tech", "Helpdesk")
-    job = preflight(user, "sales-team@contoso.com")
-    assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), job.summary
-    checks = {c["key"]: c["outcome"] for c in job.result["checks"]}
-    assert checks["found_once"] == "pass"
-    assert checks["synced"] == "pass"
-    assert checks["non_sync_ou"] == "pass", job.result
+def cloud_member_addresses(ident) -> set[str]:
+    with exchange_online() as exchange:
+        return {(r.primary_smtp_address or "").lower() for r in exchange.iter_distribution_group_members(ident)}
 
 
-def test_migrate_a_flat_list_end_to_end(lab_tenant, make_user):
-    user = make_user("tech2", "Helpdesk")
-    before = cloud_list("finance-team@contoso.com")
-    assert before is not None and before.is_dir_synced
-    migration, job = migrate(user, "finance-team@contoso.com", hybrid_mail_flow=True)
-    lines = "\n".join(job.log_lines.values_list("message", flat=True))
-    assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), lines
+def sync_now():
+    with entra_connect() as sync:
+        sync.wait_until_idle(timeout=120, poll=0.2)
+        sync.start_sync_cycle(policy="Delta")
+        assert sync.wait_until_idle(timeout=120, poll=0.2)
+
+
+_REMOTE_USERS: list[tuple[str, str]] = []
+
+
+def _remote_mailboxes(manifest) -> list[tuple[str, str]]:
+    """(dn, mail) of the lab's well-formed remote mailboxes (none of the seeded bad cases), in a stable order."""
+    if not _REMOTE_USERS:
+        bad = {o.dn.lower() for key, scenario in manifest.scenarios.items()
+               if key.startswith(("idfix", "certificate", "upn", "mail_only")) for o in scenario.objects}
+        flt = adc.all_of(adc.object_class("user"), adc.eq("msExchRecipientTypeDetails", 2147483648),
+                         adc.present("mail"), adc.present("mailNickname"))
+        with active_directory() as directory:
+            found = [(o.dn, o.first("mail"))
+                     for o in directory.search(filter=flt, attributes=["mail", "proxyAddresses"])
+                     if o.first("mail").endswith("@contoso.com") and ".." not in o.first("mail")
+                     and o.dn.lower() not in bad
+                     and all(p.count("@") == 1 for p in o.get("proxyAddresses") if p.lower().startswith("smtp:"))]
+        _REMOTE_USERS.extend(sorted(found))
+    return _REMOTE_USERS
+
+
+def _pick(manifest, count, offset):
+    users = _remote_mailboxes(manifest)
+    return [users[(offset + i) % len(users)] for i in range(count)]
+
+
+def remote_users(manifest, count, offset=0):
+    return [dn for dn, _ in _pick(manifest, count, offset)]
+
+
+def new_list(manifest, *, members=6, offset=0, **attributes) -> tuple[str, str]:
+    """A fresh synced distribution list in the Groups OU; returns (mail, dn)."""
+    alias = f"dlmig-{next(_counter)}-{uuid.uuid4().hex[:6]}"
+    mail = f"{alias}@contoso.com"
+    with active_directory() as directory:
+        dn = directory.create_group(
+            parent=manifest.ous["groups"], name=f"Migration Test {alias}", mail=mail, alias=alias,
+            sam_account_name=alias,
+            attributes={"proxyAddresses": [f"SMTP:{mail}", f"smtp:{alias}@contoso.mail.onmicrosoft.com",
+                                           f"smtp:{alias}@fabrikam.com"],
+                        "msExchRecipientTypeDetails": 256, "msExchRecipientDisplayType": 1,
+                        "legacyExchangeDN": f"/o=Contoso/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/"
+                                            f"cn=Recipients/cn={alias}", **attributes})
+        directory.add_values(dn, "member", remote_users(manifest, members, offset))
+    sync_now()
+    assert cloud_list(mail) is not None and cloud_list(mail).is_dir_synced
+    return mail, dn
+
+
+def snapshot_onprem(dn):
+    with active_directory() as directory:
+        obj = directory.read(dn, attributes=["cn", "mail", "proxyAddresses", "mailNickname", "member",
+                                             "extensionAttribute1"])
+        return {"dn": obj.dn, "guid": obj.guid, "mail": obj.get("mail"),
+                "proxies": sorted(obj.get("proxyAddresses")), "members": sorted(obj.get("member"))}
+
+
+def assert_original_state(before, mail):
+    """The rollback promise: the group is back where it was with everything it had, the twin returns,
+    and no cloud-only list (temporary or renamed) is left behind."""
+    now = snapshot_onprem(before["dn"])
+    assert now == before
+    sync_now()
+    twin = cloud_list(mail)
+    assert twin is not None and twin.is_dir_synced, "the cloud twin did not come back"
+    with exchange_online() as exchange:
+        leftovers = [g for g in exchange.iter_distribution_groups(filter=exo.opath_like("Alias", prefix="migtemp-"))]
+    assert not leftovers, f"orphan temporary lists: {[g.primary_smtp_address for g in leftovers]}"
+
+
+def assert_migrated(migration, mail, members):
+    migration.refresh_from_db()
     assert migration.status in (MigrationStatus.MIGRATED, MigrationStatus.MIGRATED_WITH_WARNINGS)
-    after = cloud_list("finance-team@contoso.com")
-    assert after is not None and after.is_dir_synced is False
-    assert after.name == before.name
+    result = cloud_list(mail)
+    assert result is not None and result.is_dir_synced is False
+    assert cloud_member_addresses(result.guid) >= {m.lower() for m in members}
     with active_directory() as directory:
         original = directory.read_by_guid(migration.group_guid)
         assert original.first("extensionAttribute1") == "MigratedByScript"
         assert not original.get("mail")
+        assert not adc.parse_dn(original.dn).is_within("OU=NotSynced,OU=Contoso,DC=lab,DC=example")
+        assert recipients.find_contact_by_address(directory, f"{mail.split('@')[0]}-MigratedByScript@contoso.com")
+    with exchange_online() as exchange:
+        leftovers = list(exchange.iter_distribution_groups(filter=exo.opath_like("Alias", prefix="migtemp-")))
+    assert not leftovers
+
+
+def member_mails(manifest, count, offset=0):
+    return [mail for _, mail in _pick(manifest, count, offset)]
+
+
+@pytest.fixture
+def tech(make_user):
+    return make_user("tech", "Helpdesk")
+
+
+@pytest.fixture
+def manifest(lab_tenant, lab):
+    return lab
+
+
+# ----------------------------------------------------------------------------------------------
+# preflight
+
+
+def test_preflight_passes_for_a_plain_list(lab_tenant, tech):
+    job = preflight(tech, "sales-team@contoso.com")
+    assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), job.summary
+    checks = {c["key"]: c["outcome"] for c in job.result["checks"]}
+    assert checks["found_once"] == "pass"
+    assert checks["synced"] == "pass"
+    assert checks["non_sync_ou"] == "pass", "asked of the sync server's OU filtering"
+
+
+@pytest.mark.parametrize(("mail", "options", "key", "words"), [
+    ("nobody-here@contoso.com", {}, "found_once", "No object"),
+    ("helpdesk@contoso.com", {}, "found_once", "2 objects"),
+    ("eva.young@contoso.com", {}, "mail_enabled_group", "user"),
+    ("board-of-directors@contoso.com", {}, "not_protected", "denies Everyone Delete"),
+    ("all-staff-emea@contoso.com", {}, "nested_groups", "child group"),
+    ("legacy-helpdesk@contoso.com", {}, "accepted_domains", "legacy.local"),
+    ("facilities-requests@contoso.com", {}, "group_managers", "security-enabled"),
+    ("finance-department@contoso.com", {}, "recipients_resolve", "no cloud recipient"),
+    ("gpvm-steering-emea@contoso.com", {"name_prefix": "MIG-"}, "name_length", "68 characters"),
+    ("sales-team@contoso.com", {"non_sync_ou": "OU=Missing,OU=Contoso,DC=lab,DC=example"}, "non_sync_ou",
+     "does not exist"),
+    ("sales-team@contoso.com", {"non_sync_ou": "OU=Groups,OU=Synced,OU=Contoso,DC=lab,DC=example"}, "non_sync_ou",
+     "synchronises this OU"),
+])
+def test_each_preflight_failure_kind_blocks_and_queues_nothing(lab_tenant, tech, mail, options, key, words):
+    job = preflight(tech, mail, **options)
+    assert job.status == JobStatus.FAILED
+    failed = {c["key"]: c for c in job.result["checks"] if c["outcome"] == "failure"}
+    assert key in failed, json.dumps(job.result, indent=1)[:2000]
+    assert words in failed[key]["detail"]
+    assert failed[key]["remedy"]
+    with pytest.raises(svc.MigrationRefused, match="did not pass"):
+        svc.do_request_migration(mail=mail, options=options, user=tech, enqueue=False)
+    assert not Migration.objects.exists()
+
+
+def test_outbound_connector_routing_everything_on_premises_blocks_unless_overridden(lab_tenant, tech):
+    from portal.lab import config
+    from portal.lab.cloud.store import CloudStore
+
+    store = CloudStore.open(data_dir=config.cloud_dir())
+    store.add_outbound_connector(name="Centralized (test)", properties={"RecipientDomains": ["*"]})
+    try:
+        job = preflight(tech, "sales-team@contoso.com")
+        assert {c["key"]: c["outcome"] for c in job.result["checks"]}["outbound_connector"] == "failure"
+        job = preflight(tech, "sales-team@contoso.com", allow_centralized_mail_flow=True)
+        assert {c["key"]: c["outcome"] for c in job.result["checks"]}["outbound_connector"] == "warning"
+        assert job.result["ok"]
+    finally:
+        store.add_outbound_connector(name="Centralized (test)", properties={"Enabled": False})
+        store.close()
+
+
+def test_bad_input_is_refused_before_anything_is_queued(lab_tenant, tech):
+    for bad in ("not-an-address", "a@b", "x)(mail=*)@contoso.com", "<script>@contoso.com"):
+        with pytest.raises(svc.MigrationRefused, match="not an e-mail address"):
+            svc.do_start_preflight(mail=bad, user=tech, enqueue=False)
+    with pytest.raises(svc.MigrationRefused, match="group type"):
+        svc.do_start_preflight(mail="sales-team@contoso.com", options={"group_type": "Mailbox"}, user=tech,
+                               enqueue=False)
+    with pytest.raises(svc.MigrationRefused, match="Run a preflight"):
+        svc.do_request_migration(mail="sales-team@contoso.com", user=tech, enqueue=False)
+    assert not Job.objects.exists() and not Migration.objects.exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# migration
+
+
+def test_migrate_a_list_with_hybrid_mail_flow_and_the_route_resolves(manifest, tech):
+    mail, dn = new_list(manifest, members=8)
+    before = cloud_list(mail)
+    migration, job = migrate(tech, mail, hybrid_mail_flow=True)
+    assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), log_of(job)
+    assert_migrated(migration, mail, member_mails(manifest, 8))
+    after = cloud_list(mail)
+    assert after.name == before.name
+    assert {a.lower() for a in before.email_addresses} <= {a.lower() for a in after.email_addresses}
+    assert any(a.lower() == f"x500:{before.legacy_exchange_dn.lower()}" for a in after.email_addresses)
     assert migration.backups.filter(kind=BackupKind.ONPREM_GROUP).exists()
     assert migration.report["members"]["missing"] == []
+    # The route: mail for the list on-premises → dynamic list → contact → the contact's target → cloud list.
+    with active_directory() as directory:
+        ddl = recipients.find_dynamic_list_by_address(directory, mail)
+        assert ddl is not None and ddl.dn == migration.dynamic_list_dn
+        expanded = list(directory.dynamic_members(ddl.dn, attributes=["mail", "targetAddress"]))
+        assert [o.dn for o in expanded] == [migration.contact_dn]
+        target = str(expanded[0].first("targetAddress")).split(":", 1)[1]
+    with exchange_online() as exchange:
+        assert exchange.get_recipient(target).guid == after.guid
+
+
+def test_address_change_of_a_migrated_list_in_both_directories(manifest, tech, make_user):
+    admin = make_user("admin", "Administrator")
+    mail, dn = new_list(manifest, members=3, offset=10)
+    migration, job = migrate(tech, mail, hybrid_mail_flow=True)
+    assert migration.is_done, log_of(job)
+    new = mail.replace("@contoso.com", "-renamed@contoso.com")
+    job = run_job_inline(svc.do_start_update_address(migration=migration, new_address=new, new_alias="",
+                                                     user=admin, enqueue=False))
+    assert job.status == JobStatus.SUCCEEDED, log_of(job)
+    assert cloud_list(new).primary_smtp_address.lower() == new.lower()
+    with active_directory() as directory:
+        ddl = directory.read(migration.dynamic_list_dn, attributes=["mail", "proxyAddresses"])
+        assert ddl.first("mail").lower() == new.lower()
+        assert f"SMTP:{new}".lower() in [p.lower() for p in ddl.get("proxyAddresses")]
+        assert f"smtp:{mail}".lower() in [p.lower() for p in ddl.get("proxyAddresses")]
+    migration.refresh_from_db()
+    assert migration.mail == new
+
+
+def test_address_change_refused_by_exchange_online_leaves_on_premises_alone(manifest, tech, make_user):
+    admin = make_user("admin2", "Administrator")
+    mail, dn = new_list(manifest, members=2, offset=20)
+    migration, _ = migrate(tech, mail, hybrid_mail_flow=True)
+    taken = member_mails(manifest, 1, offset=40)[0]  # a user's address: Exchange Online refuses it
+    job = run_job_inline(svc.do_start_update_address(migration=migration, new_address=taken, user=admin,
+                                                     enqueue=False))
+    assert job.status == JobStatus.FAILED
+    assert "nothing was changed on-premises" in job.summary
+    with active_directory() as directory:
+        assert directory.read(migration.dynamic_list_dn, attributes=["mail"]).first("mail").lower() == mail.lower()
+
+
+def test_skip_nested_group_check_keeps_children_on_premises_and_routes_mail_to_them(manifest, tech):
+    mail, dn = new_list(manifest, members=3, offset=30)
+    child = "staff-amsterdam@contoso.com"
+    with active_directory() as directory:
+        child_dn = recipients.find_by_address(directory, child)[0].dn
+        directory.add_values(dn, "member", [child_dn])
+    sync_now()
+    blocked = preflight(tech, mail)
+    assert blocked.status == JobStatus.FAILED
+    migration, job = migrate(tech, mail, skip_nested_group_check=True, hybrid_mail_flow=True)
+    assert migration.is_done, log_of(job)
+    members = cloud_member_addresses(migration.cloud_group_id)
+    assert child in members, "the child list is added to the cloud list at the end"
+    assert cloud_list(child).is_dir_synced, "the child stays a synced, on-premises list"
+    with active_directory() as directory:
+        assert directory.read(child_dn, attributes=["mail"]).first("mail") == child
+
+
+def test_restore_rebuilds_the_list_on_premises_and_it_soft_matches_again(manifest, tech, make_user):
+    admin = make_user("admin3", "Administrator")
+    mail, dn = new_list(manifest, members=4, offset=50)
+    before = snapshot_onprem(dn)
+    migration, job = migrate(tech, mail, hybrid_mail_flow=True)
+    assert migration.is_done, log_of(job)
+    job = run_job_inline(svc.do_start_restore(migration=migration, user=admin, enqueue=False))
+    assert job.status == JobStatus.SUCCEEDED, log_of(job)
+    assert snapshot_onprem(dn) == before
+    twin = cloud_list(mail)
+    assert twin is not None and twin.is_dir_synced
+    with active_directory() as directory:
+        assert recipients.find_dynamic_list_by_address(directory, mail) is None
+        assert not directory.exists(migration.contact_dn)
+    migration.refresh_from_db()
+    assert migration.status == MigrationStatus.RESTORED
+
+
+def test_delete_original_option_removes_the_group_and_keeps_its_backup(manifest, tech):
+    mail, dn = new_list(manifest, members=3, offset=60, authOrig=remote_users(manifest, 1, offset=70))
+    migration, job = migrate(tech, mail, keep_original=False)
+    assert migration.is_done, log_of(job)
+    with active_directory() as directory:
+        with pytest.raises(adc.NotFound):
+            directory.read_by_guid(migration.group_guid)
+    backup = migration.backups.get(kind=BackupKind.ONPREM_GROUP).data
+    assert backup["dn"] == dn and backup["attributes"]["mail"] == [mail]
+
+
+# ----------------------------------------------------------------------------------------------
+# failures, faults and crashes
+
+
+def test_cloud_deletion_timeout_rolls_back(manifest, tech, settings, monkeypatch):
+    mail, dn = new_list(manifest, members=3, offset=80)
+    before = snapshot_onprem(dn)
+    settings.DL_DELETION_TIMEOUT_SECONDS = 0.5
+    # The sync never deletes the twin (e.g. the export deletion threshold was hit).
+    monkeypatch.setattr(engine.MigrationProcess, "step_sync_after_move", lambda self: None)
+    migration, job = migrate(tech, mail)
+    assert job.status == JobStatus.FAILED
+    assert migration.status == MigrationStatus.ROLLED_BACK
+    text = log_of(job)
+    assert "still exists after" in text and "Undone: removed the cloud list" in text
+    assert "Undone: moved the group back" in text
+    assert_original_state(before, mail)
+
+
+def test_exchange_throttling_and_graph_unavailability_are_ridden_out(manifest, tech):
+    from portal.lab import config
+    from portal.lab.cloud.store import CloudStore
+
+    mail, dn = new_list(manifest, members=4, offset=90)
+    store = CloudStore.open(data_dir=config.cloud_dir())
+    try:
+        pre = preflight(tech, mail, remove_twin_via_graph=True)
+        assert pre.result["ok"]
+        store.set_faults(throttle=2, unavailable=1, retry_after=1, scope="all")
+        migration = svc.do_request_migration(mail=mail, options={"remove_twin_via_graph": True}, user=tech,
+                                             enqueue=False)
+        job = run_job_inline(migration.job)
+    finally:
+        store.clear_faults()
+        store.close()
+    assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), log_of(job)
+    assert_migrated(migration, mail, member_mails(manifest, 4, offset=90))
+
+
+def test_active_directory_down_during_the_move_is_retried_then_rolled_back(manifest, tech, monkeypatch):
+    mail, dn = new_list(manifest, members=3, offset=100)
+    before = snapshot_onprem(dn)
+    calls = {"n": 0}
+    real_move = adc.ActiveDirectory.move
+
+    def flaky_move(self, dn_, parent):
+        calls["n"] += 1
+        if "NotSynced" in parent and calls["n"] <= 2:
+            raise adc.ServerDown("the lab's domain controller is down (test)")
+        return real_move(self, dn_, parent)
+
+    monkeypatch.setattr(adc.ActiveDirectory, "move", flaky_move)
+    migration, job = migrate(tech, mail)
+    assert migration.is_done, log_of(job)
+    assert "Move attempt 1/5" in log_of(job) and "Move attempt 2/5" in log_of(job)
+
+    mail2, dn2 = new_list(manifest, members=3, offset=110)
+    before = snapshot_onprem(dn2)
+
+    def down_move(self, dn_, parent):
+        if "NotSynced" in parent:
+            raise adc.ServerDown("the lab's domain controller is down (test)")
+        return real_move(self, dn_, parent)
+
+    monkeypatch.setattr(adc.ActiveDirectory, "move", down_move)
+    migration2, job2 = migrate(tech, mail2)
+    assert job2.status == JobStatus.FAILED and migration2.status == MigrationStatus.ROLLED_BACK
+    assert "after 5 attempts" in log_of(job2)
+    assert_original_state(before, mail2)
+
+
+class _Crash(BaseException):
+    """Stands for a worker killed between two statements: nothing catches it, nothing cleans up."""
+
+
+ROLLBACK_STEPS = engine.STEPS[:engine.STEPS.index(engine.POINT_OF_NO_RETURN)]
+
+
+@pytest.mark.parametrize("step", engine.STEPS)
+def test_worker_killed_after_any_checkpoint_resumes_to_a_correct_migration(manifest, tech, monkeypatch, no_enqueue,
+                                                                          step):
+    mail, dn = new_list(manifest, members=3, offset=120)
+    real_checkpoint = engine.JobRunner.checkpoint
+
+    def crash_after(self, name, data=None):
+        real_checkpoint(self, name, data)
+        if name == step:
+            raise _Crash(name)
+
+    monkeypatch.setattr(engine.JobRunner, "checkpoint", crash_after)
+    pre = preflight(tech, mail)
+    assert pre.result["ok"]
+    migration = svc.do_request_migration(mail=mail, user=tech, enqueue=False)
+    with pytest.raises(_Crash):
+        run_job_inline(migration.job)
+    monkeypatch.setattr(engine.JobRunner, "checkpoint", real_checkpoint)
+    # What the portal does when the heartbeat stops: worker lost, then an Administrator resumes it.
+    Job.objects.filter(pk=migration.job.pk).update(status=JobStatus.WORKER_LOST, finished_at=timezone.now())
+    job = do_resume_job(job=Job.objects.get(pk=migration.job.pk), user=tech)
+    job = run_job_inline(job)
+    assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), log_of(job)
+    assert "skipping" in log_of(job)
+    assert_migrated(migration, mail, member_mails(manifest, 3, offset=120))
+
+
+@pytest.mark.parametrize("step", ROLLBACK_STEPS)
+def test_failure_inside_any_step_before_the_point_of_no_return_restores_the_original(manifest, tech, monkeypatch,
+                                                                                   step):
+    mail, dn = new_list(manifest, members=3, offset=130)
+    before = snapshot_onprem(dn)
+    real = getattr(engine.MigrationProcess, f"step_{step}")
+
+    def fail_after_work(self):
+        real(self)  # the step's work is done (the worst moment), then the step fails
+        raise exo.ServiceUnavailable(f"injected failure in {step}")
+
+    monkeypatch.setattr(engine.MigrationProcess, f"step_{step}", fail_after_work)
+    migration, job = migrate(tech, mail)
+    assert job.status == JobStatus.FAILED
+    assert migration.status in (MigrationStatus.ROLLED_BACK, MigrationStatus.FAILED), log_of(job)
+    assert_original_state(before, mail)
+
+
+def test_a_failing_step_after_the_point_of_no_return_is_retried_then_reported_not_rolled_back(
+        manifest, tech, monkeypatch):
+    mail, dn = new_list(manifest, members=3, offset=140)
+    calls = {"n": 0}
+    real = engine.MigrationProcess.step_routing_contact
+
+    def flaky(self):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise adc.ServerDown("a blip (test)")
+        real(self)
+
+    monkeypatch.setattr(engine.MigrationProcess, "step_routing_contact", flaky)
+    migration, job = migrate(tech, mail)
+    assert job.status == JobStatus.SUCCEEDED or "trying it once more" in log_of(job)
+    assert_migrated(migration, mail, member_mails(manifest, 3, offset=140))
+
+    mail2, _ = new_list(manifest, members=3, offset=150)
+    monkeypatch.setattr(engine.MigrationProcess, "step_child_lists",
+                        lambda self: (_ for _ in ()).throw(exo.ServiceUnavailable("down for good (test)")))
+    migration2, job2 = migrate(tech, mail2, skip_nested_group_check=True)
+    assert job2.status == JobStatus.WARNINGS, log_of(job2)
+    assert migration2.status == MigrationStatus.MIGRATED_WITH_WARNINGS
+    assert migration2.post_create_errors and migration2.post_create_errors[0]["step"] == "child_lists"
+    assert "Succeeded with warnings" == job2.get_status_display()
