@@ -2435,7 +2435,8 @@ _FILTERABLE_ALWAYS = {p.lower(): p for p in (
     "Name", "DisplayName", "Alias", "PrimarySmtpAddress", "EmailAddresses", "RecipientType", "RecipientTypeDetails",
     "ExternalDirectoryObjectId", "IsDirSynced", "HiddenFromAddressListsEnabled", "WindowsEmailAddress",
     "ExternalEmailAddress", "Guid", "ExchangeObjectId", "DistinguishedName", "LegacyExchangeDN",
-    "RequireSenderAuthenticationEnabled", "ModerationEnabled", *RECIPIENT_LINK_PROPERTIES, *_OPATH_EXTRA,
+    "RequireSenderAuthenticationEnabled", "ModerationEnabled", "ForwardingAddress", "ForwardingSmtpAddress",
+    *RECIPIENT_LINK_PROPERTIES, *_OPATH_EXTRA,
     *(f"CustomAttribute{i}" for i in range(1, 16)),
 )}
 
