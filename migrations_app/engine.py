@@ -50,8 +50,7 @@ STAMP = "MigratedByScript"
 # Cloud properties of other recipients that can name a list, and how the new list is put back in them.
 CLOUD_DEPENDENCY_PROPERTIES = ("ManagedBy", "AcceptMessagesOnlyFromSendersOrMembers",
                                "RejectMessagesFromSendersOrMembers", "ModeratedBy",
-                               "BypassModerationFromSendersOrMembers", "GrantSendOnBehalfTo", "ForwardingAddress",
-                               "MemberOfGroup")
+                               "BypassModerationFromSendersOrMembers", "GrantSendOnBehalfTo", "ForwardingAddress")
 
 
 class MigrationError(Exception):
@@ -324,6 +323,14 @@ class MigrationProcess:
                 if r.is_dir_synced:
                     continue  # synced objects get the routing contact on-premises instead
                 cloud_deps.append({"property": prop, **_recipient_dict(r)})
+        # Membership in cloud-only groups: no filter answers "groups that contain X", so each cloud-only
+        # list's members are read (one call per cloud-only list, not per member).
+        for group in exchange.iter_distribution_groups(filter=exo.opath_eq("IsDirSynced", False)):
+            members = exchange.iter_distribution_group_members(group.guid or group.primary_smtp_address or "")
+            if any(m.guid == twin.guid for m in members):
+                cloud_deps.append({"property": "MemberOfGroup", "guid": group.guid, "name": group.name,
+                                   "primary_smtp_address": group.primary_smtp_address,
+                                   "recipient_type_details": group.recipient_type_details, "is_dir_synced": False})
         send_as = [{"trustee": p.trustee} for p in exchange.get_recipient_permission(twin.guid or self.m.mail)
                    if p.trustee and not p.is_inherited and (p.access_control_type or "Allow") == "Allow"
                    and not (p.trustee or "").upper().startswith("NT AUTHORITY")]

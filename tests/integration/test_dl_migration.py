@@ -495,3 +495,70 @@ def test_a_failing_step_after_the_point_of_no_return_is_retried_then_reported_no
     assert migration2.status == MigrationStatus.MIGRATED_WITH_WARNINGS
     assert migration2.post_create_errors and migration2.post_create_errors[0]["step"] == "child_lists"
     assert "Succeeded with warnings" == job2.get_status_display()
+
+
+def test_enable_hybrid_mail_flow_after_a_migration_without_it(manifest, tech, make_user):
+    admin = make_user("admin4", "Administrator")
+    mail, dn = new_list(manifest, members=3, offset=160)
+    migration, job = migrate(tech, mail)
+    assert migration.is_done and not migration.dynamic_list_dn, log_of(job)
+    job = run_job_inline(svc.do_start_enable_hybrid_mail_flow(migration=migration, user=admin, enqueue=False))
+    assert job.status == JobStatus.SUCCEEDED, log_of(job)
+    migration.refresh_from_db()
+    with active_directory() as directory:
+        ddl = recipients.find_dynamic_list_by_address(directory, mail)
+        assert ddl is not None and ddl.dn == migration.dynamic_list_dn
+        assert [o.dn for o in directory.dynamic_members(ddl.dn)] == [migration.contact_dn]
+    with pytest.raises(svc.MigrationRefused, match="already has hybrid mail flow"):
+        svc.do_start_enable_hybrid_mail_flow(migration=migration, user=admin, enqueue=False)
+
+
+def test_big_list_with_children_restrictions_moderation_managers_and_cloud_dependencies(manifest, tech):
+    """The seed's 5,200-member list, given every kind of link, migrated and compared with its backup."""
+    users = remote_users(manifest, 8, offset=170)
+    with active_directory() as directory:
+        # The members of the seed's big list (its bulk contacts and users), copied so the test can run again.
+        everyone = [o.dn for o in directory.search(filter=adc.object_class("contact"),
+                                                   base=manifest.ous["bulk_contacts"], attributes=["cn"])]
+        everyone += remote_users(manifest, 120, offset=0)
+    big, dn = new_list(manifest, members=0)
+    with active_directory() as directory:
+        directory.add_values(dn, "member", everyone, batch_size=1000)
+        child_dn = recipients.find_by_address(directory, "staff-netherlands@contoso.com")[0].dn
+        directory.add_values(dn, "member", [child_dn])
+        directory.modify(dn, replace={
+            "managedBy": users[0], "msExchCoManagedByLink": [users[1]], "authOrig": [users[2], users[3]],
+            "unauthOrig": [users[4]], "msExchModeratedByLink": [users[5]], "msExchEnableModeration": True,
+            "msExchBypassModerationLink": [users[6]], "publicDelegates": [users[7]]})
+    sync_now()
+    twin = cloud_list(big)
+    with exchange_online() as exchange:  # cloud-only dependencies on the synced list
+        exchange.add_distribution_group_member("cloudlist1@contoso.com", member=twin.guid)
+        exchange.set_distribution_group("cloudlist2@contoso.com", changes={
+            "AcceptMessagesOnlyFromSendersOrMembers": exo.MultiValuedUpdate(add=(twin.guid,))})
+        exchange.add_recipient_permission(twin.guid, trustee=member_mails(manifest, 1, offset=171)[0])
+    twin = cloud_list(big)
+    migration, job = migrate(tech, big, skip_nested_group_check=True, hybrid_mail_flow=True)
+    assert migration.is_done, log_of(job)
+    backup_cloud = migration.backups.get(kind=BackupKind.CLOUD_GROUP).data
+    backup_members = migration.backups.get(kind=BackupKind.CLOUD_MEMBERS).data
+    after = cloud_list(big)
+    assert after.is_dir_synced is False
+    # attribute by attribute against the backup of the cloud twin
+    for prop in ("ManagedBy", "AcceptMessagesOnlyFromSendersOrMembers", "RejectMessagesFromSendersOrMembers",
+                 "ModeratedBy", "BypassModerationFromSendersOrMembers", "GrantSendOnBehalfTo"):
+        assert sorted(map(str.lower, after.raw.get(prop) or [])) == \
+            sorted(map(str.lower, backup_cloud.get(prop) or [])), prop
+    for prop in ("ModerationEnabled", "HiddenFromAddressListsEnabled", "RequireSenderAuthenticationEnabled",
+                 "DisplayName", "Alias", "PrimarySmtpAddress"):
+        assert after.raw.get(prop) == backup_cloud.get(prop), prop
+    assert {a.lower() for a in backup_cloud["EmailAddresses"]} <= {a.lower() for a in after.email_addresses}
+    members = cloud_member_addresses(after.guid)
+    assert len(members) == len(backup_members) == len(set(everyone)) + 1 > 5000
+    assert {(m["primary_smtp_address"] or "").lower() for m in backup_members} == members
+    with exchange_online() as exchange:
+        assert after.guid in {r.guid for r in exchange.iter_distribution_group_members("cloudlist1@contoso.com")}
+        restricted = exchange.get_distribution_group("cloudlist2@contoso.com")
+        assert after.name in restricted.accept_messages_only_from_senders_or_members
+        assert [p.trustee for p in exchange.get_recipient_permission(after.guid)]
+    assert "staff-netherlands@contoso.com" in members
