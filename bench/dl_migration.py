@@ -1,7 +1,7 @@
 """Benchmark: one 5,000-member distribution list migrated to Exchange Online in the lab.
 
 Runs the real migration job (migrations_app.engine through the real connectors) against its own lab
-(Samba on 127.0.0.10, lab cloud on 127.0.0.1:8466, under var/bench/dl; seeded once, reused) with sync
+(Samba on 127.0.0.10, lab cloud on 127.0.0.1:8467, under var/bench/dl; seeded once, reused) with sync
 latency 0, on the seed's "All Company Announcements" list (5,200 members: 157 users, 5,043 contacts),
 re-created fresh for each run. Measures:
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DIROPS_VAR_DIR", str(ROOT / "var" / "bench" / "dl"))
 os.environ["LAB_MODE"] = "1"
 os.environ.setdefault("LAB_AD_HOST", "127.0.0.10")
-os.environ.setdefault("LAB_CLOUD_PORT", "8466")
+os.environ.setdefault("LAB_CLOUD_PORT", "8467")
 os.environ["LAB_SYNC_LATENCY_SECONDS"] = "0"
 os.environ.setdefault("DL_DELETION_POLL_SECONDS", "0.2")
 os.environ.setdefault("DL_MOVE_RETRY_SECONDS", "1")

@@ -209,6 +209,13 @@ def test_idempotent_and_deterministic(tenant: Tenant, tmp_path: Path) -> None:
 def test_next_cycle_writes_cloud_groups_back(tenant: Tenant) -> None:
     groups = tenant.cloud.scenarios["cloud_writeback_groups"]
     with active_directory() as directory:
+        # The shared lab AD may hold these groups already: the session's seeded tenant (same seed, same
+        # object ids) writes them back too. This cycle must write them itself.
+        for group in groups:
+            try:
+                directory.delete(ad.child_dn(layout.writeback_ou(config.base_dn()), "CN", group["cn"]))
+            except ad.NotFound:
+                pass
         result = sync.run_cycle(directory=directory, store=tenant.store, base_dn=config.base_dn(), policy="Delta",
                                 options=sync.SyncOptions(**OPTIONS))
         # the AD seed's IdFix cases fail towards the cloud on purpose; nothing may fail towards AD
