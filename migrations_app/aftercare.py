@@ -19,7 +19,7 @@ from portal.connectors import exchange as exo
 from portal.connectors import sync as syncc
 from portal.jobs.runner import JobFailed, JobRunner
 
-from .choices import BackupKind, ListKind, ListState, MigrationStatus
+from .choices import DONE_MIGRATION_STATUSES, BackupKind, ListKind, ListState, MigrationStatus
 from .engine import STAMP, Connectors, MigrationError, MigrationProcess, start_delta_sync
 from .inspection import ROOM_LIST_TYPE, SECURITY_ENABLED, group_type_of
 from .models import DistributionList, Migration, MigrationBackup
@@ -61,7 +61,7 @@ def do_inventory(*, c: Connectors, runner: JobRunner) -> dict[str, Any]:
         groups += list(recipients.mail_enabled_groups(c.directory, base=base))
     mail_groups = {g.dn.lower() for g in groups}
     migrated = {m.group_guid: m for m in Migration.objects.filter(
-        status__in=(MigrationStatus.MIGRATED, MigrationStatus.MIGRATED_WITH_WARNINGS), group_guid__isnull=False)}
+        status__in=DONE_MIGRATION_STATUSES, group_guid__isnull=False)}
     now = timezone.now()
     seen = set()
     counts = {"lists": 0, "synced": 0, "migrated": 0, "not_in_cloud": 0}

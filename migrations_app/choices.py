@@ -47,6 +47,9 @@ class ListKind(models.TextChoices):
     ROOM_LIST = "room_list", "Room list"
 
 
+LIST_KIND_COLOURS = {ListKind.DISTRIBUTION: "blue", ListKind.SECURITY: "amber", ListKind.ROOM_LIST: "grey"}
+
+
 class ListState(models.TextChoices):
     SYNCED = "synced", "Synced"
     MIGRATED = "migrated", "Migrated"

@@ -17,7 +17,7 @@ import base64
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -32,6 +32,7 @@ from portal.connectors import sync as syncc
 from portal.connectors.ad_security import is_protected_from_deletion
 from portal.jobs.runner import JobCancelled, JobFailed, JobRunner
 
+from . import selectors
 from .choices import BackupKind, MigrationStatus
 from .inspection import ListFacts, ObjectFacts, inspect_list
 from .models import Migration, MigrationBackup
@@ -65,7 +66,6 @@ class Connectors:
     sync: syncc.EntraConnect
     graph: Callable[[], Any]
     layout: registry.AdLayout
-    _stack: ExitStack = field(default_factory=ExitStack, repr=False)
 
 
 @contextmanager
@@ -97,8 +97,10 @@ def non_sync_ou_for(options: MigrationOptions, layout: registry.AdLayout) -> str
 
 
 def run_preflight(*, mail: str, options: MigrationOptions, c: Connectors,
-                  already_migrated: bool = False) -> tuple[ListFacts, PreflightReport]:
-    """Inspect and judge one list: what the preflight job, the form and the migration's first step share."""
+                  migration: Migration | None = None) -> tuple[ListFacts, PreflightReport]:
+    """Inspect and judge one list: what the preflight job and the migration's first step (``migration``,
+    which does not count as an earlier one) share."""
+    already_migrated = selectors.is_migrated(mail=mail, exclude=migration)
     facts = inspect_list(mail=mail, directory=c.directory, exchange=c.exchange)
     non_sync = non_sync_ou_for(options, c.layout)
     exists = dn_exists(c.directory, non_sync)
@@ -179,16 +181,19 @@ class MigrationProcess:
         self.options = MigrationOptions.from_dict(migration.options)
         self.sleep = sleep
         self.post_create_errors: list[dict[str, Any]] = list(migration.post_create_errors or [])
+        self._backups: dict[str, dict[str, Any]] | None = None
 
     # -- helpers ------------------------------------------------------------------------------
     def log(self, message: str, **kw: Any) -> None:
         self.runner.info(message, **kw)
 
     def backup(self, kind: str) -> dict[str, Any]:
-        row = MigrationBackup.objects.filter(migration=self.m, kind=kind).first()
-        if row is None:
+        # Written once by step_backup and read by every later step: one query per run, not per attribute.
+        if self._backups is None or kind not in self._backups:
+            self._backups = {b.kind: b.data for b in MigrationBackup.objects.filter(migration=self.m)}
+        if kind not in self._backups:
             raise MigrationError(f"the backup '{kind}' is missing; the migration cannot go on without it")
-        return row.data
+        return self._backups[kind]
 
     def save(self, **fields: Any) -> None:
         for key, value in fields.items():
@@ -286,11 +291,7 @@ class MigrationProcess:
 
     # -- steps --------------------------------------------------------------------------------
     def step_preflight(self) -> None:
-        already = Migration.objects.filter(group_guid__isnull=False, mail__iexact=self.m.mail,
-                                           status__in=(MigrationStatus.MIGRATED,
-                                                       MigrationStatus.MIGRATED_WITH_WARNINGS)).exclude(
-            pk=self.m.pk).exists()
-        facts, report = run_preflight(mail=self.m.mail, options=self.options, c=self.c, already_migrated=already)
+        facts, report = run_preflight(mail=self.m.mail, options=self.options, c=self.c, migration=self.m)
         for check in report.checks:
             level = {"pass": self.runner.debug, "warning": self.runner.warning, "failure": self.runner.error}
             level[check.outcome](f"Preflight: {check.title}: {check.detail}")
@@ -348,6 +349,7 @@ class MigrationProcess:
         with transaction.atomic():
             for kind, data in docs.items():
                 MigrationBackup.objects.update_or_create(migration=self.m, kind=kind, defaults={"data": data})
+        self._backups = None
         self.log(f"Backed up {full.dn}: {len(full.attributes)} attributes, {len(facts.members)} members, "
                  f"{sum(len(v) for v in facts.dependencies.values())} on-premises and {len(cloud_deps) + len(send_as)} "
                  "cloud dependencies.")

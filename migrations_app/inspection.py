@@ -28,10 +28,6 @@ def smtp_of(values: list[Any]) -> list[str]:
     return out
 
 
-def primary_smtp(values: list[Any]) -> str | None:
-    return next((str(v)[5:] for v in values if str(v).startswith("SMTP:")), None)
-
-
 def group_type_of(obj: DirectoryObject) -> int:
     try:
         return int(obj.first("groupType", 0)) & 0xFFFFFFFF

@@ -8,7 +8,6 @@ from portal.jobs.runner import JobFailed, JobRunner
 
 from . import aftercare, engine
 from . import services as svc
-from .choices import MigrationStatus
 from .models import Migration
 from .options import MigrationOptions
 
@@ -23,9 +22,7 @@ class PreflightDistributionListJob(JobRunner):
         options = MigrationOptions.from_dict(self.job.params.get("options"))
         self.info(f"Preflight of {mail}: reading the list in Active Directory and Exchange Online…")
         with engine.open_connectors() as c:
-            already = Migration.objects.filter(mail__iexact=mail, status__in=(
-                MigrationStatus.MIGRATED, MigrationStatus.MIGRATED_WITH_WARNINGS)).exists()
-            _, report = engine.run_preflight(mail=mail, options=options, c=c, already_migrated=already)
+            _, report = engine.run_preflight(mail=mail, options=options, c=c)
         for check in report.checks:
             line = f"{check.title}: {check.detail}"
             if check.outcome == "failure":

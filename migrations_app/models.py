@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from .choices import BackupKind, ListKind, ListState, MigrationStatus
+from .choices import DONE_MIGRATION_STATUSES, BackupKind, ListKind, ListState, MigrationStatus
 
 
 class DistributionList(models.Model):
@@ -101,7 +101,7 @@ class Migration(models.Model):
 
     @property
     def is_done(self) -> bool:
-        return self.status in (MigrationStatus.MIGRATED, MigrationStatus.MIGRATED_WITH_WARNINGS)
+        return self.status in DONE_MIGRATION_STATUSES
 
 
 class MigrationBackup(models.Model):

@@ -11,7 +11,7 @@ from portal.connectors import registry
 from portal.jobs.models import Job
 
 from . import services as svc
-from .choices import BackupKind, ListState
+from .choices import DONE_MIGRATION_STATUSES, BackupKind, ListState
 from .models import DistributionList, Migration, MigrationBackup, MigrationSettings
 from .options import MigrationOptions
 
@@ -142,3 +142,11 @@ def migration_plan(*, report: dict[str, Any], options: dict[str, Any]) -> list[P
         steps.insert(-1, PlanStep("Child lists", f"{children} child list(s) stay on-premises and are added as "
                                                  "members of the cloud list at the end."))
     return steps
+
+
+def is_migrated(*, mail: str, exclude: Migration | None = None) -> bool:
+    """A migration of this address already ended with the list in the cloud."""
+    found = Migration.objects.filter(mail__iexact=mail, status__in=DONE_MIGRATION_STATUSES)
+    if exclude is not None:
+        found = found.exclude(pk=exclude.pk)
+    return found.exists()

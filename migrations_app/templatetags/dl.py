@@ -4,6 +4,7 @@ from django import template
 
 from migrations_app.choices import (
     CHECK_OUTCOME_COLOURS,
+    LIST_KIND_COLOURS,
     LIST_STATE_COLOURS,
     MIGRATION_STATUS_COLOURS,
     CheckOutcome,
@@ -13,9 +14,6 @@ from migrations_app.choices import (
 )
 
 register = template.Library()
-
-KIND_COLOURS = {ListKind.DISTRIBUTION: "blue", ListKind.SECURITY: "amber", ListKind.ROOM_LIST: "grey"}
-
 
 def _label(choices, value) -> str:
     try:
@@ -46,7 +44,7 @@ def state_label(state: str) -> str:
 
 @register.filter
 def kind_colour(kind: str) -> str:
-    return KIND_COLOURS.get(kind, "grey")
+    return LIST_KIND_COLOURS.get(kind, "grey")
 
 
 @register.filter

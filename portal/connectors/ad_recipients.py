@@ -94,22 +94,17 @@ def find_by_address(directory: ActiveDirectory, address: str, *,
     return list(directory.search(filter=flt, attributes=list(attributes), limit=limit))
 
 
-def find_contact_by_address(directory: ActiveDirectory, address: str) -> DirectoryObject | None:
-    flt = all_of(object_class("contact"), any_of(eq("mail", address), eq("proxyAddresses", f"smtp:{address}")))
+def _one_of_class_by_address(directory: ActiveDirectory, object_class_name: str,
+                             address: str) -> DirectoryObject | None:
+    flt = all_of(object_class(object_class_name), any_of(eq("mail", address), eq("proxyAddresses", f"smtp:{address}")))
     found = list(directory.search(filter=flt, attributes=["*"], limit=1))
     return found[0] if found else None
+
+
+def find_contact_by_address(directory: ActiveDirectory, address: str) -> DirectoryObject | None:
+    return _one_of_class_by_address(directory, "contact", address)
 
 
 def find_dynamic_list_by_address(directory: ActiveDirectory, address: str) -> DirectoryObject | None:
-    flt = all_of(object_class("msExchDynamicDistributionList"),
-                 any_of(eq("mail", address), eq("proxyAddresses", f"smtp:{address}")))
-    found = list(directory.search(filter=flt, attributes=["*"], limit=1))
-    return found[0] if found else None
+    return _one_of_class_by_address(directory, "msExchDynamicDistributionList", address)
 
-
-def find_migrated_original(directory: ActiveDirectory, old_mail: str) -> DirectoryObject | None:
-    """The kept original of a migrated list: stamped extensionAttribute1=MigratedByScript, 2=<old mail>."""
-    flt = all_of(object_class("group"), eq("extensionAttribute1", "MigratedByScript"),
-                 eq("extensionAttribute2", old_mail))
-    found = list(directory.search(filter=flt, attributes=["*"], limit=1))
-    return found[0] if found else None
