@@ -13,6 +13,7 @@ class MigrationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     REJECTED = "rejected", "Rejected"
     RESTORED = "restored", "Restored on-premises"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 MIGRATION_STATUS_COLOURS = {
@@ -25,6 +26,7 @@ MIGRATION_STATUS_COLOURS = {
     MigrationStatus.FAILED: "red",
     MigrationStatus.REJECTED: "dark",
     MigrationStatus.RESTORED: "dark",
+    MigrationStatus.CANCELLED: "dark",
 }
 
 # A list in one of these is being (or has been) moved to the cloud: a second migration is refused.

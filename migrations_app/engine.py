@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from portal.connectors import ad as adc
@@ -131,11 +130,13 @@ def start_delta_sync(sync: syncc.EntraConnect, runner: JobRunner, *, why: str,
             runner.info(f"Started a delta sync ({why}).")
             return
         except syncc.SyncAlreadyRunning:
+            runner.check_cancel(force=True)
             runner.info(f"A sync cycle is running; waiting to start ours ({attempt}/{attempts}).")
             sync.wait_until_idle(timeout=settings.DL_SYNC_RETRY_SECONDS * 4,
                                  poll=min(2.0, settings.DL_SYNC_RETRY_SECONDS))
         except (syncc.SyncUnreachable, syncc.SyncEngineUnavailable) as exc:
             runner.warning(f"Sync server: {exc} ({attempt}/{attempts}).")
+            runner.check_cancel(force=True)
             sleep(settings.DL_SYNC_RETRY_SECONDS)
     raise MigrationError(f"could not start a delta sync after {attempts} attempts")
 
@@ -198,7 +199,8 @@ class MigrationProcess:
     def save(self, **fields: Any) -> None:
         for key, value in fields.items():
             setattr(self.m, key, value)
-        Migration.objects.filter(pk=self.m.pk).update(**fields)
+        with self.runner.fenced():  # a superseded run never overwrites what the current one saved
+            Migration.objects.filter(pk=self.m.pk).update(**fields)
 
     def post_create_error(self, step: str, message: str, *, objects: list[str] | None = None) -> None:
         self.runner.warning(f"Post-create error in {step}: {message}", data={"objects": objects or []})
@@ -245,29 +247,36 @@ class MigrationProcess:
             self.runner.progress(index, total)
             before_return = STEPS.index(name) < STEPS.index(POINT_OF_NO_RETURN)
             try:
+                if name == POINT_OF_NO_RETURN and not self.runner.completed(name):
+                    # A cancel requested until now still rolls back; from here it is refused.
+                    self.runner.forbid_cancel("the original list is being disabled on-premises")
                 with self.runner.step(name) as todo:
                     if todo:
                         self._run_step(name, retry=not before_return)
             except JobFailed:
-                self.save(status=MigrationStatus.FAILED, finished_at=timezone.now())
+                with self.runner.shield():
+                    self.save(status=MigrationStatus.FAILED, finished_at=timezone.now())
                 raise
             except JobCancelled:
-                if before_return:
-                    self.roll_back(reason="cancelled at the user's request")
+                # Cancellation points all lie before the point of no return (forbid_cancel above).
+                with self.runner.shield():
+                    self.roll_back(reason="cancelled at the user's request", cancelled=True)
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever broke, the list must not be left half-moved
                 detail = str(exc) if isinstance(exc, (MigrationError, adc.AdError, exo.ExchangeError,
                                                       syncc.SyncError)) else f"{type(exc).__name__}: {exc}"
                 if before_return:
-                    self.roll_back(reason=f"{name}: {detail}")
+                    with self.runner.shield():
+                        self.roll_back(reason=f"{name}: {detail}")
                     raise JobFailed(f"Rolled back after '{name}' failed: {detail}",
                                     result={"migration": self.m.pk, "rolled_back": True}) from exc
                 # After the point of no return the list lives in the cloud: never undo, record and go on.
                 self.post_create_error(name, detail)
                 self.runner.checkpoint(name, {"post_create_error": detail})
-        self.runner.progress(total, total)
-        status = MigrationStatus.MIGRATED_WITH_WARNINGS if self.post_create_errors else MigrationStatus.MIGRATED
-        self.save(status=status, finished_at=timezone.now())
+        with self.runner.shield():
+            self.runner.progress(total, total)
+            status = MigrationStatus.MIGRATED_WITH_WARNINGS if self.post_create_errors else MigrationStatus.MIGRATED
+            self.save(status=status, finished_at=timezone.now())
         self.runner.summary = (
             f"Migrated {self.m.mail} to Exchange Online"
             + (f" with {len(self.post_create_errors)} post-create error(s): review them." if self.post_create_errors
@@ -346,7 +355,7 @@ class MigrationProcess:
             BackupKind.CLOUD_MEMBERS: [_recipient_dict(r) for r in facts.cloud_members],
             BackupKind.CLOUD_DEPENDENCIES: {"properties": cloud_deps, "send_as": send_as},
         }
-        with transaction.atomic():
+        with self.runner.fenced():
             for kind, data in docs.items():
                 MigrationBackup.objects.update_or_create(migration=self.m, kind=kind, defaults={"data": data})
         self._backups = None
@@ -448,6 +457,7 @@ class MigrationProcess:
                 last = exc
                 self.runner.warning(f"Move attempt {attempt}/{attempts} of {dn} failed: {exc}")
                 if attempt < attempts:
+                    self.runner.check_cancel(force=True)
                     self.sleep(settings.DL_MOVE_RETRY_SECONDS)
                     current = self.current_group_dn()  # an attempt whose answer was lost may have moved it
                     if current and adc.parse_dn(current).parent.normalized() == adc.parse_dn(parent).normalized():
@@ -768,13 +778,17 @@ class MigrationProcess:
                  f"{sum(1 for r in comparison if r['same'])}/{len(comparison)} settings as before.")
 
     # -- rollback -----------------------------------------------------------------------------
-    def roll_back(self, *, reason: str) -> None:
+    def roll_back(self, *, reason: str, cancelled: bool = False) -> None:
+        """Undo what the steps before the point of no return did. Runs shielded: no cancel interrupts it."""
         self.runner.error(f"Rolling back: {reason}")
         undone: list[str] = []
         problems: list[str] = []
         if self.m.group_guid is None or not MigrationBackup.objects.filter(migration=self.m).exists():
             self.runner.info("Nothing had been changed yet; nothing to undo.")
-            self.save(status=MigrationStatus.FAILED, finished_at=timezone.now())
+            self.save(status=MigrationStatus.CANCELLED if cancelled else MigrationStatus.FAILED,
+                      finished_at=timezone.now())
+            if cancelled:
+                self.runner.summary = "Cancelled before anything was changed."
             return
         exchange = self.c.exchange
         for ident in filter(None, {self.m.cloud_group_id, self.temp_address}):
@@ -807,6 +821,10 @@ class MigrationProcess:
                 self.runner.error(f"Could not undo: {line}. Do it by hand.")
             self.save(status=MigrationStatus.FAILED, finished_at=timezone.now())
             self.runner.summary = f"Failed, and the roll back was incomplete: {'; '.join(problems)}."
+        elif cancelled:
+            self.save(status=MigrationStatus.CANCELLED, finished_at=timezone.now())
+            self.runner.summary = (f"Cancelled and rolled back: {'; '.join(undone)}." if undone
+                                   else "Cancelled before anything was changed.")
         elif undone:
             self.save(status=MigrationStatus.ROLLED_BACK, finished_at=timezone.now())
             self.runner.summary = f"Rolled back: {'; '.join(undone)}. Cause: {reason}"

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+
+from portal.jobs.models import Job
 from portal.jobs.runner import JobFailed, JobRunner
 
 from . import aftercare, engine
 from . import services as svc
+from .choices import MigrationStatus
 from .models import Migration
 from .options import MigrationOptions
 
@@ -45,6 +49,11 @@ class MigrateDistributionListJob(JobRunner):
     name = "DL migration"
     permission = "migrations_app.migrate_dl"
 
+    @classmethod
+    def on_cancelled_before_start(cls, job: Job) -> None:
+        Migration.objects.filter(pk=job.params.get("migration_id"), status=MigrationStatus.QUEUED).update(
+            status=MigrationStatus.CANCELLED, finished_at=timezone.now())
+
     def run(self) -> dict[str, Any]:
         migration = Migration.objects.get(pk=self.job.params["migration_id"])
         self.info(f"Migrating {migration.mail} (migration #{migration.pk}).")
@@ -71,6 +80,7 @@ class EnableHybridMailFlowJob(JobRunner):
     permission = "migrations_app.change_migrated_dl"
 
     def run(self) -> dict[str, Any]:
+        self.forbid_cancel("objects are being created in both directories; stopping half-way would strand them")
         migration = Migration.objects.get(pk=self.job.params["migration_id"])
         with engine.open_connectors() as c:
             return aftercare.do_enable_hybrid_mail_flow(migration=migration, c=c, runner=self)
@@ -82,6 +92,7 @@ class UpdateMigratedAddressJob(JobRunner):
     permission = "migrations_app.change_migrated_dl"
 
     def run(self) -> dict[str, Any]:
+        self.forbid_cancel("the address is changed in both directories; stopping half-way would split them")
         migration = Migration.objects.get(pk=self.job.params["migration_id"])
         with engine.open_connectors() as c:
             return aftercare.do_update_address(migration=migration, new_address=self.job.params["new_address"],
@@ -94,6 +105,7 @@ class RestoreDistributionListJob(JobRunner):
     permission = "migrations_app.restore_dl"
 
     def run(self) -> dict[str, Any]:
+        self.forbid_cancel("a restore is not stopped half-way: the list would exist in neither directory")
         migration = Migration.objects.get(pk=self.job.params["migration_id"])
         with engine.open_connectors() as c:
             return aftercare.do_restore(migration=migration, c=c, runner=self)

@@ -124,6 +124,7 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6390/0")
 RQ_QUEUE_NAMES = ["default", "long"]
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 6 * 3600} for name in RQ_QUEUE_NAMES}
 RQ_SHOW_ADMIN_LINK = False
+RQ = {"WORKER_CLASS": "portal.jobs.worker.PortalWorker"}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -164,6 +165,13 @@ DJANGO_TABLES2_PAGE_RANGE = 7
 JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=2.0)
 JOB_WORKER_LOST_AFTER_SECONDS = env.float("JOB_WORKER_LOST_AFTER_SECONDS", default=30.0)
 JOB_LOG_POLL_MS = env.int("JOB_LOG_POLL_MS", default=300)
+# A worker RQ has not heard from for this long is gone (RQ beats every 30 s while a job runs, +60 s grace).
+JOB_RQ_WORKER_SILENCE_SECONDS = env.float("JOB_RQ_WORKER_SILENCE_SECONDS", default=90.0)
+# Worker processes sweep this often: jobs queued while Redis was down are queued again, jobs whose
+# queue entry vanished are marked for an Administrator, running jobs without heartbeat are marked lost.
+JOB_SWEEP_SECONDS = env.int("JOB_SWEEP_SECONDS", default=60)
+# A queued job without a queue entry older than this was missed by its on-commit enqueue.
+JOB_REQUEUE_AFTER_SECONDS = env.float("JOB_REQUEUE_AFTER_SECONDS", default=30.0)
 # Extra modules defining JobRunner kinds (plugins; the tests load their own kinds this way).
 JOB_EXTRA_MODULES = env.list("JOB_EXTRA_MODULES", default=[])
 # Slows the connectivity check so that its lines can be watched arriving (tests, demo).

@@ -9,6 +9,7 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     WORKER_LOST = "worker_lost", "Worker lost"
+    QUEUE_LOST = "queue_lost", "Lost from the queue"
 
 
 # Badge colour per status (templates/includes/badge.html); the word always goes with the colour.
@@ -20,10 +21,13 @@ JOB_STATUS_COLOURS = {
     JobStatus.FAILED: "red",
     JobStatus.CANCELLED: "dark",
     JobStatus.WORKER_LOST: "dark",
+    JobStatus.QUEUE_LOST: "dark",
 }
 
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED_STATUSES = tuple(s for s in JobStatus if s not in ACTIVE_STATUSES)
+# Stopped without finishing: an Administrator may queue them again once nothing runs them any more.
+RESUMABLE_STATUSES = (JobStatus.WORKER_LOST, JobStatus.QUEUE_LOST)
 
 
 class LogLevel(models.TextChoices):

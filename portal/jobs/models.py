@@ -28,6 +28,9 @@ class Job(models.Model):
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    # Cleared by the runner at a point of no return (JobRunner.forbid_cancel): cancel is refused after it.
+    cancellable = models.BooleanField(default=True)
+    not_cancellable_reason = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     warning_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
@@ -41,7 +44,7 @@ class Job(models.Model):
             ("run_connectivity_check", "Start a connectivity check"),
             ("cancel_job", "Cancel jobs one started"),
             ("cancel_any_job", "Cancel anyone's job"),
-            ("resume_job", "Resume a job whose worker was lost"),
+            ("resume_job", "Resume a job whose worker or queue entry was lost"),
         ]
         default_permissions = ("view",)
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from .choices import JobStatus, LogLevel
@@ -37,6 +37,14 @@ class JobCancelled(Exception):
     """Raised inside run() at the next cancellation point after someone pressed Cancel."""
 
 
+class JobSuperseded(BaseException):  # noqa: N818 - not an error of the job: a stop order
+    """This runner's attempt is no longer the job's current one (the job was resumed elsewhere).
+
+    A BaseException so that no step's ``except Exception`` (which would roll back) catches it: a
+    superseded runner stops at once and writes nothing more; the current attempt owns the job.
+    """
+
+
 class JobFailed(Exception):
     """A job's expected way to end in failure: the message is the summary, no traceback is logged."""
 
@@ -45,15 +53,44 @@ class JobFailed(Exception):
         self.result = result or {}
 
 
-def append_line(job_pk: int, *, level: str, message: str, data: Any = None, next_seq: int | None = None) -> int:
+# A wrongly declared worker loss does not take the job from a runner that is still alive.
+RUNNER_OWNED = (JobStatus.RUNNING, JobStatus.WORKER_LOST)
+# Job pks whose runner is alive in this process (inline runs have no RQ entry to ask).
+RUNNING_HERE: set[int] = set()
+
+
+def assert_current(job_pk: int, attempt: int | None, *, lock: bool = False) -> None:
+    """Fence: raise JobSuperseded unless ``attempt`` is still the job's current attempt. With ``lock``
+    (inside a transaction) the job row stays locked until commit, so a resume cannot slip in between
+    this check and the write it guards."""
+    if attempt is None:
+        return
+    rows = Job.objects.filter(pk=job_pk)
+    if lock:
+        rows = rows.select_for_update()
+    current = rows.values("attempts", "status").first()
+    if current is None or not owned_by(current, attempt):
+        raise JobSuperseded(f"job {job_pk}: attempt {attempt} is no longer current ({current})")
+
+
+def owned_by(row: dict, attempt: int) -> bool:
+    """A runner owns its job while the attempt is its own and nobody queued the job again (a resume
+    re-queues before the next runner takes a new attempt number)."""
+    return row["attempts"] == attempt and row["status"] in RUNNER_OWNED
+
+
+def append_line(job_pk: int, *, level: str, message: str, data: Any = None, next_seq: int | None = None,
+                attempt: int | None = None) -> int:
     """Store one log line and return its seq. Lines come from the runner and from the portal (cancel,
-    worker lost) at once, so a taken seq is not an error: re-read the end of the log and try again."""
+    worker lost) at once, so a taken seq is not an error: re-read the end of the log and try again.
+    A runner passes its ``attempt``: a superseded runner's line is refused (JobSuperseded)."""
     seq = next_seq
     for _ in range(20):
         if seq is None:
             seq = (JobLogLine.objects.filter(job_id=job_pk).aggregate(m=Max("seq"))["m"] or 0) + 1
         try:
             with transaction.atomic():  # a savepoint, so a taken seq does not spoil a caller's transaction
+                assert_current(job_pk, attempt, lock=True)
                 JobLogLine.objects.create(job_id=job_pk, seq=seq, time=timezone.now(), level=level,
                                           message=message, data=data)
             return seq
@@ -79,11 +116,20 @@ class JobRunner:
 
     def __init__(self, job: Job):
         self.job = job
+        self.attempt = job.attempts
         self.summary = ""
         self._lock = threading.Lock()
         self._seq = job.log_lines.aggregate(m=Max("seq"))["m"] or 0
         self._cancel_checked_at = 0.0
         self._side_writer: ThreadPoolExecutor | None = None
+        self._shielded = 0
+        # Set by the heartbeat when it sees another attempt own the job: the next write stops us.
+        self.superseded = threading.Event()
+
+    @classmethod
+    def on_cancelled_before_start(cls, job: Job) -> None:
+        """Called (in the cancelling transaction) when a queued job of this kind is cancelled before
+        any runner started: a subclass ends the object the job was for."""
 
     # -- what subclasses implement -------------------------------------------------------------
     def run(self) -> dict[str, Any] | None:
@@ -93,11 +139,12 @@ class JobRunner:
     def log(self, message: str, *, level: str = LogLevel.INFO, data: Any = None) -> None:
         message = redact(str(message))[:MAX_MESSAGE]
         data = redact_data(data) if data is not None else None
+        self._check_not_superseded()
         with self._lock:
             self._seq = self._write(lambda: append_line(self.job.pk, level=level, message=message, data=data,
-                                                        next_seq=self._seq + 1))
+                                                        next_seq=self._seq + 1, attempt=self.attempt))
+        # Never a cancellation point: a rollback's or a failure handler's own lines must not abort it.
         logger.info("job %s [%s] %s", self.job.pk, level, message)
-        self.check_cancel()
 
     def warning_total(self) -> int:
         """Warnings of every run of this job, a resumed run's included."""
@@ -129,18 +176,41 @@ class JobRunner:
 
     # -- progress, checkpoints, cancel ---------------------------------------------------------
     def progress(self, done: int, total: int | None = None) -> None:
+        """Record progress. A unit of work is done here, so it is also a cancellation point."""
         fields = {"progress_done": max(0, int(done))}
         if total is not None:
             fields["progress_total"] = max(0, int(total))
-        self._write(lambda: Job.objects.filter(pk=self.job.pk).update(**fields))
+        self._check_not_superseded()
+        if not self._write(lambda: Job.objects.filter(pk=self.job.pk, attempts=self.attempt,
+                                                          status__in=RUNNER_OWNED).update(**fields)):
+            raise JobSuperseded(f"job {self.job.pk}: attempt {self.attempt} is superseded")
         for key, value in fields.items():
             setattr(self.job, key, value)
         self.check_cancel()
 
     def checkpoint(self, name: str, data: dict | None = None) -> None:
         """Record that step `name` is complete; a resumed run skips it (see `completed`)."""
-        self._write(lambda: JobCheckpoint.objects.create(job_id=self.job.pk, name=name, data=data or {}))
+        self._check_not_superseded()
+
+        def write():
+            with transaction.atomic():
+                assert_current(self.job.pk, self.attempt, lock=True)
+                JobCheckpoint.objects.create(job_id=self.job.pk, name=name, data=data or {})
+        self._write(write)
         self.debug(f"Checkpoint: {name}")
+
+    @contextmanager
+    def fenced(self) -> Iterator[None]:
+        """A transaction in which this runner is the job's current attempt until commit: wrap every
+        write of a runner to other tables (a migration's status, its backups) in it."""
+        self._check_not_superseded()
+        with transaction.atomic():
+            assert_current(self.job.pk, self.attempt, lock=True)
+            yield
+
+    def _check_not_superseded(self) -> None:
+        if self.superseded.is_set():
+            raise JobSuperseded(f"job {self.job.pk}: attempt {self.attempt} is superseded")
 
     @property
     def checkpoints(self) -> dict[str, dict]:
@@ -150,12 +220,40 @@ class JobRunner:
         return self.job.checkpoints.filter(name=name).exists()
 
     def check_cancel(self, *, force: bool = False) -> None:
+        """A cancellation point: between steps and inside long waits, never inside a shield."""
+        self._check_not_superseded()
+        if self._shielded:
+            return
         now = time.monotonic()
         if not force and now - self._cancel_checked_at < CANCEL_POLL_SECONDS:
             return
         self._cancel_checked_at = now
-        if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
+        row = Job.objects.filter(pk=self.job.pk).values("cancel_requested", "attempts", "status").first()
+        if row is None or not owned_by(row, self.attempt):
+            raise JobSuperseded(f"job {self.job.pk}: attempt {self.attempt} is superseded")
+        if row["cancel_requested"]:
             raise JobCancelled()
+
+    @contextmanager
+    def shield(self) -> Iterator[None]:
+        """Cancel waits while this block runs: rollbacks and the saving of final states finish."""
+        self._shielded += 1
+        try:
+            yield
+        finally:
+            self._shielded -= 1
+
+    def forbid_cancel(self, reason: str) -> None:
+        """From here on a cancel is refused (the point of no return). A cancel that was requested just
+        before wins instead: it is raised now, while stopping is still safe."""
+        self._check_not_superseded()
+        updated = Job.objects.filter(pk=self.job.pk, attempts=self.attempt, status__in=RUNNER_OWNED,
+                                     cancel_requested=False).update(
+            cancellable=False, not_cancellable_reason=reason[:200])
+        if not updated:
+            self.check_cancel(force=True)
+            raise JobSuperseded(f"job {self.job.pk}: attempt {self.attempt} is superseded")
+        self.job.cancellable = False
 
     @contextmanager
     def step(self, name: str, data_on_done: dict | None = None) -> Iterator[bool]:
@@ -176,17 +274,39 @@ class JobRunner:
 
 
 class _Heartbeat(threading.Thread):
-    """Proves the worker is alive; silence beyond JOB_WORKER_LOST_AFTER_SECONDS means it died."""
+    """Proves the worker is alive; silence beyond JOB_WORKER_LOST_AFTER_SECONDS means it died.
 
-    def __init__(self, job_pk: int):
+    It must outlive database errors (a write lock held longer than SQLite's timeout used to kill it,
+    and a live job then looked lost): it logs them and beats again. It beats only for its own attempt;
+    when another attempt owns the job it tells the runner, which stops at its next write.
+    """
+
+    def __init__(self, job_pk: int, attempt: int, superseded: threading.Event):
         super().__init__(name=f"job{job_pk}-heartbeat", daemon=True)
         self.job_pk = job_pk
+        self.attempt = attempt
+        self.superseded = superseded
         self.stopped = threading.Event()
+
+    def beat(self) -> None:
+        rows = Job.objects.filter(pk=self.job_pk, attempts=self.attempt, status__in=RUNNER_OWNED)
+        # A job wrongly marked worker lost (its heartbeat was late) is running after all: say so again.
+        if not rows.update(heartbeat_at=timezone.now(), status=JobStatus.RUNNING, finished_at=None):
+            self.superseded.set()
+            self.stopped.set()
 
     def run(self) -> None:
         try:
             while not self.stopped.wait(settings.JOB_HEARTBEAT_SECONDS):
-                Job.objects.filter(pk=self.job_pk, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+                try:
+                    self.beat()
+                except Exception:  # noqa: BLE001 - a missed beat is harmless, a dead heartbeat is not
+                    logger.warning("job %s: heartbeat failed; trying again", self.job_pk, exc_info=True)
+                    close_old_connections()
+                    try:
+                        connection.close()
+                    except Exception:  # noqa: BLE001
+                        pass
         finally:
             connection.close()
 
@@ -194,47 +314,68 @@ class _Heartbeat(threading.Thread):
 def execute_job(job_pk: int) -> str:
     """Entry point for an RQ worker (and for inline runs from the command line)."""
     close_old_connections()
-    claimed = Job.objects.filter(pk=job_pk, status=JobStatus.QUEUED, cancel_requested=False)
-    now = timezone.now()
     job = Job.objects.filter(pk=job_pk).first()
     if job is None:
         return "missing"
-    if not claimed.update(status=JobStatus.RUNNING, heartbeat_at=now, worker=f"{socket.gethostname()}:{os.getpid()}",
-                          started_at=job.started_at or now, attempts=job.attempts + 1):
+    now = timezone.now()
+    # The claim takes a new attempt number: from here every write of an older runner is refused.
+    claimed = Job.objects.filter(pk=job_pk, status=JobStatus.QUEUED, cancel_requested=False).update(
+        status=JobStatus.RUNNING, heartbeat_at=now, worker=f"{socket.gethostname()}:{os.getpid()}",
+        started_at=job.started_at or now, finished_at=None, attempts=F("attempts") + 1)
+    if not claimed:
         # Cancelled while queued, or another worker has it: nothing to do.
         return job.status
     job.refresh_from_db()
+    RUNNING_HERE.add(job.pk)
+    try:
+        return _run_claimed(job)
+    finally:
+        RUNNING_HERE.discard(job.pk)
+
+
+def _run_claimed(job: Job) -> str:
     runner_cls = JOB_KINDS.get(job.kind)
-    heartbeat = _Heartbeat(job.pk)
-    heartbeat.start()
     runner = runner_cls(job) if runner_cls else None
+    superseded = runner.superseded if runner else threading.Event()
+    heartbeat = _Heartbeat(job.pk, job.attempts, superseded)
+    heartbeat.start()
     status, error, result = JobStatus.FAILED, "", {}
     try:
-        if runner is None:
-            raise JobFailed(f"Unknown job kind '{job.kind}': this portal version cannot run it.")
-        if job.attempts > 1:
-            last = job.last_checkpoint
-            runner.info(f"Run {job.attempts} resumes after checkpoint '{last.name}'." if last
-                        else f"Run {job.attempts} starts from the beginning (no checkpoint was reached).")
-        result = runner.run() or {}
-        status = JobStatus.WARNINGS if runner.warning_total() else JobStatus.SUCCEEDED
-    except JobCancelled:
-        status = JobStatus.CANCELLED
-        runner.warning("Cancelled at the user's request; the steps before this line are complete.")
-        runner.summary = runner.summary or "Cancelled before it finished."
-    except JobFailed as exc:
-        error, result = str(exc), exc.result
-        if runner is not None:
-            runner.error(error)
-        else:
-            append_line(job.pk, level=LogLevel.ERROR, message=error)
-    except Exception as exc:  # noqa: BLE001 - any failure must end as a failed job, never a stuck one
-        error = f"{type(exc).__name__}: {exc}"
-        if runner is not None:
-            runner.error(f"Failed: {error}", data={"traceback": traceback.format_exc()})
+        try:
+            if runner is None:
+                raise JobFailed(f"Unknown job kind '{job.kind}': this portal version cannot run it.")
+            if job.attempts > 1:
+                last = job.last_checkpoint
+                runner.info(f"Run {job.attempts} resumes after checkpoint '{last.name}'." if last
+                            else f"Run {job.attempts} starts from the beginning (no checkpoint was reached).")
+            result = runner.run() or {}
+            status = JobStatus.WARNINGS if runner.warning_total() else JobStatus.SUCCEEDED
+        except JobCancelled:
+            status = JobStatus.CANCELLED
+            with runner.shield():
+                runner.warning("Cancelled at the user's request; the steps before this line are complete.")
+            runner.summary = runner.summary or "Cancelled before it finished."
+        except JobFailed as exc:
+            error, result = str(exc), exc.result
+            if runner is not None:
+                with runner.shield():
+                    runner.error(error)
+            else:
+                append_line(job.pk, level=LogLevel.ERROR, message=error, attempt=job.attempts)
+        except Exception as exc:  # noqa: BLE001 - any failure must end as a failed job, never a stuck one
+            error = f"{type(exc).__name__}: {exc}"
+            if runner is not None:
+                with runner.shield():
+                    runner.error(f"Failed: {error}", data={"traceback": traceback.format_exc()})
+    except JobSuperseded:
+        # Another attempt owns the job now; whatever this one would still write would be a lie.
+        logger.warning("job %s: attempt %s stopped, another attempt owns the job", job.pk, job.attempts)
+        return "superseded"
     finally:
         heartbeat.stopped.set()
         heartbeat.join()
+        if runner is not None:
+            runner.close()
     warnings = job.log_lines.filter(level=LogLevel.WARNING).count()
     summary = runner.summary if runner else ""
     if summary and status == JobStatus.WARNINGS:
@@ -245,7 +386,7 @@ def execute_job(job_pk: int) -> str:
             JobStatus.WARNINGS: f"Finished with {warnings} warning(s): review them below.",
             JobStatus.FAILED: f"Failed: {redact(error)}",
         }.get(status, "")
-    Job.objects.filter(pk=job.pk).update(
+    saved = Job.objects.filter(pk=job.pk, attempts=job.attempts, status__in=RUNNER_OWNED).update(
         status=status,
         finished_at=timezone.now(),
         heartbeat_at=timezone.now(),
@@ -255,6 +396,4 @@ def execute_job(job_pk: int) -> str:
         warning_count=warnings,
         error_count=job.log_lines.filter(level=LogLevel.ERROR).count(),
     )
-    if runner is not None:
-        runner.close()
-    return status
+    return status if saved else "superseded"

@@ -1,7 +1,9 @@
-"""Writes on jobs: start, cancel, resume, and the detection of jobs whose worker died."""
+"""Writes on jobs: start, cancel, resume, the detection of jobs whose worker died, and the sweep that
+queues again what a Redis outage left waiting."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from functools import partial
 
@@ -13,9 +15,12 @@ from django.utils import timezone
 
 from portal.audit.services import record
 
-from .choices import ACTIVE_STATUSES, JobStatus, LogLevel
+from .choices import ACTIVE_STATUSES, RESUMABLE_STATUSES, JobStatus, LogLevel
+from .liveness import queue_entry_exists, runner_alive
 from .models import Job
 from .runner import JOB_KINDS, JobRunner, append_line, execute_job
+
+logger = logging.getLogger("portal.jobs")
 
 
 class JobActionRefused(Exception):
@@ -26,6 +31,18 @@ def _enqueue(job_pk: int, queue: str) -> None:
     rq_job = django_rq.get_queue(queue).enqueue(execute_job, job_pk, job_timeout=settings.RQ_QUEUES[queue]
                                                 ["DEFAULT_TIMEOUT"], result_ttl=3600, failure_ttl=86400)
     Job.objects.filter(pk=job_pk).update(rq_id=rq_job.id)
+
+
+def _enqueue_on_commit(job_pk: int, queue: str) -> None:
+    """After commit the job exists whatever Redis says: if Redis is down now, the job stays queued
+    without a queue entry and the workers' sweep (do_sweep_jobs) queues it once Redis is back."""
+    try:
+        _enqueue(job_pk, queue)
+    except Exception:  # noqa: BLE001 - the request that created the job must not fail after its commit
+        logger.warning("job %s: could not be put on the queue now; the sweep will retry", job_pk, exc_info=True)
+        append_line(job_pk, level=LogLevel.WARNING,
+                    message="The job queue (Redis) could not be reached; the job is queued again automatically "
+                            "once it answers.")
 
 
 def runner_for(kind: str) -> type[JobRunner]:
@@ -52,7 +69,7 @@ def do_start_job(*, kind: str, user, params: dict | None = None, target: str = "
     record(actor=user, action=f"job.start.{kind}", target=f"job:{job.pk}", after={"params": job.params},
            job=job, request=request)
     if enqueue:
-        transaction.on_commit(partial(_enqueue, job.pk, job.queue))
+        transaction.on_commit(partial(_enqueue_on_commit, job.pk, job.queue))
     return job
 
 
@@ -63,16 +80,37 @@ def run_job_inline(job: Job) -> Job:
     return job
 
 
+def _refused(*, user, action: str, job: Job, reason: str, request=None) -> None:
+    """A refused action on a job is audited too (a forged POST leaves a trace), in its own transaction
+    so the refusal's rollback does not take the record with it."""
+    record(actor=user, action=f"{action}.refused", target=f"job:{job.pk}", detail={"reason": reason},
+           job=job, request=request)
+
+
 def check_can_cancel(*, job: Job, user) -> None:
+    if not user.has_perm("jobs.cancel_job"):
+        raise PermissionDenied("Cancelling a job needs the Helpdesk or Administrator role.")
     if not job.is_active:
         raise JobActionRefused(f"Job #{job.pk} has already ended ({job.get_status_display().lower()}); "
                                "there is nothing to cancel.")
     if job.user_id != getattr(user, "pk", None) and not user.has_perm("jobs.cancel_any_job"):
         raise JobActionRefused("Only the person who started this job, or an Administrator, can cancel it.")
+    if not job.cancellable:
+        why = job.not_cancellable_reason or "it cannot be stopped safely any more"
+        raise JobActionRefused(f"Job #{job.pk} is past its point of no return ({why}); it cannot be cancelled, "
+                               "let it finish.")
+
+
+def do_cancel_job(*, job: Job, user, request=None) -> Job:
+    try:
+        return _cancel_job(job=job, user=user, request=request)
+    except (JobActionRefused, PermissionDenied) as exc:
+        _refused(user=user, action="job.cancel", job=job, reason=str(exc), request=request)
+        raise
 
 
 @transaction.atomic
-def do_cancel_job(*, job: Job, user, request=None) -> Job:
+def _cancel_job(*, job: Job, user, request=None) -> Job:
     job = Job.objects.select_for_update().get(pk=job.pk)
     check_can_cancel(job=job, user=user)
     if job.status == JobStatus.QUEUED:
@@ -80,6 +118,9 @@ def do_cancel_job(*, job: Job, user, request=None) -> Job:
         Job.objects.filter(pk=job.pk).update(status=JobStatus.CANCELLED, cancel_requested=True,
                                              finished_at=timezone.now(), summary="Cancelled before it started.")
         _system_line(job, f"Cancelled by {user.get_username()} before it started.", LogLevel.WARNING)
+        runner_cls = JOB_KINDS.get(job.kind)
+        if runner_cls is not None:
+            runner_cls.on_cancelled_before_start(job)
     else:
         Job.objects.filter(pk=job.pk).update(cancel_requested=True)
         _system_line(job, f"Cancel requested by {user.get_username()}; the job stops at its next safe point.",
@@ -90,42 +131,117 @@ def do_cancel_job(*, job: Job, user, request=None) -> Job:
     return job
 
 
+def _mark_lost(job: Job, *, now, stale) -> bool:
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job.pk, attempts=job.attempts, status=JobStatus.RUNNING,
+                                     heartbeat_at__lt=stale).update(
+            status=JobStatus.WORKER_LOST, finished_at=now,
+            summary="The worker running this job stopped answering; the job did not finish.")
+        if not updated:
+            return False
+        checkpoint = job.last_checkpoint
+        where = f"its last checkpoint was '{checkpoint.name}'" if checkpoint else "it reached no checkpoint"
+        _system_line(job, f"Worker lost: no heartbeat from {job.worker or 'the worker'} since "
+                          f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC; {where}.", LogLevel.ERROR)
+        record(actor=None, action="job.worker_lost", target=f"job:{job.pk}",
+               detail={"worker": job.worker, "checkpoint": checkpoint.name if checkpoint else None}, job=job)
+    return True
+
+
 def do_detect_lost_jobs(*, now=None) -> list[Job]:
-    """Running jobs whose heartbeat stopped are marked worker lost, with their last checkpoint."""
+    """Running jobs whose heartbeat stopped and whose process (or RQ) says it is gone are marked worker
+    lost, with their last checkpoint. A late heartbeat of a live runner is not a loss."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.JOB_WORKER_LOST_AFTER_SECONDS)
     lost = []
     for job in Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale):
-        with transaction.atomic():
-            updated = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=stale).update(
-                status=JobStatus.WORKER_LOST, finished_at=now,
-                summary="The worker running this job stopped answering; the job did not finish.")
-            if not updated:
-                continue
-            checkpoint = job.last_checkpoint
-            where = f"its last checkpoint was '{checkpoint.name}'" if checkpoint else "it reached no checkpoint"
-            _system_line(job, f"Worker lost: no heartbeat from {job.worker or 'the worker'} since "
-                              f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC; {where}.", LogLevel.ERROR)
-            record(actor=None, action="job.worker_lost", target=f"job:{job.pk}",
-                   detail={"worker": job.worker, "checkpoint": checkpoint.name if checkpoint else None}, job=job)
+        if runner_alive(job) or not _mark_lost(job, now=now, stale=stale):
+            continue
         job.refresh_from_db()
         lost.append(job)
     return lost
 
 
-@transaction.atomic
+def do_sweep_jobs(*, now=None) -> dict[str, list[int]]:
+    """What the worker processes run every JOB_SWEEP_SECONDS: nothing waits for ever.
+
+    A queued job without a queue entry (Redis was down when its transaction committed) is queued
+    again; a queued job whose queue entry vanished (Redis restarted without persistence) is marked for
+    an Administrator to resume; running jobs whose worker died are marked lost.
+    """
+    now = now or timezone.now()
+    old = now - timedelta(seconds=settings.JOB_REQUEUE_AFTER_SECONDS)
+    requeued, vanished = [], []
+    for job in Job.objects.filter(status=JobStatus.QUEUED, cancel_requested=False, created_at__lt=old):
+        if not job.rq_id:
+            _enqueue(job.pk, job.queue)
+            _system_line(job, "Queued again by the sweep: its queue entry had not been written (the job queue "
+                              "was unreachable when it was created).", LogLevel.WARNING)
+            record(actor=None, action="job.requeue", target=f"job:{job.pk}", job=job)
+            requeued.append(job.pk)
+        elif queue_entry_exists(job) is False:
+            with transaction.atomic():
+                if not Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED, rq_id=job.rq_id).update(
+                        status=JobStatus.QUEUE_LOST, finished_at=now,
+                        summary="Its entry in the job queue vanished before a worker took it: an Administrator "
+                                "can queue it again."):
+                    continue
+                _system_line(job, f"The job queue no longer holds entry {job.rq_id}; nothing will run this job "
+                                  "unless an Administrator resumes it.", LogLevel.ERROR)
+                record(actor=None, action="job.queue_lost", target=f"job:{job.pk}", job=job)
+            vanished.append(job.pk)
+    lost = [job.pk for job in do_detect_lost_jobs(now=now)]
+    return {"requeued": requeued, "queue_lost": vanished, "worker_lost": lost}
+
+
+def check_can_resume(*, job: Job, user) -> None:
+    """The service asks what the view asks, and more: the permission, the state, and that nothing runs it."""
+    if not user.has_perm("jobs.resume_job"):
+        raise PermissionDenied("Resuming a job needs the Administrator role.")
+    if job.status not in RESUMABLE_STATUSES:
+        raise JobActionRefused("Only a job whose worker or queue entry was lost can be resumed.")
+    if runner_alive(job):
+        raise JobActionRefused(f"Job #{job.pk} may still be running on {job.worker or 'its worker'}: the worker "
+                               "still answers. Resume is possible once it is gone.")
+
+
+def can_resume(*, job: Job, user) -> bool:
+    try:
+        check_can_resume(job=job, user=user)
+    except (JobActionRefused, PermissionDenied):
+        return False
+    return True
+
+
+def can_cancel(*, job: Job, user) -> bool:
+    try:
+        check_can_cancel(job=job, user=user)
+    except (JobActionRefused, PermissionDenied):
+        return False
+    return True
+
+
 def do_resume_job(*, job: Job, user, request=None) -> Job:
     """Queue a lost job again; its runner skips the steps its checkpoints say are done."""
+    try:
+        return _resume_job(job=job, user=user, request=request)
+    except (JobActionRefused, PermissionDenied) as exc:
+        _refused(user=user, action="job.resume", job=job, reason=str(exc), request=request)
+        raise
+
+
+@transaction.atomic
+def _resume_job(*, job: Job, user, request=None) -> Job:
     job = Job.objects.select_for_update().get(pk=job.pk)
-    if job.status != JobStatus.WORKER_LOST:
-        raise JobActionRefused("Only a job whose worker was lost can be resumed.")
-    Job.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED, finished_at=None, cancel_requested=False)
+    check_can_resume(job=job, user=user)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED, finished_at=None, cancel_requested=False,
+                                         rq_id="")
     _system_line(job, f"Resumed by {user.get_username()}.")
     record(actor=user, action="job.resume", target=f"job:{job.pk}", job=job, request=request)
-    transaction.on_commit(partial(_enqueue, job.pk, job.queue))
+    transaction.on_commit(partial(_enqueue_on_commit, job.pk, job.queue))
     job.refresh_from_db()
     return job
 
 
-__all__ = ["ACTIVE_STATUSES", "JobActionRefused", "do_cancel_job", "do_detect_lost_jobs", "do_resume_job",
-           "do_start_job", "run_job_inline"]
+__all__ = ["ACTIVE_STATUSES", "JobActionRefused", "can_cancel", "can_resume", "check_can_cancel", "check_can_resume",
+           "do_cancel_job", "do_detect_lost_jobs", "do_resume_job", "do_start_job", "do_sweep_jobs", "run_job_inline"]

@@ -15,7 +15,15 @@ from portal.accounts.permissions import requires
 from .filtersets import JobFilterSet
 from .models import Job
 from .selectors import jobs_for_list, log_lines_after
-from .services import JobActionRefused, do_cancel_job, do_detect_lost_jobs, do_resume_job, do_start_job
+from .services import (
+    JobActionRefused,
+    can_cancel,
+    can_resume,
+    do_cancel_job,
+    do_detect_lost_jobs,
+    do_resume_job,
+    do_start_job,
+)
 from .tables import JobTable
 
 
@@ -31,10 +39,15 @@ class JobListView(SingleTableMixin, FilterView):
         return jobs_for_list()
 
 
-def _job_context(job: Job, **extra) -> dict:
+def _actions(job: Job, user) -> dict:
+    """The buttons a person sees are the ones the services would accept from them."""
+    return {"can_cancel": can_cancel(job=job, user=user), "can_resume": can_resume(job=job, user=user)}
+
+
+def _job_context(job: Job, user, **extra) -> dict:
     lines = log_lines_after(job=job, after=0, limit=100_000)
     return {"job": job, "lines": lines, "last_seq": lines[-1].seq if lines else 0,
-            "poll_ms": settings.JOB_LOG_POLL_MS, "checkpoint": job.last_checkpoint, **extra}
+            "poll_ms": settings.JOB_LOG_POLL_MS, "checkpoint": job.last_checkpoint, **_actions(job, user), **extra}
 
 
 @requires("jobs.view_job")
@@ -44,7 +57,7 @@ def job_detail(request, pk: int):
     if job.is_active:
         do_detect_lost_jobs()
         job.refresh_from_db()
-    return render(request, "jobs/job_detail.html", _job_context(job))
+    return render(request, "jobs/job_detail.html", _job_context(job, request.user))
 
 
 @requires("jobs.view_job")
@@ -65,7 +78,8 @@ def job_log(request, pk: int):
     more = job.is_active or job.log_lines.filter(seq__gt=last_seq).exists()
     return render(request, "jobs/_log_poll.html",
                   {"job": job, "lines": lines, "last_seq": last_seq, "keep_polling": more,
-                   "poll_ms": settings.JOB_LOG_POLL_MS, "checkpoint": job.last_checkpoint})
+                   "poll_ms": settings.JOB_LOG_POLL_MS, "checkpoint": job.last_checkpoint,
+                   **_actions(job, request.user)})
 
 
 @requires("jobs.view_job")

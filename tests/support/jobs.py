@@ -3,7 +3,8 @@
 import threading
 import time
 
-from portal.jobs.runner import JobFailed, JobRunner
+from portal.jobs.models import Job
+from portal.jobs.runner import JobCancelled, JobFailed, JobRunner
 
 
 class StepsJob(JobRunner):
@@ -20,6 +21,9 @@ class StepsJob(JobRunner):
         for i, step in enumerate(steps, start=1):
             with self.step(step) as todo:
                 if todo:
+                    if step == self.job.params.get("cancel_at"):
+                        # As if someone pressed Cancel while this step runs.
+                        Job.objects.filter(pk=self.job.pk).update(cancel_requested=True)
                     if step == fail_at:
                         raise RuntimeError(f"boom in {step}")
                     if step == self.job.params.get("expected_failure_at"):
@@ -73,3 +77,51 @@ class SleepyJob(JobRunner):
             self.progress(n + 1)
             self.check_cancel(force=True)
         return {}
+
+
+class UndoingJob(JobRunner):
+    """Does params['steps']; cancelled, it undoes the done ones in reverse, one log line each, shielded
+    as every rollback is (the migration engine's pattern)."""
+
+    kind = "test_undoing"
+    name = "Test undoing"
+    permission = "jobs.run_connectivity_check"
+
+    def run(self):
+        done = []
+        try:
+            for step in self.job.params.get("steps", ["one", "two", "three"]):
+                with self.step(step) as todo:
+                    if todo:
+                        self.info(f"doing {step}")
+                        if step == self.job.params.get("cancel_at"):
+                            Job.objects.filter(pk=self.job.pk).update(cancel_requested=True)
+                        done.append(step)
+        except JobCancelled:
+            with self.shield():
+                for step in reversed(done):
+                    self.warning(f"Undone: {step}")
+                    self.progress(len(done))
+                    self.check_cancel(force=True)
+            raise
+        return {"done": done}
+
+
+class GatedJob(JobRunner):
+    """Logs, then waits until the test sets GATES[job pk]: lets a test act while a runner is mid-job."""
+
+    kind = "test_gated"
+    name = "Test gated"
+    permission = "jobs.run_connectivity_check"
+    GATES: dict[int, threading.Event] = {}
+    STARTED: dict[int, threading.Event] = {}
+
+    def run(self):
+        self.info("before the gate")
+        self.STARTED.setdefault(self.job.pk, threading.Event()).set()
+        if not self.GATES.setdefault(self.job.pk, threading.Event()).wait(timeout=30):
+            raise RuntimeError("the test never opened the gate")
+        self.info("after the gate")
+        self.checkpoint("after")
+        self.progress(1, 1)
+        return {"ran": True}

@@ -182,6 +182,9 @@ def test_secrets_never_reach_the_log(helpdesk, no_enqueue):
 
     register_secret("S3cr3t-value-from-env")
     job = start("test_steps", helpdesk)
+    # A runner exists only for a claimed job (its attempt fences its writes).
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, attempts=1)
+    job.refresh_from_db()
     runner = JobRunner(job)
     runner.info("bind with password=hunter2 as admin")
     runner.info('body {"client_secret": "abc123"} Authorization: Bearer eyJhbGciOi.x.y')
