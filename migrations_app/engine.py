@@ -36,7 +36,7 @@ from .choices import BackupKind, MigrationStatus
 from .inspection import ListFacts, ObjectFacts, inspect_list
 from .models import Migration, MigrationBackup
 from .options import MigrationOptions
-from .preflight import PreflightReport, check_preflight, dn_exists
+from .preflight import PreflightReport, check_preflight, dn_exists, plan_differences
 
 STEPS: tuple[str, ...] = (
     "preflight", "backup", "temporary_list", "move_to_non_sync", "sync_after_move", "wait_for_cloud_deletion",
@@ -304,6 +304,18 @@ class MigrationProcess:
         for check in report.checks:
             level = {"pass": self.runner.debug, "warning": self.runner.warning, "failure": self.runner.error}
             level[check.outcome](f"Preflight: {check.title}: {check.detail}")
+        if self.m.approval_expires_at is not None and timezone.now() > self.m.approval_expires_at:
+            raise JobFailed(f"The approval of this migration expired at {self.m.approval_expires_at:%Y-%m-%d %H:%M} "
+                            "UTC; request it again so that an Approver signs what the list is today.",
+                            result={"migration": self.m.pk, "approval_expired": True})
+        approved_plan = (self.m.preflight or {}).get("plan") or {}
+        if self.m.plan_hash and report.ok and report.as_dict()["plan_hash"] != self.m.plan_hash:
+            changes = plan_differences(approved_plan, report.plan)
+            raise JobFailed("The list no longer matches the plan that was "
+                            + ("approved" if self.m.approved_by_id else "requested") + ": "
+                            + "; ".join(changes or ["its plan changed"])
+                            + ". Nothing was changed; run a new preflight and request it again.",
+                            result={"migration": self.m.pk, "plan_changed": changes})
         self.save(preflight=report.as_dict())
         if not report.ok:
             raise JobFailed(report.summary(), result={"migration": self.m.pk, "preflight": report.as_dict()})

@@ -59,6 +59,17 @@ class AddressForm(forms.Form):
     new_alias = forms.CharField(label="New alias (optional)", max_length=100, required=False)
 
 
+class ApproveForm(forms.Form):
+    valid_hours = forms.FloatField(label="Valid for (hours)", min_value=0.1, required=False,
+                                   help_text="The run refuses to start on this approval after that time.")
+    note = forms.CharField(label="Note", max_length=500, required=False)
+
+    @classmethod
+    def with_defaults(cls) -> ApproveForm:
+        from django.conf import settings
+        return cls(initial={"valid_hours": settings.DL_APPROVAL_DEFAULT_VALID_HOURS})
+
+
 class RejectForm(forms.Form):
     reason = forms.CharField(label="Reason", max_length=500, required=False,
                              widget=forms.TextInput(attrs={"placeholder": "Why it may not go ahead"}))

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
 
-from .choices import DONE_MIGRATION_STATUSES, BackupKind, ListKind, ListState, MigrationStatus
+from .choices import DONE_MIGRATION_STATUSES, OPEN_MIGRATION_STATUSES, BackupKind, ListKind, ListState, MigrationStatus
 
 
 class DistributionList(models.Model):
@@ -52,6 +54,10 @@ class MigrationSettings(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
+    # Turning four eyes off is itself a four-eyes change: one Administrator asks, another confirms.
+    four_eyes_off_requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                                   on_delete=models.SET_NULL, related_name="+")
+    four_eyes_off_requested_at = models.DateTimeField(null=True, blank=True)
 
     @classmethod
     def current(cls) -> MigrationSettings:
@@ -73,8 +79,15 @@ class Migration(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                      related_name="requested_migrations")
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="approved_migrations")
+                                    related_name="approved_migrations",
+                                    help_text="Who approved or rejected the request (never the requester)")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True, help_text="The approver's note or reason")
+    approval_expires_at = models.DateTimeField(null=True, blank=True,
+                                               help_text="The run refuses to start on this approval after it")
     preflight = models.JSONField(default=dict, blank=True, help_text="The preflight report it was requested on")
+    plan_hash = models.CharField(max_length=64, blank=True,
+                                 help_text="Hash of the preflight's plan: what the requester asked and an approver signs")
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -87,6 +100,16 @@ class Migration(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # The database itself refuses self-approval, whatever code path writes the row.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | Q(requested_by__isnull=True)
+                | ~Q(approved_by=F("requested_by")),
+                name="migration_not_decided_by_requester"),
+            # One open migration per list, even for two requests racing each other.
+            models.UniqueConstraint(Lower("mail"), condition=Q(status__in=OPEN_MIGRATION_STATUSES),
+                                    name="one_open_migration_per_list"),
+        ]
         permissions = [
             ("run_preflight", "Run DL preflights and the inventory"),
             ("migrate_dl", "Start a single DL migration"),

@@ -6,6 +6,8 @@ failure blocks the migration; warnings are shown and the migration may go on.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,6 +46,7 @@ class PreflightReport:
     group_name: str | None = None
     member_count: int = 0
     calls: dict[str, int] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[Check]:
@@ -69,7 +72,58 @@ class PreflightReport:
         return {"mail": self.mail, "ok": self.ok, "summary": self.summary(), "group_dn": self.group_dn,
                 "group_guid": self.group_guid, "group_name": self.group_name, "member_count": self.member_count,
                 "failures": len(self.failures), "warnings": len(self.warnings), "calls": self.calls,
-                "checks": [c.as_dict() for c in self.checks]}
+                "checks": [c.as_dict() for c in self.checks], "plan": self.plan,
+                "plan_hash": plan_hash(self.plan) if self.plan else ""}
+
+
+# -- the plan an approval pins -------------------------------------------------------------------
+
+
+def plan_of(facts: ListFacts, options: MigrationOptions) -> dict[str, Any]:
+    """What a migration of this list will do, in the terms that decide it: which object, which members,
+    who it names, who names it, with which options. Its hash is what an approval signs."""
+    group = facts.group
+    if group is None:
+        return {}
+    return {
+        "group_guid": str(group.guid) if group.guid else None,
+        "group_dn": group.dn,
+        "mail": facts.mail.lower(),
+        "addresses": sorted(a.lower() for a in facts.addresses),
+        "members": sorted(m.dn.lower() for m in facts.members),
+        "links": {attr: sorted(o.dn.lower() for o in objs) for attr, objs in sorted(facts.links.items()) if objs},
+        "dependencies": {attr: sorted(d.lower() for d in dns) for attr, dns in sorted(facts.dependencies.items())
+                         if dns},
+        "cloud_twin": (facts.twin.external_directory_object_id or facts.twin.guid) if facts.twin else None,
+        "options": options.to_dict(),
+    }
+
+
+def plan_hash(plan: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(plan, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def plan_differences(approved: dict[str, Any], now: dict[str, Any], *, limit: int = 10) -> list[str]:
+    """Sentences naming what changed between the approved plan and today's, for the refusal."""
+    out: list[str] = []
+
+    def compare(path: str, old: Any, new: Any) -> None:
+        if old == new:
+            return
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in sorted(set(old) | set(new)):
+                compare(f"{path}.{key}" if path else key, old.get(key), new.get(key))
+        elif isinstance(old, list) and isinstance(new, list):
+            added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+            if added:
+                out.append(f"{path}: {len(added)} added ({', '.join(map(str, added[:limit]))})")
+            if removed:
+                out.append(f"{path}: {len(removed)} removed ({', '.join(map(str, removed[:limit]))})")
+        else:
+            out.append(f"{path}: {old!r} → {new!r}")
+
+    compare("", approved, now)
+    return out
 
 
 def _pass(key: str, title: str, detail: str) -> Check:
@@ -112,6 +166,7 @@ def check_preflight(*, facts: ListFacts, options: MigrationOptions, non_sync_ou:
     report.group_dn, report.group_name = group.dn, str(group.first("cn") or group.dn)
     report.group_guid = str(group.guid) if group.guid else None
     report.member_count = len(facts.members)
+    report.plan = plan_of(facts, options)
     checks.append(_pass("found_once", "Found exactly once by address", f"{facts.mail} is {group.dn}."))
     checks.append(_pass("mail_enabled_group", "A mail-enabled group",
                         "Security-enabled" if group_type_of(group) & SECURITY_ENABLED else "Distribution group"))

@@ -11,8 +11,9 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.audit.services import record
@@ -114,10 +115,17 @@ def do_request_migration(*, mail: str, options: dict[str, Any] | None = None, us
     opts = check_options(options)
     report = check_can_migrate(mail=address, options=opts, user=user)
     needs_approval = MigrationSettings.current().require_approval_for_single
-    migration = Migration.objects.create(
-        mail=address, options=opts.to_dict(), requested_by=user, preflight=report,
-        group_name=report.get("group_name") or "", original_dn=report.get("group_dn") or "",
-        status=MigrationStatus.AWAITING_APPROVAL if needs_approval else MigrationStatus.QUEUED)
+    try:
+        with transaction.atomic():
+            migration = Migration.objects.create(
+                mail=address, options=opts.to_dict(), requested_by=user, preflight=report,
+                group_name=report.get("group_name") or "", original_dn=report.get("group_dn") or "",
+                group_guid=report.get("group_guid") or None, plan_hash=report.get("plan_hash") or "",
+                status=MigrationStatus.AWAITING_APPROVAL if needs_approval else MigrationStatus.QUEUED)
+    except IntegrityError:
+        # Two requests for one list at once: the database's unique constraint let only one through.
+        raise MigrationRefused(f"{address} already has an open migration: open it instead of starting another.") \
+            from None
     record(actor=user, action="dl.migration.request", target=f"dl:{address}",
            after={"migration": migration.pk, "options": opts.to_dict(), "needs_approval": needs_approval},
            request=request)
@@ -143,13 +151,47 @@ def check_can_approve(*, migration: Migration, user) -> None:
         raise MigrationRefused("Four eyes: someone other than the requester must approve this migration.")
 
 
+def check_approval_validity(valid_for: timedelta | None) -> timedelta:
+    """How long an approval may wait for its run: the approver chooses, within the configured maximum."""
+    maximum = timedelta(hours=settings.DL_APPROVAL_MAX_VALID_HOURS)
+    chosen = valid_for if valid_for is not None else timedelta(hours=settings.DL_APPROVAL_DEFAULT_VALID_HOURS)
+    if chosen <= timedelta(0) or chosen > maximum:
+        raise MigrationRefused(f"An approval is valid for at most {maximum.days or maximum.seconds // 3600} "
+                               f"{'day(s)' if maximum.days else 'hour(s)'}; choose a shorter time.")
+    return chosen
+
+
+def _audited_decision(action: str):
+    """A refused approval or rejection (a forged POST, a replayed one) is audited in its own
+    transaction: the refusal's rollback must not take the record with it."""
+    def wrap(fn):
+        def decide(*, migration: Migration, user, request=None, **kw):
+            try:
+                return fn(migration=migration, user=user, request=request, **kw)
+            except (MigrationRefused, PermissionDenied) as exc:
+                record(actor=user, action=f"{action}.refused", target=f"dl:{migration.mail}",
+                       detail={"migration": migration.pk, "reason": str(exc)}, request=request)
+                raise
+        decide.__name__, decide.__doc__ = fn.__name__, fn.__doc__
+        return decide
+    return wrap
+
+
+@_audited_decision("dl.migration.approve")
 @transaction.atomic
-def do_approve_migration(*, migration: Migration, user, request=None, enqueue: bool = True) -> Migration:
+def do_approve_migration(*, migration: Migration, user, valid_for: timedelta | None = None, note: str = "",
+                         request=None, enqueue: bool = True) -> Migration:
+    """Sign off what the request's preflight planned (its plan hash); the run refuses if the list no
+    longer matches that plan, or once the approval has expired."""
     migration = Migration.objects.select_for_update().get(pk=migration.pk)
     check_can_approve(migration=migration, user=user)
-    Migration.objects.filter(pk=migration.pk).update(approved_by=user)
+    validity = check_approval_validity(valid_for)
+    now = timezone.now()
+    Migration.objects.filter(pk=migration.pk).update(approved_by=user, decided_at=now, decision_note=note[:500],
+                                                     approval_expires_at=now + validity)
     record(actor=user, action="dl.migration.approve", target=f"dl:{migration.mail}",
-           after={"migration": migration.pk}, request=request)
+           after={"migration": migration.pk, "plan_hash": migration.plan_hash,
+                  "expires_at": (now + validity).isoformat(), "note": note[:500]}, request=request)
     # The job runs as the approver's action but the requester's request; the approver is who queued it.
     # An Approver holds no migrate_dl (they sign, they do not migrate): the job then starts as the requester.
     starter = user if user.has_perm("migrations_app.migrate_dl") else migration.requested_by
@@ -158,11 +200,13 @@ def do_approve_migration(*, migration: Migration, user, request=None, enqueue: b
     return migration
 
 
+@_audited_decision("dl.migration.reject")
 @transaction.atomic
 def do_reject_migration(*, migration: Migration, user, reason: str = "", request=None) -> Migration:
     migration = Migration.objects.select_for_update().get(pk=migration.pk)
     check_can_approve(migration=migration, user=user)
     Migration.objects.filter(pk=migration.pk).update(status=MigrationStatus.REJECTED, approved_by=user,
+                                                     decided_at=timezone.now(), decision_note=reason[:500],
                                                      finished_at=timezone.now())
     record(actor=user, action="dl.migration.reject", target=f"dl:{migration.mail}",
            after={"migration": migration.pk, "reason": reason[:500]}, request=request)
@@ -214,22 +258,68 @@ def do_start_restore(*, migration: Migration, user, request=None, enqueue: bool 
                         request=request, enqueue=enqueue)
 
 
+def _settings_snapshot(current: MigrationSettings) -> dict[str, bool]:
+    return {"require_approval_for_single": current.require_approval_for_single,
+            "default_hybrid_mail_flow": current.default_hybrid_mail_flow,
+            "default_keep_original": current.default_keep_original}
+
+
 @transaction.atomic
 def do_update_settings(*, user, require_approval_for_single: bool, default_hybrid_mail_flow: bool,
                        default_keep_original: bool, request=None) -> MigrationSettings:
+    """Save the settings. Turning four eyes *off* is only requested here: it waits for a second
+    Administrator (do_confirm_four_eyes_off); turning it on takes effect at once."""
     if not user.has_perm("migrations_app.manage_migration_settings"):
         raise PermissionDenied("Changing the migration settings needs the Administrator role.")
-    current = MigrationSettings.current()
-    before = {"require_approval_for_single": current.require_approval_for_single,
-              "default_hybrid_mail_flow": current.default_hybrid_mail_flow,
-              "default_keep_original": current.default_keep_original}
-    current.require_approval_for_single = require_approval_for_single
+    current = MigrationSettings.objects.select_for_update().get(pk=MigrationSettings.current().pk)
+    before = _settings_snapshot(current)
+    turning_off = current.require_approval_for_single and not require_approval_for_single
+    if turning_off:
+        if current.four_eyes_off_requested_by_id is None:
+            current.four_eyes_off_requested_by, current.four_eyes_off_requested_at = user, timezone.now()
+            record(actor=user, action="dl.settings.four_eyes_off.request", target="dl:settings",
+                   before={"require_approval_for_single": True}, request=request)
+    else:
+        current.require_approval_for_single = require_approval_for_single
+        if require_approval_for_single:
+            current.four_eyes_off_requested_by = current.four_eyes_off_requested_at = None
     current.default_hybrid_mail_flow = default_hybrid_mail_flow
     current.default_keep_original = default_keep_original
     current.updated_by = user
     current.save()
     record(actor=user, action="dl.settings.update", target="dl:settings", before=before,
-           after={"require_approval_for_single": require_approval_for_single,
-                  "default_hybrid_mail_flow": default_hybrid_mail_flow,
-                  "default_keep_original": default_keep_original}, request=request)
+           after=_settings_snapshot(current), request=request)
+    return current
+
+
+@transaction.atomic
+def do_confirm_four_eyes_off(*, user, request=None) -> MigrationSettings:
+    """The second Administrator's confirmation; both names go to the audit log."""
+    if not user.has_perm("migrations_app.manage_migration_settings"):
+        raise PermissionDenied("Changing the migration settings needs the Administrator role.")
+    current = MigrationSettings.objects.select_for_update().get(pk=MigrationSettings.current().pk)
+    requester = current.four_eyes_off_requested_by
+    if requester is None or not current.require_approval_for_single:
+        raise MigrationRefused("Nobody has asked to turn four eyes off; there is nothing to confirm.")
+    if requester.pk == user.pk:
+        raise MigrationRefused("Four eyes: another Administrator must confirm turning approvals off.")
+    current.require_approval_for_single = False
+    current.four_eyes_off_requested_by = current.four_eyes_off_requested_at = None
+    current.updated_by = user
+    current.save()
+    record(actor=user, action="dl.settings.four_eyes_off", target="dl:settings",
+           before={"require_approval_for_single": True}, after={"require_approval_for_single": False},
+           detail={"requested_by": requester.get_username(), "confirmed_by": user.get_username()}, request=request)
+    return current
+
+
+@transaction.atomic
+def do_withdraw_four_eyes_off(*, user, request=None) -> MigrationSettings:
+    if not user.has_perm("migrations_app.manage_migration_settings"):
+        raise PermissionDenied("Changing the migration settings needs the Administrator role.")
+    current = MigrationSettings.objects.select_for_update().get(pk=MigrationSettings.current().pk)
+    if current.four_eyes_off_requested_by_id is not None:
+        current.four_eyes_off_requested_by = current.four_eyes_off_requested_at = None
+        current.save()
+        record(actor=user, action="dl.settings.four_eyes_off.withdraw", target="dl:settings", request=request)
     return current

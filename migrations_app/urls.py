@@ -18,5 +18,6 @@ urlpatterns = [
     path("migrations/<int:pk>/restore/", views.restore, name="restore"),
     path("migrations/<int:pk>/backup/<str:kind>.json", views.backup_download, name="backup"),
     path("settings/", views.settings_page, name="settings"),
+    path("settings/four-eyes-off/<str:decision>/", views.four_eyes_off, name="four_eyes_off"),
     path("<uuid:guid>/", views.list_detail, name="list"),
 ]

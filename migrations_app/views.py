@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -23,7 +24,7 @@ from . import selectors as sel
 from . import services as svc
 from .choices import BackupKind, MigrationStatus
 from .filtersets import DistributionListFilterSet, MigrationFilterSet
-from .forms import AddressForm, PreflightForm, RejectForm, SettingsForm
+from .forms import AddressForm, ApproveForm, PreflightForm, RejectForm, SettingsForm
 from .models import DistributionList, Migration
 from .services import MigrationRefused
 from .tables import DistributionListTable, MigrationTable
@@ -172,7 +173,7 @@ def migration_detail(request, pk: int):
         "own_request": awaiting and migration.requested_by_id == user.pk,
         "can_change": migration.is_done and user.has_perm("migrations_app.change_migrated_dl"),
         "can_restore": migration.is_done and bool(backups) and user.has_perm("migrations_app.restore_dl"),
-        "address_form": AddressForm(), "reject_form": RejectForm(),
+        "address_form": AddressForm(), "reject_form": RejectForm(), "approve_form": ApproveForm.with_defaults(),
         "options": sorted((migration.options or {}).items()),
         "dl": migration.distribution_list,
     })
@@ -195,8 +196,14 @@ def _migration_action(request, pk: int, action, done: str):
 @requires("migrations_app.approve_migration")
 @require_POST
 def approve(request, pk: int):
+    form = ApproveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The approval's validity must be a positive number of hours. Nothing was changed.")
+        return redirect("migrations_app:migration", pk=pk)
+    hours = form.cleaned_data["valid_hours"]
     return _migration_action(request, pk, lambda m: svc.do_approve_migration(
-        migration=m, user=request.user, request=request), "Migration #{pk} approved and queued.")
+        migration=m, user=request.user, request=request, note=form.cleaned_data["note"],
+        valid_for=timedelta(hours=hours) if hours else None), "Migration #{pk} approved and queued.")
 
 
 @requires("migrations_app.approve_migration")
@@ -258,7 +265,29 @@ def settings_page(request):
         "default_hybrid_mail_flow": current.default_hybrid_mail_flow,
         "default_keep_original": current.default_keep_original})
     if request.method == "POST" and form.is_valid():
-        svc.do_update_settings(user=request.user, request=request, **form.cleaned_data)
-        messages.info(request, "Migration settings saved.")
+        saved = svc.do_update_settings(user=request.user, request=request, **form.cleaned_data)
+        if saved.require_approval_for_single and not form.cleaned_data["require_approval_for_single"]:
+            messages.warning(request, "Settings saved. Turning approvals off needs a second Administrator: it "
+                                      "takes effect once another Administrator confirms it on this page.")
+        else:
+            messages.info(request, "Migration settings saved.")
         return redirect(reverse("migrations_app:settings"))
-    return render(request, "migrations_app/settings.html", {"form": form, "current": current})
+    pending_by = current.four_eyes_off_requested_by
+    return render(request, "migrations_app/settings.html", {
+        "form": form, "current": current, "pending_by": pending_by,
+        "can_confirm": pending_by is not None and pending_by.pk != request.user.pk})
+
+
+@requires("migrations_app.manage_migration_settings")
+@require_POST
+def four_eyes_off(request, decision: str):
+    try:
+        if decision == "confirm":
+            svc.do_confirm_four_eyes_off(user=request.user, request=request)
+            messages.info(request, "Approvals are off for single migrations; both names are in the audit log.")
+        else:
+            svc.do_withdraw_four_eyes_off(user=request.user, request=request)
+            messages.info(request, "The request to turn approvals off was withdrawn; approvals stay on.")
+    except MigrationRefused as exc:
+        messages.error(request, f"{exc} Nothing was changed.")
+    return redirect(reverse("migrations_app:settings"))

@@ -209,6 +209,9 @@ DL_SYNC_RETRY_SECONDS = env.float("DL_SYNC_RETRY_SECONDS", default=30.0)
 DL_DELETION_TIMEOUT_SECONDS = env.float("DL_DELETION_TIMEOUT_SECONDS", default=3600.0)
 DL_DELETION_POLL_SECONDS = env.float("DL_DELETION_POLL_SECONDS", default=15.0)
 AD_WRITEBACK_OU = env.str("AD_WRITEBACK_OU", default="")  # group writeback target
+# How long an approval may wait for its run: the approver picks, up to the maximum (a window days ahead).
+DL_APPROVAL_DEFAULT_VALID_HOURS = env.float("DL_APPROVAL_DEFAULT_VALID_HOURS", default=24.0)
+DL_APPROVAL_MAX_VALID_HOURS = env.float("DL_APPROVAL_MAX_VALID_HOURS", default=14 * 24.0)
 
 # The Microsoft cloud (portal/connectors/registry.py): one app registration for Graph and Exchange
 # Online, a client secret or a certificate. In LAB_MODE, unset values come from the lab cloud.

@@ -7,9 +7,13 @@ Lists created by a test carry a unique alias so the tests do not depend on each 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
+import signal
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -17,14 +21,21 @@ from django.utils import timezone
 from migrations_app import engine
 from migrations_app import services as svc
 from migrations_app.choices import BackupKind, MigrationStatus
-from migrations_app.models import Migration
+from migrations_app.models import Migration, MigrationSettings
 from portal.connectors import ad as adc
 from portal.connectors import ad_recipients as recipients
 from portal.connectors import exchange as exo
 from portal.connectors.registry import active_directory, entra_connect, exchange_online
 from portal.jobs.choices import JobStatus
 from portal.jobs.models import Job
-from portal.jobs.services import do_resume_job, run_job_inline
+from portal.jobs.services import (
+    JobActionRefused,
+    do_cancel_job,
+    do_detect_lost_jobs,
+    do_resume_job,
+    run_job_inline,
+)
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 _counter = itertools.count(1)
@@ -165,6 +176,11 @@ def member_mails(manifest, count, offset=0):
 @pytest.fixture
 def tech(make_user):
     return make_user("tech", "Helpdesk")
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin", "Administrator")
 
 
 @pytest.fixture
@@ -426,8 +442,8 @@ ROLLBACK_STEPS = engine.STEPS[:engine.STEPS.index(engine.POINT_OF_NO_RETURN)]
 
 
 @pytest.mark.parametrize("step", engine.STEPS)
-def test_worker_killed_after_any_checkpoint_resumes_to_a_correct_migration(manifest, tech, monkeypatch, no_enqueue,
-                                                                          step):
+def test_worker_killed_after_any_checkpoint_resumes_to_a_correct_migration(manifest, tech, admin, monkeypatch,
+                                                                          no_enqueue, step):
     mail, dn = new_list(manifest, members=3, offset=120)
     real_checkpoint = engine.JobRunner.checkpoint
 
@@ -445,7 +461,7 @@ def test_worker_killed_after_any_checkpoint_resumes_to_a_correct_migration(manif
     monkeypatch.setattr(engine.JobRunner, "checkpoint", real_checkpoint)
     # What the portal does when the heartbeat stops: worker lost, then an Administrator resumes it.
     Job.objects.filter(pk=migration.job.pk).update(status=JobStatus.WORKER_LOST, finished_at=timezone.now())
-    job = do_resume_job(job=Job.objects.get(pk=migration.job.pk), user=tech)
+    job = do_resume_job(job=Job.objects.get(pk=migration.job.pk), user=admin)
     job = run_job_inline(job)
     assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), log_of(job)
     assert "skipping" in log_of(job)
@@ -563,3 +579,137 @@ def test_big_list_with_children_restrictions_moderation_managers_and_cloud_depen
         assert after.name in restricted.accept_messages_only_from_senders_or_members
         assert [p.trustee for p in exchange.get_recipient_permission(after.guid)]
     assert "staff-netherlands@contoso.com" in members
+
+
+# ----------------------------------------------------------------------------------------------
+# hardening: cancel, pinned approvals, SIGKILLed workers
+
+
+def test_cancel_mid_migration_rolls_back_completely_and_the_migration_ends_cancelled(manifest, tech, monkeypatch):
+    mail, dn = new_list(manifest, members=3, offset=160)
+    before = snapshot_onprem(dn)
+    real = engine.MigrationProcess.step_move_to_non_sync
+
+    def moved_then_cancelled(self):
+        real(self)
+        do_cancel_job(job=self.runner.job, user=tech)  # the person presses Cancel now
+
+    monkeypatch.setattr(engine.MigrationProcess, "step_move_to_non_sync", moved_then_cancelled)
+    migration, job = migrate(tech, mail)
+    log = log_of(job)
+    assert job.status == JobStatus.CANCELLED, log
+    # Every line of the rollback was written although the cancel was pending the whole time.
+    assert "[warning] Undone: moved the group back to" in log and "Undone: removed the cloud list" in log
+    assert migration.status == MigrationStatus.CANCELLED and migration.finished_at, log
+    assert_original_state(before, mail)
+    # The list is free again: a new request is not blocked by a migration stuck 'running'.
+    svc.check_no_open_migration(mail=mail)
+
+
+def test_cancel_past_the_point_of_no_return_is_refused_and_the_migration_completes(manifest, tech, monkeypatch):
+    mail, _ = new_list(manifest, members=3, offset=170)
+    refusals = []
+    real = engine.MigrationProcess.step_routing_contact
+
+    def try_to_cancel(self):
+        try:
+            do_cancel_job(job=self.runner.job, user=tech)
+        except JobActionRefused as exc:
+            refusals.append(str(exc))
+        real(self)
+
+    monkeypatch.setattr(engine.MigrationProcess, "step_routing_contact", try_to_cancel)
+    migration, job = migrate(tech, mail)
+    assert refusals and "point of no return" in refusals[0]
+    assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS) and not job.cancel_requested
+    assert_migrated(migration, mail, member_mails(manifest, 3, offset=170))
+
+
+def _approved_request(manifest, tech, approver, mail):
+    MigrationSettings.objects.update_or_create(pk=1, defaults={"require_approval_for_single": True})
+    assert preflight(tech, mail).result["ok"]
+    migration = svc.do_request_migration(mail=mail, user=tech, enqueue=False)
+    return svc.do_approve_migration(migration=migration, user=approver, enqueue=False)
+
+
+def test_a_stale_approval_is_refused_with_the_differences_when_the_list_changed(manifest, tech, make_user):
+    mail, dn = new_list(manifest, members=3, offset=180)
+    migration = _approved_request(manifest, tech, make_user("appr", "Approver"), mail)
+    newcomer = remote_users(manifest, 1, offset=190)[0]
+    with active_directory() as directory:
+        directory.add_values(dn, "member", [newcomer])  # the list changes after it was signed off
+    before = snapshot_onprem(dn)
+    job = run_job_inline(migration.job)
+    migration.refresh_from_db()
+    assert job.status == JobStatus.FAILED and migration.status == MigrationStatus.FAILED
+    assert "no longer matches the plan that was approved" in job.summary
+    assert f"members: 1 added ({newcomer.lower()})" in job.summary
+    assert job.result["plan_changed"] and snapshot_onprem(dn) == before
+    twin = cloud_list(mail)
+    assert twin is not None and twin.is_dir_synced, "nothing was changed"
+
+
+def test_an_expired_approval_is_refused(manifest, tech, make_user):
+    mail, dn = new_list(manifest, members=2, offset=200)
+    migration = _approved_request(manifest, tech, make_user("appr", "Approver"), mail)
+    Migration.objects.filter(pk=migration.pk).update(approval_expires_at=timezone.now() - timedelta(minutes=1))
+    job = run_job_inline(migration.job)
+    assert job.status == JobStatus.FAILED and "approval of this migration expired" in job.summary
+    assert cloud_list(mail).is_dir_synced
+
+
+def _kill_worker_when(rq_workers, proc, job, predicate, settings):
+    wait_for(predicate, timeout=120, interval=0.2, message="the worker to reach the point of the kill")
+    job.refresh_from_db()
+    horse = int(job.worker.rsplit(":", 1)[1])
+    os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(horse, signal.SIGKILL)
+    proc.wait(timeout=10)
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == JobStatus.WORKER_LOST or do_detect_lost_jobs(),
+             timeout=settings.JOB_WORKER_LOST_AFTER_SECONDS + 20, message="the lost worker to be noticed")
+
+
+def _resume_on_a_fresh_worker(rq_workers, job, admin):
+    rq_workers(1)  # a worker without the pause: the machine came back
+    do_resume_job(job=Job.objects.get(pk=job.pk), user=admin)
+    wait_for(lambda: not Job.objects.get(pk=job.pk).is_active, timeout=180, interval=0.3,
+             message="the resumed job to end")
+    job.refresh_from_db()
+    # One runner: the first attempt was killed, the second finished the job.
+    assert job.attempts == 2
+    return job
+
+
+@pytest.mark.parametrize("step", engine.STEPS)
+def test_real_worker_sigkilled_after_any_checkpoint_then_resumed(manifest, tech, admin, rq_workers, settings,
+                                                                 step):
+    mail, dn = new_list(manifest, members=3, offset=210)
+    [proc] = rq_workers(1, TEST_PAUSE_AFTER_CHECKPOINT=step)
+    assert preflight(tech, mail).result["ok"]
+    migration = svc.do_request_migration(mail=mail, user=tech)
+    job = migration.job
+    _kill_worker_when(rq_workers, proc, job, lambda: job.checkpoints.filter(name=step).exists(), settings)
+    job = _resume_on_a_fresh_worker(rq_workers, job, admin)
+    assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), log_of(job)
+    assert_migrated(migration, mail, member_mails(manifest, 3, offset=210))
+
+
+def test_real_worker_sigkilled_during_the_rollback_then_resumed(manifest, tech, admin, rq_workers, settings):
+    mail, dn = new_list(manifest, members=3, offset=220)
+    before = snapshot_onprem(dn)
+    [proc] = rq_workers(1, TEST_FAIL_STEP="finalize_cloud_list", TEST_PAUSE_IN_ROLLBACK="1")
+    assert preflight(tech, mail).result["ok"]
+    migration = svc.do_request_migration(mail=mail, user=tech)
+    job = migration.job
+    _kill_worker_when(rq_workers, proc, job, lambda: job.log_lines.filter(message__startswith="Rolling back").exists(),
+                      settings)
+    job = _resume_on_a_fresh_worker(rq_workers, job, admin)
+    migration.refresh_from_db()
+    # The resumed run carries on after the last checkpoint; whatever the killed rollback had undone,
+    # it ends as a correct migration or puts the original back: never in between.
+    if migration.is_done:
+        assert_migrated(migration, mail, member_mails(manifest, 3, offset=220))
+    else:
+        assert migration.status in (MigrationStatus.ROLLED_BACK, MigrationStatus.FAILED), log_of(job)
+        assert_original_state(before, mail)

@@ -1,5 +1,6 @@
 """Job kinds that exist only for the tests (loaded through JOB_EXTRA_MODULES)."""
 
+import os
 import threading
 import time
 
@@ -125,3 +126,46 @@ class GatedJob(JobRunner):
         self.checkpoint("after")
         self.progress(1, 1)
         return {"ran": True}
+
+
+# -- worker processes a test is about to SIGKILL ---------------------------------------------------
+# A worker started with TEST_PAUSE_AFTER_CHECKPOINT=<step> stops dead after writing that checkpoint,
+# and with TEST_FAIL_STEP=<step> + TEST_PAUSE_IN_ROLLBACK=1 it fails that step and stops dead half-way
+# through the rollback, so the test can SIGKILL the real worker at exactly that point.
+
+
+def _pause_forever() -> None:
+    while True:
+        time.sleep(3600)
+
+
+if os.environ.get("TEST_PAUSE_AFTER_CHECKPOINT"):
+    _real_checkpoint = JobRunner.checkpoint
+
+    def _checkpoint_then_pause(self, name, data=None):
+        _real_checkpoint(self, name, data)
+        if name == os.environ["TEST_PAUSE_AFTER_CHECKPOINT"]:
+            _pause_forever()
+
+    JobRunner.checkpoint = _checkpoint_then_pause
+
+if os.environ.get("TEST_FAIL_STEP"):
+    from migrations_app import engine as _engine
+    from portal.connectors import exchange as _exo
+
+    _step = os.environ["TEST_FAIL_STEP"]
+    _real_step = getattr(_engine.MigrationProcess, f"step_{_step}")
+
+    def _work_then_fail(self):
+        _real_step(self)
+        raise _exo.ServiceUnavailable(f"injected failure in {_step} (test)")
+
+    setattr(_engine.MigrationProcess, f"step_{_step}", _work_then_fail)
+    if os.environ.get("TEST_PAUSE_IN_ROLLBACK"):
+        _real_remove = _exo.ExchangeOnline.remove_distribution_group
+
+        def _remove_then_pause(self, *args, **kwargs):
+            _real_remove(self, *args, **kwargs)
+            _pause_forever()
+
+        _exo.ExchangeOnline.remove_distribution_group = _remove_then_pause

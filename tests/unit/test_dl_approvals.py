@@ -1,0 +1,108 @@
+"""Approvals pin what was approved: the database refuses self-approval and a second open migration of
+one list, approvals expire within a maximum, refusals are audited, turning four eyes off takes two."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from migrations_app import services as svc
+from migrations_app.choices import MigrationStatus
+from migrations_app.models import Migration, MigrationSettings
+from migrations_app.preflight import plan_differences, plan_hash
+from portal.audit.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def awaiting(role_users):
+    return Migration.objects.create(mail="sales@contoso.com", requested_by=role_users["Helpdesk"],
+                                    status=MigrationStatus.AWAITING_APPROVAL, plan_hash="a" * 64)
+
+
+def test_the_database_refuses_self_approval_whatever_writes_the_row(awaiting):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Migration.objects.filter(pk=awaiting.pk).update(approved_by=awaiting.requested_by)
+    awaiting.refresh_from_db()
+    assert awaiting.approved_by is None
+
+
+def test_the_database_refuses_a_second_open_migration_of_one_list(awaiting, role_users):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Migration.objects.create(mail="SALES@contoso.com", requested_by=role_users["Administrator"],
+                                 status=MigrationStatus.QUEUED)
+    # Closed ones do not count: a list rolled back may be migrated again.
+    Migration.objects.filter(pk=awaiting.pk).update(status=MigrationStatus.ROLLED_BACK)
+    Migration.objects.create(mail="sales@contoso.com", requested_by=role_users["Administrator"],
+                             status=MigrationStatus.QUEUED)
+
+
+def test_a_forged_approval_of_ones_own_request_is_refused_and_audited(client, awaiting, no_enqueue):
+    requester = awaiting.requested_by
+    requester.groups.add(*type(requester.groups.first()).objects.filter(name="Approver"))
+    client.force_login(requester)
+    body = client.post(f"/dl/migrations/{awaiting.pk}/approve/", {"valid_hours": "24"}, follow=True).content.decode()
+    assert "Four eyes" in body and "Nothing was changed" in body
+    awaiting.refresh_from_db()
+    assert awaiting.status == MigrationStatus.AWAITING_APPROVAL and awaiting.approved_by is None and no_enqueue == []
+    refusal = AuditEvent.objects.get(action="dl.migration.approve.refused")
+    assert refusal.actor == requester and "Four eyes" in refusal.detail["reason"]
+
+
+def test_a_replayed_approval_is_refused_and_audited(client, awaiting, role_users, no_enqueue):
+    approver = role_users["Approver"]
+    client.force_login(approver)
+    client.post(f"/dl/migrations/{awaiting.pk}/approve/", {"valid_hours": "48", "note": "window Saturday"})
+    awaiting.refresh_from_db()
+    assert awaiting.status == MigrationStatus.QUEUED and awaiting.approved_by == approver
+    assert awaiting.approval_expires_at - awaiting.decided_at == timedelta(hours=48)
+    assert awaiting.decision_note == "window Saturday"
+    queued = list(no_enqueue)
+    body = client.post(f"/dl/migrations/{awaiting.pk}/approve/", {"valid_hours": "48"}, follow=True).content.decode()
+    assert "not awaiting approval" in body and no_enqueue == queued
+    assert AuditEvent.objects.filter(action="dl.migration.approve.refused", actor=approver).count() == 1
+
+
+def test_an_approval_is_valid_at_most_the_configured_maximum(awaiting, role_users, settings, no_enqueue):
+    settings.DL_APPROVAL_MAX_VALID_HOURS = 72
+    with pytest.raises(svc.MigrationRefused, match="at most 3 day"):
+        svc.do_approve_migration(migration=awaiting, user=role_users["Approver"], valid_for=timedelta(days=4))
+    awaiting.refresh_from_db()
+    assert awaiting.status == MigrationStatus.AWAITING_APPROVAL
+    svc.do_approve_migration(migration=awaiting, user=role_users["Approver"], valid_for=timedelta(days=3))
+
+
+def test_a_rejection_records_who_and_why(client, awaiting, role_users):
+    client.force_login(role_users["Approver"])
+    client.post(f"/dl/migrations/{awaiting.pk}/reject/", {"reason": "not during the audit"})
+    page = client.get(f"/dl/migrations/{awaiting.pk}/").content.decode()
+    assert "Rejected by approver" in page and "not during the audit" in page and "Approved by" not in page
+
+
+def test_turning_four_eyes_off_needs_a_second_administrator(client, make_user):
+    first, second = make_user("admin-a", "Administrator"), make_user("admin-b", "Administrator")
+    MigrationSettings.objects.update_or_create(pk=1, defaults={"require_approval_for_single": True})
+    client.force_login(first)
+    form = {"default_hybrid_mail_flow": "on", "default_keep_original": "on"}  # the approval box unticked
+    body = client.post("/dl/settings/", form, follow=True).content.decode()
+    assert "needs a second Administrator" in body and "Confirm: turn approvals off" not in body
+    assert MigrationSettings.current().require_approval_for_single
+    body = client.post("/dl/settings/four-eyes-off/confirm/", follow=True).content.decode()
+    assert "another Administrator must confirm" in body and MigrationSettings.current().require_approval_for_single
+    client.force_login(second)
+    assert "Confirm: turn approvals off" in client.get("/dl/settings/").content.decode()
+    client.post("/dl/settings/four-eyes-off/confirm/")
+    assert not MigrationSettings.current().require_approval_for_single
+    event = AuditEvent.objects.get(action="dl.settings.four_eyes_off")
+    assert event.detail == {"requested_by": "admin-a", "confirmed_by": "admin-b"} and event.actor == second
+
+
+def test_plan_differences_name_what_changed():
+    old = {"group_guid": "g", "members": ["cn=a", "cn=b"], "options": {"keep_original": True}}
+    new = {"group_guid": "g", "members": ["cn=a", "cn=c"], "options": {"keep_original": False}}
+    assert plan_hash(old) != plan_hash(new) and plan_hash(old) == plan_hash(dict(reversed(old.items())))
+    assert plan_differences(old, new) == ["members: 1 added (cn=c)", "members: 1 removed (cn=b)",
+                                          "options.keep_original: True → False"]
