@@ -87,7 +87,7 @@ class Migration(models.Model):
                                                help_text="The run refuses to start on this approval after it")
     preflight = models.JSONField(default=dict, blank=True, help_text="The preflight report it was requested on")
     plan_hash = models.CharField(max_length=64, blank=True,
-                                 help_text="Hash of the preflight's plan: what the requester asked and an approver signs")
+                                 help_text="Hash of the preflight's plan: what was asked and signed")
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)

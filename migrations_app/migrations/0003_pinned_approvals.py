@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='migration',
             name='plan_hash',
-            field=models.CharField(blank=True, help_text="Hash of the preflight's plan: what the requester asked and an approver signs", max_length=64),
+            field=models.CharField(blank=True, help_text="Hash of the preflight's plan: what was asked and signed", max_length=64),
         ),
         migrations.AddField(
             model_name='migrationsettings',
