@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.audit.context.AuditRequestMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.accounts.middleware.HtmxAwareLoginRequiredMiddleware",
     "portal.accounts.middleware.PermissionRequiredMiddleware",
@@ -142,6 +143,10 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Behind a reverse proxy: the header it sets with the client's address (e.g. X-Forwarded-For), trusted
+# for the audit log's client address. Empty: the socket's peer address is recorded.
+AUDIT_CLIENT_IP_HEADER = env.str("AUDIT_CLIENT_IP_HEADER", default="")
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")

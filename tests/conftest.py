@@ -107,6 +107,34 @@ def _wait_for_workers(count: int, timeout: float = 20) -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _audit_triggers_lifted_only_for_the_test_flush():
+    """Between transactional tests pytest-django empties every table (flush), which the audit table's
+    append-only triggers rightly refuse. Only that flush lifts them, and puts them back at once."""
+    from portal.audit import db as audit_db
+
+    patched = []
+    for module in ("django.db.backends.sqlite3.operations", "django.db.backends.postgresql.operations"):
+        try:
+            ops = __import__(module, fromlist=["DatabaseOperations"]).DatabaseOperations
+        except Exception:  # noqa: BLE001 - a backend whose driver is not installed
+            continue
+        original = ops.sql_flush
+
+        def sql_flush(self, style, tables, *args, _original=original, **kwargs):
+            statements = _original(self, style, tables, *args, **kwargs)
+            if audit_db.TABLE not in tables:
+                return statements
+            vendor = self.connection.vendor
+            return [*audit_db.drop_statements(vendor), *statements, *audit_db.create_statements(vendor)]
+
+        ops.sql_flush = sql_flush
+        patched.append((ops, original))
+    yield
+    for ops, original in patched:
+        ops.sql_flush = original
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _clean_test_queues():
     """Jobs left in the test Redis by an earlier, interrupted run must not run in this one."""
     try:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
 from .models import AuditEvent
@@ -25,10 +27,27 @@ def _jsonable(value: Any) -> Any:
         return str(value)
 
 
-def _client_ip(request) -> str | None:
+def _valid_ip(text: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address((text or "").strip())) if text else None
+    except ValueError:
+        return None
+
+
+def client_ip(request) -> str | None:
+    """The client's address: from the header a trusted reverse proxy sets (AUDIT_CLIENT_IP_HEADER),
+    when one is configured, else the socket's peer. Of a forwarded list only the last entry is the
+    proxy's own statement; anything before it came from the client and may be forged."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    header = settings.AUDIT_CLIENT_IP_HEADER
+    if header:
+        key = header if header.startswith("HTTP_") or header == "REMOTE_ADDR" else \
+            "HTTP_" + header.upper().replace("-", "_")
+        forwarded = [part for part in (request.META.get(key) or "").split(",") if part.strip()]
+        if forwarded and (ip := _valid_ip(forwarded[-1])):
+            return ip
+    return _valid_ip(request.META.get("REMOTE_ADDR"))
 
 
 def record(
@@ -53,5 +72,5 @@ def record(
         after=_jsonable(after),
         detail=_jsonable(detail or {}),
         job=job,
-        source_ip=_client_ip(request),
+        source_ip=client_ip(request),
     )

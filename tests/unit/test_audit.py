@@ -4,6 +4,7 @@ import csv
 import io
 
 import pytest
+from django.db import models
 
 from portal.audit.models import AppendOnlyError, AuditEvent
 from portal.audit.services import record
@@ -41,14 +42,14 @@ def test_events_cannot_be_changed_or_removed(events):
     with pytest.raises(AppendOnlyError):
         AuditEvent.objects.bulk_update([first], ["action"])
     assert AuditEvent.objects.get(pk=first.pk).action == "job.start.connectivity_check"
-    assert AuditEvent.objects.count() == 3
+    assert AuditEvent.objects.filter(pk__in=[e.pk for e in events[1]]).count() == 3
 
 
 def test_login_and_failed_login_are_audited_without_the_password(client, make_user):
     make_user("bob", "Helpdesk", password="right-password-1")
     client.post("/login/", {"username": "bob", "password": "wrong-password-9"})
     client.post("/login/", {"username": "bob", "password": "right-password-1"})
-    actions = list(AuditEvent.objects.order_by("id").values_list("action", "target"))
+    actions = list(AuditEvent.objects.filter(action__startswith="auth.").order_by("id").values_list("action", "target"))
     assert actions == [("auth.login_failed", "user:bob"), ("auth.login", "user:bob")]
     dump = str(list(AuditEvent.objects.values()))
     assert "wrong-password-9" not in dump and "right-password-1" not in dump
@@ -73,3 +74,58 @@ def test_audit_csv_export_is_filtered_and_formula_safe(client, events, role_user
     assert {r[2] for r in rows[1:]} == {"job.start.connectivity_check", "dl.migrate"}
     target = next(r[3] for r in rows[1:] if r[2] == "dl.migrate")
     assert target.startswith("'="), "a cell that a spreadsheet would run as a formula is neutralised"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_itself_refuses_to_change_or_remove_audit_events(events):
+    """Not only the ORM's manager: raw SQL and the managers' back doors are refused by triggers."""
+    from django.db import DatabaseError, connection, transaction
+
+    _, (first, *_rest) = events
+    back_doors = [
+        lambda: AuditEvent._base_manager.filter(pk=first.pk).update(action="tampered"),
+        lambda: models.QuerySet(AuditEvent).filter(pk=first.pk).delete(),
+        lambda: connection.cursor().execute("UPDATE audit_auditevent SET action = 'tampered'"),
+        lambda: connection.cursor().execute("DELETE FROM audit_auditevent"),
+    ]
+    for attempt in back_doors:
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            attempt()
+    assert AuditEvent.objects.get(pk=first.pk).action == "job.start.connectivity_check"
+    assert AuditEvent.objects.filter(action__startswith="job.").count() == 2
+
+
+def test_changes_of_accounts_and_roles_are_audited_with_who_made_them(client, make_user):
+    from django.contrib.auth.models import Group
+
+    admin = make_user("root", "Administrator")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    client.force_login(admin)
+    target = make_user("carol", "Helpdesk")
+    # Through the Django admin, as a person would: grant the Approver role and deactivate.
+    approver, helpdesk = Group.objects.get(name="Approver"), Group.objects.get(name="Helpdesk")
+    client.post(f"/admin/auth/user/{target.pk}/change/", {
+        "username": "carol", "is_active": "", "groups": [helpdesk.pk, approver.pk],
+        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", "initial-date_joined_0": "2026-01-01",
+        "initial-date_joined_1": "00:00:00"})
+    events = {e.action: e for e in AuditEvent.objects.filter(target="user:carol").order_by("id")}
+    assert "account.create" in events
+    change = events["account.change"]
+    assert change.actor == admin and change.before == {"is_active": True} and change.after == {"is_active": False}
+    added = events["account.roles.added"]
+    assert added.actor == admin and added.after["roles"] == ["Approver"]
+    target.set_password("another-password-42")
+    target.save()
+    assert AuditEvent.objects.filter(action="account.password_change", target="user:carol").exists()
+    assert "another-password-42" not in str(list(AuditEvent.objects.values()))
+
+
+def test_the_client_address_comes_from_the_trusted_proxy_header_when_set(rf, settings):
+    from portal.audit.services import client_ip
+
+    request = rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
+    assert client_ip(request) == "10.0.0.5"  # no header configured: a forged one is ignored
+    settings.AUDIT_CLIENT_IP_HEADER = "X-Forwarded-For"
+    assert client_ip(request) == "203.0.113.9"  # the entry the proxy appended, not the client's claim
+    assert client_ip(rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="not-an-ip")) == "10.0.0.5"
