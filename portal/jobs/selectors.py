@@ -19,3 +19,14 @@ def log_lines_after(*, job: Job, after: int, limit: int = LOG_PAGE) -> list[JobL
 
 def job_kinds_in_use() -> list[str]:
     return list(Job.objects.order_by().values_list("kind", flat=True).distinct())
+
+
+def stranded_jobs() -> dict[str, list[Job]]:
+    """What waits on someone: jobs lost (worker or queue entry) that an Administrator may resume, and
+    jobs queued without a queue entry that the workers' sweep will queue again."""
+    from .choices import RESUMABLE_STATUSES, JobStatus
+
+    return {
+        "lost": list(Job.objects.filter(status__in=RESUMABLE_STATUSES).order_by("-created_at")[:20]),
+        "unqueued": list(Job.objects.filter(status=JobStatus.QUEUED, rq_id="").order_by("created_at")[:20]),
+    }

@@ -40,7 +40,8 @@ def _enqueue_on_commit(job_pk: int, queue: str) -> None:
         _enqueue(job_pk, queue)
     except Exception:  # noqa: BLE001 - the request that created the job must not fail after its commit
         logger.warning("job %s: could not be put on the queue now; the sweep will retry", job_pk, exc_info=True)
-        append_line(job_pk, level=LogLevel.WARNING,
+        # Info, not a warning: the delay is the portal's, the job's own outcome is still to come.
+        append_line(job_pk, level=LogLevel.INFO,
                     message="The job queue (Redis) could not be reached; the job is queued again automatically "
                             "once it answers.")
 
@@ -176,7 +177,7 @@ def do_sweep_jobs(*, now=None) -> dict[str, list[int]]:
         if not job.rq_id:
             _enqueue(job.pk, job.queue)
             _system_line(job, "Queued again by the sweep: its queue entry had not been written (the job queue "
-                              "was unreachable when it was created).", LogLevel.WARNING)
+                              "was unreachable when it was created).", LogLevel.INFO)
             record(actor=None, action="job.requeue", target=f"job:{job.pk}", job=job)
             requeued.append(job.pk)
         elif queue_entry_exists(job) is False:

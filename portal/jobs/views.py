@@ -14,7 +14,7 @@ from portal.accounts.permissions import requires
 
 from .filtersets import JobFilterSet
 from .models import Job
-from .selectors import jobs_for_list, log_lines_after
+from .selectors import jobs_for_list, log_lines_after, stranded_jobs
 from .services import (
     JobActionRefused,
     can_cancel,
@@ -37,6 +37,9 @@ class JobListView(SingleTableMixin, FilterView):
     def get_queryset(self):
         do_detect_lost_jobs()
         return jobs_for_list()
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "stranded": stranded_jobs()}
 
 
 def _actions(job: Job, user) -> dict:

@@ -77,3 +77,18 @@ def test_cancel_reaches_a_job_on_a_worker(rq_workers, make_user):
     wait_for(lambda: _finished(job), message="the job to stop")
     assert job.status == JobStatus.CANCELLED
     assert Job.objects.get(pk=job.pk).log_lines.count() < 100
+
+
+def test_a_job_created_while_redis_was_down_runs_after_the_workers_sweep(rq_workers, make_user, settings):
+    user = make_user("hd", "Helpdesk")
+    working = settings.RQ_QUEUES
+    settings.RQ_QUEUES = {name: {**q, "URL": "redis://127.0.0.1:1/0"} for name, q in working.items()}
+    job = do_start_job(kind="test_steps", user=user, params={"steps": ["one", "two"]})
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and job.rq_id == "", "created, though Redis was down at commit"
+    settings.RQ_QUEUES = working  # Redis is back; nobody touches the job: the workers' own sweep finds it
+    rq_workers(1, JOB_SWEEP_SECONDS=1, JOB_REQUEUE_AFTER_SECONDS=0)
+    wait_for(lambda: _finished(job), timeout=60, message="the swept job to run")
+    assert job.status == JobStatus.SUCCEEDED, job.summary
+    log = list(job.log_lines.order_by("seq").values_list("message", flat=True))
+    assert any(line.startswith("Queued again by the sweep") for line in log)

@@ -106,3 +106,15 @@ def test_plan_differences_name_what_changed():
     assert plan_hash(old) != plan_hash(new) and plan_hash(old) == plan_hash(dict(reversed(old.items())))
     assert plan_differences(old, new) == ["members: 1 added (cn=c)", "members: 1 removed (cn=b)",
                                           "options.keep_original: True → False"]
+
+
+def test_cancelling_a_queued_migration_marks_the_migration_cancelled(awaiting, role_users, no_enqueue):
+    from portal.jobs.services import do_cancel_job
+
+    migration = svc.do_approve_migration(migration=awaiting, user=role_users["Approver"])
+    assert migration.status == MigrationStatus.QUEUED
+    do_cancel_job(job=migration.job, user=role_users["Administrator"])
+    migration.refresh_from_db()
+    assert migration.status == MigrationStatus.CANCELLED and migration.finished_at
+    # The list is free for a new request.
+    svc.check_no_open_migration(mail=migration.mail)

@@ -218,3 +218,15 @@ def test_queue_unknown_is_not_a_loss(helpdesk, monkeypatch, no_enqueue):
     monkeypatch.setattr("portal.jobs.services.queue_entry_exists", lambda job: None)  # Redis cannot be asked
     assert do_sweep_jobs(now=timezone.now() + timedelta(minutes=5))["queue_lost"] == []
     assert Job.objects.get(pk=job.pk).status == JobStatus.QUEUED
+
+
+def test_the_jobs_page_shows_lost_and_unqueued_jobs(client, helpdesk, admin, monkeypatch):
+    monkeypatch.setattr("portal.jobs.services._enqueue", lambda pk, queue: (_ for _ in ()).throw(
+        ConnectionError("Redis down")))
+    unqueued = start("test_steps", helpdesk)
+    lost = start("test_steps", helpdesk)
+    Job.objects.filter(pk=lost.pk).update(status=JobStatus.QUEUE_LOST, rq_id="x")
+    client.force_login(admin)
+    page = client.get("/jobs/").content.decode()
+    assert f"#{lost.pk} Test steps" in page and "waits for you to resume it" in page
+    assert f"#{unqueued.pk} Test steps" in page and "queue it again automatically" in page
