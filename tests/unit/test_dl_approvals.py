@@ -118,3 +118,37 @@ def test_cancelling_a_queued_migration_marks_the_migration_cancelled(awaiting, r
     assert migration.status == MigrationStatus.CANCELLED and migration.finished_at
     # The list is free for a new request.
     svc.check_no_open_migration(mail=migration.mail)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_for_one_list_make_exactly_one_migration(role_users, monkeypatch, no_enqueue):
+    import threading
+
+    from django.db import connection
+
+    from tests.unit.test_dl_pages import passed_preflight
+
+    users = [role_users["Helpdesk"], role_users["Administrator"]]
+    for user in users:
+        passed_preflight(user, "race@contoso.com")
+    # Both requests passed the service's own check before either wrote (the race): the database decides.
+    monkeypatch.setattr(svc, "check_no_open_migration", lambda *, mail: None)
+    outcomes: list[str] = []
+
+    def request(user):
+        try:
+            svc.do_request_migration(mail="race@contoso.com", user=user, enqueue=False)
+            outcomes.append("created")
+        except svc.MigrationRefused as exc:
+            outcomes.append(str(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request, args=(users[i % 2],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes.count("created") == 1, outcomes
+    assert all("already has an open migration" in o for o in outcomes if o != "created")
+    assert Migration.objects.filter(mail__iexact="race@contoso.com").count() == 1
