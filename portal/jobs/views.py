@@ -31,7 +31,6 @@ class JobListView(SingleTableMixin, FilterView):
     required_permissions = ("jobs.view_job",)
     table_class = JobTable
     filterset_class = JobFilterSet
-    paginate_by = 50
     template_name = "jobs/job_list.html"
 
     def get_queryset(self):
