@@ -1,12 +1,14 @@
 import django_tables2 as tables
 from django.utils.html import format_html
 
+from portal.tables import PortalTable
+
 from .choices import MfaClass
 from .mfa_classify import families_label
 from .models import MfaUserRow
 
 
-class MfaUserRowTable(tables.Table):
+class MfaUserRowTable(PortalTable):
     # the table sits in an htmx-boosted container that swaps only itself: a link to another page must not be boosted
     upn = tables.Column(verbose_name="User", linkify=True, order_by=("upn", "id"),
                         attrs={"a": {"hx-boost": "false"}}, empty_values=())
@@ -17,10 +19,9 @@ class MfaUserRowTable(tables.Table):
     enabled = tables.Column(verbose_name="Enabled")
     reasons = tables.Column(verbose_name="Why", orderable=False)
 
-    class Meta:
+    class Meta(PortalTable.Meta):
         model = MfaUserRow
         fields = ("upn", "department", "classification", "usable", "is_admin", "enabled", "reasons")
-        attrs = {"class": "table"}
         empty_text = "No users match these filters."
         template_name = "includes/table.html"
 

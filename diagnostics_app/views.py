@@ -64,7 +64,7 @@ def mfa(request):
         response["Content-Disposition"] = f'attachment; filename="{_filename(snapshot, "xlsx")}"'
         return response
     table = MfaUserRowTable(rows)
-    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    RequestConfig(request).configure(table)
     by_class = selectors.classification_breakdown(snapshot)
     by_method = selectors.method_breakdown(snapshot)
     points = selectors.trend()

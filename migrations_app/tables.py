@@ -6,13 +6,15 @@ import django_tables2 as tables
 from django.urls import reverse
 from django.utils.html import format_html
 
+from portal.tables import PortalTable
+
 from .models import DistributionList, Migration
 
 # The table container is hx-boosted for sorting and paging; a link to another page must load the whole page.
 _PAGE_LINK = {"a": {"hx-boost": "false"}}
 
 
-class DistributionListTable(tables.Table):
+class DistributionListTable(PortalTable):
     name = tables.Column(linkify=lambda record: reverse("migrations_app:list", args=[record.guid]), attrs=_PAGE_LINK)
     mail = tables.Column()
     kind = tables.TemplateColumn(template_name="migrations_app/_kind_cell.html")
@@ -29,7 +31,7 @@ class DistributionListTable(tables.Table):
         parts = [p for p in re.split(r"(?<!\\),", value) if not p.strip().upper().startswith("DC=")]
         return format_html('<span title="{}">{}</span>', value, ", ".join(p.strip() for p in parts) or value)
 
-    class Meta:
+    class Meta(PortalTable.Meta):
         model = DistributionList
         fields = ("name", "mail", "kind", "state", "member_count", "nested", "dependency_count", "ou", "cloud_type")
         attrs = {"class": "table", "id": "dl-table"}
@@ -40,7 +42,7 @@ def _migration_url(record) -> str:
     return reverse("migrations_app:migration", args=[record.pk])
 
 
-class MigrationTable(tables.Table):
+class MigrationTable(PortalTable):
     id = tables.Column(linkify=_migration_url, verbose_name="#", attrs=_PAGE_LINK)
     mail = tables.Column(linkify=_migration_url, verbose_name="List", attrs=_PAGE_LINK)
     group_name = tables.Column(verbose_name="Name", default="—")
@@ -50,7 +52,7 @@ class MigrationTable(tables.Table):
     created_at = tables.DateTimeColumn(verbose_name="Requested", format="Y-m-d H:i")
     job = tables.Column(linkify=True, verbose_name="Job", default="—", attrs=_PAGE_LINK)
 
-    class Meta:
+    class Meta(PortalTable.Meta):
         model = Migration
         fields = ("id", "mail", "group_name", "status", "requested_by", "approved_by", "created_at", "job")
         attrs = {"class": "table", "id": "migration-table"}

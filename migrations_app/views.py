@@ -35,7 +35,6 @@ class InventoryView(SingleTableMixin, FilterView):
     required_permissions = ("accounts.view_dl_migration",)
     table_class = DistributionListTable
     filterset_class = DistributionListFilterSet
-    paginate_by = 50
     template_name = "migrations_app/inventory.html"
 
     def get_queryset(self):
@@ -151,7 +150,6 @@ class MigrationListView(SingleTableMixin, FilterView):
     required_permissions = ("accounts.view_dl_migration",)
     table_class = MigrationTable
     filterset_class = MigrationFilterSet
-    paginate_by = 50
     template_name = "migrations_app/migration_list.html"
 
     def get_queryset(self):

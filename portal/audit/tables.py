@@ -1,9 +1,11 @@
 import django_tables2 as tables
 
+from portal.tables import PortalTable
+
 from .models import AuditEvent
 
 
-class AuditEventTable(tables.Table):
+class AuditEventTable(PortalTable):
     time = tables.DateTimeColumn(format="Y-m-d H:i:s")
     actor_name = tables.Column(verbose_name="Who", default="system")
     action = tables.Column()
@@ -12,8 +14,8 @@ class AuditEventTable(tables.Table):
     change = tables.TemplateColumn(template_name="audit/_change_cell.html", orderable=False, verbose_name="Change")
     source_ip = tables.Column(verbose_name="From")
 
-    class Meta:
+    class Meta(PortalTable.Meta):
         model = AuditEvent
         fields = ("time", "actor_name", "action", "target", "change", "job", "source_ip")
-        attrs = {"class": "table"}
+        per_page = 100
         empty_text = "No audit events match these filters."

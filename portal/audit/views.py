@@ -26,7 +26,6 @@ class AuditEventListView(SingleTableMixin, FilterView):
     required_permissions = ("audit.view_auditevent",)
     table_class = AuditEventTable
     filterset_class = AuditEventFilterSet
-    paginate_by = 100
     template_name = "audit/audit_list.html"
 
     def get_queryset(self):

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from portal.connectors import ad
 from portal.connectors.registry import active_directory
 
+from .attributes import PANEL_ATTRIBUTES, SEARCH_ATTRIBUTES, SHOWN_ATTRIBUTES, is_shown, secret_class
+
 PAGE_SIZE = 50
 MEMBER_PAGE_SIZE = 200
 MAX_RESULTS = 1000
-LIST_ATTRIBUTES = ["cn", "displayName", "mail", "mailNickname", "objectClass", "objectGUID", "userPrincipalName",
-                   "groupType"]
+
+
+class SecretObject(Exception):
+    """The object exists to hold a secret (a BitLocker recovery key, a trust password...)."""
+
+    def __init__(self, object_class: str) -> None:
+        super().__init__(f"a {object_class} object holds secrets; the portal does not show it")
+        self.object_class = object_class
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,7 @@ def directory_search(*, text: str, kinds: list[str], page: int = 1) -> SearchPag
     wanted = page * PAGE_SIZE + 1
     with active_directory() as directory:
         found = list(directory.find(name_or_mail_or_alias=text, kinds=kinds, prefix=True,
-                                    attributes=LIST_ATTRIBUTES, limit=min(wanted, MAX_RESULTS + 1)))
+                                    attributes=SEARCH_ATTRIBUTES, limit=min(wanted, MAX_RESULTS + 1)))
     found.sort(key=lambda o: (str(o.first("displayName") or o.first("cn") or "")).lower())
     start = (page - 1) * PAGE_SIZE
     return SearchPage(results=found[start:start + PAGE_SIZE], page=page, has_next=len(found) > page * PAGE_SIZE,
@@ -47,7 +55,11 @@ class ObjectView:
 
 def directory_object(*, guid: str, member_page: int = 1) -> ObjectView:
     with active_directory() as directory:
-        obj = directory.read_by_guid(guid)
+        # Only the allowlist is asked for: a secret the server holds never reaches the portal.
+        obj = directory.read_by_guid(guid, attributes=SHOWN_ATTRIBUTES)
+        refused = secret_class(obj.object_classes)
+        if refused:
+            raise SecretObject(refused)
         members: list[str] = []
         total = 0
         if obj.kind == "group":
@@ -56,9 +68,10 @@ def directory_object(*, guid: str, member_page: int = 1) -> ObjectView:
             for total, value in enumerate(directory.iter_values(obj.dn, "member"), start=1):
                 if start < total <= start + MEMBER_PAGE_SIZE:
                     members.append(value)
-    hidden = {"member", "proxyaddresses", "memberof", "objectguid", "objectsid"}
+    # Checked again on what came back: a server may add attributes nobody asked for.
+    obj = replace(obj, attributes={name: values for name, values in obj.attributes.items() if is_shown(name)})
     attributes = sorted(((name, values) for name, values in obj.attributes.items()
-                         if name.split(";")[0].lower() not in hidden), key=lambda kv: kv[0].lower())
+                         if name.split(";")[0].lower() not in PANEL_ATTRIBUTES), key=lambda kv: kv[0].lower())
     proxies = sorted(((p, p.startswith("SMTP:")) for p in obj.get("proxyAddresses")),
                      key=lambda pair: (not pair[1], pair[0].lower()))
     return ObjectView(obj=obj, attributes=attributes, proxy_addresses=proxies, members=members,

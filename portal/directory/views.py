@@ -9,7 +9,7 @@ from portal.connectors import ad
 from portal.connectors.registry import NotConfigured
 
 from .forms import DirectorySearchForm, DnForm
-from .selectors import directory_object, directory_search, guid_for_dn
+from .selectors import SecretObject, directory_object, directory_search, guid_for_dn
 
 
 def _unreachable(request, exc: Exception, *, title: str):
@@ -50,6 +50,8 @@ def object_detail(request, guid):
         view = directory_object(guid=str(guid), member_page=member_page)
     except ad.NotFound:
         raise Http404("no such object") from None
+    except SecretObject as exc:
+        return render(request, "directory/refused.html", {"object_class": exc.object_class}, status=403)
     except (ad.ServerDown, NotConfigured) as exc:
         return _unreachable(request, exc, title="Directory object")
     return render(request, "directory/object.html", {"view": view, "obj": view.obj})

@@ -1,9 +1,11 @@
 import django_tables2 as tables
 
+from portal.tables import PortalTable
+
 from .models import Job
 
 
-class JobTable(tables.Table):
+class JobTable(PortalTable):
     id = tables.Column(linkify=True, verbose_name="#")
     name = tables.Column(linkify=True, verbose_name="Job")
     target = tables.Column()
@@ -13,8 +15,7 @@ class JobTable(tables.Table):
     created_at = tables.DateTimeColumn(verbose_name="Started", format="Y-m-d H:i:s")
     summary = tables.Column(orderable=False)
 
-    class Meta:
+    class Meta(PortalTable.Meta):
         model = Job
         fields = ("id", "name", "target", "status", "progress", "user", "created_at", "summary")
-        attrs = {"class": "table"}
         empty_text = "No jobs match. Start one, e.g. a connectivity check, from the button above."

@@ -4,7 +4,7 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_filters.views import FilterView
@@ -14,7 +14,7 @@ from portal.accounts.permissions import requires
 
 from .filtersets import JobFilterSet
 from .models import Job
-from .selectors import jobs_for_list, log_lines_after, stranded_jobs
+from .selectors import jobs_for_list, log_lines_after, log_lines_before, stranded_jobs
 from .services import (
     JobActionRefused,
     can_cancel,
@@ -31,7 +31,6 @@ class JobListView(SingleTableMixin, FilterView):
     required_permissions = ("jobs.view_job",)
     table_class = JobTable
     filterset_class = JobFilterSet
-    paginate_by = 50
     template_name = "jobs/job_list.html"
 
     def get_queryset(self):
@@ -48,8 +47,9 @@ def _actions(job: Job, user) -> dict:
 
 
 def _job_context(job: Job, user, **extra) -> dict:
-    lines = log_lines_after(job=job, after=0, limit=100_000)
-    return {"job": job, "lines": lines, "last_seq": lines[-1].seq if lines else 0,
+    # The newest page only; the reader pages back with "Show earlier lines", the poll appends after it.
+    page = log_lines_before(job=job)
+    return {"job": job, "lines": page.lines, "last_seq": page.last_seq, "earlier_before": page.earlier_before,
             "poll_ms": settings.JOB_LOG_POLL_MS, "checkpoint": job.last_checkpoint, **_actions(job, user), **extra}
 
 
@@ -83,6 +83,20 @@ def job_log(request, pk: int):
                   {"job": job, "lines": lines, "last_seq": last_seq, "keep_polling": more,
                    "poll_ms": settings.JOB_LOG_POLL_MS, "checkpoint": job.last_checkpoint,
                    **_actions(job, request.user)})
+
+
+@requires("jobs.view_job")
+@require_GET
+def job_log_earlier(request, pk: int):
+    """The page of lines above the oldest one shown, to go on top of the log, and the next such button."""
+    job = get_object_or_404(Job, pk=pk)
+    try:
+        before = int(request.GET["before"])
+    except (KeyError, ValueError):
+        return HttpResponseBadRequest("before must be the seq of the oldest line shown")
+    page = log_lines_before(job=job, before=before)
+    return render(request, "jobs/_log_earlier.html",
+                  {"job": job, "lines": page.lines, "earlier_before": page.earlier_before})
 
 
 @requires("jobs.view_job")

@@ -22,6 +22,20 @@
     });
   });
 
+  // Earlier lines go on top of the log: keep the lines the reader was looking at in place.
+  let fromBottom = null;
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    const log = logBox();
+    if (log && evt.detail.target === log) fromBottom = log.scrollHeight - log.scrollTop;
+  });
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    const log = logBox();
+    if (log && evt.detail.target === log && fromBottom !== null) {
+      log.scrollTop = log.scrollHeight - fromBottom;
+      fromBottom = null;
+    }
+  });
+
   document.addEventListener("htmx:oobAfterSwap", function (evt) {
     const log = logBox();
     if (log && evt.detail.target === log && follow) log.scrollTop = log.scrollHeight;

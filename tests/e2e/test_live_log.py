@@ -77,3 +77,38 @@ def test_auditor_reads_a_log_filtered_to_warnings_and_is_refused_actions(page, m
     assert "This area is not built yet." in page.content()
     page.goto("/jobs/4242/")
     assert "There is nothing at this address" in page.content()
+
+
+def test_long_log_opens_at_its_end_and_pages_back_keeping_the_reader_in_place(page, make_user, no_enqueue):
+    from django.utils import timezone
+
+    from portal.jobs.models import JobLogLine
+    from portal.jobs.selectors import LOG_PAGE
+    from portal.jobs.services import do_start_job, run_job_inline
+
+    job = run_job_inline(do_start_job(kind="test_steps", user=make_user("hd", "Helpdesk"), params={}))
+    first = job.log_lines.count()
+    JobLogLine.objects.bulk_create(JobLogLine(job=job, seq=first + n, time=timezone.now(), level="info",
+                                              message=f"bulk line {n}") for n in range(1, 1201))
+    total = first + 1200
+    login(page, "hd")
+    page.goto(f"/jobs/{job.pk}/")
+    lines = page.locator("#log .line")
+    assert lines.count() == LOG_PAGE and lines.last.get_attribute("data-seq") == str(total)
+    log = page.locator("#log")
+    assert log.evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight") < 24, "opens at the newest line"
+
+    log.evaluate("el => { el.scrollTop = 0; }")
+    oldest_shown = lines.first.get_attribute("data-seq")
+    page.get_by_role("button", name="Show earlier lines").click()
+    page.wait_for_function(f"document.querySelectorAll('#log .line').length === {2 * LOG_PAGE}")
+    # The line the reader was at is still in view: the new lines went above it.
+    anchor = page.locator(f'#log .line[data-seq="{oldest_shown}"]')
+    assert anchor.evaluate("(el) => { const box = el.parentElement.getBoundingClientRect();"
+                           " const top = el.getBoundingClientRect().top;"
+                           " return top >= box.top - 2 && top < box.bottom; }")
+    page.get_by_role("button", name="Show earlier lines").click()
+    page.wait_for_function(f"document.querySelectorAll('#log .line').length === {total}")
+    seqs = [int(s) for s in lines.evaluate_all("els => els.map(e => e.dataset.seq)")]
+    assert seqs == list(range(1, total + 1)), "every line once, in order"
+    assert page.get_by_role("button", name="Show earlier lines").count() == 0

@@ -116,3 +116,54 @@ def test_directory_down_says_so(helpdesk, objects, settings):
     response = helpdesk.get("/directory/", {"q": "Zed"})
     assert response.status_code == 503
     assert "Active Directory is unreachable right now" in response.content.decode()
+
+
+@pytest.fixture(scope="module")
+def secrets(lab_ad, objects):
+    """A user carrying a password in unixUserPassword, and a computer with TPM owner information and a
+    BitLocker recovery object below it: secrets the lab's schema (Samba, 2012 R2) has and lets us write.
+    (Samba refuses userParameters over LDAP, bug 8077; the unit tests cover it.)"""
+    tag, ou = objects["tag"], objects["ou"]
+    with active_directory() as directory:
+        user = directory.add(ad.child_dn(ou, "CN", f"Zed Secretive {tag}"), object_class="user", attributes={
+            "sAMAccountName": f"zedsecret{tag}", "displayName": f"Zed Secretive {tag}",
+            "mail": f"secretive.{tag}@contoso.com", "description": f"Keeps secrets {tag}", "department": "Finance",
+            "unixUserPassword": f"Hunter2-{tag}"})
+        computer = directory.add(ad.child_dn(ou, "CN", f"ZEDPC{tag}"), object_class="computer", attributes={
+            "sAMAccountName": f"ZEDPC{tag}$", "msTPM-OwnerInformation": f"TpmOwner-{tag}"})
+        recovery_password = "123456-234567-345678-456789-567890-678901-789012-890123"
+        recovery = directory.add(
+            ad.child_dn(computer, "CN", "2026-12-02T06:00:00-00:00{0B9F1E2A-1111-2222-3333-444455556666}"),
+            object_class="msFVE-RecoveryInformation", attributes={
+                "msFVE-RecoveryPassword": recovery_password,
+                "msFVE-RecoveryGuid": uuid.UUID("0b9f1e2a-1111-2222-3333-444455556666"),
+                "msFVE-KeyPackage": b"\x01\x02KEYPACKAGE" + tag.encode()})
+        guids = {dn: directory.read(dn, attributes=["objectGUID"]).guid for dn in (user, computer, recovery)}
+    return {"user": guids[user], "computer": guids[computer], "recovery": guids[recovery], "recovery_dn": recovery,
+            "recovery_password": recovery_password, "tag": tag}
+
+
+def test_object_page_shows_the_allowlist_and_no_credentials(helpdesk, secrets):
+    tag = secrets["tag"]
+    page = helpdesk.get(f"/directory/objects/{secrets['user']}/").content.decode()
+    table = page.split('id="attributes"')[1].split("</table>")[0]
+    assert f"Keeps secrets {tag}" in table and "Finance" in table and f"zedsecret{tag}" in table
+    assert "NORMAL_ACCOUNT" in table, "userAccountControl flags are named"
+    assert f"Hunter2-{tag}" not in page and "unixUserPassword" not in page
+    # Attributes outside the allowlist are not shown either, secret or not (objectCategory is allowlisted).
+    assert "nTSecurityDescriptor" not in page and "uSNChanged" in table
+
+
+def test_computer_page_hides_tpm_owner_information(helpdesk, secrets):
+    page = helpdesk.get(f"/directory/objects/{secrets['computer']}/").content.decode()
+    assert f"ZEDPC{secrets['tag']}" in page
+    assert f"TpmOwner-{secrets['tag']}" not in page and "msTPM" not in page
+
+
+def test_bitlocker_recovery_object_is_refused_by_guid_and_by_dn(helpdesk, secrets):
+    response = helpdesk.get(f"/directory/objects/{secrets['recovery']}/")
+    page = response.content.decode()
+    assert response.status_code == 403 and "This object is not shown" in page
+    assert secrets["recovery_password"] not in page and "KEYPACKAGE" not in page
+    response = helpdesk.get("/directory/dn/", {"dn": secrets["recovery_dn"]}, follow=True)
+    assert response.status_code == 403 and secrets["recovery_password"] not in response.content.decode()

@@ -106,3 +106,52 @@ def test_worker_lost_page_shows_last_checkpoint_and_resume(client, role_users, n
     client.post(f"/jobs/{job.pk}/resume/")
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and no_enqueue[-1] == job.pk
+
+
+def test_long_log_opens_on_its_newest_page_and_pages_back(helpdesk_client, no_enqueue, django_assert_max_num_queries):
+    from django.utils import timezone
+
+    from portal.jobs.models import JobLogLine
+    from portal.jobs.selectors import LOG_PAGE
+
+    job = do_start_job(kind="test_steps", user=helpdesk_client.user, params={})
+    now = timezone.now()
+    JobLogLine.objects.bulk_create(JobLogLine(job=job, seq=n, time=now, level="info", message=f"line {n}")
+                                   for n in range(1, 2001))
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+
+    def seqs(html):
+        return [int(part.split('"')[0]) for part in html.split('data-seq="')[1:]]
+
+    page = helpdesk_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert seqs(page) == list(range(2001 - LOG_PAGE, 2001)), "only the newest page, oldest first"
+    assert f"/jobs/{job.pk}/log/?after=2000" in page, "live polling carries on after the newest line"
+    assert "Show earlier lines" in page and f"/jobs/{job.pk}/log/earlier/?before={2001 - LOG_PAGE}" in page
+
+    before = 2001 - LOG_PAGE
+    with django_assert_max_num_queries(8):
+        body = helpdesk_client.get(f"/jobs/{job.pk}/log/earlier/", {"before": before},
+                                   HTTP_HX_REQUEST="true").content.decode()
+    assert seqs(body) == list(range(before - LOG_PAGE, before))
+    assert 'id="log-earlier"' in body and 'hx-swap-oob="true"' in body, "the button moves up with the lines"
+    assert f"?before={before - LOG_PAGE}" in body
+    # The first page: its lines, and the button goes away.
+    body = helpdesk_client.get(f"/jobs/{job.pk}/log/earlier/", {"before": LOG_PAGE + 1}).content.decode()
+    assert seqs(body) == list(range(1, LOG_PAGE + 1)) and "Show earlier lines" not in body
+    # New lines still arrive through the poll, after the last one shown.
+    append_line(job.pk, level="info", message="fresh")
+    body = helpdesk_client.get(f"/jobs/{job.pk}/log/", {"after": 2000}, HTTP_HX_REQUEST="true").content.decode()
+    assert seqs(body) == [2001] and "fresh" in body
+
+
+def test_earlier_lines_need_a_line_number(helpdesk_client, no_enqueue):
+    job = do_start_job(kind="test_steps", user=helpdesk_client.user, params={})
+    assert helpdesk_client.get(f"/jobs/{job.pk}/log/earlier/", {"before": "x"}).status_code == 400
+    assert helpdesk_client.get(f"/jobs/{job.pk}/log/earlier/").status_code == 400
+
+
+def test_short_log_has_no_earlier_button(helpdesk_client, no_enqueue):
+    job = do_start_job(kind="test_steps", user=helpdesk_client.user, params={})
+    append_line(job.pk, level="info", message="only line")
+    page = helpdesk_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "only line" in page and "Show earlier lines" not in page

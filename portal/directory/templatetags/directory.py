@@ -2,6 +2,7 @@ from django import template
 from django.utils.http import urlencode
 
 from portal.connectors import ad
+from portal.directory import attributes
 
 register = template.Library()
 
@@ -33,6 +34,11 @@ def ldap_value(value) -> str:
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex() if len(value) <= 64 else f"0x{bytes(value[:64]).hex()}… ({len(value)} bytes)"
     return str(value)
+
+
+@register.filter
+def flag_names(value, name: str) -> str:
+    return attributes.flag_names(name, value)
 
 
 @register.simple_tag(takes_context=True)
