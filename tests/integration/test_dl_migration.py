@@ -434,38 +434,7 @@ def test_active_directory_down_during_the_move_is_retried_then_rolled_back(manif
     assert_original_state(before, mail2)
 
 
-class _Crash(BaseException):
-    """Stands for a worker killed between two statements: nothing catches it, nothing cleans up."""
-
-
 ROLLBACK_STEPS = engine.STEPS[:engine.STEPS.index(engine.POINT_OF_NO_RETURN)]
-
-
-@pytest.mark.parametrize("step", engine.STEPS)
-def test_worker_killed_after_any_checkpoint_resumes_to_a_correct_migration(manifest, tech, admin, monkeypatch,
-                                                                          no_enqueue, step):
-    mail, dn = new_list(manifest, members=3, offset=120)
-    real_checkpoint = engine.JobRunner.checkpoint
-
-    def crash_after(self, name, data=None):
-        real_checkpoint(self, name, data)
-        if name == step:
-            raise _Crash(name)
-
-    monkeypatch.setattr(engine.JobRunner, "checkpoint", crash_after)
-    pre = preflight(tech, mail)
-    assert pre.result["ok"]
-    migration = svc.do_request_migration(mail=mail, user=tech, enqueue=False)
-    with pytest.raises(_Crash):
-        run_job_inline(migration.job)
-    monkeypatch.setattr(engine.JobRunner, "checkpoint", real_checkpoint)
-    # What the portal does when the heartbeat stops: worker lost, then an Administrator resumes it.
-    Job.objects.filter(pk=migration.job.pk).update(status=JobStatus.WORKER_LOST, finished_at=timezone.now())
-    job = do_resume_job(job=Job.objects.get(pk=migration.job.pk), user=admin)
-    job = run_job_inline(job)
-    assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), log_of(job)
-    assert "skipping" in log_of(job)
-    assert_migrated(migration, mail, member_mails(manifest, 3, offset=120))
 
 
 @pytest.mark.parametrize("step", ROLLBACK_STEPS)
@@ -659,6 +628,8 @@ def test_an_expired_approval_is_refused(manifest, tech, make_user):
 
 
 def _kill_worker_when(rq_workers, proc, job, predicate, settings):
+    # The kill is certain here, so the loss may be declared sooner than a production worker's would be.
+    settings.JOB_WORKER_LOST_AFTER_SECONDS = 2
     wait_for(predicate, timeout=120, interval=0.2, message="the worker to reach the point of the kill")
     job.refresh_from_db()
     horse = int(job.worker.rsplit(":", 1)[1])
@@ -692,6 +663,7 @@ def test_real_worker_sigkilled_after_any_checkpoint_then_resumed(manifest, tech,
     _kill_worker_when(rq_workers, proc, job, lambda: job.checkpoints.filter(name=step).exists(), settings)
     job = _resume_on_a_fresh_worker(rq_workers, job, admin)
     assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), log_of(job)
+    assert f"Step '{step}' already done in an earlier run; skipping it." in log_of(job)
     assert_migrated(migration, mail, member_mails(manifest, 3, offset=210))
 
 
