@@ -7,8 +7,13 @@ STAMP := $(VENV)/.installed
 # Debian packages the portal, its lab and its browser tests run on.
 APT_PACKAGES := redis-server chromium fonts-dejavu-core samba samba-ad-dc ldb-tools
 PYTEST_ARGS ?=
+# Exact versions with their hashes, for the machines' Python and architecture (the image uses the same):
+# base.lock is what production runs (Dockerfile), dev.lock adds the lab, test and tooling extras.
+LOCKS := requirements/base.lock requirements/dev.lock
+LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes
+LOCK_ARGS ?=
 
-.PHONY: demo test bench install system-packages lint clean-run
+.PHONY: demo test bench install system-packages lint lock clean-run
 
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -18,13 +23,22 @@ system-packages:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml
+# Only what the lock names, each file checked against its hash; then the project itself, adding nothing.
+$(STAMP): pyproject.toml $(LOCKS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 install: system-packages $(STAMP)
+
+# After a change to the dependencies in pyproject.toml. Pins already in the locks are kept unless
+# LOCK_ARGS=--upgrade (or --upgrade-package NAME); dev.lock takes base.lock's pins, so both agree.
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile -q pyproject.toml $(LOCK_TARGET) $(LOCK_ARGS) \
+	  --custom-compile-command 'make lock' -o requirements/base.lock
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra lab --extra test -c requirements/base.lock \
+	  $(LOCK_TARGET) $(LOCK_ARGS) --custom-compile-command 'make lock' -o requirements/dev.lock
 
 demo: export LAB_MODE := 1
 demo: export DEMO_MODE := 1
