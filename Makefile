@@ -81,6 +81,8 @@ test: install
 test-postgres:
 	DATABASE_URL='$(POSTGRES_URL)' $(PY) -m pytest -m postgres $(PG_PYTEST_ARGS)
 
+# Each benchmark stops the lab servers it started (portal/lab/config.py servers_left_as_found); this trap
+# stops what the stack started.
 bench: install
 	$(PY) manage.py stack up redis
 	trap '$(PY) manage.py stack down' EXIT; \
