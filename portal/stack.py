@@ -7,6 +7,7 @@ was started, nothing else.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -140,8 +141,24 @@ def _as_postgres_user(argv: list[str]) -> list[str]:
             "--reset-env", *argv]
 
 
+def _postgres_user_can_reach(path: Path) -> bool:
+    return subprocess.run(["setpriv", f"--reuid={POSTGRES_SYSTEM_USER}", f"--regid={POSTGRES_SYSTEM_USER}",
+                           "--init-groups", "test", "-x", str(path)]).returncode == 0
+
+
 def postgres_data_dir() -> Path:
-    return settings.VAR_DIR / "postgres" / "data"
+    """Under the var dir; but a checkout in a directory others cannot enter (/root is 700) keeps the postgres
+    user out of it, and then the cluster lives in that user's home, one per var dir."""
+    preferred = settings.VAR_DIR / "postgres" / "data"
+    if os.geteuid() != 0:
+        return preferred
+    try:
+        home = Path(pwd.getpwnam(POSTGRES_SYSTEM_USER).pw_dir)
+    except KeyError:
+        return preferred  # _as_postgres_user says what is missing
+    if _postgres_user_can_reach(settings.VAR_DIR):
+        return preferred
+    return home / "dirops" / hashlib.sha256(str(settings.VAR_DIR).encode()).hexdigest()[:16] / "data"
 
 
 def _postgres_initdb(data: Path) -> None:
@@ -151,10 +168,12 @@ def _postgres_initdb(data: Path) -> None:
     data.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
-        os.chown(data, entry.pw_uid, entry.pw_gid)
-        if subprocess.run(["setpriv", f"--reuid={POSTGRES_SYSTEM_USER}", f"--regid={POSTGRES_SYSTEM_USER}",
-                           "--init-groups", "test", "-w", str(data)]).returncode != 0:
-            raise StackError(f"The {POSTGRES_SYSTEM_USER} user cannot reach {data}: every directory above it must "
+        for path in (data, *data.parents):
+            if path == Path(entry.pw_dir) or path == settings.VAR_DIR:
+                break
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        if not _postgres_user_can_reach(data):
+            raise StackError(f"The {POSTGRES_SYSTEM_USER} user cannot enter {data}: every directory above it must "
                              "be searchable by others (chmod o+x), or set DIROPS_VAR_DIR elsewhere.")
     data.chmod(0o700)
     # Loopback TCP only (no Unix socket to share), trust there: a test and development server on this

@@ -2,6 +2,7 @@
 
 import os
 import signal
+from types import SimpleNamespace
 
 import pytest
 
@@ -50,3 +51,16 @@ def test_marked_tests_run_on_the_database_database_url_names():
 
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
     assert connection.vendor == ("postgresql" if on_postgres else "sqlite")
+
+
+def test_cluster_moves_to_the_postgres_users_home_when_it_cannot_enter_the_var_dir(settings, monkeypatch, tmp_path):
+    # A checkout under /root (mode 700): the postgres user could not reach var/postgres/data there.
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(stack.pwd, "getpwnam", lambda name: SimpleNamespace(pw_dir=str(tmp_path)))
+    monkeypatch.setattr(stack, "_postgres_user_can_reach", lambda path: True)
+    assert stack.postgres_data_dir() == settings.VAR_DIR / "postgres" / "data"
+    monkeypatch.setattr(stack, "_postgres_user_can_reach", lambda path: False)
+    elsewhere = stack.postgres_data_dir()
+    assert elsewhere.parent.parent == tmp_path / "dirops" and elsewhere.name == "data"
+    settings.VAR_DIR = settings.VAR_DIR / "other"
+    assert stack.postgres_data_dir() != elsewhere, "one cluster per var dir"
