@@ -46,6 +46,19 @@ def test_locks_pin_every_declared_dependency_with_hashes():
         assert not unhashed, f"{lock} pins without a hash: {unhashed}"
 
 
+
+def test_locked_versions_satisfy_what_pyproject_asks():
+    from packaging.requirements import Requirement
+
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    for lock, requirements in (("base.lock", PYPROJECT["project"]["dependencies"]),
+                               ("dev.lock", [r for group in extras.values() for r in group])):
+        pinned = pins(lock)
+        stale = [req for req in map(Requirement, requirements)
+                 if not req.specifier.contains(pinned[canonical(req.name)][0], prereleases=True)]
+        assert not stale, f"{lock} pins versions pyproject.toml no longer admits: {stale}; run make lock"
+
+
 def test_production_lock_leaves_the_lab_and_the_test_tools_out():
     base, dev = pins("base.lock"), pins("dev.lock")
     assert LAB and not LAB & set(base), f"lab-only packages in base.lock: {sorted(LAB & set(base))}"
