@@ -4,11 +4,20 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Debian packages the portal, its lab and its browser tests run on.
-APT_PACKAGES := redis-server chromium fonts-dejavu-core samba samba-ad-dc ldb-tools
+# Debian packages the portal, its lab and its browser tests run on (PostgreSQL: the tests marked `postgres`).
+APT_PACKAGES := redis-server chromium fonts-dejavu-core samba samba-ad-dc ldb-tools postgresql-15
 PYTEST_ARGS ?=
+PG_PYTEST_ARGS ?=
+# The tests' own PostgreSQL (`manage.py stack up postgres`); another port keeps two checkouts apart.
+POSTGRES_TEST_PORT ?= 5439
+POSTGRES_URL ?= postgres://dirops@127.0.0.1:$(POSTGRES_TEST_PORT)/dirops
+# Exact versions with their hashes, for the machines' Python and architecture (the image uses the same):
+# base.lock is what production runs (Dockerfile), dev.lock adds the lab, test and tooling extras.
+LOCKS := requirements/base.lock requirements/dev.lock
+LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes
+LOCK_ARGS ?=
 
-.PHONY: demo test bench install system-packages lint clean-run
+.PHONY: demo test test-postgres bench install system-packages lint lock clean-run
 
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -18,13 +27,22 @@ system-packages:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml
+# Only what the lock names, each file checked against its hash; then the project itself, adding nothing.
+$(STAMP): pyproject.toml $(LOCKS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 install: system-packages $(STAMP)
+
+# After a change to the dependencies in pyproject.toml. Pins already in the locks are kept unless
+# LOCK_ARGS=--upgrade (or --upgrade-package NAME); dev.lock takes base.lock's pins, so both agree.
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile -q pyproject.toml $(LOCK_TARGET) $(LOCK_ARGS) \
+	  --custom-compile-command 'make lock' -o requirements/base.lock
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra lab --extra test -c requirements/base.lock \
+	  $(LOCK_TARGET) $(LOCK_ARGS) --custom-compile-command 'make lock' -o requirements/dev.lock
 
 demo: export LAB_MODE := 1
 demo: export DEMO_MODE := 1
@@ -44,17 +62,27 @@ demo: install
 # they are started here and stopped on the way out, pass or fail.
 test: export DIROPS_VAR_DIR := $(CURDIR)/var/test
 test: export REDIS_URL := redis://127.0.0.1:6391/0
+test: export POSTGRES_URL := $(POSTGRES_URL)
 # Benchmarks keep their own labs (seeded once, reused) apart from the tests' and the demo's.
 bench: export DIROPS_VAR_DIR := $(CURDIR)/var/bench
 bench: export REDIS_URL := redis://127.0.0.1:6392/0
 
 test: install
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py stack up redis
+	$(PY) manage.py stack up redis postgres
 	trap '$(PY) manage.py stack down' EXIT; \
 	$(VENV)/bin/ruff check . && \
-	$(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS) && \
+	$(MAKE) --no-print-directory test-postgres
 
+# The tests marked `postgres` once more, on PostgreSQL (pytest-django creates test_dirops there). make test
+# runs it with its servers up; by hand, start them first (`manage.py stack up redis postgres`) and give both
+# commands the same DIROPS_VAR_DIR, REDIS_URL and POSTGRES_URL.
+test-postgres:
+	DATABASE_URL='$(POSTGRES_URL)' $(PY) -m pytest -m postgres $(PG_PYTEST_ARGS)
+
+# Each benchmark stops the lab servers it started (portal/lab/config.py servers_left_as_found); this trap
+# stops what the stack started.
 bench: install
 	$(PY) manage.py stack up redis
 	trap '$(PY) manage.py stack down' EXIT; \

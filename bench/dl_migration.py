@@ -1,9 +1,10 @@
 """Benchmark: one 5,000-member distribution list migrated to Exchange Online in the lab.
 
 Runs the real migration job (migrations_app.engine through the real connectors) against its own lab
-(Samba on 127.0.0.10, lab cloud on 127.0.0.1:8467, under var/bench/dl; seeded once, reused) with sync
-latency 0, on the seed's "All Company Announcements" list (5,200 members: 157 users, 5,043 contacts),
-re-created fresh for each run. Measures:
+(Samba on 127.0.0.10, lab cloud on 127.0.0.1:8467, under var/bench/dl/lab; seeded once, reused, its
+servers stopped at the end unless they were running before) with sync latency 0, on the seed's
+"All Company Announcements" list (5,200 members: 157 users, 5,043 contacts), re-created fresh for each
+run. Measures:
 
   - wall time, split into lab time (spent waiting on the lab's servers: every LDAP operation,
     Exchange cmdlet and sync cmdlet, timed at the connector) and portal time (the rest);
@@ -22,11 +23,14 @@ import os
 import sys
 import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DIROPS_VAR_DIR", str(ROOT / "var" / "bench" / "dl"))
+# Its own lab whatever the var dir (make bench sets var/bench): ad_scan's 100,000-user lab is var/bench/lab.
+os.environ["LAB_DIR"] = str(ROOT / "var" / "bench" / "dl" / "lab")
 os.environ["LAB_MODE"] = "1"
 os.environ.setdefault("LAB_AD_HOST", "127.0.0.10")
 os.environ.setdefault("LAB_CLOUD_PORT", "8467")
@@ -47,6 +51,15 @@ def _timed(counter: Counter, clock: dict, key: str, fn):
             clock["lab"] += time.perf_counter() - start
             counter[key] += 1
     return wrapper
+
+
+@contextmanager
+def bench_lab():
+    """The bench's lab, up and seeded; its servers stop on the way out unless they were running before."""
+    from portal.lab import config
+
+    with config.servers_left_as_found():
+        yield setup_lab()
 
 
 def setup_lab():
@@ -94,10 +107,17 @@ def main() -> None:
 
     logging.disable(logging.INFO)
     django.setup()
-    from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    print("Preparing the bench lab (seeded once, reused)…", flush=True)
+    with bench_lab() as manifest:
+        measure(manifest)
+
+
+def measure(manifest) -> None:
+    from django.contrib.auth import get_user_model
+
     from migrations_app import services as svc
     from portal.accounts.services import do_sync_roles
     from portal.connectors import ad as adc
@@ -106,8 +126,6 @@ def main() -> None:
     from portal.connectors.registry import exchange_online
     from portal.jobs.services import run_job_inline
 
-    print("Preparing the bench lab (seeded once, reused)…", flush=True)
-    manifest = setup_lab()
     mail = fresh_big_list(manifest)
     do_sync_roles()
     user, _ = get_user_model().objects.get_or_create(username="bench-tech")

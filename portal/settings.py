@@ -122,6 +122,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6390/0")
+# The local PostgreSQL `manage.py stack up postgres` runs (loopback only): make test runs the tests marked
+# `postgres` a second time with DATABASE_URL pointing at it. Not the portal's own database unless
+# DATABASE_URL says so.
+STACK_POSTGRES_URL = env.str("POSTGRES_URL", default="postgres://dirops@127.0.0.1:5439/dirops")
 RQ_QUEUE_NAMES = ["default", "long"]
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 6 * 3600} for name in RQ_QUEUE_NAMES}
 RQ_SHOW_ADMIN_LINK = False

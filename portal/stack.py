@@ -1,11 +1,15 @@
-"""The local processes `make demo` and `make test` run: Redis, RQ workers, the web server (and the
-lab's servers as they arrive). Each is started detached with a pid file under var/run, so a second
-`up` reuses what runs and `down` stops exactly what was started, nothing else.
+"""The local processes `make demo` and `make test` run: Redis, RQ workers, the web server, the
+PostgreSQL server the tests also run against (and the lab's servers as they arrive). Each is started
+detached with a pid file under var/run, so a second `up` reuses what runs and `down` stops exactly what
+was started, nothing else.
 """
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -15,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 
@@ -32,6 +36,13 @@ class StackError(Exception):
     pass
 
 
+# How a server stops cleanly, kept by name: `down` knows a service only by its pid file. PostgreSQL's
+# postmaster alone gets SIGINT (fast shutdown: sessions rolled back, a checkpoint, exit); signalling its
+# backends and helpers from outside would look like a crash to it.
+STOP_OPTIONS: dict[str, dict] = {"postgres": {"stop_signal": signal.SIGINT, "stop_group": False}}
+SERVERS = ("redis", "postgres")
+
+
 @dataclass
 class Service:
     name: str
@@ -40,6 +51,13 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = settings.BASE_DIR
     startup_seconds: float = 20.0
+    # Which signal stops it, sent to its whole process group or to its leader alone.
+    stop_signal: int = signal.SIGTERM
+    stop_group: bool = True
+    # Each `up` runs these (idempotent): before starting it, what it needs on disk; once it is ready,
+    # what it must hold before anyone uses it.
+    prepare: Callable[[], None] | None = None
+    after_start: Callable[[], None] | None = None
 
     @property
     def pidfile(self) -> Path:
@@ -72,6 +90,145 @@ def redis_service() -> Service:
     argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data), "--save", "",
             "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no"]
     return Service("redis", argv, ready=lambda: port_open(host, port))
+
+
+# PostgreSQL: started only by name (`stack up postgres`); make test runs its -m postgres tests on it.
+# postgres refuses to run as root, so when root starts it, it runs as Debian's `postgres` system user, which
+# owns its data directory; started by anyone else, it runs as them.
+POSTGRES_SYSTEM_USER = "postgres"
+
+
+@dataclass(frozen=True)
+class PostgresEndpoint:
+    host: str
+    port: int
+    user: str
+    password: str
+    name: str
+
+
+def postgres_endpoint() -> PostgresEndpoint:
+    url = urlparse(settings.STACK_POSTGRES_URL)
+    if url.scheme not in ("postgres", "postgresql", "pgsql"):
+        raise StackError(f"POSTGRES_URL must be a postgres:// URL, not {settings.STACK_POSTGRES_URL!r}")
+    host = url.hostname or "127.0.0.1"
+    if host not in ("127.0.0.1", "localhost"):
+        raise StackError(f"The local PostgreSQL listens on loopback only; POSTGRES_URL names {host}")
+    return PostgresEndpoint(host="127.0.0.1", port=url.port or 5432, user=unquote(url.username or "dirops"),
+                            password=unquote(url.password or ""), name=unquote(url.path.lstrip("/")) or "dirops")
+
+
+def postgres_bin(program: str) -> str:
+    """Debian keeps the server programs out of PATH, one directory per major version: take the newest."""
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"), key=lambda p: int(p.split("/")[4]))
+    if found:
+        return found[-1]
+    on_path = shutil.which(program)
+    if on_path:
+        return on_path
+    raise StackError(f"PostgreSQL's {program} is not installed (Debian: apt-get install postgresql-15).")
+
+
+def _as_postgres_user(argv: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return argv
+    try:
+        pwd.getpwnam(POSTGRES_SYSTEM_USER)
+    except KeyError as exc:
+        raise StackError(f"No {POSTGRES_SYSTEM_USER!r} system user (Debian's postgresql package creates it).") from exc
+    # setpriv execs (no fork, unlike runuser), so the pid file names the postmaster itself.
+    return ["setpriv", f"--reuid={POSTGRES_SYSTEM_USER}", f"--regid={POSTGRES_SYSTEM_USER}", "--init-groups",
+            "--reset-env", *argv]
+
+
+def _postgres_user_can_reach(path: Path) -> bool:
+    return subprocess.run(["setpriv", f"--reuid={POSTGRES_SYSTEM_USER}", f"--regid={POSTGRES_SYSTEM_USER}",
+                           "--init-groups", "test", "-x", str(path)]).returncode == 0
+
+
+def postgres_data_dir() -> Path:
+    """Under the var dir; but a checkout in a directory others cannot enter (/root is 700) keeps the postgres
+    user out of it, and then the cluster lives in that user's home, one per var dir."""
+    preferred = settings.VAR_DIR / "postgres" / "data"
+    if os.geteuid() != 0:
+        return preferred
+    try:
+        home = Path(pwd.getpwnam(POSTGRES_SYSTEM_USER).pw_dir)
+    except KeyError:
+        return preferred  # _as_postgres_user says what is missing
+    if _postgres_user_can_reach(settings.VAR_DIR):
+        return preferred
+    return home / "dirops" / hashlib.sha256(str(settings.VAR_DIR).encode()).hexdigest()[:16] / "data"
+
+
+def _postgres_initdb(data: Path) -> None:
+    """Create the cluster once; a data directory holding PG_VERSION is reused as it is."""
+    if (data / "PG_VERSION").exists():
+        return
+    data.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+        for path in (data, *data.parents):
+            if path == Path(entry.pw_dir) or path == settings.VAR_DIR:
+                break
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        if not _postgres_user_can_reach(data):
+            raise StackError(f"The {POSTGRES_SYSTEM_USER} user cannot enter {data}: every directory above it must "
+                             "be searchable by others (chmod o+x), or set DIROPS_VAR_DIR elsewhere.")
+    data.chmod(0o700)
+    # Loopback TCP only (no Unix socket to share), trust there: a test and development server on this
+    # machine, never a production database.
+    argv = _as_postgres_user([postgres_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                              "--encoding=UTF8", "--locale=C", "--no-instructions"])
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise StackError(f"initdb failed (code {done.returncode}):\n{done.stdout}{done.stderr}")
+
+
+def _postgres_connect(endpoint: PostgresEndpoint, dbname: str = "postgres", user: str = "postgres"):
+    import psycopg
+
+    return psycopg.connect(host=endpoint.host, port=endpoint.port, user=user, dbname=dbname, connect_timeout=2,
+                           autocommit=True)
+
+
+def _postgres_ready(endpoint: PostgresEndpoint) -> bool:
+    # The port opens before the server accepts sessions ("the database system is starting up").
+    if not port_open(endpoint.host, endpoint.port):
+        return False
+    try:
+        with _postgres_connect(endpoint):
+            return True
+    except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+        return False
+
+
+def _postgres_ensure_database(endpoint: PostgresEndpoint) -> None:
+    """The portal's role (allowed to create databases: pytest-django creates test_<name>) and database."""
+    from psycopg import sql
+
+    with _postgres_connect(endpoint) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [endpoint.user]).fetchone():
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB").format(sql.Identifier(endpoint.user)))
+        if endpoint.password:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(endpoint.user),
+                                                                    sql.Literal(endpoint.password)))
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [endpoint.name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(endpoint.name),
+                                                                       sql.Identifier(endpoint.user)))
+
+
+def postgres_service() -> Service:
+    endpoint = postgres_endpoint()
+    data = postgres_data_dir()
+    # synchronous_commit off: a crash of the machine may lose the last commits, never corrupts; the tests
+    # commit every job log line and this machine's disk is shared.
+    argv = [postgres_bin("postgres"), "-D", str(data), "-p", str(endpoint.port),
+            "-c", f"listen_addresses={endpoint.host}", "-c", "unix_socket_directories=",
+            "-c", "synchronous_commit=off"]
+    return Service("postgres", _as_postgres_user(argv), ready=lambda: _postgres_ready(endpoint),
+                   startup_seconds=60.0, prepare=lambda: _postgres_initdb(data),
+                   after_start=lambda: _postgres_ensure_database(endpoint), **STOP_OPTIONS.get("postgres", {}))
 
 
 def worker_service(index: int) -> Service:
@@ -115,10 +272,17 @@ def start(service: Service, *, env: dict[str, str] | None = None) -> tuple[int, 
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     pid = running_pid(service)
     if pid:
+        if service.after_start:
+            service.after_start()
         return pid, False
     if service.name == "redis" and service.ready():
         raise StackError(f"Something else already listens on Redis's port ({settings.REDIS_URL}); "
                          "stop it or set REDIS_URL to another port.")
+    if service.name == "postgres" and port_open(postgres_endpoint().host, postgres_endpoint().port):
+        raise StackError(f"Something else already listens on PostgreSQL's port ({settings.STACK_POSTGRES_URL}); "
+                         "stop it or set POSTGRES_URL to another port.")
+    if service.prepare:
+        service.prepare()
     log = open(service.logfile, "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
         proc = subprocess.Popen(service.argv, cwd=service.cwd, stdout=log, stderr=subprocess.STDOUT,
@@ -136,6 +300,8 @@ def start(service: Service, *, env: dict[str, str] | None = None) -> tuple[int, 
             raise StackError(f"{service.name} did not become ready in {service.startup_seconds:.0f}s; see "
                              f"{service.logfile}:\n" + tail(service.logfile))
         time.sleep(0.1)
+    if service.after_start:
+        service.after_start()
     return proc.pid, True
 
 
@@ -145,7 +311,10 @@ def stop(service: Service, *, timeout: float = 15.0) -> bool:
     if not pid:
         return False
     try:
-        os.killpg(pid, signal.SIGTERM)  # its own session: the whole group (gunicorn's workers too)
+        if service.stop_group:
+            os.killpg(pid, service.stop_signal)  # its own session: the whole group (gunicorn's workers too)
+        else:
+            os.kill(pid, service.stop_signal)
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + timeout
@@ -178,6 +347,6 @@ def known_services(*, workers: int = 2, bind: str = "127.0.0.1:8000") -> list[Se
 def all_pidfile_services() -> list[Service]:
     """Every service with a pid file, whatever started it, so `down` stops everything `up` started."""
     names = sorted(p.stem for p in RUN_DIR.glob("*.pid")) if RUN_DIR.exists() else []
-    # Stop the servers' clients first: Redis last, once no worker needs it.
-    names.sort(key=lambda n: n == "redis")
-    return [Service(name, [], ready=lambda: True) for name in names]
+    # Stop the servers' clients first: Redis and PostgreSQL last, once no worker needs them.
+    names.sort(key=lambda n: n in SERVERS)
+    return [Service(name, [], ready=lambda: True, **STOP_OPTIONS.get(name, {})) for name in names]

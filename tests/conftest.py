@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import pytest
 from django.conf import settings
@@ -54,9 +55,14 @@ def no_enqueue(monkeypatch):
 
 
 def _test_database_url() -> str:
+    """The database pytest-django made for this session, as a URL for the worker processes' settings."""
     db = settings.DATABASES["default"]
-    assert db["ENGINE"].endswith("sqlite3"), "worker fixtures support the SQLite test database"
-    return f"sqlite:///{db['NAME']}"
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    assert db["ENGINE"].endswith("postgresql"), f"worker fixtures support SQLite and PostgreSQL, not {db['ENGINE']}"
+    # The session's URL with its database swapped for test_<name>; its password (in the URL or in
+    # DATABASE_PASSWORD(_FILE), which the workers inherit) and options stay as they are.
+    return urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + quote(db["NAME"])).geturl()
 
 
 @pytest.fixture

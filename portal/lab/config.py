@@ -3,7 +3,11 @@ seed.py know nothing of Django)."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import signal
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -115,3 +119,25 @@ def ensure_cloud_seeded(*, manifest, seed: int):
         return cloud_manifest
     finally:
         store.close()
+
+
+@contextlib.contextmanager
+def servers_left_as_found() -> Iterator[None]:
+    """For a script that brings this LAB_DIR's servers up (the benchmarks): on the way out, stop the lab AD
+    and lab cloud that were not running on the way in, also when it fails, is interrupted or terminated, so
+    that it leaves no server behind (and one that a developer had running stays up)."""
+    from .cloud import server
+
+    ad_was_running = samba.status(base_dir=ad_dir()).running
+    cloud_was_running = server.status(data_dir=cloud_dir()).running
+    # SIGTERM (make's trap, kill) would end Python without running the finally below.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        # The cloud first: its hooks call into the lab AD.
+        if not cloud_was_running:
+            server.stop(data_dir=cloud_dir())
+        if not ad_was_running:
+            samba.stop(base_dir=ad_dir())

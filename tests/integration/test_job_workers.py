@@ -44,6 +44,7 @@ def test_connectivity_check_reports_unreachable_redis_clearly(transactional_db, 
     assert err.startswith("Redis and job workers: unreachable: ConnectionError")
 
 
+@pytest.mark.postgres
 def test_killed_worker_is_detected_and_shown_as_worker_lost(rq_workers, make_user, settings):
     [worker] = rq_workers(1)
     user = make_user("hd", "Helpdesk")
@@ -66,6 +67,7 @@ def test_killed_worker_is_detected_and_shown_as_worker_lost(rq_workers, make_use
     assert last.startswith("Worker lost: no heartbeat from") and "last checkpoint was 'halfway'" in last
 
 
+@pytest.mark.postgres
 def test_cancel_reaches_a_job_on_a_worker(rq_workers, make_user):
     from portal.jobs.services import do_cancel_job
 

@@ -4,6 +4,8 @@ import os
 import threading
 import time
 
+from django.db import connection
+
 from portal.jobs.models import Job
 from portal.jobs.runner import JobCancelled, JobFailed, JobRunner
 
@@ -49,8 +51,13 @@ class ChattyJob(JobRunner):
         threads, per_thread = self.job.params.get("threads", 8), self.job.params.get("lines", 50)
 
         def talk(t):
-            for n in range(per_thread):
-                self.info(f"t{t} n{n}")
+            try:
+                for n in range(per_thread):
+                    self.info(f"t{t} n{n}")
+            finally:
+                # Each thread has its own connection: a PostgreSQL session left open keeps the test database
+                # from being dropped.
+                connection.close()
 
         workers = [threading.Thread(target=talk, args=(t,)) for t in range(threads)]
         for w in workers:

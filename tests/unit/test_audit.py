@@ -21,6 +21,7 @@ def events(make_user):
     return actor, [first, second, third]
 
 
+@pytest.mark.postgres
 def test_record_keeps_who_what_target_before_after(events):
     actor, (first, second, third) = events
     assert first.actor == actor and first.actor_name == "alice" and first.after == {"a": 1}
@@ -28,6 +29,7 @@ def test_record_keeps_who_what_target_before_after(events):
     assert third.before == {"b": "01"}, "bytes from a directory are stored as hex"
 
 
+@pytest.mark.postgres
 def test_events_cannot_be_changed_or_removed(events):
     _, (first, *_rest) = events
     first.action = "tampered"

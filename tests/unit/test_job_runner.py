@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from portal.jobs.choices import JobStatus
@@ -35,6 +36,7 @@ def helpdesk(make_user):
     return make_user("hd", "Helpdesk")
 
 
+@pytest.mark.postgres
 def test_success_logs_in_order_with_progress_and_result(helpdesk, no_enqueue):
     job = run_job_inline(start("test_steps", helpdesk))
     assert job.status == JobStatus.SUCCEEDED
@@ -111,6 +113,7 @@ def test_helpdesk_cannot_cancel_someone_elses_job(make_user, no_enqueue):
     assert do_cancel_job(job=job, user=admin).status == JobStatus.CANCELLED
 
 
+@pytest.mark.postgres
 def test_concurrent_writers_get_unique_ordered_seqs(helpdesk, no_enqueue):
     job = start("test_chatty", helpdesk, threads=6, lines=40)
     # The portal writes lines into the same job while its runner's threads do (cancel, worker lost).
@@ -118,9 +121,12 @@ def test_concurrent_writers_get_unique_ordered_seqs(helpdesk, no_enqueue):
 
     def portal_lines():
         n = 0
-        while not stop.is_set() and n < 30:
-            append_line(job.pk, level="info", message=f"portal {n}")
-            n += 1
+        try:
+            while not stop.is_set() and n < 30:
+                append_line(job.pk, level="info", message=f"portal {n}")
+                n += 1
+        finally:
+            connection.close()  # its own session: PostgreSQL would not drop the test database under it
 
     side = threading.Thread(target=portal_lines)
     side.start()
@@ -134,6 +140,7 @@ def test_concurrent_writers_get_unique_ordered_seqs(helpdesk, no_enqueue):
         assert mine == [f"t{t} n{n}" for n in range(40)], "each writer's lines keep their order"
 
 
+@pytest.mark.postgres
 def test_resume_after_worker_loss_skips_completed_steps(helpdesk, make_user, no_enqueue):
     job = run_job_inline(start("test_steps", helpdesk, fail_at="three"))
     assert list(job.checkpoints.values_list("name", flat=True)) == ["one", "two"]
@@ -155,6 +162,7 @@ def test_resume_after_worker_loss_skips_completed_steps(helpdesk, make_user, no_
     assert log.count("doing one") == 1 and log.count("doing three") == 1
 
 
+@pytest.mark.postgres
 def test_worker_lost_detection_leaves_live_jobs_alone(helpdesk, no_enqueue):
     alive = start("test_steps", helpdesk)
     dead = start("test_steps", helpdesk)

@@ -8,18 +8,24 @@ from portal import stack
 
 
 class Command(BaseCommand):
-    help = "Start, stop or inspect the local processes (Redis, RQ workers, web server) that make runs."
+    help = ("Start, stop or inspect the local processes (Redis, RQ workers, web server; PostgreSQL when named) "
+            "that make runs.")
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["up", "down", "status", "run"])
-        parser.add_argument("services", nargs="*", help="redis, workers, web (default: all)")
+        parser.add_argument("services", nargs="*",
+                            help="redis, workers, web (default: these three), postgres (only when named); "
+                                 "`down` stops the named ones, or everything started")
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--bind", default="127.0.0.1:8000")
         parser.add_argument("--json", action="store_true", dest="as_json")
 
     def handle(self, *args, action, services, workers, bind, as_json: bool = False, **options):
-        chosen = self._select(services, workers=workers, bind=bind)
+        unknown = set(services) - {"redis", "workers", "web", "postgres"}
+        if unknown:
+            raise CommandError(f"Unknown service(s): {', '.join(sorted(unknown))}")
         try:
+            chosen = self._select(services, workers=workers, bind=bind) if action in ("up", "run") else []
             if action in ("up", "run"):
                 for service in chosen:
                     pid, started = stack.start(service)
@@ -28,6 +34,8 @@ class Command(BaseCommand):
                 self._run(chosen, bind)
             elif action == "down":
                 for service in stack.all_pidfile_services():
+                    if services and not self._named(service.name, services):
+                        continue
                     if stack.stop(service):
                         self.stdout.write(f"{service.name}: stopped")
             elif action == "status":
@@ -44,10 +52,14 @@ class Command(BaseCommand):
         everything = stack.known_services(workers=workers, bind=bind)
         if not names:
             return everything
-        unknown = set(names) - {"redis", "workers", "web"}
-        if unknown:
-            raise CommandError(f"Unknown service(s): {', '.join(sorted(unknown))}")
-        return [s for s in everything if s.name in names or ("workers" in names and s.name.startswith("worker"))]
+        chosen = [s for s in everything if self._named(s.name, names)]
+        if "postgres" in names:
+            chosen.insert(0, stack.postgres_service())
+        return chosen
+
+    @staticmethod
+    def _named(name: str, names) -> bool:
+        return name in names or ("workers" in names and name.startswith("worker"))
 
     def _run(self, services, bind):
         stopping = []
