@@ -81,6 +81,7 @@ def test_cancel_reaches_a_job_on_a_worker(rq_workers, make_user):
     assert Job.objects.get(pk=job.pk).log_lines.count() < 100
 
 
+@pytest.mark.postgres
 def test_a_job_created_while_redis_was_down_runs_after_the_workers_sweep(rq_workers, make_user, settings):
     user = make_user("hd", "Helpdesk")
     working = settings.RQ_QUEUES

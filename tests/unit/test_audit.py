@@ -79,6 +79,7 @@ def test_audit_csv_export_is_filtered_and_formula_safe(client, events, role_user
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
 def test_the_database_itself_refuses_to_change_or_remove_audit_events(events):
     """Not only the ORM's manager: raw SQL and the managers' back doors are refused by triggers."""
     from django.db import DatabaseError, connection, transaction

@@ -23,6 +23,7 @@ def awaiting(role_users):
                                     status=MigrationStatus.AWAITING_APPROVAL, plan_hash="a" * 64)
 
 
+@pytest.mark.postgres
 def test_the_database_refuses_self_approval_whatever_writes_the_row(awaiting):
     with pytest.raises(IntegrityError), transaction.atomic():
         Migration.objects.filter(pk=awaiting.pk).update(approved_by=awaiting.requested_by)
@@ -30,6 +31,7 @@ def test_the_database_refuses_self_approval_whatever_writes_the_row(awaiting):
     assert awaiting.approved_by is None
 
 
+@pytest.mark.postgres
 def test_the_database_refuses_a_second_open_migration_of_one_list(awaiting, role_users):
     with pytest.raises(IntegrityError), transaction.atomic():
         Migration.objects.create(mail="SALES@contoso.com", requested_by=role_users["Administrator"],
@@ -121,6 +123,7 @@ def test_cancelling_a_queued_migration_marks_the_migration_cancelled(awaiting, r
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
 def test_concurrent_requests_for_one_list_make_exactly_one_migration(role_users, monkeypatch, no_enqueue):
     import threading
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from portal.audit.models import AuditEvent
@@ -40,6 +40,19 @@ def messages(job):
     return list(job.log_lines.order_by("seq").values_list("message", flat=True))
 
 
+def run_in_thread(job_pk: int, outcome: dict) -> threading.Thread:
+    """execute_job in a thread of its own, as a second process would run it; the thread closes its
+    connection (PostgreSQL cannot drop the test database while a session stays open)."""
+    def target():
+        try:
+            outcome["status"] = execute_job(job_pk)
+        finally:
+            connection.close()
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread
+
+
 @pytest.fixture
 def helpdesk(make_user):
     return make_user("hd", "Helpdesk")
@@ -53,6 +66,7 @@ def admin(make_user):
 # -- cancel -------------------------------------------------------------------------------------
 
 
+@pytest.mark.postgres
 def test_cancel_does_not_abort_the_rollback_and_the_final_state_is_saved(helpdesk, no_enqueue):
     job = run_job_inline(start("test_undoing", helpdesk, steps=["one", "two", "three", "four"], cancel_at="two"))
     assert job.status == JobStatus.CANCELLED and job.finished_at is not None
@@ -63,6 +77,7 @@ def test_cancel_does_not_abort_the_rollback_and_the_final_state_is_saved(helpdes
     assert log[-1] == "Cancelled at the user's request; the steps before this line are complete."
 
 
+@pytest.mark.postgres
 def test_cancel_does_not_cut_short_the_failure_handler(helpdesk, no_enqueue):
     job = run_job_inline(start("test_steps", helpdesk, cancel_at="two", fail_at="two"))
     assert job.status == JobStatus.FAILED and job.finished_at is not None
@@ -98,6 +113,7 @@ def test_cancel_needs_the_permission_in_the_service_not_only_the_view(make_user,
 # -- one runner per job ---------------------------------------------------------------------------
 
 
+@pytest.mark.postgres
 def test_heartbeat_survives_database_errors(helpdesk, settings, monkeypatch, no_enqueue):
     settings.JOB_HEARTBEAT_SECONDS = 0.05
     job = start("test_steps", helpdesk)
@@ -123,13 +139,13 @@ def test_heartbeat_survives_database_errors(helpdesk, settings, monkeypatch, no_
         beat.join()
 
 
+@pytest.mark.postgres
 def test_a_superseded_runner_writes_nothing_and_stops(helpdesk, no_enqueue):
     job = start("test_gated", helpdesk)
     GatedJob.GATES[job.pk] = gate = threading.Event()
     GatedJob.STARTED[job.pk] = started = threading.Event()
     outcome = {}
-    thread = threading.Thread(target=lambda: outcome.setdefault("status", execute_job(job.pk)))
-    thread.start()
+    thread = run_in_thread(job.pk, outcome)
     assert started.wait(10)
     # Another runner claims the job (a resume taken by a second worker): attempt 2 owns it now.
     Job.objects.filter(pk=job.pk).update(attempts=2, status=JobStatus.RUNNING, summary="attempt 2 runs")
@@ -141,6 +157,7 @@ def test_a_superseded_runner_writes_nothing_and_stops(helpdesk, no_enqueue):
     assert "after the gate" not in messages(job) and not job.checkpoints.exists()
 
 
+@pytest.mark.postgres
 def test_writes_are_fenced_by_attempt(helpdesk, no_enqueue):
     job = start("test_steps", helpdesk)
     Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, attempts=1)
@@ -155,12 +172,12 @@ def test_writes_are_fenced_by_attempt(helpdesk, no_enqueue):
     assert messages(job) == ["mine"] and not job.checkpoints.exists()
 
 
+@pytest.mark.postgres
 def test_resume_is_refused_while_the_runner_is_alive_and_needs_the_permission(helpdesk, admin, no_enqueue):
     job = start("test_gated", helpdesk)
     GatedJob.GATES[job.pk] = gate = threading.Event()
     GatedJob.STARTED[job.pk] = started = threading.Event()
-    thread = threading.Thread(target=execute_job, args=(job.pk,))
-    thread.start()
+    thread = run_in_thread(job.pk, {})
     try:
         assert started.wait(10)
         # The detection saw a late heartbeat and declared the worker lost: the runner still lives.
@@ -181,6 +198,7 @@ def test_resume_is_refused_while_the_runner_is_alive_and_needs_the_permission(he
 # -- nothing waits for ever ----------------------------------------------------------------------
 
 
+@pytest.mark.postgres
 def test_a_job_created_while_redis_is_down_is_queued_again_by_the_sweep(helpdesk, monkeypatch):
     def redis_down(pk, queue):
         raise ConnectionError("Error 111 connecting to 127.0.0.1:6391. Connection refused.")
