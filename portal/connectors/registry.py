@@ -112,6 +112,7 @@ def app_credentials():
     if missing:
         raise NotConfigured(f"The Microsoft cloud is not configured: set {', '.join(missing)} (see README).")
     register_secret(settings.ENTRA_CLIENT_SECRET)
+    register_secret(settings.ENTRA_CERTIFICATE_PASSPHRASE)
     key = _read(settings.ENTRA_CERTIFICATE_KEY_FILE)
     return AppCredentials(
         tenant_id=settings.ENTRA_TENANT_ID, client_id=settings.ENTRA_CLIENT_ID,
