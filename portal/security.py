@@ -1,12 +1,15 @@
 """Response headers Django's SecurityMiddleware does not set: Content-Security-Policy, and no-store on the
-pages that show directory data, reports, audit records, job logs and backups.
+pages that show directory data, reports, audit records, job logs and backups. And a SQLite database file
+that only its owner can read.
 
 Django 6 brings its own CSP middleware (SECURE_CSP); once the portal moves to it, this one's CSP half goes.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -33,3 +36,19 @@ class SecurityHeadersMiddleware:
         if must_not_be_stored(request):
             add_never_cache_headers(response)
         return response
+
+
+def restrict_sqlite_file(sender, connection, **kwargs) -> None:
+    """connection_created: the database holds job logs, backups of directory objects and the audit trail."""
+    if connection.vendor != "sqlite":
+        return
+    name = str(connection.settings_dict["NAME"])
+    if name == ":memory:" or name.startswith("file:"):
+        return
+    for path in (Path(name), Path(f"{name}-wal"), Path(f"{name}-shm"), Path(f"{name}-journal")):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if stat.st_uid == os.getuid() and stat.st_mode & 0o077:
+            path.chmod(0o600)

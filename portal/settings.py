@@ -15,7 +15,17 @@ import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("DIROPS_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _private_dir(path: Path) -> None:
+    """var/ holds the database, the secret key, job backups and the lab's passwords: its owner's only."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stat = path.stat()
+    if stat.st_uid == os.getuid() and stat.st_mode & 0o077:
+        path.chmod(0o700)
+
+
+_private_dir(VAR_DIR)
 
 env = environ.Env()
 
@@ -120,6 +130,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # Tests share one file with the worker processes they start, so it cannot be in memory.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}
+    # Created private before SQLite creates it with the umask's mode; portal.security keeps it (and its
+    # -wal/-shm files, and the test database) at 0600 on every connection.
+    _sqlite_file = Path(DATABASES["default"]["NAME"])
+    if str(_sqlite_file) != ":memory:" and _sqlite_file.parent.is_dir() and not _sqlite_file.exists():
+        _sqlite_file.touch(mode=0o600)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6390/0")
