@@ -20,6 +20,10 @@ class NotConfigured(Exception):
     """The portal has no address for this directory: say which settings are missing."""
 
 
+class InsecureConfiguration(NotConfigured):
+    """The settings would send a credential in clear text: refused until they are fixed."""
+
+
 @dataclass(frozen=True)
 class AdLayout:
     """Where things are in this organisation's AD, as the sync scope defines it."""
@@ -51,6 +55,12 @@ def ad_settings() -> AdSettings:
         missing.append("AD_BIND_DN")
     if missing:
         raise NotConfigured(f"Active Directory is not configured: set {', '.join(missing)} (see README).")
+    if settings.AD_AUTH == "simple" and not (settings.AD_USE_SSL or settings.AD_START_TLS) and not settings.LAB_MODE:
+        # A simple bind sends the service account's password as it is: on the wire it must be inside TLS.
+        raise InsecureConfiguration(
+            "Refusing a simple LDAP bind without TLS: set AD_USE_SSL=true (LDAPS, port 636) or AD_START_TLS=true, "
+            "or use Kerberos (AD_AUTH=gssapi)."
+        )
     register_secret(settings.AD_PASSWORD)
     return AdSettings(
         host=settings.AD_HOST, port=settings.AD_PORT, base_dn=settings.AD_BASE_DN, bind_dn=settings.AD_BIND_DN,
