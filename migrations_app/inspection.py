@@ -80,6 +80,7 @@ class ListFacts:
     dependencies: dict[str, list[str]] = field(default_factory=dict)  # forward link on others → their DNs
     twin: DistributionGroup | None = None
     twin_error: str | None = None
+    twin_matches: list[str] = field(default_factory=list)  # several cloud lists answered to the address
     cloud_members: list[Recipient] = field(default_factory=list)
     accepted_domains: list[exo.AcceptedDomain] = field(default_factory=list)
     outbound_connectors: list[exo.OutboundConnector] = field(default_factory=list)
@@ -128,6 +129,10 @@ def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnl
     }
     try:
         facts.twin = exchange.get_distribution_group(mail)
+    except exo.AmbiguousObject as exc:
+        facts.twin_error = str(exc)
+        # Exchange's own ManagementObjectAmbiguousException names no matches: its message stands for them.
+        facts.twin_matches = list(getattr(exc, "matches", ())) or [str(exc)]
     except exo.ObjectNotFound as exc:
         facts.twin_error = str(exc)
     facts.calls["cmdlet"] += 1
@@ -186,8 +191,8 @@ class _CloudResolver:
                 return
             try:
                 recipient = self.exchange.get_recipient(lookup)
-            except (exo.ObjectNotFound, exo.InvalidParameter):
-                return
+            except (exo.ObjectNotFound, exo.AmbiguousObject, exo.InvalidParameter):
+                return  # unresolved: the preflight fails on it rather than guess which recipient is meant
             finally:
                 self.calls["cmdlet"] += 1
             for address in smtp_of(list(recipient.email_addresses)):

@@ -186,7 +186,13 @@ def check_preflight(*, facts: ListFacts, options: MigrationOptions, non_sync_ou:
 
     # -- synced, and of a type Exchange Online can hold as a cloud list
     twin = facts.twin
-    if twin is None:
+    if twin is None and facts.twin_matches:
+        checks.append(Check("synced", "Synced to Exchange Online", CheckOutcome.FAILURE,
+                            f"Several Exchange Online recipients answer to {facts.mail}: the portal will not guess "
+                            "which one is the list's twin.", facts.twin_matches,
+                            "Remove the duplicate address from all but one of them in Exchange Online (or on the "
+                            "on-premises object that syncs it), then run the preflight again."))
+    elif twin is None:
         checks.append(Check("synced", "Synced to Exchange Online", CheckOutcome.FAILURE,
                             f"Exchange Online has no list {facts.mail}: it is not synced (yet).", [group.dn],
                             "Check that the group is in a synced OU and that the last sync had no export error."))
@@ -213,7 +219,7 @@ def check_preflight(*, facts: ListFacts, options: MigrationOptions, non_sync_ou:
         checks.append(Check("recipients_resolve", "Every member and linked recipient is in the cloud",
                             CheckOutcome.FAILURE,
                             f"{len(unresolved)} object(s) named by the list have no cloud recipient "
-                            "(not mail-enabled, not synced, or deleted).",
+                            "(not mail-enabled, not synced, deleted, or matched by several cloud recipients).",
                             [f"{u.dn} ({u.kind}{', no mail' if not u.mail else ''})" for u in unresolved],
                             "Mail-enable and sync them, or remove them from the list, then run the preflight again."))
     else:

@@ -236,6 +236,44 @@ def test_member_helpers_are_idempotent(exo) -> None:
     assert client.remove_distribution_group_member("Sales", member="pat") is False
 
 
+TWO_SALES = [
+    {"Name": "Sales", "DisplayName": "Sales", "PrimarySmtpAddress": "sales@contoso.com",
+     "DistinguishedName": "CN=Sales,OU=Groups,DC=contoso,DC=com", "Guid": "0f6b3a8e-0000-4000-8000-000000000001"},
+    {"Name": "Sales team", "DisplayName": "Sales team", "PrimarySmtpAddress": "sales-team@contoso.com",
+     "Guid": "0f6b3a8e-0000-4000-8000-000000000002"},
+]
+
+
+@pytest.mark.parametrize("call", [
+    lambda client: client.get_distribution_group("Sales"),
+    lambda client: client.get_recipient("Sales"),
+])
+def test_a_lookup_by_identity_refuses_to_pick_one_of_several(exo, call) -> None:
+    client, fake, _, _ = exo
+    fake.script = [(200, {"value": TWO_SALES}, {})]
+    with pytest.raises(exchange.AmbiguousIdentity) as caught:
+        call(client)
+    assert isinstance(caught.value, exchange.AmbiguousObject) and isinstance(caught.value, exchange.ExchangeError)
+    assert caught.value.matches == (
+        "Sales <sales@contoso.com> (CN=Sales,OU=Groups,DC=contoso,DC=com)",
+        "Sales team <sales-team@contoso.com> (0f6b3a8e-0000-4000-8000-000000000002)")
+    assert "Sales matches 2" in str(caught.value) and "sales-team@contoso.com" in str(caught.value)
+
+
+def test_a_lookup_by_identity_still_returns_the_one_match_and_says_when_there_is_none(exo) -> None:
+    client, fake, _, _ = exo
+    fake.script = [(200, {"value": TWO_SALES[:1]}, {}), (200, {"value": []}, {})]
+    assert client.get_distribution_group("Sales").primary_smtp_address == "sales@contoso.com"
+    with pytest.raises(exchange.ObjectNotFound, match="Get-DistributionGroup: no group Sales"):
+        client.get_distribution_group("Sales")
+
+
+def test_an_onprem_lookup_by_identity_refuses_to_pick_one_of_several() -> None:
+    onprem = exchange.ExchangeOnPrem(ScriptedTransport({"Get-DynamicDistributionGroup": TWO_SALES}))
+    with pytest.raises(exchange.AmbiguousIdentity, match="matches 2 groups, not one"):
+        onprem.get_dynamic_distribution_group("Sales")
+
+
 def test_retry_on_429_honours_retry_after(exo) -> None:
     client, fake, waits, _ = exo
     fake.script = [(429, {"error": {"code": "TooManyRequests", "message": "wait"}}, {"Retry-After": "7"}),

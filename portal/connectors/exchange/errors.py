@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 
 class ExchangeError(Exception):
@@ -48,6 +50,15 @@ class ObjectNotFound(ExchangeError):
 
 class AmbiguousObject(ExchangeError):
     """ManagementObjectAmbiguousException: the identity matches several objects."""
+
+
+class AmbiguousIdentity(AmbiguousObject):
+    """A look-up by identity answered with several objects. Acting on the first would act on an object
+    nobody chose, so the portal stops and names them all (``matches``)."""
+
+    def __init__(self, message: str, *, matches: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.matches = tuple(matches)
 
 
 class UnknownCmdlet(ExchangeError):

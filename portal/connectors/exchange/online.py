@@ -47,7 +47,7 @@ from .params import (
     check_parameters,
     smtp_address,
 )
-from .types import AcceptedDomain, DistributionGroup, OutboundConnector, Recipient, RecipientPermission
+from .types import AcceptedDomain, DistributionGroup, OutboundConnector, Recipient, RecipientPermission, only_match
 
 EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
 # The mailbox the Exchange Online module anchors app-only sessions to.
@@ -289,9 +289,7 @@ class ExchangeOnline:
 
     def get_recipient(self, identity: str | UUID) -> Recipient:
         found = self.invoke("Get-Recipient", Identity=_identity(identity))
-        if not found:
-            raise ObjectNotFound(f"Get-Recipient: no recipient {identity}", cmdlet="Get-Recipient")
-        return Recipient.from_dict(found[0])
+        return Recipient.from_dict(only_match(found, cmdlet="Get-Recipient", identity=identity, what="recipient"))
 
     def iter_recipients(
         self, *, filter: OpathFilter | None = None, recipient_type_details: Sequence[str] = ()  # noqa: A002
@@ -305,9 +303,8 @@ class ExchangeOnline:
 
     def get_distribution_group(self, identity: str | UUID) -> DistributionGroup:
         found = self.invoke("Get-DistributionGroup", Identity=_identity(identity))
-        if not found:
-            raise ObjectNotFound(f"Get-DistributionGroup: no group {identity}", cmdlet="Get-DistributionGroup")
-        return DistributionGroup.from_dict(found[0])
+        return DistributionGroup.from_dict(
+            only_match(found, cmdlet="Get-DistributionGroup", identity=identity, what="group"))
 
     def iter_distribution_groups(self, *, filter: OpathFilter | None = None) -> Iterator[DistributionGroup]:  # noqa: A002
         params: dict[str, Any] = {"ResultSize": "Unlimited"}

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..ad import CheckItem
 from ..graph import CloudCheckReport
-from .errors import ExchangeError, ObjectNotFound, OutcomeUnknown, Unauthorized, Unreachable, classify_error
+from .errors import ExchangeError, OutcomeUnknown, Unauthorized, Unreachable, classify_error
 from .opath import OpathFilter, _checked_opath
 from .params import (
     SET_DYNAMIC_DISTRIBUTION_GROUP_PARAMETERS,
@@ -27,7 +27,7 @@ from .powershell import (
     RemotingOutcomeUnknown,
     RemotingUnreachable,
 )
-from .types import AcceptedDomain, DynamicDistributionGroup
+from .types import AcceptedDomain, DynamicDistributionGroup, only_match
 
 
 def exchange_error_from(exc: PowerShellError) -> ExchangeError:
@@ -77,10 +77,8 @@ class ExchangeOnPrem:
 
     def get_dynamic_distribution_group(self, identity: str) -> DynamicDistributionGroup:
         found = self._run("Get-DynamicDistributionGroup", {"Identity": _identity(identity)})
-        if not found:
-            raise ObjectNotFound(f"Get-DynamicDistributionGroup: no group {identity}",
-                                 cmdlet="Get-DynamicDistributionGroup")
-        return DynamicDistributionGroup.from_dict(found[0])
+        return DynamicDistributionGroup.from_dict(
+            only_match(found, cmdlet="Get-DynamicDistributionGroup", identity=identity, what="group"))
 
     def new_dynamic_distribution_group(
         self,

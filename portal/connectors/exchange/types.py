@@ -6,6 +6,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import AmbiguousIdentity, ObjectNotFound
+
+_MAX_NAMED = 10
+
+
+def only_match(found: list[dict[str, Any]], *, cmdlet: str, identity: object, what: str) -> dict[str, Any]:
+    """The one object a look-up by identity found; none is ObjectNotFound, several AmbiguousIdentity."""
+    if not found:
+        raise ObjectNotFound(f"{cmdlet}: no {what} {identity}", cmdlet=cmdlet)
+    if len(found) == 1:
+        return found[0]
+    matches = [_describe(doc) for doc in found]
+    listed = "; ".join(matches[:_MAX_NAMED]) + (f"; and {len(matches) - _MAX_NAMED} more" if len(matches) > _MAX_NAMED
+                                                else "")
+    raise AmbiguousIdentity(
+        f"{cmdlet}: {identity} matches {len(found)} {what}s, not one: {listed}. Use an identity that names one "
+        "(its GUID or primary SMTP address).", cmdlet=cmdlet, matches=matches)
+
+
+def _describe(doc: Mapping[str, Any]) -> str:
+    name = _text(doc, "DisplayName") or _text(doc, "Name") or _text(doc, "Identity") or "?"
+    address = _text(doc, "PrimarySmtpAddress")
+    where = _text(doc, "DistinguishedName") or _text(doc, "Guid") or _text(doc, "ExternalDirectoryObjectId")
+    return name + (f" <{address}>" if address else "") + (f" ({where})" if where else "")
+
 
 def _text(doc: Mapping[str, Any], key: str) -> str | None:
     value = doc.get(key)

@@ -1,0 +1,99 @@
+"""The DL preflight's judgement over facts built in the test (no directory): ambiguous
+cloud look-ups. The checks against the lab are in tests/integration/test_dl_migration.py."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from migrations_app import inspection
+from migrations_app.inspection import ListFacts
+from migrations_app.options import MigrationOptions
+from migrations_app.preflight import check_preflight
+from portal.connectors import exchange as exo
+from portal.connectors.ad import DirectoryObject
+
+OU = "OU=Groups,OU=Synced,DC=contoso,DC=com"
+NON_SYNC = "OU=NonSync,DC=contoso,DC=com"
+
+
+def domains(*names: str) -> list[exo.AcceptedDomain]:
+    return [exo.AcceptedDomain(name=n, domain_name=n, domain_type="Authoritative", default=n == "contoso.com",
+                               initial=n == "contoso.onmicrosoft.com") for n in names]
+
+
+def twin() -> exo.DistributionGroup:
+    return exo.DistributionGroup.from_dict({
+        "Name": "Sales", "PrimarySmtpAddress": "sales@contoso.com", "IsDirSynced": True,
+        "RecipientTypeDetails": "MailUniversalDistributionGroup", "Guid": str(uuid.uuid4())})
+
+
+def facts_for(*, accepted: list[exo.AcceptedDomain], twin_found: bool = True) -> ListFacts:
+    group = DirectoryObject(dn=f"CN=Sales,{OU}", guid=uuid.uuid4(), sid=None, object_classes=("top", "group"),
+                            attributes={"cn": ["Sales"], "groupType": [2], "mail": ["sales@contoso.com"],
+                                        "proxyAddresses": ["SMTP:sales@contoso.com"]})
+    return ListFacts(mail="sales@contoso.com", matches=[group], group=group, twin=twin() if twin_found else None,
+                     accepted_domains=accepted)
+
+
+def judge(facts: ListFacts, **options) -> dict[str, dict]:
+    report = check_preflight(facts=facts, options=MigrationOptions(**options), non_sync_ou=NON_SYNC,
+                             non_sync_ou_exists=True, non_sync_ou_in_scope=False, already_migrated=False,
+                             protected=False)
+    return {c.key: c.as_dict() for c in report.checks} | {"_ok": {"ok": report.ok}}
+
+
+HYBRID_TENANT = ("contoso.com", "contoso.onmicrosoft.com", "contoso.mail.onmicrosoft.com")
+
+
+class AmbiguousExchange:
+    """Answers a look-up of the list's address as the connector does when two cloud lists carry it."""
+
+    def get_distribution_group(self, identity):
+        raise exo.AmbiguousIdentity("Get-DistributionGroup: sales@contoso.com matches 2 groups, not one",
+                                    matches=["Sales <sales@contoso.com>", "Sales (old) <sales-old@contoso.com>"])
+
+    def iter_distribution_group_members(self, identity):
+        raise AssertionError("no members are read from a twin nobody identified")
+
+    def get_accepted_domains(self):
+        return domains(*HYBRID_TENANT)
+
+    def get_outbound_connectors(self):
+        return []
+
+
+class OneGroupDirectory:
+    def __init__(self, group: DirectoryObject) -> None:
+        self.group = group
+
+
+@pytest.fixture
+def one_group(monkeypatch):
+    group = facts_for(accepted=[]).group
+    monkeypatch.setattr(inspection.recipients, "find_by_address", lambda directory, mail: [group])
+    monkeypatch.setattr(inspection.recipients, "direct_members", lambda directory, dn: [])
+    return group
+
+
+def test_an_ambiguous_cloud_twin_fails_the_preflight_naming_both(one_group):
+    facts = inspection.inspect_list(mail="sales@contoso.com", directory=OneGroupDirectory(one_group),
+                                    exchange=AmbiguousExchange())
+    assert facts.twin is None
+    check = judge(facts)["synced"]
+    assert check["outcome"] == "failure" and "will not guess" in check["detail"]
+    assert check["objects"] == ["Sales <sales@contoso.com>", "Sales (old) <sales-old@contoso.com>"]
+    assert "duplicate address" in check["remedy"]
+
+
+def test_exchanges_own_ambiguity_error_fails_the_same_way(one_group):
+    class ExchangeSaysAmbiguous(AmbiguousExchange):
+        def get_distribution_group(self, identity):
+            raise exo.AmbiguousObject("Get-DistributionGroup failed: matches multiple entries",
+                                      exception_type="ManagementObjectAmbiguousException")
+
+    facts = inspection.inspect_list(mail="sales@contoso.com", directory=OneGroupDirectory(one_group),
+                                    exchange=ExchangeSaysAmbiguous())
+    check = judge(facts)["synced"]
+    assert check["outcome"] == "failure" and "matches multiple entries" in check["objects"][0]
