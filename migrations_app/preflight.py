@@ -267,6 +267,8 @@ def check_preflight(*, facts: ListFacts, options: MigrationOptions, non_sync_ou:
         checks.append(_pass("accepted_domains", "Every address domain accepted in Exchange Online",
                             f"{len(smtp_of(facts.addresses))} address(es), all in accepted domains."))
 
+    checks.append(_routing_domain_check(facts, options))
+
     # -- centralized mail flow
     central = [c for c in facts.outbound_connectors if c.enabled and (c.connector_type or "").lower() == "onpremises"
                and "*" in c.recipient_domains and not c.is_transport_rule_scoped]
@@ -318,6 +320,28 @@ def check_preflight(*, facts: ListFacts, options: MigrationOptions, non_sync_ou:
     if str(group.first("msExchRecipientTypeDetails") or "") == str(ROOM_LIST_TYPE):
         checks.append(_pass("room_list", "Room list", "It is recreated as a room list."))
     return report
+
+
+def _routing_domain_check(facts: ListFacts, options: MigrationOptions) -> Check:
+    """The routing domain gives the cloud list its alias@<tenant>.mail.onmicrosoft.com address and the routing
+    contact (always created) its targetAddress: an address in a domain Exchange Online does not accept fails
+    half-way through the migration, or leaves on-premises senders a contact that routes nowhere."""
+    title = "Routing domain accepted in Exchange Online"
+    accepted = sorted((d.domain_name or "").lower() for d in facts.accepted_domains if d.domain_name)
+    # Without the hybrid wizard's domain, name the one it would have added, so the remedy can too.
+    expected = f"{facts.tenant_domain.split('.', 1)[0]}.mail.onmicrosoft.com" if facts.tenant_domain else ""
+    routing = (options.routing_domain or facts.routing_domain or expected).lower()
+    if routing and routing in accepted:
+        return _pass("routing_domain", title, f"{routing} is accepted: the cloud list and the routing contact use it.")
+    routable = [d for d in accepted if d.endswith(".mail.onmicrosoft.com")]
+    detail = (f"{routing} is not an accepted domain in Exchange Online" if routing
+              else "No routing domain: Exchange Online reports no initial or mail.onmicrosoft.com domain")
+    return Check("routing_domain", title, CheckOutcome.FAILURE,
+                 f"{detail} (accepted: {', '.join(accepted) or 'none'}). The routing contact's target address "
+                 "and the cloud list's routing address need one.", [routing] if routing else [],
+                 f"Add {routing or '<tenant>.mail.onmicrosoft.com'} as an accepted domain in Exchange Online (the "
+                 "Hybrid Configuration Wizard adds <tenant>.mail.onmicrosoft.com), or choose "
+                 + (f"the routing domain {routable[0]}." if routable else "a routing domain the tenant accepts."))
 
 
 def dn_exists(directory: adc.ActiveDirectory, dn: str) -> bool:

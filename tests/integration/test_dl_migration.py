@@ -215,6 +215,8 @@ def test_preflight_passes_for_a_plain_list(lab_tenant, tech):
      "does not exist"),
     ("sales-team@contoso.com", {"non_sync_ou": "OU=Groups,OU=Synced,OU=Contoso,DC=lab,DC=example"}, "non_sync_ou",
      "synchronises this OU"),
+    ("sales-team@contoso.com", {"routing_domain": "routing.contoso.net"}, "routing_domain",
+     "routing.contoso.net is not an accepted domain"),
 ])
 def test_each_preflight_failure_kind_blocks_and_queues_nothing(lab_tenant, tech, mail, options, key, words):
     job = preflight(tech, mail, **options)

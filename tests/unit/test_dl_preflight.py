@@ -1,4 +1,4 @@
-"""The DL preflight's judgement over facts built in the test (no directory): ambiguous
+"""The DL preflight's judgement over facts built in the test (no directory): the routing domain and ambiguous
 cloud look-ups. The checks against the lab are in tests/integration/test_dl_migration.py."""
 
 from __future__ import annotations
@@ -45,6 +45,38 @@ def judge(facts: ListFacts, **options) -> dict[str, dict]:
 
 
 HYBRID_TENANT = ("contoso.com", "contoso.onmicrosoft.com", "contoso.mail.onmicrosoft.com")
+
+
+def test_the_tenants_routing_domain_passes_when_accepted():
+    checks = judge(facts_for(accepted=domains(*HYBRID_TENANT)))
+    assert checks["routing_domain"]["outcome"] == "pass"
+    assert "contoso.mail.onmicrosoft.com" in checks["routing_domain"]["detail"]
+    assert checks["_ok"]["ok"]
+
+
+def test_a_tenant_without_its_mail_onmicrosoft_domain_fails_with_the_remedy():
+    checks = judge(facts_for(accepted=domains("contoso.com", "contoso.onmicrosoft.com")))
+    check = checks["routing_domain"]
+    assert check["outcome"] == "failure"
+    assert "contoso.mail.onmicrosoft.com is not an accepted domain" in check["detail"]
+    assert check["objects"] == ["contoso.mail.onmicrosoft.com"]
+    assert "Hybrid Configuration Wizard" in check["remedy"] and "Add contoso.mail.onmicrosoft.com" in check["remedy"]
+    assert not checks["_ok"]["ok"]
+
+
+def test_a_custom_routing_domain_must_be_accepted_too():
+    checks = judge(facts_for(accepted=domains(*HYBRID_TENANT)), routing_domain="routing.contoso.net")
+    check = checks["routing_domain"]
+    assert check["outcome"] == "failure" and "routing.contoso.net is not an accepted domain" in check["detail"]
+    assert "choose the routing domain contoso.mail.onmicrosoft.com" in check["remedy"]
+    accepted_custom = judge(facts_for(accepted=domains(*HYBRID_TENANT, "routing.contoso.net")),
+                            routing_domain="Routing.Contoso.net")
+    assert accepted_custom["routing_domain"]["outcome"] == "pass"
+
+
+def test_no_domain_at_all_is_a_failure_not_a_crash():
+    check = judge(facts_for(accepted=[]))["routing_domain"]
+    assert check["outcome"] == "failure" and "No routing domain" in check["detail"] and check["remedy"]
 
 
 class AmbiguousExchange:
