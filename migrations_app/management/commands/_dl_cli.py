@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
+import socket
 from dataclasses import fields
 from typing import Any
 
@@ -12,8 +15,31 @@ from django.core.management.base import BaseCommand, CommandError
 
 from migrations_app.models import Migration
 from migrations_app.options import MigrationOptions
+from portal.audit.services import record
 
 _BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+# Django's own options say nothing about what was asked.
+_BASE_OPTIONS = frozenset({"verbosity", "settings", "pythonpath", "traceback", "no_color", "force_color",
+                           "skip_checks", "user"})
+
+
+def os_user() -> str:
+    """Who ran the command on this machine: --user names a portal account anyone with a shell can type."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's UID without a passwd entry or LOGNAME
+        return f"uid {os.getuid()}"
+
+
+def record_cli_invocation(*, command: str, as_user: str, user, arguments: dict[str, Any], refused: str = ""):
+    """One audit event per dl_* command, before it acts: the portal account it acts as, and the operating-system
+    account and host that ran it (the events the services record next carry only the portal account)."""
+    return record(actor=user, action="cli.invoke", target=f"cli:{command}",
+                  detail={"command": command, "as_user": as_user, "os_user": os_user(),
+                          "host": socket.gethostname(), "pid": os.getpid(), "arguments": arguments,
+                          **({"refused": refused} if refused else {})})
 
 
 class DlCommand(BaseCommand):
@@ -23,12 +49,22 @@ class DlCommand(BaseCommand):
         parser.add_argument("--user", required=True, help="Username to act as; must hold the permission.")
         parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
 
+    def execute(self, *args, **options):
+        self._arguments = {k: v for k, v in options.items() if k not in _BASE_OPTIONS and v not in (None, "", [])}
+        return super().execute(*args, **options)
+
     def acting_user(self, username: str):
+        command = self.__module__.rsplit(".", 1)[-1]
         user = get_user_model().objects.filter(username=username, is_active=True).first()
+        refusal = ""
         if user is None:
-            raise CommandError(f"No active user '{username}'.")
-        if self.permission and not user.has_perm(self.permission):
-            raise CommandError(f"{username} may not do this: it needs the permission {self.permission}.")
+            refusal = f"No active user '{username}'."
+        elif self.permission and not user.has_perm(self.permission):
+            refusal = f"{username} may not do this: it needs the permission {self.permission}."
+        record_cli_invocation(command=command, as_user=username, user=user, refused=refusal,
+                              arguments=getattr(self, "_arguments", {}))
+        if refusal:
+            raise CommandError(refusal)
         return user
 
     def emit(self, data: dict[str, Any], text: str, as_json: bool) -> None:
