@@ -10,7 +10,7 @@ from tests.unit.test_mfa_report_pages import T0, make_result
 pytestmark = pytest.mark.e2e
 
 
-def test_htmx_pages_raise_no_policy_violation(page, make_user):
+def test_htmx_pages_raise_no_policy_violation(page, make_user, no_enqueue):
     from diagnostics_app.services import do_store_snapshot
 
     do_store_snapshot(make_result(when=T0 - timedelta(days=7)))
@@ -29,6 +29,15 @@ def test_htmx_pages_raise_no_policy_violation(page, make_user):
     assert page.locator("svg.swatch rect").first.get_attribute("fill").startswith("#")
     assert page.evaluate("getComputedStyle(document.querySelector('svg.swatch')).width") != "auto"
     screenshot(page, "csp-mfa-report")
+
+    # A job nobody runs keeps its page polling for new log lines: htmx swaps them in under the policy.
+    from portal.jobs.services import do_start_job
+
+    job = do_start_job(kind="test_steps", user=make_user("hd1", "Helpdesk"))
+    with page.expect_response(lambda r: f"/jobs/{job.pk}/log/" in r.url) as polled:
+        page.goto(f"/jobs/{job.pk}/")
+    assert polled.value.ok and "no-store" in polled.value.headers["cache-control"]
+    assert page.locator("#log-poller").get_attribute("data-state") == "polling"
     page.goto("/jobs/")
     assert [p for p in problems if "Content Security Policy" in p or "Refused" in p] == []
     assert problems == []

@@ -153,6 +153,20 @@ def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path)
     assert "no issues" in result.stdout
 
 
+def test_the_compose_files_environment_passes_check_deploy(tmp_path):
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    env = {name: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
+           for name, value in compose["x-portal"]["environment"].items()}
+    # Compose reads the secrets from files and uses PostgreSQL; here _deploy_env gives the key, SQLite the database.
+    for name in ("SECRET_KEY_FILE", "DATABASE_PASSWORD_FILE", "DATABASE_URL"):
+        env.pop(name)
+    result = _manage(_deploy_env(tmp_path, **env), "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert env["SECURE_PROXY_SSL_HEADER"] == "HTTP_X_FORWARDED_PROTO,https"
+
+
 def test_check_deploy_complains_when_production_turns_https_off(tmp_path):
     env = _deploy_env(tmp_path, SECURE_SSL_REDIRECT="0", SECURE_HSTS_SECONDS="0", SECURE_COOKIES="0")
     result = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
