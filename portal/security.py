@@ -1,6 +1,6 @@
 """Response headers Django's SecurityMiddleware does not set: Content-Security-Policy, and no-store on the
-pages that show directory data, reports, audit records, job logs and backups. And a SQLite database file
-that only its owner can read.
+pages that show directory data, reports, audit records, job logs and backups. A SQLite database file
+that only its owner can read. And `check --deploy` checks of the portal's own settings.
 
 Django 6 brings its own CSP middleware (SECURE_CSP); once the portal moves to it, this one's CSP half goes.
 """
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
+from django.core.checks import Error, Tags, register
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 
@@ -52,3 +53,14 @@ def restrict_sqlite_file(sender, connection, **kwargs) -> None:
             continue
         if stat.st_uid == os.getuid() and stat.st_mode & 0o077:
             path.chmod(0o600)
+
+
+@register(Tags.security, deploy=True)
+def ad_bind_is_encrypted(app_configs, **kwargs) -> list[Error]:
+    """The refusal the AD connector raises at its first use, told by `check --deploy` before that."""
+    from portal.connectors.registry import ad_bind_refusal
+
+    if not settings.AD_HOST:
+        return []
+    refusal = ad_bind_refusal()
+    return [Error(refusal, id="dirops.E001")] if refusal else []

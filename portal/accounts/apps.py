@@ -10,7 +10,7 @@ class AccountsConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
-        from portal.security import restrict_sqlite_file
+        from portal.security import restrict_sqlite_file  # importing it registers the deploy checks too
 
         from . import signals  # noqa: F401  (login/logout audit)
         from .services import do_sync_roles

@@ -55,12 +55,9 @@ def ad_settings() -> AdSettings:
         missing.append("AD_BIND_DN")
     if missing:
         raise NotConfigured(f"Active Directory is not configured: set {', '.join(missing)} (see README).")
-    if settings.AD_AUTH == "simple" and not (settings.AD_USE_SSL or settings.AD_START_TLS) and not settings.LAB_MODE:
-        # A simple bind sends the service account's password as it is: on the wire it must be inside TLS.
-        raise InsecureConfiguration(
-            "Refusing a simple LDAP bind without TLS: set AD_USE_SSL=true (LDAPS, port 636) or AD_START_TLS=true, "
-            "or use Kerberos (AD_AUTH=gssapi)."
-        )
+    refusal = ad_bind_refusal()
+    if refusal:
+        raise InsecureConfiguration(refusal)
     register_secret(settings.AD_PASSWORD)
     return AdSettings(
         host=settings.AD_HOST, port=settings.AD_PORT, base_dn=settings.AD_BASE_DN, bind_dn=settings.AD_BIND_DN,
@@ -68,6 +65,15 @@ def ad_settings() -> AdSettings:
         validate_cert=settings.AD_VALIDATE_CERT, ca_file=settings.AD_CA_FILE,
         tls_server_name=settings.AD_TLS_SERVER_NAME, auth=settings.AD_AUTH,
     )
+
+
+def ad_bind_refusal() -> str | None:
+    """Why the configured AD bind is refused, or None. A simple bind sends the service account's password
+    as it is: on the wire it must be inside TLS (the lab's Samba on loopback is the exception)."""
+    if settings.AD_AUTH == "simple" and not (settings.AD_USE_SSL or settings.AD_START_TLS) and not settings.LAB_MODE:
+        return ("Refusing a simple LDAP bind without TLS: set AD_USE_SSL=true (LDAPS, port 636) or AD_START_TLS=true, "
+                "or use Kerberos (AD_AUTH=gssapi).")
+    return None
 
 
 def ad_layout() -> AdLayout:

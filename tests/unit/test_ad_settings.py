@@ -41,3 +41,13 @@ def test_kerberos_needs_no_tls_flag(production_ad):
 def test_the_lab_may_bind_in_clear_text(production_ad):
     production_ad.LAB_MODE = True  # a lab pointed at its own DC by AD_HOST
     assert registry.ad_settings().host == "dc1.contoso.com"
+
+
+def test_check_deploy_reports_the_clear_text_bind_before_any_job_meets_it(tmp_path):
+    from tests.unit.test_security_headers import _deploy_env, _manage
+
+    ad = {"AD_HOST": "dc1.contoso.com", "AD_BASE_DN": "DC=contoso,DC=com", "AD_BIND_DN": "CN=svc,DC=contoso,DC=com"}
+    refused = _manage(_deploy_env(tmp_path, **ad), "check", "--deploy")
+    assert refused.returncode != 0 and "dirops.E001" in refused.stderr and "AD_START_TLS=true" in refused.stderr
+    accepted = _manage(_deploy_env(tmp_path, **ad, AD_START_TLS="true"), "check", "--deploy", "--fail-level", "WARNING")
+    assert accepted.returncode == 0, accepted.stderr
