@@ -105,9 +105,12 @@ def test_signed_out_pages_and_errors_carry_the_policy_too(client):
         assert "default-src 'self'" in client.get(url)["Content-Security-Policy"]
 
 
-def test_htmx_is_told_not_to_inject_its_indicator_style(admin_client):
+def test_htmx_is_told_not_to_do_what_the_policy_refuses(admin_client):
+    import json
+
     body = admin_client.get(reverse("home")).content.decode()
-    assert '<meta name="htmx-config" content=\'{"includeIndicatorStyles": false}\'>' in body
+    config = json.loads(re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", body).group(1))
+    assert config == {"includeIndicatorStyles": False, "allowEval": False, "allowScriptTags": False}
 
 
 def test_no_template_needs_inline_style_script_or_eval():
