@@ -130,11 +130,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # Tests share one file with the worker processes they start, so it cannot be in memory.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}
-    # Created private before SQLite creates it with the umask's mode; portal.security keeps it (and its
-    # -wal/-shm files, and the test database) at 0600 on every connection.
-    _sqlite_file = Path(DATABASES["default"]["NAME"])
-    if str(_sqlite_file) != ":memory:" and _sqlite_file.parent.is_dir() and not _sqlite_file.exists():
-        _sqlite_file.touch(mode=0o600)
+    # SQLite creates the file with the umask's mode: portal.security.restrict_sqlite_file brings it (its
+    # -wal/-shm files, and the test database) to 0600 as each connection opens.
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6390/0")
