@@ -1,4 +1,5 @@
-"""What the dl_* commands share: acting as a named user, parsing --option k=v, printing text or JSON."""
+"""What the dl_* commands share: acting as a named user (audited with the OS account that ran them),
+parsing --option k=v, printing text or JSON."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from portal.audit.services import record
 _BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
-# Django's own options say nothing about what was asked.
+# Django's own options say nothing about what was asked; --user is recorded as as_user.
 _BASE_OPTIONS = frozenset({"verbosity", "settings", "pythonpath", "traceback", "no_color", "force_color",
                            "skip_checks", "user"})
 
