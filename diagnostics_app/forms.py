@@ -2,19 +2,28 @@ from django import forms
 
 
 class SnapshotForm(forms.Form):
-    audit_days = forms.IntegerField(min_value=1, max_value=30, initial=30, label="Audit days to read",
+    """The snapshot's settings: all optional (the button alone takes a snapshot with the defaults);
+    the page shows them in an "Advanced" section for the admin who wants to change them."""
+
+    audit_days = forms.IntegerField(min_value=1, max_value=30, initial=30, required=False,
+                                    label="Audit days to read",
                                     help_text="Entra ID keeps the directory audit for 30 days (7 without P1/P2).")
-    method_read_limit = forms.IntegerField(min_value=0, max_value=100_000, initial=2_000,
+    method_read_limit = forms.IntegerField(min_value=0, max_value=100_000, initial=2_000, required=False,
                                            label="Most users whose methods are read one by one")
-    fallback_limit = forms.IntegerField(min_value=0, max_value=100_000, initial=5_000,
+    fallback_limit = forms.IntegerField(min_value=0, max_value=100_000, initial=5_000, required=False,
                                         label="Without a premium licence: users to read")
+
+    def params(self) -> dict[str, int]:
+        """The cleaned values, each left empty replaced by its default."""
+        return {name: (self.cleaned_data.get(name) if self.cleaned_data.get(name) is not None else field.initial)
+                for name, field in self.fields.items()}
 
 
 class ReadinessForm(forms.Form):
     group = forms.ChoiceField(required=False, label="Policy targets",
                               help_text="The group a conditional access policy requiring MFA will include.")
     wave_by = forms.ChoiceField(choices=(("department", "Department"), ("group", "Group")), initial="department",
-                                label="Stage the waves by")
+                                required=False, label="Stage the waves by")
 
     def __init__(self, *args, snapshot=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -110,13 +110,11 @@ def mfa_user(request, pk: int):
 @require_GET
 def mfa_readiness(request):
     snapshot = selectors.snapshot_or_latest(request.GET.get("snapshot"))
-    form = ReadinessForm(request.GET or None, snapshot=snapshot)
+    form = ReadinessForm(request.GET, snapshot=snapshot)  # every field optional: the page opens with a result
     result = None
     if snapshot is not None and form.is_valid():
-        result = selectors.readiness(snapshot, group_id=form.cleaned_data["group"],
-                                     wave_by=form.cleaned_data["wave_by"])
-    elif snapshot is not None and not request.GET:
-        result = selectors.readiness(snapshot)
+        result = selectors.readiness(snapshot, group_id=form.cleaned_data["group"] or "",
+                                     wave_by=form.cleaned_data["wave_by"] or "department")
     return render(request, "diagnostics_app/mfa_readiness.html",
                   {"snapshot": snapshot, "form": form, "result": result})
 
@@ -124,13 +122,14 @@ def mfa_readiness(request):
 @requires("diagnostics_app.run_mfa_snapshot")
 @require_POST
 def mfa_start_snapshot(request):
-    form = SnapshotForm(request.POST or {"audit_days": 30, "method_read_limit": 2000, "fallback_limit": 5000})
+    form = SnapshotForm(request.POST)
     if not form.is_valid():
         messages.warning(request, "The snapshot settings are not valid: "
-                         + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+                         + "; ".join(f"{form.fields[k].label}: {' '.join(v)}" for k, v in form.errors.items())
+                         + " Nothing was started.")
         return redirect("diagnostics_app:mfa")
     try:
-        job = do_start_snapshot(user=request.user, request=request, **form.cleaned_data)
+        job = do_start_snapshot(user=request.user, request=request, **form.params())
     except (JobActionRefused, PermissionDenied) as exc:
         messages.warning(request, str(exc))
         return redirect("diagnostics_app:mfa")

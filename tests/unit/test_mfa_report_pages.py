@@ -19,6 +19,7 @@ from diagnostics_app.choices import MfaClass
 from diagnostics_app.mfa_collect import CollectResult, UserRecord
 from diagnostics_app.models import MfaSnapshot
 from diagnostics_app.services import do_store_snapshot
+from portal.jobs.models import Job
 
 pytestmark = pytest.mark.django_db
 
@@ -194,3 +195,35 @@ def test_mfa_report_command_writes_csv_and_json(snapshot, capsys):
     call_command("mfa_report", "--format", "csv", "--classification", "not_usable")
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["upn"] for r in rows] == ["bob@contoso.com"]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["first snapshot", "new snapshot"])
+def test_the_snapshot_buttons_post_what_the_page_renders_and_start_a_snapshot(client, role_users, no_enqueue,
+                                                                           existing):
+    """The bug that shipped: the form posted only its CSRF token and the view refused it."""
+    from tests.support.forms import form_fields
+
+    if existing:
+        do_store_snapshot(make_result())
+    client.force_login(role_users["Administrator"])
+    page = client.get("/diagnostics/mfa/").content.decode()
+    fields = form_fields(page, "/diagnostics/mfa/snapshot/")
+    response = client.post("/diagnostics/mfa/snapshot/", fields, follow=True)
+    job = Job.objects.get(kind="mfa_snapshot")
+    assert response.redirect_chain[-1][0] == f"/jobs/{job.pk}/"
+    defaults = {"audit_days": 30, "method_read_limit": 2000, "fallback_limit": 5000}
+    assert {key: job.params[key] for key in defaults} == defaults
+    # The advanced section changes one setting; the others keep their defaults.
+    client.post("/diagnostics/mfa/snapshot/", {**fields, "audit_days": "7", "fallback_limit": ""})
+    assert Job.objects.filter(kind="mfa_snapshot").latest("pk").params["audit_days"] == 7
+    body = client.post("/diagnostics/mfa/snapshot/", {**fields, "audit_days": "90"}, follow=True).content.decode()
+    assert "Audit days to read" in body and "Nothing was started" in body
+    assert Job.objects.filter(kind="mfa_snapshot").count() == 2
+
+
+def test_readiness_opens_with_a_result_not_a_validation_error(client, role_users, snapshot):
+    client.force_login(role_users["Auditor"])
+    for url in ("/diagnostics/mfa/readiness/", f"/diagnostics/mfa/readiness/?snapshot={snapshot.pk}"):
+        page = client.get(url).content.decode()
+        assert "field-error" not in page and "This field is required" not in page
+        assert "would be interrupted at their next sign-in" in page
