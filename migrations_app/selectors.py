@@ -11,7 +11,7 @@ from portal.connectors import registry
 from portal.jobs.models import Job
 
 from . import services as svc
-from .choices import DONE_MIGRATION_STATUSES, BackupKind, ListState
+from .choices import DONE_MIGRATION_STATUSES, BackupKind, ListState, MigrationStatus
 from .models import DistributionList, Migration, MigrationBackup, MigrationSettings
 from .options import MigrationOptions
 
@@ -150,3 +150,15 @@ def is_migrated(*, mail: str, exclude: Migration | None = None) -> bool:
     if exclude is not None:
         found = found.exclude(pk=exclude.pk)
     return found.exists()
+
+
+def migrations_awaiting_approval(*, user) -> QuerySet[Migration]:
+    """The approver's queue: requests someone else made, oldest first (theirs waits longest)."""
+    return (Migration.objects.filter(status=MigrationStatus.AWAITING_APPROVAL).exclude(requested_by=user)
+            .select_related("requested_by").order_by("created_at"))
+
+
+def pending_approval_count(*, user) -> int:
+    if not user.has_perm("migrations_app.approve_migration"):
+        return 0
+    return migrations_awaiting_approval(user=user).count()

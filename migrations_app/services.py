@@ -92,6 +92,7 @@ def latest_preflight(*, mail: str, options: MigrationOptions) -> Job | None:
 
 
 def check_can_migrate(*, mail: str, options: MigrationOptions, user) -> dict[str, Any]:
+    """The passed preflight's report (with its job's id, so an approver can open it)."""
     """A fresh preflight passed for this address and options, and nothing else is migrating it."""
     if not user.has_perm("migrations_app.migrate_dl"):
         raise PermissionDenied("Starting a migration needs the Helpdesk or Administrator role.")
@@ -104,7 +105,7 @@ def check_can_migrate(*, mail: str, options: MigrationOptions, user) -> dict[str
     if job.status not in (JobStatus.SUCCEEDED, JobStatus.WARNINGS) or not report.get("ok"):
         raise MigrationRefused(f"The last preflight of {mail} (job #{job.pk}) did not pass: "
                                f"{report.get('summary') or job.summary}")
-    return report
+    return {**report, "job_id": job.pk}
 
 
 @transaction.atomic
@@ -134,9 +135,9 @@ def do_request_migration(*, mail: str, options: dict[str, Any] | None = None, us
     return migration
 
 
-def _queue_migration(*, migration: Migration, user, request=None, enqueue: bool = True) -> None:
+def _queue_migration(*, migration: Migration, user, request=None, enqueue: bool = True, on_behalf_of=None) -> None:
     job = do_start_job(kind=KIND_MIGRATE, user=user, params={"migration_id": migration.pk}, target=migration.mail,
-                       request=request, enqueue=enqueue)
+                       request=request, enqueue=enqueue, on_behalf_of=on_behalf_of)
     Migration.objects.filter(pk=migration.pk).update(job=job, status=MigrationStatus.QUEUED)
     migration.job, migration.status = job, MigrationStatus.QUEUED
 
@@ -192,10 +193,10 @@ def do_approve_migration(*, migration: Migration, user, valid_for: timedelta | N
     record(actor=user, action="dl.migration.approve", target=f"dl:{migration.mail}",
            after={"migration": migration.pk, "plan_hash": migration.plan_hash,
                   "expires_at": (now + validity).isoformat(), "note": note[:500]}, request=request)
-    # The job runs as the approver's action but the requester's request; the approver is who queued it.
-    # An Approver holds no migrate_dl (they sign, they do not migrate): the job then starts as the requester.
-    starter = user if user.has_perm("migrations_app.migrate_dl") else migration.requested_by
-    _queue_migration(migration=migration, user=starter, request=request, enqueue=enqueue)
+    # The approver starts it (the audit log names them) on behalf of the requester, whose request it is
+    # and whose migrate_dl permission it runs under: an Approver signs, they do not migrate.
+    _queue_migration(migration=migration, user=user, on_behalf_of=migration.requested_by, request=request,
+                     enqueue=enqueue)
     migration.refresh_from_db()
     return migration
 
@@ -205,11 +206,31 @@ def do_approve_migration(*, migration: Migration, user, valid_for: timedelta | N
 def do_reject_migration(*, migration: Migration, user, reason: str = "", request=None) -> Migration:
     migration = Migration.objects.select_for_update().get(pk=migration.pk)
     check_can_approve(migration=migration, user=user)
+    if not reason.strip():
+        raise MigrationRefused("Say why it is rejected: the requester reads the reason.")
     Migration.objects.filter(pk=migration.pk).update(status=MigrationStatus.REJECTED, approved_by=user,
                                                      decided_at=timezone.now(), decision_note=reason[:500],
                                                      finished_at=timezone.now())
     record(actor=user, action="dl.migration.reject", target=f"dl:{migration.mail}",
            after={"migration": migration.pk, "reason": reason[:500]}, request=request)
+    migration.refresh_from_db()
+    return migration
+
+
+@_audited_decision("dl.migration.withdraw")
+@transaction.atomic
+def do_withdraw_migration(*, migration: Migration, user, request=None) -> Migration:
+    """The requester takes back a request nobody has signed yet."""
+    migration = Migration.objects.select_for_update().get(pk=migration.pk)
+    if migration.requested_by_id != user.pk:
+        raise MigrationRefused("Only the person who requested this migration can withdraw it.")
+    if migration.status != MigrationStatus.AWAITING_APPROVAL:
+        raise MigrationRefused(f"Migration #{migration.pk} is {migration.get_status_display().lower()}: only a "
+                               "request awaiting approval can be withdrawn.")
+    Migration.objects.filter(pk=migration.pk).update(status=MigrationStatus.CANCELLED, finished_at=timezone.now(),
+                                                     decision_note="Withdrawn by the requester.")
+    record(actor=user, action="dl.migration.withdraw", target=f"dl:{migration.mail}",
+           after={"migration": migration.pk}, request=request)
     migration.refresh_from_db()
     return migration
 

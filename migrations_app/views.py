@@ -163,8 +163,12 @@ def migration_detail(request, pk: int):
     user = request.user
     awaiting = migration.status == MigrationStatus.AWAITING_APPROVAL
     backups = list(migration.backups.order_by("kind").only("kind", "created_at", "migration_id"))
+    preflight = migration.preflight or {}
     return render(request, "migrations_app/migration_detail.html", {
         "migration": migration, "job": migration.job, "report": migration.report or {},
+        "signing": awaiting and bool(preflight), "checks": sel.checks_by_outcome(preflight),
+        "plan": sel.migration_plan(report=preflight, options=migration.options or {}) if preflight else [],
+        "preflight_job_id": preflight.get("job_id"),
         "backups": backups, "backup_kinds": dict(BackupKind.choices),
         "can_approve": awaiting and user.has_perm("migrations_app.approve_migration")
         and migration.requested_by_id != user.pk,
@@ -196,7 +200,10 @@ def _migration_action(request, pk: int, action, done: str):
 def approve(request, pk: int):
     form = ApproveForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "The approval's validity must be a positive number of hours. Nothing was changed.")
+        if "confirm" in form.errors:
+            messages.error(request, "Tick the confirmation that you read the plan and the checks. Nothing was changed.")
+        else:
+            messages.error(request, "The approval's validity must be a positive number of hours. Nothing was changed.")
         return redirect("migrations_app:migration", pk=pk)
     hours = form.cleaned_data["valid_hours"]
     return _migration_action(request, pk, lambda m: svc.do_approve_migration(
@@ -211,6 +218,20 @@ def reject(request, pk: int):
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     return _migration_action(request, pk, lambda m: svc.do_reject_migration(
         migration=m, user=request.user, reason=reason, request=request), "Migration #{pk} rejected.")
+
+
+@requires("migrations_app.migrate_dl")
+@require_POST
+def withdraw(request, pk: int):
+    return _migration_action(request, pk, lambda m: svc.do_withdraw_migration(
+        migration=m, user=request.user, request=request), "Your request #{pk} is withdrawn; nothing was changed.")
+
+
+@requires("migrations_app.approve_migration")
+@require_GET
+def approvals(request):
+    return render(request, "migrations_app/approvals.html",
+                  {"pending": sel.migrations_awaiting_approval(user=request.user)})
 
 
 @requires("migrations_app.change_migrated_dl")

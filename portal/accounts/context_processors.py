@@ -35,4 +35,11 @@ def navigation(request):
         return out
 
     roles = [g.name for g in user.groups.all() if g.name in ROLE_PERMISSIONS]
-    return {"nav_areas": items(AREAS), "nav_tools": items(TOOLS), "user_roles": roles}
+    context = {"nav_areas": items(AREAS), "nav_tools": items(TOOLS), "user_roles": roles}
+    if user.has_perm("migrations_app.approve_migration"):
+        from migrations_app.selectors import pending_approval_count
+
+        url = reverse("migrations_app:approvals")
+        context["nav_approvals"] = {"url": url, "count": pending_approval_count(user=user),
+                                    "active": path.startswith(url)}
+    return context

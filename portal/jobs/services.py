@@ -60,14 +60,20 @@ def _system_line(job: Job, message: str, level: str = LogLevel.INFO) -> None:
 
 @transaction.atomic
 def do_start_job(*, kind: str, user, params: dict | None = None, target: str = "", request=None,
-                 enqueue: bool = True) -> Job:
-    """Create the job and queue it once the transaction commits (a worker never sees a half-made job)."""
+                 enqueue: bool = True, on_behalf_of=None) -> Job:
+    """Create the job and queue it once the transaction commits (a worker never sees a half-made job).
+
+    ``on_behalf_of``: the job runs as that person's request (their permission, their name on the job),
+    started by ``user``, who the audit log names (an Approver signing off someone's migration).
+    """
     runner = runner_for(kind)
-    if user is not None and not user.has_perm(runner.permission):
+    runs_as = on_behalf_of or user
+    if runs_as is not None and not runs_as.has_perm(runner.permission):
         raise PermissionDenied(f"Starting a {runner.name} needs the permission {runner.permission}.")
     job = Job.objects.create(kind=kind, name=runner.name, target=target, params=params or {},
-                             user=user, queue=runner.queue)
+                             user=runs_as, queue=runner.queue)
     record(actor=user, action=f"job.start.{kind}", target=f"job:{job.pk}", after={"params": job.params},
+           detail={"on_behalf_of": on_behalf_of.get_username()} if on_behalf_of is not None else None,
            job=job, request=request)
     if enqueue:
         transaction.on_commit(partial(_enqueue_on_commit, job.pk, job.queue))

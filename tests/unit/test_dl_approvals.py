@@ -46,7 +46,7 @@ def test_a_forged_approval_of_ones_own_request_is_refused_and_audited(client, aw
     requester = awaiting.requested_by
     requester.groups.add(*type(requester.groups.first()).objects.filter(name="Approver"))
     client.force_login(requester)
-    body = client.post(f"/dl/migrations/{awaiting.pk}/approve/", {"valid_hours": "24"}, follow=True).content.decode()
+    body = client.post(f"/dl/migrations/{awaiting.pk}/approve/", {"valid_hours": "24", "confirm": "on"}, follow=True).content.decode()
     assert "Four eyes" in body and "Nothing was changed" in body
     awaiting.refresh_from_db()
     assert awaiting.status == MigrationStatus.AWAITING_APPROVAL and awaiting.approved_by is None and no_enqueue == []
@@ -57,13 +57,13 @@ def test_a_forged_approval_of_ones_own_request_is_refused_and_audited(client, aw
 def test_a_replayed_approval_is_refused_and_audited(client, awaiting, role_users, no_enqueue):
     approver = role_users["Approver"]
     client.force_login(approver)
-    client.post(f"/dl/migrations/{awaiting.pk}/approve/", {"valid_hours": "48", "note": "window Saturday"})
+    client.post(f"/dl/migrations/{awaiting.pk}/approve/", {"valid_hours": "48", "note": "window Saturday", "confirm": "on"})
     awaiting.refresh_from_db()
     assert awaiting.status == MigrationStatus.QUEUED and awaiting.approved_by == approver
     assert awaiting.approval_expires_at - awaiting.decided_at == timedelta(hours=48)
     assert awaiting.decision_note == "window Saturday"
     queued = list(no_enqueue)
-    body = client.post(f"/dl/migrations/{awaiting.pk}/approve/", {"valid_hours": "48"}, follow=True).content.decode()
+    body = client.post(f"/dl/migrations/{awaiting.pk}/approve/", {"valid_hours": "48", "confirm": "on"}, follow=True).content.decode()
     assert "not awaiting approval" in body and no_enqueue == queued
     assert AuditEvent.objects.filter(action="dl.migration.approve.refused", actor=approver).count() == 1
 
@@ -155,3 +155,38 @@ def test_concurrent_requests_for_one_list_make_exactly_one_migration(role_users,
     assert outcomes.count("created") == 1, outcomes
     assert all("already has an open migration" in o for o in outcomes if o != "created")
     assert Migration.objects.filter(mail__iexact="race@contoso.com").count() == 1
+
+
+def test_the_approvers_queue_and_the_navigation_badge(client, awaiting, role_users, make_user):
+    approver = role_users["Approver"]
+    client.force_login(approver)
+    page = client.get("/dl/approvals/").content.decode()
+    assert "sales@contoso.com" in page and f"/dl/migrations/{awaiting.pk}/" in page
+    assert 'id="nav-approvals"' in page and '<span class="badge badge-amber nav-count">1</span>' in page
+    # The requester's own request is not in their queue, and a Helpdesk tech has no queue at all.
+    client.force_login(awaiting.requested_by)
+    page = client.get("/dl/").content.decode()
+    assert 'id="nav-approvals"' not in page
+    assert client.get("/dl/approvals/").status_code == 403
+
+
+def test_reject_needs_a_reason(client, awaiting, role_users):
+    client.force_login(role_users["Approver"])
+    body = client.post(f"/dl/migrations/{awaiting.pk}/reject/", {"reason": "  "}, follow=True).content.decode()
+    assert "Say why it is rejected" in body
+    awaiting.refresh_from_db()
+    assert awaiting.status == MigrationStatus.AWAITING_APPROVAL
+
+
+def test_the_requester_withdraws_a_pending_request_and_nobody_else_can(client, awaiting, role_users):
+    client.force_login(role_users["Administrator"])
+    body = client.post(f"/dl/migrations/{awaiting.pk}/withdraw/", follow=True).content.decode()
+    assert "Only the person who requested" in body
+    client.force_login(awaiting.requested_by)
+    page = client.get(f"/dl/migrations/{awaiting.pk}/").content.decode()
+    assert "Withdraw my request" in page
+    client.post(f"/dl/migrations/{awaiting.pk}/withdraw/")
+    awaiting.refresh_from_db()
+    assert awaiting.status == MigrationStatus.CANCELLED and "Withdrawn" in awaiting.decision_note
+    assert AuditEvent.objects.filter(action="dl.migration.withdraw", actor=awaiting.requested_by).exists()
+    assert AuditEvent.objects.filter(action="dl.migration.withdraw.refused").count() == 1

@@ -15,7 +15,9 @@ from migrations_app.models import DistributionList, Migration, MigrationBackup, 
 from migrations_app.options import MigrationOptions
 from portal.connectors import ad
 from portal.jobs.choices import JobStatus
+from portal.audit.models import AuditEvent
 from portal.jobs.models import Job
+from tests.support.forms import form_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -186,10 +188,20 @@ def test_approval_setting_changes_the_button_and_four_eyes_apply(client, role_us
     login(client, approver)
     page = client.get(f"/dl/migrations/{migration.pk}/").content.decode()
     assert "Approve and start migration" in page
-    client.post(f"/dl/migrations/{migration.pk}/approve/")
+    fields = form_fields(page, f"/dl/migrations/{migration.pk}/approve/")
+    # The confirmation is not ticked for the approver: the form as rendered is refused.
+    body = client.post(f"/dl/migrations/{migration.pk}/approve/", fields, follow=True).content.decode()
+    assert "Tick the confirmation" in body
+    migration.refresh_from_db()
+    assert migration.status == MigrationStatus.AWAITING_APPROVAL
+    client.post(f"/dl/migrations/{migration.pk}/approve/", {**fields, "confirm": "on"})
     migration.refresh_from_db()
     assert migration.status == MigrationStatus.QUEUED and migration.approved_by == approver
     assert migration.job.kind == "dl_migrate"
+    # The approver started it on behalf of the requester: the job is the requester's, the audit names both.
+    assert migration.job.user == helpdesk
+    event = AuditEvent.objects.get(action="job.start.dl_migrate")
+    assert event.actor == approver and event.detail == {"on_behalf_of": helpdesk.get_username()}
 
 
 def test_approver_cannot_approve_own_request(client, role_users, no_enqueue):
@@ -199,7 +211,7 @@ def test_approver_cannot_approve_own_request(client, role_users, no_enqueue):
     login(client, approver)
     page = client.get(f"/dl/migrations/{migration.pk}/").content.decode()
     assert "Approve and start" not in page and "someone else" in page
-    body = client.post(f"/dl/migrations/{migration.pk}/approve/", follow=True).content.decode()
+    body = client.post(f"/dl/migrations/{migration.pk}/approve/", {"confirm": "on"}, follow=True).content.decode()
     assert "Four eyes" in body
     migration.refresh_from_db()
     assert migration.status == MigrationStatus.AWAITING_APPROVAL and no_enqueue == []
