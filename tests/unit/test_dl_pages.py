@@ -13,9 +13,9 @@ from django.utils import timezone
 from migrations_app.choices import BackupKind, ListKind, ListState, MigrationStatus
 from migrations_app.models import DistributionList, Migration, MigrationBackup, MigrationSettings
 from migrations_app.options import MigrationOptions
+from portal.audit.models import AuditEvent
 from portal.connectors import ad
 from portal.jobs.choices import JobStatus
-from portal.audit.models import AuditEvent
 from portal.jobs.models import Job
 from tests.support.forms import form_fields
 
