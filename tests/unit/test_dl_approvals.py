@@ -46,7 +46,8 @@ def test_a_forged_approval_of_ones_own_request_is_refused_and_audited(client, aw
     requester = awaiting.requested_by
     requester.groups.add(*type(requester.groups.first()).objects.filter(name="Approver"))
     client.force_login(requester)
-    body = client.post(f"/dl/migrations/{awaiting.pk}/approve/", {"valid_hours": "24", "confirm": "on"}, follow=True).content.decode()
+    signed = {"valid_hours": "24", "confirm": "on"}
+    body = client.post(f"/dl/migrations/{awaiting.pk}/approve/", signed, follow=True).content.decode()
     assert "Four eyes" in body and "Nothing was changed" in body
     awaiting.refresh_from_db()
     assert awaiting.status == MigrationStatus.AWAITING_APPROVAL and awaiting.approved_by is None and no_enqueue == []
@@ -57,13 +58,14 @@ def test_a_forged_approval_of_ones_own_request_is_refused_and_audited(client, aw
 def test_a_replayed_approval_is_refused_and_audited(client, awaiting, role_users, no_enqueue):
     approver = role_users["Approver"]
     client.force_login(approver)
-    client.post(f"/dl/migrations/{awaiting.pk}/approve/", {"valid_hours": "48", "note": "window Saturday", "confirm": "on"})
+    signed = {"valid_hours": "48", "note": "window Saturday", "confirm": "on"}
+    client.post(f"/dl/migrations/{awaiting.pk}/approve/", signed)
     awaiting.refresh_from_db()
     assert awaiting.status == MigrationStatus.QUEUED and awaiting.approved_by == approver
     assert awaiting.approval_expires_at - awaiting.decided_at == timedelta(hours=48)
     assert awaiting.decision_note == "window Saturday"
     queued = list(no_enqueue)
-    body = client.post(f"/dl/migrations/{awaiting.pk}/approve/", {"valid_hours": "48", "confirm": "on"}, follow=True).content.decode()
+    body = client.post(f"/dl/migrations/{awaiting.pk}/approve/", signed, follow=True).content.decode()
     assert "not awaiting approval" in body and no_enqueue == queued
     assert AuditEvent.objects.filter(action="dl.migration.approve.refused", actor=approver).count() == 1
 
