@@ -57,6 +57,16 @@ class PreflightForm(forms.Form):
 class AddressForm(forms.Form):
     new_address = forms.CharField(label="New primary SMTP address", max_length=400)
     new_alias = forms.CharField(label="New alias (optional)", max_length=100, required=False)
+    confirm = forms.BooleanField(label="Change the address in both directories now", required=True)
+
+
+class RestoreForm(forms.Form):
+    """A restore takes the list out of Exchange Online: the person types the list's address to go on."""
+
+    confirm_mail = forms.CharField(label="Type the list's address to confirm", max_length=400)
+
+    def matches(self, mail: str) -> bool:
+        return self.is_valid() and self.cleaned_data["confirm_mail"].strip().lower() == mail.lower()
 
 
 class ApproveForm(forms.Form):

@@ -24,7 +24,7 @@ from . import selectors as sel
 from . import services as svc
 from .choices import BackupKind, MigrationStatus
 from .filtersets import DistributionListFilterSet, MigrationFilterSet
-from .forms import AddressForm, ApproveForm, PreflightForm, RejectForm, SettingsForm
+from .forms import AddressForm, ApproveForm, PreflightForm, RejectForm, RestoreForm, SettingsForm
 from .models import DistributionList, Migration
 from .services import MigrationRefused
 from .tables import DistributionListTable, MigrationTable
@@ -176,6 +176,7 @@ def migration_detail(request, pk: int):
         "can_change": migration.is_done and user.has_perm("migrations_app.change_migrated_dl"),
         "can_restore": migration.is_done and bool(backups) and user.has_perm("migrations_app.restore_dl"),
         "address_form": AddressForm(), "reject_form": RejectForm(), "approve_form": ApproveForm.with_defaults(),
+        "restore_form": RestoreForm(),
         "options": sorted((migration.options or {}).items()),
         "dl": migration.distribution_list,
     })
@@ -246,7 +247,9 @@ def enable_hybrid(request, pk: int):
 def update_address(request, pk: int):
     form = AddressForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give the new primary SMTP address. Nothing was changed.")
+        messages.error(request, "Tick the confirmation to change the address. Nothing was changed." if "confirm"
+                       in form.errors and "new_address" not in form.errors
+                       else "Give the new primary SMTP address. Nothing was changed.")
         return redirect("migrations_app:migration", pk=pk)
     return _migration_action(request, pk, lambda m: svc.do_start_update_address(
         migration=m, new_address=form.cleaned_data["new_address"], new_alias=form.cleaned_data["new_alias"],
@@ -256,6 +259,11 @@ def update_address(request, pk: int):
 @requires("migrations_app.restore_dl")
 @require_POST
 def restore(request, pk: int):
+    migration = get_object_or_404(Migration, pk=pk)
+    if not RestoreForm(request.POST).matches(migration.mail):
+        messages.error(request, f"To restore, type the list's address ({migration.mail}) in the confirmation field. "
+                                "Nothing was changed.")
+        return redirect("migrations_app:migration", pk=pk)
     return _migration_action(request, pk, lambda m: svc.do_start_restore(
         migration=m, user=request.user, request=request), "Restore started (job #{job}).")
 

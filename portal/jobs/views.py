@@ -135,6 +135,9 @@ def _job_action(request, pk: int, action, done: str):
 @requires("jobs.cancel_job")
 @require_POST
 def job_cancel(request, pk: int):
+    if request.POST.get("confirm") != "on":
+        messages.warning(request, "Tick 'Yes, stop this job' to cancel it. Nothing was changed.")
+        return redirect("jobs:detail", pk=pk)
     return _job_action(request, pk, do_cancel_job, "Cancel requested for job #{pk}.")
 
 

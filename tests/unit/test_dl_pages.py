@@ -233,12 +233,22 @@ def test_aftercare_actions_by_role(client, role_users, no_enqueue):
     login(client, role_users["Administrator"])
     page = client.get(f"/dl/migrations/{migration.pk}/").content.decode()
     assert "Enable hybrid mail flow" in page and "Restore 1 list on-premises" in page and "Change address" in page
-    bad = client.post(f"/dl/migrations/{migration.pk}/address/", {"new_address": "nope"}, follow=True)
+    bad = client.post(f"/dl/migrations/{migration.pk}/address/", {"new_address": "nope", "confirm": "on"}, follow=True)
     assert "is not an e-mail address" in bad.content.decode() and no_enqueue == []
-    client.post(f"/dl/migrations/{migration.pk}/address/", {"new_address": "b@contoso.com", "new_alias": "b"})
+    fields = form_fields(page, f"/dl/migrations/{migration.pk}/address/")
+    unconfirmed = {**fields, "new_address": "b@contoso.com", "new_alias": "b"}
+    body = client.post(f"/dl/migrations/{migration.pk}/address/", unconfirmed, follow=True).content.decode()
+    assert "Tick the confirmation" in body and not Job.objects.filter(kind="dl_update_address").exists()
+    client.post(f"/dl/migrations/{migration.pk}/address/", {**unconfirmed, "confirm": "on"})
     job = Job.objects.get(kind="dl_update_address")
     assert job.params == {"migration_id": migration.pk, "new_address": "b@contoso.com", "new_alias": "b"}
-    client.post(f"/dl/migrations/{migration.pk}/restore/")
+    restore = form_fields(page, f"/dl/migrations/{migration.pk}/restore/")
+    for typed in ("", "someone-else@contoso.com"):
+        body = client.post(f"/dl/migrations/{migration.pk}/restore/", {**restore, "confirm_mail": typed},
+                           follow=True).content.decode()
+        assert "(a@contoso.com) in the confirmation field" in body
+    assert not Job.objects.filter(kind="dl_restore").exists()
+    client.post(f"/dl/migrations/{migration.pk}/restore/", {**restore, "confirm_mail": "A@contoso.com "})
     assert Job.objects.filter(kind="dl_restore").count() == 1
 
 

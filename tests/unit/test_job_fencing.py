@@ -93,7 +93,7 @@ def test_past_the_point_of_no_return_cancel_is_refused_audited_and_the_button_go
     page = client.get(job.get_absolute_url()).content.decode()
     assert "Cancel job" not in page and "point of no return" in page
     # A forged POST: refused, audited, nothing changed.
-    response = client.post(f"/jobs/{job.pk}/cancel/", follow=True)
+    response = client.post(f"/jobs/{job.pk}/cancel/", {"confirm": "on"}, follow=True)
     assert "past its point of no return" in response.content.decode()
     job.refresh_from_db()
     assert not job.cancel_requested and job.status == JobStatus.RUNNING

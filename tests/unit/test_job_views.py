@@ -77,7 +77,7 @@ def test_downloads_as_text_and_json(helpdesk_client, no_enqueue):
 def test_cancel_finished_job_says_so_and_changes_nothing(helpdesk_client, no_enqueue):
     job = run_job_inline(do_start_job(kind="test_steps", user=helpdesk_client.user, params={}))
     lines = job.log_lines.count()
-    response = helpdesk_client.post(f"/jobs/{job.pk}/cancel/", follow=True)
+    response = helpdesk_client.post(f"/jobs/{job.pk}/cancel/", {"confirm": "on"}, follow=True)
     assert "has already ended (succeeded); there is nothing to cancel." in response.content.decode()
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and not job.cancel_requested and job.log_lines.count() == lines
@@ -155,3 +155,19 @@ def test_short_log_has_no_earlier_button(helpdesk_client, no_enqueue):
     append_line(job.pk, level="info", message="only line")
     page = helpdesk_client.get(f"/jobs/{job.pk}/").content.decode()
     assert "only line" in page and "Show earlier lines" not in page
+
+
+def test_cancel_asks_for_a_confirmation_stating_the_impact(helpdesk_client, no_enqueue):
+    from tests.support.forms import form_fields
+
+    job = do_start_job(kind="test_steps", user=helpdesk_client.user, params={})
+    page = helpdesk_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "a migration not yet past its point of no return is rolled back" in page
+    fields = form_fields(page, f"/jobs/{job.pk}/cancel/")
+    body = helpdesk_client.post(f"/jobs/{job.pk}/cancel/", fields, follow=True).content.decode()
+    assert "Yes, stop this job" in body and "to cancel it. Nothing was changed." in body
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and not job.cancel_requested
+    helpdesk_client.post(f"/jobs/{job.pk}/cancel/", {**fields, "confirm": "on"})
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
