@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
 from portal.accounts.permissions import requires
+from portal.audit.services import record_download
 from portal.jobs.services import JobActionRefused
 
 from . import charts, exports, selectors
@@ -54,6 +55,9 @@ def mfa(request):
                                     snapshot=snapshot)
     rows = filterset.qs
     export = request.GET.get("export")
+    if export in ("csv", "xlsx"):
+        record_download(user=request.user, what="mfa_report", target=f"mfa_snapshot:{snapshot.pk}", request=request,
+                        format=export, rows=rows.count())
     if export == "csv":
         response = StreamingHttpResponse(exports.csv_lines(rows, snapshot), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{_filename(snapshot, "csv")}"'

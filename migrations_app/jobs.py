@@ -6,6 +6,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from portal.audit.services import record
 from portal.jobs.models import Job
 from portal.jobs.runner import JobFailed, JobRunner
 
@@ -57,8 +58,21 @@ class MigrateDistributionListJob(JobRunner):
     def run(self) -> dict[str, Any]:
         migration = Migration.objects.get(pk=self.job.params["migration_id"])
         self.info(f"Migrating {migration.mail} (migration #{migration.pk}).")
-        with engine.open_connectors() as c:
-            return engine.MigrationProcess(migration=migration, runner=self, c=c).run()
+        try:
+            with engine.open_connectors() as c:
+                result = engine.MigrationProcess(migration=migration, runner=self, c=c).run()
+        except Exception:  # JobFailed and JobCancelled included; a superseded run (BaseException) records nothing
+            self._record_finished(migration)
+            raise
+        self._record_finished(migration)
+        return result
+
+    def _record_finished(self, migration: Migration) -> None:
+        """The outcome in the audit log, beside the request and the approval: how it ended."""
+        migration.refresh_from_db()
+        record(actor=self.job.user, action="dl.migration.finish", target=f"dl:{migration.mail}", job=self.job,
+               after={"migration": migration.pk, "status": migration.status,
+                      "post_create_errors": len(migration.post_create_errors or [])})
 
 
 class InventoryDistributionListsJob(JobRunner):

@@ -15,6 +15,7 @@ from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
 from portal.accounts.permissions import requires
+from portal.audit.services import record_download
 from portal.connectors import ad
 from portal.connectors.registry import NotConfigured
 from portal.directory.selectors import directory_object
@@ -275,6 +276,8 @@ def backup_download(request, pk: int, kind: str):
     backup = sel.backup_of(migration, kind)
     if backup is None:
         raise Http404("no such backup")
+    record_download(user=request.user, what="backup", target=f"dl:{migration.mail}", request=request,
+                    migration=migration.pk, kind=backup.kind)
     body = json.dumps({"migration": migration.pk, "mail": migration.mail, "kind": backup.kind,
                        "created_at": backup.created_at.isoformat(), "data": backup.data}, indent=2)
     response = HttpResponse(body, content_type="application/json")

@@ -17,3 +17,5 @@ urlpatterns = [
     path("diagnostics/", include("diagnostics_app.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler403 = "portal.accounts.views.permission_denied"

@@ -5,6 +5,8 @@ from django.http import HttpResponse
 from django.shortcuts import render, resolve_url
 from django.utils.http import urlencode
 
+from portal.audit.services import record_denied
+
 from .permissions import is_public, required_permissions_of
 from .roles import roles_granting
 
@@ -26,6 +28,9 @@ class HtmxAwareLoginRequiredMiddleware(LoginRequiredMiddleware):
 
 
 def forbidden(request, *, missing: list[str], reason: str = ""):
+    user = getattr(request, "user", None)
+    record_denied(user=user if user is not None and user.is_authenticated else None, request=request,
+                  missing=missing, reason=reason)
     roles = sorted({role for perm in missing for role in roles_granting(perm)})
     return render(
         request,

@@ -8,3 +8,11 @@ from .roles import ROLE_DESCRIPTIONS
 def home(request):
     """Landing page: any signed-in user, whatever their role, sees where they can go."""
     return render(request, "home.html", {"role_descriptions": ROLE_DESCRIPTIONS})
+
+
+def permission_denied(request, exception=None):
+    """handler403: a PermissionDenied a view or service raised (the middleware's refusals render
+    through the same page) is audited and explained."""
+    from .middleware import forbidden
+
+    return forbidden(request, missing=[], reason=str(exception or ""))

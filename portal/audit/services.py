@@ -74,3 +74,17 @@ def record(
         job=job,
         source_ip=client_ip(request),
     )
+
+
+def record_download(*, user, what: str, target: str, request=None, **detail: Any) -> AuditEvent:
+    """An export or a download of directory data leaves the portal: who took what, with which filter."""
+    query = {k: v for k, v in request.GET.items() if k not in ("page", "per_page")} if request is not None else {}
+    return record(actor=user, action=f"download.{what}", target=target, detail={**detail, "query": query},
+                  request=request)
+
+
+def record_denied(*, user, request, missing: list[str] | tuple[str, ...] = (), reason: str = "") -> AuditEvent:
+    """A request refused for lack of permission (403): a forged POST or a probe leaves a trace."""
+    return record(actor=user, action="access.denied", target=request.path[:500],
+                  detail={"method": request.method, "missing": list(missing), "reason": reason[:300]},
+                  request=request)

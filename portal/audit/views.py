@@ -7,6 +7,7 @@ from django_tables2 import SingleTableMixin
 
 from .filtersets import AuditEventFilterSet
 from .selectors import audit_events
+from .services import record_download
 from .tables import AuditEventTable
 
 CSV_COLUMNS = ["time", "actor", "action", "target", "before", "after", "detail", "job", "source_ip"]
@@ -34,6 +35,8 @@ class AuditEventListView(SingleTableMixin, FilterView):
 
     def render_to_response(self, context, **kwargs):
         if self.request.GET.get("export") == "csv":
+            record_download(user=self.request.user, what="audit_log", target="audit", request=self.request,
+                            format="csv", rows=self.object_list.count())
             return self._csv(self.object_list)
         return super().render_to_response(context, **kwargs)
 

@@ -11,6 +11,7 @@ from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
 from portal.accounts.permissions import requires
+from portal.audit.services import record_download
 
 from .filtersets import JobFilterSet
 from .models import Job
@@ -103,6 +104,7 @@ def job_log_earlier(request, pk: int):
 @require_GET
 def job_log_download(request, pk: int, fmt: str):
     job = get_object_or_404(Job, pk=pk)
+    record_download(user=request.user, what="job_log", target=f"job:{job.pk}", request=request, format=fmt)
     lines = job.log_lines.order_by("seq").iterator(chunk_size=2000)
     if fmt == "json":
         def rows():

@@ -22,6 +22,7 @@ from migrations_app import engine
 from migrations_app import services as svc
 from migrations_app.choices import BackupKind, MigrationStatus
 from migrations_app.models import Migration, MigrationSettings
+from portal.audit.models import AuditEvent
 from portal.connectors import ad as adc
 from portal.connectors import ad_recipients as recipients
 from portal.connectors import exchange as exo
@@ -572,6 +573,8 @@ def test_cancel_mid_migration_rolls_back_completely_and_the_migration_ends_cance
     # Every line of the rollback was written although the cancel was pending the whole time.
     assert "[warning] Undone: moved the group back to" in log and "Undone: removed the cloud list" in log
     assert migration.status == MigrationStatus.CANCELLED and migration.finished_at, log
+    finished = AuditEvent.objects.get(action="dl.migration.finish", target=f"dl:{mail}")
+    assert finished.after["status"] == MigrationStatus.CANCELLED and finished.job_id == job.pk
     assert_original_state(before, mail)
     # The list is free again: a new request is not blocked by a migration stuck 'running'.
     svc.check_no_open_migration(mail=mail)

@@ -132,3 +132,37 @@ def test_the_client_address_comes_from_the_trusted_proxy_header_when_set(rf, set
     settings.AUDIT_CLIENT_IP_HEADER = "X-Forwarded-For"
     assert client_ip(request) == "203.0.113.9"  # the entry the proxy appended, not the client's claim
     assert client_ip(rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="not-an-ip")) == "10.0.0.5"
+
+
+def test_denied_requests_are_audited(client, role_users):
+    helpdesk = role_users["Helpdesk"]
+    client.force_login(helpdesk)
+    assert client.get("/audit/").status_code == 403
+    assert client.post("/dl/settings/", {"require_approval_for_single": ""}).status_code == 403
+    denied = list(AuditEvent.objects.filter(action="access.denied").order_by("id"))
+    assert [(e.actor, e.target, e.detail["method"]) for e in denied] == [
+        (helpdesk, "/audit/", "GET"), (helpdesk, "/dl/settings/", "POST")]
+    assert denied[0].detail["missing"] == ["audit.view_auditevent"]
+
+
+@pytest.mark.django_db(transaction=True)  # streamed downloads close the connection when they end
+def test_exports_and_downloads_are_audited_with_who_and_what(client, role_users, no_enqueue):
+    from migrations_app.choices import BackupKind, MigrationStatus
+    from migrations_app.models import Migration, MigrationBackup
+    from portal.jobs.services import do_start_job, run_job_inline
+
+    admin = role_users["Administrator"]
+    client.force_login(admin)
+    migration = Migration.objects.create(mail="a@contoso.com", requested_by=role_users["Helpdesk"],
+                                         status=MigrationStatus.MIGRATED)
+    MigrationBackup.objects.create(migration=migration, kind=BackupKind.ONPREM_GROUP, data={"dn": "CN=a"})
+    job = run_job_inline(do_start_job(kind="test_steps", user=admin, params={}))
+    assert client.get(f"/dl/migrations/{migration.pk}/backup/{BackupKind.ONPREM_GROUP}.json").status_code == 200
+    b"".join(client.get(f"/jobs/{job.pk}/log.txt").streaming_content)
+    b"".join(client.get("/audit/", {"export": "csv", "action": "job."}).streaming_content)
+    downloads = {e.action: e for e in AuditEvent.objects.filter(action__startswith="download.")}
+    assert set(downloads) == {"download.backup", "download.job_log", "download.audit_log"}
+    assert downloads["download.backup"].detail["kind"] == BackupKind.ONPREM_GROUP
+    assert downloads["download.backup"].target == "dl:a@contoso.com"
+    assert downloads["download.audit_log"].detail["query"] == {"export": "csv", "action": "job."}
+    assert all(e.actor == admin for e in downloads.values())

@@ -227,3 +227,17 @@ def test_readiness_opens_with_a_result_not_a_validation_error(client, role_users
         page = client.get(url).content.decode()
         assert "field-error" not in page and "This field is required" not in page
         assert "would be interrupted at their next sign-in" in page
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_report_exports_are_audited_with_their_filter(client, role_users, snapshot, fmt):
+    from portal.audit.models import AuditEvent
+
+    client.force_login(role_users["Auditor"])
+    response = client.get("/diagnostics/mfa/", {"snapshot": snapshot.pk, "classification": "not_usable",
+                                                "export": fmt})
+    b"".join(response.streaming_content) if response.streaming else response.content
+    event = AuditEvent.objects.get(action="download.mfa_report")
+    assert event.actor == role_users["Auditor"] and event.target == f"mfa_snapshot:{snapshot.pk}"
+    assert event.detail["format"] == fmt and event.detail["rows"] == 1
+    assert event.detail["query"]["classification"] == "not_usable"
