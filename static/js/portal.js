@@ -41,3 +41,14 @@
     if (log && evt.detail.target === log && follow) log.scrollTop = log.scrollHeight;
   });
 })();
+
+// On a narrow screen the navigation folds behind a Menu button (the stylesheet hides it there).
+document.addEventListener("DOMContentLoaded", function () {
+  const toggle = document.querySelector(".nav-toggle");
+  const nav = document.getElementById("main-nav");
+  if (!toggle || !nav) return;
+  toggle.addEventListener("click", function () {
+    const open = nav.classList.toggle("open");
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+});
