@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
 from django.utils import timezone
 
 from portal.audit.services import record
@@ -17,10 +18,23 @@ from .models import Migration
 from .options import MigrationOptions
 
 
+class _MigrationObjectJob(JobRunner):
+    """Jobs about one migration (params migration_id): their page links to the migration's."""
+
+    @classmethod
+    def object_url(cls, job: Job) -> str | None:
+        pk = (job.params or {}).get("migration_id")
+        return reverse("migrations_app:migration", args=[pk]) if pk else None
+
+
 class PreflightDistributionListJob(JobRunner):
     kind = svc.KIND_PREFLIGHT
     name = "DL preflight"
     permission = "migrations_app.run_preflight"
+
+    @classmethod
+    def object_url(cls, job: Job) -> str | None:
+        return reverse("migrations_app:preflight_report", args=[job.pk])
 
     def run(self) -> dict[str, Any]:
         mail = self.job.params["mail"]
@@ -45,7 +59,7 @@ class PreflightDistributionListJob(JobRunner):
         return result
 
 
-class MigrateDistributionListJob(JobRunner):
+class MigrateDistributionListJob(_MigrationObjectJob):
     kind = svc.KIND_MIGRATE
     name = "DL migration"
     permission = "migrations_app.migrate_dl"
@@ -88,7 +102,7 @@ class InventoryDistributionListsJob(JobRunner):
         return result
 
 
-class EnableHybridMailFlowJob(JobRunner):
+class EnableHybridMailFlowJob(_MigrationObjectJob):
     kind = svc.KIND_HYBRID
     name = "Enable hybrid mail flow"
     permission = "migrations_app.change_migrated_dl"
@@ -100,7 +114,7 @@ class EnableHybridMailFlowJob(JobRunner):
             return aftercare.do_enable_hybrid_mail_flow(migration=migration, c=c, runner=self)
 
 
-class UpdateMigratedAddressJob(JobRunner):
+class UpdateMigratedAddressJob(_MigrationObjectJob):
     kind = svc.KIND_ADDRESS
     name = "Change address of a migrated list"
     permission = "migrations_app.change_migrated_dl"
@@ -113,7 +127,7 @@ class UpdateMigratedAddressJob(JobRunner):
                                                new_alias=self.job.params.get("new_alias") or "", c=c, runner=self)
 
 
-class RestoreDistributionListJob(JobRunner):
+class RestoreDistributionListJob(_MigrationObjectJob):
     kind = svc.KIND_RESTORE
     name = "Restore a migrated list on-premises"
     permission = "migrations_app.restore_dl"

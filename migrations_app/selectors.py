@@ -162,3 +162,21 @@ def pending_approval_count(*, user) -> int:
     if not user.has_perm("migrations_app.approve_migration"):
         return 0
     return migrations_awaiting_approval(user=user).count()
+
+
+def jobs_of_migration(migration: Migration) -> list[Job]:
+    """Every job about this migration (the migration itself and what was done to the list after), newest first."""
+    return list(Job.objects.filter(params__migration_id=migration.pk).select_related("user").order_by("-created_at"))
+
+
+def migration_activity(migration: Migration, jobs: list[Job]) -> list[dict[str, Any]]:
+    """Jobs and audit events about the list, newest first: what happened to it, by whom, when."""
+    from portal.audit.models import AuditEvent
+
+    # An address change renames the migration: its jobs keep the addresses it had.
+    mails = {migration.mail.lower(), *(j.target.lower() for j in jobs if j.target)}
+    events = AuditEvent.objects.filter(
+        Q(target__in=[f"dl:{m}" for m in mails]) | Q(job__in=[j.pk for j in jobs])).order_by("-time")[:200]
+    items = [{"time": j.created_at, "kind": "job", "job": j} for j in jobs]
+    items += [{"time": e.time, "kind": "event", "event": e} for e in events]
+    return sorted(items, key=lambda i: i["time"], reverse=True)

@@ -165,8 +165,13 @@ def migration_detail(request, pk: int):
     awaiting = migration.status == MigrationStatus.AWAITING_APPROVAL
     backups = list(migration.backups.order_by("kind").only("kind", "created_at", "migration_id"))
     preflight = migration.preflight or {}
+    jobs = sel.jobs_of_migration(migration)
+    # The page follows whichever of its jobs runs now: the migration, or an address change, a restore…
+    current = next((j for j in jobs if j.is_active), None)
+    latest_after = next((j for j in jobs if j.kind != svc.KIND_MIGRATE), None)
     return render(request, "migrations_app/migration_detail.html", {
         "migration": migration, "job": migration.job, "report": migration.report or {},
+        "live_job": current, "latest_after": latest_after, "activity": sel.migration_activity(migration, jobs),
         "signing": awaiting and bool(preflight), "checks": sel.checks_by_outcome(preflight),
         "plan": sel.migration_plan(report=preflight, options=migration.options or {}) if preflight else [],
         "preflight_job_id": preflight.get("job_id"),

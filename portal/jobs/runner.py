@@ -147,6 +147,11 @@ class JobRunner:
         self.superseded = threading.Event()
 
     @classmethod
+    def object_url(cls, job: Job) -> str | None:
+        """The page of the object this job acts on (a migration, a preflight report), if it has one."""
+        return None
+
+    @classmethod
     def on_cancelled_before_start(cls, job: Job) -> None:
         """Called (in the cancelling transaction) when a queued job of this kind is cancelled before
         any runner started: a subclass ends the object the job was for."""

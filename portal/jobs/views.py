@@ -15,6 +15,7 @@ from portal.audit.services import record_download
 
 from .filtersets import JobFilterSet
 from .models import Job
+from .runner import JOB_KINDS
 from .selectors import jobs_for_list, log_lines_after, log_lines_before, stranded_jobs
 from .services import (
     JobActionRefused,
@@ -43,8 +44,11 @@ class JobListView(SingleTableMixin, FilterView):
 
 
 def _actions(job: Job, user) -> dict:
-    """The buttons a person sees are the ones the services would accept from them."""
-    return {"can_cancel": can_cancel(job=job, user=user), "can_resume": can_resume(job=job, user=user)}
+    """The buttons a person sees are the ones the services would accept from them, and the way back
+    to the object the job acts on."""
+    runner_cls = JOB_KINDS.get(job.kind)
+    return {"can_cancel": can_cancel(job=job, user=user), "can_resume": can_resume(job=job, user=user),
+            "object_url": runner_cls.object_url(job) if runner_cls else None}
 
 
 def _job_context(job: Job, user, **extra) -> dict:

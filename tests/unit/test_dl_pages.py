@@ -343,3 +343,27 @@ def test_settings_page_is_for_administrators(client, role_users):
     current = MigrationSettings.current()
     assert current.require_approval_for_single and current.default_keep_original
     assert not current.default_hybrid_mail_flow and current.updated_by == role_users["Administrator"]
+
+
+def test_the_migration_page_follows_its_aftercare_jobs_and_lists_its_activity(client, role_users, no_enqueue):
+    from migrations_app import services as svc
+
+    admin = role_users["Administrator"]
+    migration = Migration.objects.create(mail="a@contoso.com", requested_by=role_users["Helpdesk"],
+                                         status=MigrationStatus.MIGRATED)
+    login(client, admin)
+    job = svc.do_start_update_address(migration=migration, new_address="b@contoso.com", user=admin)
+    page = client.get(f"/dl/migrations/{migration.pk}/").content.decode()
+    # The change runs: the page polls itself and says so, without a visit to Jobs.
+    assert 'data-state="running"' in page and "Change address of a migrated list" in page
+    assert "this page updates by itself" in page
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, summary="Exchange Online refused the change.",
+                                         finished_at=timezone.now())
+    page = client.get(f"/dl/migrations/{migration.pk}/").content.decode()
+    assert 'data-state="settled"' in page and "Exchange Online refused the change." in page
+    assert "It did not finish" in page
+    activity = page[page.index('id="activity"'):]
+    assert f"Change address of a migrated list #{job.pk}" in activity and "job.start.dl_update_address" in activity
+    # And the job's page leads back to the migration.
+    job_page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert f'href="/dl/migrations/{migration.pk}/" id="job-object"' in job_page
