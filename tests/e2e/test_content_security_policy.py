@@ -24,7 +24,7 @@ def test_htmx_pages_raise_no_policy_violation(page, make_user, no_enqueue):
     assert "script-src 'self'" in response.headers["content-security-policy"]
     page.get_by_label("Classification", exact=True).select_option("not_usable")  # an htmx swap
     page.wait_for_url("**classification=not_usable**")
-    page.wait_for_function("document.querySelector('#table-container .count').innerText.startsWith('1 user')")
+    page.wait_for_function("() => document.querySelector('#table-container .count').innerText.startsWith('1 user')")
     # The swatches beside the classification table keep their colours without style attributes.
     assert page.locator("svg.swatch rect").first.get_attribute("fill").startswith("#")
     assert page.evaluate("getComputedStyle(document.querySelector('svg.swatch')).width") != "auto"

@@ -28,7 +28,7 @@ def test_auditor_reads_the_mfa_report(page, make_user):
 
     page.get_by_label("Classification", exact=True).select_option("not_usable")
     page.wait_for_url("**classification=not_usable**")
-    page.wait_for_function("document.querySelector('#table-container .count').innerText.startsWith('1 user')")
+    page.wait_for_function("() => document.querySelector('#table-container .count').innerText.startsWith('1 user')")
     page.get_by_role("link", name="bob@contoso.com").click()
     page.wait_for_url(f"**/diagnostics/mfa/users/{snapshot.rows.get(upn='bob@contoso.com').pk}/")
     assert page.get_by_role("heading", name="Evidence timeline").is_visible()
