@@ -6,6 +6,7 @@ with a fake application to prove secrets stay out of error text).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -80,16 +81,16 @@ def test_opath_quotes_values_as_exchange_wants() -> None:
                         & (opath_present("ManagedBy") | ~opath_eq("Name", "x")))
 
 
-@pytest.mark.parametrize("build", [
-    lambda: opath_eq("Managed By", "x"),
-    lambda: opath_eq("Name -or 1", "x"),
-    lambda: opath_like("Alias", prefix="a*b"),
-    lambda: opath_eq("Name", 1.5),
-    lambda: opath_quote("nul\x00"),
-    lambda: exchange.OpathFilter("Name -eq 'x'", object()),
+@pytest.mark.parametrize(("build", "error", "message"), [
+    (lambda: opath_eq("Managed By", "x"), exchange.InvalidFilter, "'Managed By' is not an OPATH property name"),
+    (lambda: opath_eq("Name -or 1", "x"), exchange.InvalidFilter, "'Name -or 1' is not an OPATH property name"),
+    (lambda: opath_like("Alias", prefix="a*b"), exchange.InvalidFilter, "cannot be matched literally"),
+    (lambda: opath_eq("Name", 1.5), exchange.InvalidFilter, "unsupported OPATH value type float"),
+    (lambda: opath_quote("nul\x00"), exchange.InvalidParameter, "contains a control character"),
+    (lambda: exchange.OpathFilter("Name -eq 'x'", object()), TypeError, "build OPATH filters with the helper"),
 ])
-def test_opath_refuses_what_it_cannot_quote(build: Callable[[], Any]) -> None:
-    with pytest.raises((exchange.InvalidFilter, exchange.InvalidParameter, TypeError)):
+def test_opath_refuses_what_it_cannot_quote(build: Callable[[], Any], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
         build()
 
 
@@ -98,7 +99,7 @@ def test_odata_literals_are_quoted() -> None:
     assert str(graph.odata_any_eq("proxyAddresses", "smtp:a'b@x")) == "proxyAddresses/any(x:x eq 'smtp:a''b@x')"
     flt = graph.odata_eq("accountEnabled", True) & graph.odata_startswith("mail", "dl-")
     assert str(flt) == "(accountEnabled eq true) and (startswith(mail,'dl-'))"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is not a Graph property name"):
         graph.odata_eq("mail eq 'x' or true", "y")
 
 
@@ -508,7 +509,7 @@ def test_path_segments_cannot_be_smuggled() -> None:
         return httpx.Response(200, json={"id": "g1", "userPrincipalName": "ann_contoso.com#EXT#@fabrikam.com"})
 
     with make_graph(handler) as client:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="is not an object id or user principal name"):
             client.get_user("../groups/x")
         guest = client.get_user("ann_contoso.com#EXT#@fabrikam.com", select=["id"])
     assert guest.user_principal_name == "ann_contoso.com#EXT#@fabrikam.com"
@@ -566,9 +567,9 @@ def test_certificate_credentials_go_to_msal_as_a_dict(monkeypatch) -> None:
 
 
 def test_credentials_are_validated() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="exactly one of client_secret or certificate_key"):
         graph.AppCredentials(tenant_id=TENANT, client_id="c")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="only https authorities"):
         graph.AppCredentials(tenant_id=TENANT, client_id="c", client_secret="x", authority_host="http://lab")
 
 
