@@ -24,14 +24,14 @@ def awaiting(role_users):
 
 
 def test_the_database_refuses_self_approval_whatever_writes_the_row(awaiting):
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="migration_not_decided_by_requester"), transaction.atomic():
         Migration.objects.filter(pk=awaiting.pk).update(approved_by=awaiting.requested_by)
     awaiting.refresh_from_db()
     assert awaiting.approved_by is None
 
 
 def test_the_database_refuses_a_second_open_migration_of_one_list(awaiting, role_users):
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="one_open_migration_per_list"), transaction.atomic():
         Migration.objects.create(mail="SALES@contoso.com", requested_by=role_users["Administrator"],
                                  status=MigrationStatus.QUEUED)
     # Closed ones do not count: a list rolled back may be migrated again.
