@@ -120,7 +120,8 @@ def test_heartbeat_survives_database_errors(helpdesk, settings, monkeypatch, no_
         assert beat.is_alive() and failures["left"] == 0
     finally:
         beat.stopped.set()
-        beat.join()
+        beat.join(10)
+    assert not beat.is_alive(), "the heartbeat thread did not stop"
 
 
 def test_a_superseded_runner_writes_nothing_and_stops(helpdesk, no_enqueue):

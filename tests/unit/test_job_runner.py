@@ -125,7 +125,8 @@ def test_concurrent_writers_get_unique_ordered_seqs(helpdesk, no_enqueue):
     side.start()
     run_job_inline(job)
     stop.set()
-    side.join()
+    side.join(10)
+    assert not side.is_alive()
     seqs = list(job.log_lines.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
     for t in range(6):
