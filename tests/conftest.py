@@ -153,6 +153,25 @@ def _clean_test_queues():
     yield
 
 
+@pytest.fixture
+def graph_retry_waits(monkeypatch):
+    """The waits msgraph's retry middleware (kiota's RetryHandler, which honours Retry-After) asks
+    for, recorded instead of slept: a test asserts the waits, not the wall time they would take."""
+    import asyncio
+    import types
+
+    from kiota_http.middleware import retry_handler
+
+    waits: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        waits.append(delay)
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(retry_handler, "asyncio", types.SimpleNamespace(sleep=sleep))
+    return waits
+
+
 def wait_for(predicate, timeout: float = 20, interval: float = 0.1, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

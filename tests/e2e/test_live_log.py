@@ -8,6 +8,10 @@ from tests.e2e.conftest import login, screenshot
 
 pytestmark = pytest.mark.e2e
 
+CHANGED = """([count, progress]) => document.querySelectorAll('#log .line').length !== count
+    || Number(document.querySelector('#job-progress')?.getAttribute('value')) !== progress
+    || /succeeded/i.test(document.querySelector('#job-header .badge')?.textContent || '')"""
+
 
 def test_connectivity_check_log_streams_into_the_browser(page, rq_workers, make_user, lab):
     rq_workers(1, CONNECTIVITY_CHECK_STEP_DELAY=1.5)
@@ -19,14 +23,18 @@ def test_connectivity_check_log_streams_into_the_browser(page, rq_workers, make_
     lines = page.locator("#log .line")
     seen_counts, seen_progress = [], []
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while True:
         count = lines.count()
         if not seen_counts or count != seen_counts[-1]:
             seen_counts.append(count)
-        seen_progress.append(int(page.locator("#job-progress").get_attribute("value")))
+        progress = int(page.locator("#job-progress").get_attribute("value"))
+        seen_progress.append(progress)
         if page.locator("#job-header .badge", has_text="Succeeded").count():
             break
-        time.sleep(0.1)
+        left = deadline - time.monotonic()
+        assert left > 0, f"the job did not succeed within 30 s (lines seen: {seen_counts})"
+        # Wake on the page's next change (another line, the progress bar, the badge), not on a timer.
+        page.wait_for_function(CHANGED, arg=[count, progress], timeout=left * 1000)
     if lines.count() != seen_counts[-1]:
         seen_counts.append(lines.count())
     # The badge may have been swapped in after this turn's progress was read: read it once more.

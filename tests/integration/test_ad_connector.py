@@ -299,7 +299,7 @@ def test_injection_strings_in_names_and_searches_match_only_literally(conn: ad.A
         assert list(conn.find(name_or_mail_or_alias=probe, base=ou)) == [], probe
     assert str(ad.eq("cn", "*)(objectClass=*")) == "(cn=\\2a\\29\\28objectClass=\\2a)"
     assert str(ad.eq("cn", "a\x00b\\")) == "(cn=a\\00b\\5c)"
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="build filters with the helper functions"):
         ad.Filter("(objectClass=*)", object())
     with pytest.raises(ad.InvalidFilter):
         conn.search(filter="(objectClass=*)")  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import pytest
 from portal.connectors import exchange, graph, sync
 from portal.lab.cloud import server
 from portal.lab.cloud.store import CloudStore
+from tests.conftest import wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -53,10 +54,10 @@ class Lab:
                                        **overrides)
         return graph.EntraGraph(settings)
 
-    def exchange(self, **overrides: Any) -> exchange.ExchangeOnline:
+    def exchange(self, *, sleep: Callable[[float], None] = time.sleep, **overrides: Any) -> exchange.ExchangeOnline:
         settings = exchange.ExchangeOnlineSettings(credentials=self.app, base_url=self.status.base_url,
                                                    organization=DOMAIN, **overrides)
-        return exchange.ExchangeOnline(settings)
+        return exchange.ExchangeOnline(settings, sleep=sleep)
 
     def powershell(self, url: str, *, password: str | None = None) -> exchange.LabPowerShellTransport:
         return exchange.LabPowerShellTransport(url, username=self.creds.powershell_username,
@@ -163,21 +164,23 @@ def test_graph_pages_over_ten_thousand_users(lab: Lab, big_tenant: int) -> None:
     print(f"paged {len(ids)} users ({-(-len(ids) // 999)} pages of <=999) in {elapsed:.2f} s")
 
 
-def test_a_burst_of_429s_is_ridden_out(lab: Lab, people: dict[str, Any]) -> None:
+def test_a_burst_of_429s_is_ridden_out(lab: Lab, people: dict[str, Any], graph_retry_waits: list[float]) -> None:
     lab.store.set_faults(throttle=2, retry_after=1, scope="graph")
     with lab.graph(max_retries=4) as client:
-        started = time.monotonic()
         user = client.get_user(people["pat"]["userPrincipalName"])
         assert user.display_name == "Pat O'Neil"
-        assert time.monotonic() - started >= 1.9  # two Retry-After: 1 waits were honoured
+        assert client.stats.throttled == 2
+    assert graph_retry_waits == [1, 1]  # two Retry-After: 1 waits were honoured
     assert lab.store.settings().throttle_remaining == 0
 
 
-def test_throttling_beyond_the_retries_is_throttled(lab: Lab, people: dict[str, Any]) -> None:
+def test_throttling_beyond_the_retries_is_throttled(lab: Lab, people: dict[str, Any],
+                                                    graph_retry_waits: list[float]) -> None:
     lab.store.set_faults(throttle=5, retry_after=1, scope="graph")
     with lab.graph(max_retries=1) as client, pytest.raises(graph.Throttled) as caught:
         client.get_user(people["pat"]["id"])
     assert caught.value.status == 429 and caught.value.retry_after == 1.0 and caught.value.request_id
+    assert graph_retry_waits == [1]
 
 
 def test_bad_token_is_unauthorized(lab: Lab, people: dict[str, Any]) -> None:
@@ -338,14 +341,18 @@ def test_exchange_errors_against_the_lab(lab: Lab, people: dict[str, Any]) -> No
 
 
 def test_exchange_throttling_is_retried(lab: Lab) -> None:
+    waits: list[float] = []  # the connector's injected sleep: the waits it asked for, not slept
     lab.store.set_faults(throttle=2, retry_after=1, scope="exchange")
-    with lab.exchange() as client:
-        started = time.monotonic()
+    with lab.exchange(sleep=waits.append) as client:
         assert client.get_accepted_domains()[0].domain_name == DOMAIN
-        assert time.monotonic() - started >= 1.9
+    assert waits == [1, 1]  # two Retry-After: 1 waits were honoured
+    assert lab.store.settings().throttle_remaining == 0
+    waits.clear()
     lab.store.set_faults(throttle=10, retry_after=1, scope="exchange")
-    with lab.exchange(max_retries=1) as client, pytest.raises(exchange.Throttled):
+    with lab.exchange(max_retries=1, sleep=waits.append) as client, \
+            pytest.raises(exchange.Throttled, match="still throttled after 1 retries"):
         client.get_accepted_domains()
+    assert waits == [1]
 
 
 def test_distribution_list_lifecycle(lab: Lab, people: dict[str, Any]) -> None:
@@ -427,8 +434,15 @@ def test_exchange_onprem_without_a_runner_reports_it(lab: Lab) -> None:
 # Runners for the second service (imported by that process as tests.integration.test_cloud_connectors:...).
 
 
+SYNC_GATE = "DIROPS_TEST_SYNC_GATE"  # a file the test creates to let the running cycle end
+
+
 def lab_sync_runner(policy: str) -> dict[str, Any]:
-    time.sleep(1.0)  # long enough for a second Start-ADSyncSyncCycle to meet a running cycle
+    # The cycle stays running until the test releases it, so a second Start-ADSyncSyncCycle meets it for
+    # certain (no bet on how long a sleep outlasts the test's next call); the deadline ends a forgotten one.
+    gate = Path(os.environ[SYNC_GATE])
+    wait_for(gate.exists, timeout=30, interval=0.05, message="the test to release the sync cycle")
+    gate.unlink()
     return {"Result": "success", "policy": policy}
 
 
@@ -451,8 +465,10 @@ def lab_onprem_runner(cmdlet: str, parameters: dict[str, Any]) -> dict[str, Any]
 def wired_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     data_dir = tmp_path_factory.mktemp("lab-cloud-wired")
     module = "tests.integration.test_cloud_connectors"
-    status, creds = _start(data_dir, PORT + 1, sync_runner=f"{module}:lab_sync_runner",
-                           onprem_runner=f"{module}:lab_onprem_runner")
+    with pytest.MonkeyPatch.context() as env:  # the service process reads the gate's path at start
+        env.setenv(SYNC_GATE, str(data_dir / "release-sync-cycle"))
+        status, creds = _start(data_dir, PORT + 1, sync_runner=f"{module}:lab_sync_runner",
+                               onprem_runner=f"{module}:lab_onprem_runner")
     store = CloudStore.open(data_dir=data_dir)
     try:
         yield Lab(status, creds, store, data_dir)
@@ -463,11 +479,14 @@ def wired_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 def test_a_sync_cycle_started_through_entra_connect(wired_lab: Lab) -> None:
     with sync.EntraConnect(wired_lab.powershell(wired_lab.status.entra_connect_url)) as connect:
-        started = connect.start_sync_cycle(policy="Delta")
-        assert started.result == "Success"
-        with pytest.raises(sync.SyncAlreadyRunning):
-            connect.start_sync_cycle(policy="Delta")
-        assert connect.is_busy()
+        try:
+            started = connect.start_sync_cycle(policy="Delta")
+            assert started.result == "Success"
+            with pytest.raises(sync.SyncAlreadyRunning, match="Sync is already running"):
+                connect.start_sync_cycle(policy="Delta")
+            assert connect.is_busy()
+        finally:
+            (wired_lab.data_dir / "release-sync-cycle").touch()  # the runner ends the cycle
         assert connect.wait_until_idle(timeout=20, poll=0.2)
         [run] = connect.run_history(count=1)
         assert run.run_profile_name == "Delta Synchronization" and run.details.get("policy") == "Delta"

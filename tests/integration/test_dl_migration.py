@@ -438,6 +438,10 @@ def test_active_directory_down_during_the_move_is_retried_then_rolled_back(manif
 
 
 ROLLBACK_STEPS = engine.STEPS[:engine.STEPS.index(engine.POINT_OF_NO_RETURN)]
+# Preflight only reads, and the backup only writes the portal's own records: a failure there leaves
+# nothing to undo (FAILED, "Failed before anything was changed"); from the temporary list on, the
+# rollback undoes something (ROLLED_BACK).
+NOTHING_CHANGED_YET = ("preflight", "backup")
 
 
 @pytest.mark.parametrize("step", ROLLBACK_STEPS)
@@ -454,7 +458,12 @@ def test_failure_inside_any_step_before_the_point_of_no_return_restores_the_orig
     monkeypatch.setattr(engine.MigrationProcess, f"step_{step}", fail_after_work)
     migration, job = migrate(tech, mail)
     assert job.status == JobStatus.FAILED
-    assert migration.status in (MigrationStatus.ROLLED_BACK, MigrationStatus.FAILED), log_of(job)
+    if step in NOTHING_CHANGED_YET:
+        assert migration.status == MigrationStatus.FAILED, log_of(job)
+        assert "[warning] Undone: " not in log_of(job)
+    else:
+        assert migration.status == MigrationStatus.ROLLED_BACK, log_of(job)
+        assert "[warning] Undone: " in log_of(job) and job.summary.startswith("Rolled back: "), job.summary
     assert_original_state(before, mail)
 
 

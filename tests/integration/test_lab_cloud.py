@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import ssl
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -251,12 +250,10 @@ def test_sdk_pages_through_ten_thousand_users_with_absolute_next_links(lab: Lab)
             await PageIterator(page, adapter).iterate(collect)
             return seen, first.odata_next_link
 
-    started = time.monotonic()
     upns, next_link = asyncio.run(page_all())
     assert next_link.startswith(f"{lab.status.graph_url}/users?")
     assert len(upns) == USERS and len(set(upns)) == USERS
     assert upns[:2] == ["user00000@contoso.com", "user00001@contoso.com"]
-    assert time.monotonic() - started < 20
 
 
 def test_sdk_select_filter_and_count_as_graph_answers_them(lab: Lab) -> None:
@@ -331,20 +328,18 @@ def test_sdk_batch_of_twenty_and_the_limit_beyond_it(lab: Lab) -> None:
         assert one.json()["responses"][0]["body"]["displayName"] == "User 00007"
 
 
-def test_sdk_retry_middleware_rides_out_a_burst_of_429(lab: Lab) -> None:
+def test_sdk_retry_middleware_rides_out_a_burst_of_429(lab: Lab, graph_retry_waits: list[float]) -> None:
     async def one_user() -> Any:
         async with _graph_client(lab) as (client, _adapter):
             return await client.users.get(request_configuration=_users_config(top=1))
 
     lab.store.set_faults(throttle=2, retry_after=1, scope="graph")
     try:
-        started = time.monotonic()
         users = asyncio.run(one_user())
-        elapsed = time.monotonic() - started
     finally:
         lab.store.clear_faults()
     assert users is not None and len(users.value) == 1
-    assert elapsed >= 2  # two Retry-After waits of one second each
+    assert graph_retry_waits == [1, 1]  # both 429s answered with Retry-After: 1, each wait honoured
     assert lab.store.settings().throttle_remaining == 0
 
     lab.store.set_faults(throttle=1, retry_after=7, scope="graph")

@@ -67,7 +67,6 @@ class Lab:
 @dataclass(frozen=True)
 class Seeded:
     manifest: seeder.Manifest
-    seconds: float
     phases: list[tuple[str, int, int]]
 
 
@@ -97,7 +96,7 @@ def seeded(conn: ad.ActiveDirectory, lab: Lab) -> Seeded:
                            progress=lambda phase, done, total: phases.append((phase, done, total)))
     seconds = time.monotonic() - started
     print(f"\nseeded {manifest.created} objects in {seconds:.1f} s ({manifest.created / seconds:.0f}/s)")
-    return Seeded(manifest, seconds, phases)
+    return Seeded(manifest, phases)
 
 
 def _norm(attribute: str, value: Any) -> str:
@@ -116,6 +115,26 @@ def _read(conn: ad.ActiveDirectory, dn: str, *attributes: str) -> ad.DirectoryOb
     return conn.read(dn, attributes=list(attributes) or ["*"])
 
 
+class _CountingDirectory:
+    """The connector, with the names of the methods called on it recorded (each is one LDAP operation
+    or more)."""
+
+    def __init__(self, inner: ad.ActiveDirectory) -> None:
+        self._inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not callable(attribute):
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
 def _snapshot(conn: ad.ActiveDirectory, base_dn: str) -> dict[str, dict[str, list[str]]]:
     """Names and addresses of everything the seed created, keyed by normalised DN."""
     return {
@@ -128,10 +147,9 @@ def _snapshot(conn: ad.ActiveDirectory, base_dn: str) -> dict[str, dict[str, lis
 # the seed itself
 
 
-def test_default_seed_is_fast_and_reports_its_progress(seeded: Seeded, lab: Lab) -> None:
+def test_default_seed_creates_the_plan_and_reports_its_progress(seeded: Seeded, lab: Lab) -> None:
     plan = seeder.build_plan(base_dn=lab.settings.base_dn, users=USERS, seed=SEED)
     assert seeded.manifest.created == plan.object_count == seeded.manifest.counts["objects"]
-    assert seeded.seconds < 30, f"the default seed took {seeded.seconds:.1f} s"
     phases = [p for p, _, _ in seeded.phases]
     for phase in ("ous", "users", "contacts", "groups (level 0)", "group writeback", "members", "protection",
                   "done"):
@@ -305,8 +323,8 @@ def test_nesting_depth_four_and_the_cycle_are_real_member_links(conn: ad.ActiveD
     nested = {ad.parse_dn(g.dn).normalized() for g in conn.search(
         filter=ad.object_class("group") & ad.in_chain("memberOf", top), attributes=["cn"])}
     assert nested == {ad.parse_dn(o.dn).normalized() for o in chain[1:]}  # transitively 3 levels below A
-    deepest = _read(conn, chain[3].dn, "member")
-    assert all(_read(conn, m, "objectClass").kind != "group" for m in deepest.get("member"))
+    deepest = _read(conn, chain[3].dn, "member").get("member")
+    assert deepest and all(_read(conn, m, "objectClass").kind != "group" for m in deepest)  # leaves, not none
 
     x, y = seeded.manifest.scenario("nesting_cycle").objects
     assert ad.parse_dn(y.dn).normalized() in _values(_read(conn, x.dn, "member"), "member")
@@ -383,9 +401,9 @@ def test_second_seed_writes_nothing_and_returns_the_same_manifest(
     conn: ad.ActiveDirectory, seeded: Seeded, lab: Lab,
 ) -> None:
     usn = conn.root_dse()["highestCommittedUSN"]
-    started = time.monotonic()
-    again = seeder.seed(conn, base_dn=lab.settings.base_dn, users=USERS, seed=SEED)
-    assert time.monotonic() - started < 2.0
+    counting = _CountingDirectory(conn)
+    again = seeder.seed(counting, base_dn=lab.settings.base_dn, users=USERS, seed=SEED)
+    assert counting.calls == ["read"]  # returns at once: one read of the seed marker, nothing else
     assert again == seeded.manifest and again.created == 0
     assert conn.root_dse()["highestCommittedUSN"] == usn
     with pytest.raises(seeder.SeedError, match="another seed"):

@@ -104,7 +104,7 @@ def test_past_the_point_of_no_return_cancel_is_refused_audited_and_the_button_go
 def test_cancel_needs_the_permission_in_the_service_not_only_the_view(make_user, helpdesk, no_enqueue):
     job = start("test_steps", helpdesk)
     auditor = make_user("aud", "Auditor")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied, match="Cancelling a job needs the Helpdesk or Administrator role"):
         do_cancel_job(job=job, user=auditor)
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and AuditEvent.objects.filter(action="job.cancel.refused").exists()
@@ -136,7 +136,8 @@ def test_heartbeat_survives_database_errors(helpdesk, settings, monkeypatch, no_
         assert beat.is_alive() and failures["left"] == 0
     finally:
         beat.stopped.set()
-        beat.join()
+        beat.join(10)
+    assert not beat.is_alive(), "the heartbeat thread did not stop"
 
 
 @pytest.mark.postgres
@@ -184,7 +185,7 @@ def test_resume_is_refused_while_the_runner_is_alive_and_needs_the_permission(he
         Job.objects.filter(pk=job.pk).update(status=JobStatus.WORKER_LOST)
         with pytest.raises(JobActionRefused, match="may still be running"):
             do_resume_job(job=Job.objects.get(pk=job.pk), user=admin)
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied, match="Resuming a job needs the Administrator role"):
             do_resume_job(job=Job.objects.get(pk=job.pk), user=helpdesk)
     finally:
         gate.set()

@@ -1,7 +1,6 @@
 """The job engine: outcomes, cancel, checkpoints and resume, log order, worker loss, redaction."""
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from portal.jobs.services import (
     do_start_job,
     run_job_inline,
 )
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -75,8 +75,7 @@ def test_cancel_while_running_stops_at_next_point(helpdesk, no_enqueue):
     job = start("test_sleepy", helpdesk, lines=200, interval=0.02)
     runner = threading.Thread(target=execute_job, args=(job.pk,))
     runner.start()
-    while not job.log_lines.filter(message="line 5").exists():
-        time.sleep(0.01)
+    wait_for(lambda: job.log_lines.filter(message="line 5").exists(), interval=0.01, message="the job to be under way")
     do_cancel_job(job=job, user=helpdesk)
     runner.join(timeout=20)
     job.refresh_from_db()
@@ -132,7 +131,8 @@ def test_concurrent_writers_get_unique_ordered_seqs(helpdesk, no_enqueue):
     side.start()
     run_job_inline(job)
     stop.set()
-    side.join()
+    side.join(10)
+    assert not side.is_alive()
     seqs = list(job.log_lines.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
     for t in range(6):
@@ -180,7 +180,7 @@ def test_worker_lost_detection_leaves_live_jobs_alone(helpdesk, no_enqueue):
 
 def test_resume_refused_unless_worker_lost(helpdesk, make_user, no_enqueue):
     job = run_job_inline(start("test_steps", helpdesk))
-    with pytest.raises(JobActionRefused):
+    with pytest.raises(JobActionRefused, match="Only a job whose worker or queue entry was lost can be resumed"):
         do_resume_job(job=job, user=make_user("a2", "Administrator"))
 
 

@@ -7,7 +7,6 @@ tenant for real. This test shows the collector's cost is pages, not users, and t
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -82,9 +81,7 @@ class FakeGraph:
 def test_collect_pages_a_hundred_thousand_users_and_reads_methods_only_for_questions():
     stale = set(range(7, N, 2000))  # 50 users registered after the report was computed
     fake = FakeGraph(N, stale=stale)
-    started = time.perf_counter()
     result = collect(fake, now=NOW, options=CollectOptions(read_groups=False))
-    elapsed = time.perf_counter() - started
     assert len(result.users) == N
     pages = -(-N // PAGE)
     assert result.phases["users"]["calls"] == 1 + pages
@@ -96,4 +93,3 @@ def test_collect_pages_a_hundred_thousand_users_and_reads_methods_only_for_quest
     assert counts[MfaClass.NOT_REGISTERED] == N // 4 - N // 1000  # every 1000th user is an admin without one
     assert counts[MfaClass.ADMIN_NO_STRONG] == N // 1000
     assert sum(counts.values()) == N
-    assert elapsed < 45, f"collecting 100,000 users took {elapsed:.1f}s"

@@ -437,5 +437,5 @@ def test_parse_proxy_address_keeps_the_case_of_the_prefix():
 
 
 def test_only_a_user_can_have_a_mailbox():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="only a user can have an Exchange Online mailbox"):
         ProxyCalcInput(kind=ObjectKind.GROUP, recipient=Recipient.MAILBOX)
