@@ -799,8 +799,8 @@ class MigrationProcess:
             self.runner.info("Nothing had been changed yet; nothing to undo.")
             self.save(status=MigrationStatus.CANCELLED if cancelled else MigrationStatus.FAILED,
                       finished_at=timezone.now())
-            if cancelled:
-                self.runner.summary = "Cancelled before anything was changed."
+            self.runner.summary = ("Cancelled before anything was changed." if cancelled
+                                   else f"Failed before anything was changed: {reason}")
             return
         exchange = self.c.exchange
         for ident in filter(None, {self.m.cloud_group_id, self.temp_address}):

@@ -461,6 +461,7 @@ def test_failure_inside_any_step_before_the_point_of_no_return_restores_the_orig
     if step in NOTHING_CHANGED_YET:
         assert migration.status == MigrationStatus.FAILED, log_of(job)
         assert "[warning] Undone: " not in log_of(job)
+        assert job.summary.startswith("Failed before anything was changed: "), job.summary
     else:
         assert migration.status == MigrationStatus.ROLLED_BACK, log_of(job)
         assert "[warning] Undone: " in log_of(job) and job.summary.startswith("Rolled back: "), job.summary
