@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from portal.audit.services import record
+from portal.audit.services import record, refusal_recorded
 from portal.jobs.choices import JobStatus
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
@@ -163,16 +163,12 @@ def check_approval_validity(valid_for: timedelta | None) -> timedelta:
 
 
 def _audited_decision(action: str):
-    """A refused approval or rejection (a forged POST, a replayed one) is audited in its own
-    transaction: the refusal's rollback must not take the record with it."""
+    """A refused approval, rejection or withdrawal (a forged POST, a replayed one) is audited."""
     def wrap(fn):
         def decide(*, migration: Migration, user, request=None, **kw):
-            try:
+            with refusal_recorded(user=user, action=action, target=f"dl:{migration.mail}", request=request,
+                                  refused=(MigrationRefused, PermissionDenied), migration=migration.pk):
                 return fn(migration=migration, user=user, request=request, **kw)
-            except (MigrationRefused, PermissionDenied) as exc:
-                record(actor=user, action=f"{action}.refused", target=f"dl:{migration.mail}",
-                       detail={"migration": migration.pk, "reason": str(exc)}, request=request)
-                raise
         decide.__name__, decide.__doc__ = fn.__name__, fn.__doc__
         return decide
     return wrap

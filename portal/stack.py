@@ -243,7 +243,7 @@ def web_service(bind: str) -> Service:
     return Service("web", argv, ready=lambda: port_open(host, int(port)))
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -263,7 +263,7 @@ def running_pid(service: Service) -> int | None:
         pid = int(service.pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _pid_alive(pid) else None
+    return pid if pid_alive(pid) else None
 
 
 def start(service: Service, *, env: dict[str, str] | None = None) -> tuple[int, bool]:
@@ -318,9 +318,9 @@ def stop(service: Service, *, timeout: float = 15.0) -> bool:
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + timeout
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         os.killpg(pid, signal.SIGKILL)
     return True
 

@@ -42,6 +42,11 @@ def make_user(django_user_model):
 
 
 @pytest.fixture
+def helpdesk(make_user):
+    return make_user("hd", "Helpdesk")
+
+
+@pytest.fixture
 def role_users(make_user):
     return {role: make_user(role.lower(), role) for role in ROLE_PERMISSIONS}
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -88,3 +90,16 @@ def record_denied(*, user, request, missing: list[str] | tuple[str, ...] = (), r
     return record(actor=user, action="access.denied", target=request.path[:500],
                   detail={"method": request.method, "missing": list(missing), "reason": reason[:300]},
                   request=request)
+
+
+@contextmanager
+def refusal_recorded(*, user, action: str, target: str, refused: tuple[type[Exception], ...], request=None,
+                     job=None, **detail: Any) -> Iterator[None]:
+    """Wrap an action that may be refused (a forged POST, a replayed approval): the refusal is audited
+    as ``<action>.refused``, outside the action's own transaction, whose rollback would take it along."""
+    try:
+        yield
+    except refused as exc:
+        record(actor=user, action=f"{action}.refused", target=target, detail={**detail, "reason": str(exc)},
+               job=job, request=request)
+        raise

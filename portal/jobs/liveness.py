@@ -13,24 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
+from portal.stack import pid_alive
+
 from .models import Job
 
 logger = logging.getLogger("portal.jobs")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (killed, not yet reaped) runs nothing.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _rq_alive(job: Job) -> bool | None:
@@ -81,7 +68,7 @@ def runner_alive(job: Job) -> bool:
         pid = int(pid_text)
         if pid == os.getpid():
             return job.pk in RUNNING_HERE
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return False
         return True
     if not job.rq_id:

@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from portal.audit.services import record
+from portal.audit.services import record, refusal_recorded
 
 from .choices import ACTIVE_STATUSES, RESUMABLE_STATUSES, JobStatus, LogLevel
 from .liveness import queue_entry_exists, runner_alive
@@ -87,13 +87,6 @@ def run_job_inline(job: Job) -> Job:
     return job
 
 
-def _refused(*, user, action: str, job: Job, reason: str, request=None) -> None:
-    """A refused action on a job is audited too (a forged POST leaves a trace), in its own transaction
-    so the refusal's rollback does not take the record with it."""
-    record(actor=user, action=f"{action}.refused", target=f"job:{job.pk}", detail={"reason": reason},
-           job=job, request=request)
-
-
 def check_can_cancel(*, job: Job, user) -> None:
     if not user.has_perm("jobs.cancel_job"):
         raise PermissionDenied("Cancelling a job needs the Helpdesk or Administrator role.")
@@ -109,11 +102,9 @@ def check_can_cancel(*, job: Job, user) -> None:
 
 
 def do_cancel_job(*, job: Job, user, request=None) -> Job:
-    try:
+    with refusal_recorded(user=user, action="job.cancel", target=f"job:{job.pk}", job=job, request=request,
+                          refused=(JobActionRefused, PermissionDenied)):
         return _cancel_job(job=job, user=user, request=request)
-    except (JobActionRefused, PermissionDenied) as exc:
-        _refused(user=user, action="job.cancel", job=job, reason=str(exc), request=request)
-        raise
 
 
 @transaction.atomic
@@ -230,11 +221,9 @@ def can_cancel(*, job: Job, user) -> bool:
 
 def do_resume_job(*, job: Job, user, request=None) -> Job:
     """Queue a lost job again; its runner skips the steps its checkpoints say are done."""
-    try:
+    with refusal_recorded(user=user, action="job.resume", target=f"job:{job.pk}", job=job, request=request,
+                          refused=(JobActionRefused, PermissionDenied)):
         return _resume_job(job=job, user=user, request=request)
-    except (JobActionRefused, PermissionDenied) as exc:
-        _refused(user=user, action="job.resume", job=job, reason=str(exc), request=request)
-        raise
 
 
 @transaction.atomic

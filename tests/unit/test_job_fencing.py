@@ -22,22 +22,16 @@ from portal.jobs.services import (
     JobActionRefused,
     do_cancel_job,
     do_resume_job,
-    do_start_job,
     do_sweep_jobs,
     run_job_inline,
 )
 from tests.conftest import wait_for
+from tests.support.job_helpers import messages, start
 from tests.support.jobs import GatedJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def start(kind, user, **params):
-    return do_start_job(kind=kind, user=user, params=params, target="test")
-
-
-def messages(job):
-    return list(job.log_lines.order_by("seq").values_list("message", flat=True))
 
 
 def run_in_thread(job_pk: int, outcome: dict) -> threading.Thread:
@@ -53,9 +47,6 @@ def run_in_thread(job_pk: int, outcome: dict) -> threading.Thread:
     return thread
 
 
-@pytest.fixture
-def helpdesk(make_user):
-    return make_user("hd", "Helpdesk")
 
 
 @pytest.fixture

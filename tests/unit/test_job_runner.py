@@ -15,25 +15,16 @@ from portal.jobs.services import (
     do_cancel_job,
     do_detect_lost_jobs,
     do_resume_job,
-    do_start_job,
     run_job_inline,
 )
 from tests.conftest import wait_for
+from tests.support.job_helpers import messages, start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def start(kind, user, **params):
-    return do_start_job(kind=kind, user=user, params=params, target="test")
 
 
-def messages(job):
-    return list(job.log_lines.order_by("seq").values_list("message", flat=True))
-
-
-@pytest.fixture
-def helpdesk(make_user):
-    return make_user("hd", "Helpdesk")
 
 
 @pytest.mark.postgres
