@@ -20,7 +20,7 @@ from portal.connectors import sync as syncc
 from portal.jobs.runner import JobFailed, JobRunner
 
 from .choices import DONE_MIGRATION_STATUSES, BackupKind, ListKind, ListState, MigrationStatus
-from .engine import STAMP, Connectors, MigrationError, MigrationProcess, start_delta_sync
+from .engine import STAMP, Connectors, MigrationError, MigrationProcess, mark_inventory, start_delta_sync
 from .inspection import ROOM_LIST_TYPE, SECURITY_ENABLED, group_type_of
 from .models import DistributionList, Migration, MigrationBackup
 
@@ -118,8 +118,7 @@ def do_enable_hybrid_mail_flow(*, migration: Migration, c: Connectors, runner: J
     if not migration.contact_dn or not c.directory.exists(migration.contact_dn):
         process.step_routing_contact()
     process.enable_hybrid_mail_flow()
-    options = {**migration.options, "hybrid_mail_flow": True}
-    Migration.objects.filter(pk=migration.pk).update(options=options)
+    # The recorded options stay what the migration ran with; the page shows the dynamic list it has now.
     record(actor=runner.job.user, action="dl.hybrid_mail_flow.enable", target=f"dl:{migration.mail}",
            after={"dynamic_list_dn": process.m.dynamic_list_dn, "contact_dn": process.m.contact_dn}, job=runner.job)
     runner.summary = f"Hybrid mail flow enabled: on-premises senders to {migration.mail} reach the cloud list."
@@ -266,6 +265,7 @@ def do_restore(*, migration: Migration, c: Connectors, runner: JobRunner) -> dic
     else:
         runner.warning(f"{migration.mail} is not yet synced back to Exchange Online; check the next sync cycle.")
     Migration.objects.filter(pk=migration.pk).update(status=MigrationStatus.RESTORED, finished_at=timezone.now())
+    mark_inventory(migration, state=ListState.SYNCED)
     record(actor=runner.job.user, action="dl.restore", target=f"dl:{migration.mail}",
            after={"migration": migration.pk, "group_dn": current}, job=runner.job)
     runner.summary = f"Restored {migration.mail} on-premises as {current}; the cloud list was removed."

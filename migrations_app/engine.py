@@ -32,9 +32,9 @@ from portal.connectors.ad_security import is_protected_from_deletion
 from portal.jobs.runner import JobCancelled, JobFailed, JobRunner
 
 from . import selectors
-from .choices import BackupKind, MigrationStatus
+from .choices import BackupKind, ListState, MigrationStatus
 from .inspection import ListFacts, ObjectFacts, inspect_list
-from .models import Migration, MigrationBackup
+from .models import DistributionList, Migration, MigrationBackup
 from .options import MigrationOptions
 from .preflight import PreflightReport, check_preflight, dn_exists, plan_differences
 
@@ -89,6 +89,18 @@ def open_connectors() -> Iterator[Connectors]:
             onprem=onprem, sync=stack.enter_context(registry.entra_connect()), graph=graph,
             layout=registry.ad_layout(),
         )
+
+
+def mark_inventory(migration: Migration, *, state: str, cloud_object_id: str = "") -> None:
+    """The inventory row of the list says at once what a migration or a restore made of it, instead of
+    waiting for the next inventory run."""
+    if migration.group_guid is None:
+        return
+    rows = DistributionList.objects.filter(guid=migration.group_guid)
+    rows.update(state=state, mail=migration.mail, cloud_dir_synced=state != ListState.MIGRATED,
+                **({"cloud_object_id": cloud_object_id} if cloud_object_id else {}))
+    if migration.distribution_list_id is None and (row := rows.first()) is not None:
+        Migration.objects.filter(pk=migration.pk).update(distribution_list=row)
 
 
 def non_sync_ou_for(options: MigrationOptions, layout: registry.AdLayout) -> str:
@@ -277,6 +289,7 @@ class MigrationProcess:
             self.runner.progress(total, total)
             status = MigrationStatus.MIGRATED_WITH_WARNINGS if self.post_create_errors else MigrationStatus.MIGRATED
             self.save(status=status, finished_at=timezone.now())
+            mark_inventory(self.m, state=ListState.MIGRATED, cloud_object_id=self.m.cloud_group_id)
         self.runner.summary = (
             f"Migrated {self.m.mail} to Exchange Online"
             + (f" with {len(self.post_create_errors)} post-create error(s): review them." if self.post_create_errors
@@ -782,7 +795,9 @@ class MigrationProcess:
             "members": {"expected": len(expected), "found": len(members), "missing": missing[:100]},
             "addresses_lost": lost_addresses, "comparison": comparison,
             "contact_dn": self.m.contact_dn, "dynamic_list_dn": self.m.dynamic_list_dn,
-            "original": {"dn": self.group["dn"], "kept": self.options.keep_original},
+            # Under its real DN: kept, it was renamed with '!' (and moved back to its OU).
+            "original": {"dn": (self.current_group_dn() if self.options.keep_original else None) or self.group["dn"],
+                         "kept": self.options.keep_original, "dn_before": self.group["dn"]},
             "post_create_errors": self.post_create_errors,
         }
         self.save(report=report)

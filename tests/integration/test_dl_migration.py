@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from migrations_app import engine
 from migrations_app import services as svc
-from migrations_app.choices import BackupKind, MigrationStatus
-from migrations_app.models import Migration, MigrationSettings
+from migrations_app.choices import BackupKind, ListState, MigrationStatus
+from migrations_app.models import DistributionList, Migration, MigrationSettings
 from portal.audit.models import AuditEvent
 from portal.connectors import ad as adc
 from portal.connectors import ad_recipients as recipients
@@ -341,8 +341,14 @@ def test_restore_rebuilds_the_list_on_premises_and_it_soft_matches_again(manifes
     admin = make_user("admin3", "Administrator")
     mail, dn = new_list(manifest, members=4, offset=50)
     before = snapshot_onprem(dn)
+    row = DistributionList.objects.create(guid=before["guid"], dn=dn, name="x", mail=mail, ou="OU=x",
+                                          inventoried_at=timezone.now())
     migration, job = migrate(tech, mail, hybrid_mail_flow=True)
     assert migration.is_done, log_of(job)
+    # The inventory row and the report are current at once, the kept original under its real DN.
+    row.refresh_from_db()
+    assert row.state == ListState.MIGRATED and row.cloud_dir_synced is False
+    assert adc.parse_dn(migration.report["original"]["dn"]).rdn_value.startswith("!")
     job = run_job_inline(svc.do_start_restore(migration=migration, user=admin, enqueue=False))
     assert job.status == JobStatus.SUCCEEDED, log_of(job)
     assert snapshot_onprem(dn) == before
@@ -353,6 +359,8 @@ def test_restore_rebuilds_the_list_on_premises_and_it_soft_matches_again(manifes
         assert not directory.exists(migration.contact_dn)
     migration.refresh_from_db()
     assert migration.status == MigrationStatus.RESTORED
+    row.refresh_from_db()
+    assert row.state == ListState.SYNCED and migration.distribution_list_id == row.pk
 
 
 def test_delete_original_option_removes_the_group_and_keeps_its_backup(manifest, tech):
@@ -501,9 +509,11 @@ def test_enable_hybrid_mail_flow_after_a_migration_without_it(manifest, tech, ma
     mail, dn = new_list(manifest, members=3, offset=160)
     migration, job = migrate(tech, mail)
     assert migration.is_done and not migration.dynamic_list_dn, log_of(job)
+    recorded = dict(migration.options)
     job = run_job_inline(svc.do_start_enable_hybrid_mail_flow(migration=migration, user=admin, enqueue=False))
     assert job.status == JobStatus.SUCCEEDED, log_of(job)
     migration.refresh_from_db()
+    assert migration.options == recorded, "the options the migration ran with are not rewritten"
     with active_directory() as directory:
         ddl = recipients.find_dynamic_list_by_address(directory, mail)
         assert ddl is not None and ddl.dn == migration.dynamic_list_dn
