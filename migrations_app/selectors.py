@@ -180,3 +180,12 @@ def migration_activity(migration: Migration, jobs: list[Job]) -> list[dict[str, 
     items = [{"time": j.created_at, "kind": "job", "job": j} for j in jobs]
     items += [{"time": e.time, "kind": "event", "event": e} for e in events]
     return sorted(items, key=lambda i: i["time"], reverse=True)
+
+
+def migrations_for_address(text: str) -> list[Migration]:
+    """Migrations of the list that has (or had, before an address change) this address."""
+    text = (text or "").strip()
+    if "@" not in text:
+        return []
+    by_job = Job.objects.filter(kind=svc.KIND_MIGRATE, target__iexact=text).values("params__migration_id")
+    return list(Migration.objects.filter(Q(mail__iexact=text) | Q(pk__in=by_job)).order_by("-created_at")[:5])

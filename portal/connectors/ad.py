@@ -1250,14 +1250,23 @@ class ActiveDirectory:
         base: str | None = None,
         attributes: Sequence[str] | None = None,
         prefix: bool = False,
+        anywhere: bool = False,
         limit: int | None = None,
     ) -> Iterator[DirectoryObject]:
         """Objects whose name, display name, account name, alias, UPN, mail or any proxy address
         equals the text (or starts with it when ``prefix``). The text is always matched literally.
+
+        ``anywhere``: the text anywhere in the name, display name, surname, given name, account name,
+        alias, UPN, mail or any proxy address (a person searching knows part of a name or address).
         """
         text = name_or_mail_or_alias.strip() if isinstance(name_or_mail_or_alias, str) else None
         if not text:
             raise InvalidFilter("give a name, mail address or alias to look for")
+        if anywhere:
+            terms = [contains(a, text) for a in ("cn", "displayName", "sn", "givenName", "sAMAccountName",
+                                                 "mailNickname", "mail", "userPrincipalName", "proxyAddresses")]
+            return self.search(filter=all_of(kind_filter(kinds), any_of(*terms)), base=base, attributes=attributes,
+                               limit=limit)
         match = starts_with if prefix else eq
         terms = [
             match(a, text)

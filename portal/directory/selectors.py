@@ -31,10 +31,10 @@ class SearchPage:
 
 
 def directory_search(*, text: str, kinds: list[str], page: int = 1) -> SearchPage:
-    """Objects matching the text from its start, `page` of PAGE_SIZE; AD's own paging underneath."""
+    """Objects with the text anywhere in a name or address, `page` of PAGE_SIZE; AD's own paging underneath."""
     wanted = page * PAGE_SIZE + 1
     with active_directory() as directory:
-        found = list(directory.find(name_or_mail_or_alias=text, kinds=kinds, prefix=True,
+        found = list(directory.find(name_or_mail_or_alias=text, kinds=kinds, anywhere=True,
                                     attributes=SEARCH_ATTRIBUTES, limit=min(wanted, MAX_RESULTS + 1)))
     found.sort(key=lambda o: (str(o.first("displayName") or o.first("cn") or "")).lower())
     start = (page - 1) * PAGE_SIZE

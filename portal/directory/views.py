@@ -4,6 +4,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
+from migrations_app.selectors import migrations_for_address
 from portal.accounts.permissions import requires
 from portal.connectors import ad
 from portal.connectors.registry import NotConfigured
@@ -32,6 +33,8 @@ def search(request):
         data = form.cleaned_data
         try:
             context["result"] = directory_search(text=data["q"], kinds=data["kinds"], page=data["page"] or 1)
+            # A migrated list's address lives on in Exchange Online: say so and lead to its migration.
+            context["migrations"] = migrations_for_address(data["q"])
         except (ad.ServerDown, NotConfigured) as exc:
             return _unreachable(request, exc, title="Directory")
         except ad.InvalidFilter as exc:
