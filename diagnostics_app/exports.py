@@ -76,11 +76,16 @@ def json_chunks(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> Iterator[s
 def xlsx_bytes(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> bytes:
     from openpyxl import Workbook
 
+    from openpyxl.utils import get_column_letter
+
     book = Workbook(write_only=True)
     sheet = book.create_sheet("MFA registration")
+    sheet.freeze_panes = "A2"  # the header stays in view while scrolling
     sheet.append(COLUMNS)
-    for rec in _records(rows, snapshot):
+    count = 0
+    for count, rec in enumerate(_records(rows, snapshot), 1):
         sheet.append([safe_cell(rec[c]) for c in COLUMNS])
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{count + 1}"
     summary = book.create_sheet("Summary")
     summary.append(["snapshot", snapshot.pk])
     summary.append(["taken at (UTC)", snapshot.taken_at.strftime("%Y-%m-%d %H:%M:%S")])

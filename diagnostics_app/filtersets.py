@@ -1,10 +1,13 @@
 import django_filters
+from django import forms
 from django.db.models import Q
 
 from .choices import MethodFamily, MfaClass
 from .models import MfaUserRow
 
 YES_NO = (("true", "Yes"), ("false", "No"))
+# "Any", not Django's "Unknown": the filter is off, nothing about the users is unknown.
+ANY_YES_NO = forms.Select(choices=(("", "Any"), *YES_NO))
 
 
 class MfaUserRowFilterSet(django_filters.FilterSet):
@@ -15,8 +18,8 @@ class MfaUserRowFilterSet(django_filters.FilterSet):
     method = django_filters.ChoiceFilter(choices=MethodFamily.choices, method="by_method", label="Usable method")
     department = django_filters.ChoiceFilter(field_name="department", label="Department")
     group = django_filters.ChoiceFilter(method="by_group", label="Group")
-    admin = django_filters.BooleanFilter(field_name="is_admin", label="Administrator")
-    enabled = django_filters.BooleanFilter(field_name="enabled", label="Account enabled")
+    admin = django_filters.BooleanFilter(field_name="is_admin", label="Administrator", widget=ANY_YES_NO)
+    enabled = django_filters.BooleanFilter(field_name="enabled", label="Account enabled", widget=ANY_YES_NO)
 
     class Meta:
         model = MfaUserRow

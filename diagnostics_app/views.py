@@ -1,3 +1,5 @@
+import re
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, StreamingHttpResponse
@@ -38,8 +40,11 @@ def writeback(request):
 # MFA registration
 
 
-def _filename(snapshot, ext: str) -> str:
-    return f"mfa-registration-{snapshot.pk}-{snapshot.taken_at:%Y%m%d-%H%M}.{ext}"
+def _filename(snapshot, ext: str, filters: dict | None = None) -> str:
+    """Named after the snapshot and, for a filtered export, after its filter, so two files never look alike."""
+    used = [f"{k}-{v}" for k, v in sorted((filters or {}).items()) if v not in (None, "", [])]
+    tag = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(used))[:80]
+    return f"mfa-registration-{snapshot.pk}-{snapshot.taken_at:%Y%m%d-%H%M}{'-' + tag if tag else ''}.{ext}"
 
 
 @requires("accounts.view_mfa_report")
@@ -55,17 +60,18 @@ def mfa(request):
                                     snapshot=snapshot)
     rows = filterset.qs
     export = request.GET.get("export")
+    filters = filterset.form.cleaned_data if filterset.is_bound and filterset.form.is_valid() else {}
     if export in ("csv", "xlsx"):
         record_download(user=request.user, what="mfa_report", target=f"mfa_snapshot:{snapshot.pk}", request=request,
                         format=export, rows=rows.count())
     if export == "csv":
         response = StreamingHttpResponse(exports.csv_lines(rows, snapshot), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{_filename(snapshot, "csv")}"'
+        response["Content-Disposition"] = f'attachment; filename="{_filename(snapshot, "csv", filters)}"'
         return response
     if export == "xlsx":
         response = HttpResponse(exports.xlsx_bytes(rows, snapshot), content_type=(
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
-        response["Content-Disposition"] = f'attachment; filename="{_filename(snapshot, "xlsx")}"'
+        response["Content-Disposition"] = f'attachment; filename="{_filename(snapshot, "xlsx", filters)}"'
         return response
     table = MfaUserRowTable(rows)
     RequestConfig(request).configure(table)

@@ -202,6 +202,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 DJANGO_TABLES2_TEMPLATE = "includes/table.html"
+# An unset filter reads "Any" everywhere, not "---------".
+FILTERS_EMPTY_CHOICE_LABEL = "Any"
 DJANGO_TABLES2_PAGE_RANGE = 7
 
 # Jobs: how often a running job proves its worker is alive, and how long a silence means it died.

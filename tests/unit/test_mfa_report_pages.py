@@ -241,3 +241,28 @@ def test_report_exports_are_audited_with_their_filter(client, role_users, snapsh
     assert event.actor == role_users["Auditor"] and event.target == f"mfa_snapshot:{snapshot.pk}"
     assert event.detail["format"] == fmt and event.detail["rows"] == 1
     assert event.detail["query"]["classification"] == "not_usable"
+
+
+def test_xlsx_export_has_a_frozen_filterable_header_and_a_filtered_export_is_named_after_its_filter(
+        client, role_users, snapshot):
+    from openpyxl import load_workbook
+
+    client.force_login(role_users["Auditor"])
+    response = client.get("/diagnostics/mfa/", {"snapshot": snapshot.pk, "classification": "not_registered",
+                                                "export": "xlsx"})
+    assert "-classification-not_registered.xlsx" in response["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(response.content))["MFA registration"]
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref.startswith("A1:")
+    assert sheet.auto_filter.ref.endswith(str(sheet.max_row))
+    plain = client.get("/diagnostics/mfa/", {"snapshot": snapshot.pk, "export": "csv"})
+    assert "classification" not in plain["Content-Disposition"]
+
+
+def test_filters_read_any_when_unset_and_yes_no_still_filter(client, role_users, snapshot):
+    client.force_login(role_users["Auditor"])
+    page = client.get("/diagnostics/mfa/", {"snapshot": snapshot.pk}).content.decode()
+    assert "---------" not in page and "Unknown</option>" not in page and '<option value="" selected>Any' in page
+    admins = snapshot.rows.filter(is_admin=True).count()
+    assert 0 < admins < snapshot.total_users
+    page = client.get("/diagnostics/mfa/", {"snapshot": snapshot.pk, "admin": "true"}).content.decode()
+    assert f">{admins} user" in page
