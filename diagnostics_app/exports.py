@@ -75,7 +75,6 @@ def json_chunks(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> Iterator[s
 
 def xlsx_bytes(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> bytes:
     from openpyxl import Workbook
-
     from openpyxl.utils import get_column_letter
 
     book = Workbook(write_only=True)
