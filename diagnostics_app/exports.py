@@ -82,8 +82,9 @@ def xlsx_bytes(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> bytes:
     sheet.freeze_panes = "A2"  # the header stays in view while scrolling
     sheet.append(COLUMNS)
     count = 0
-    for count, rec in enumerate(_records(rows, snapshot), 1):
+    for rec in _records(rows, snapshot):
         sheet.append([safe_cell(rec[c]) for c in COLUMNS])
+        count += 1
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{count + 1}"
     summary = book.create_sheet("Summary")
     summary.append(["snapshot", snapshot.pk])
