@@ -6,8 +6,11 @@ from .roles import ROLE_DESCRIPTIONS
 
 @requires()
 def home(request):
-    """Landing page: any signed-in user, whatever their role, sees where they can go."""
-    return render(request, "home.html", {"role_descriptions": ROLE_DESCRIPTIONS})
+    """Landing page: any signed-in user sees where they can go and, with a role, their dashboard."""
+    from portal.jobs.selectors import dashboard
+
+    board = dashboard(user=request.user) if request.user.has_perm("jobs.view_job") else None
+    return render(request, "home.html", {"role_descriptions": ROLE_DESCRIPTIONS, "board": board})
 
 
 def permission_denied(request, exception=None):

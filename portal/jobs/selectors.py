@@ -56,3 +56,32 @@ def stranded_jobs() -> dict[str, list[Job]]:
         "lost": list(Job.objects.filter(status__in=RESUMABLE_STATUSES).order_by("-created_at")[:20]),
         "unqueued": list(Job.objects.filter(status=JobStatus.QUEUED, rq_id="").order_by("created_at")[:20]),
     }
+
+
+def dashboard(*, user) -> dict:
+    """The home page's view of the work: what runs, what failed lately, when the inventory and the MFA
+    snapshot were last taken. A Helpdesk tech sees their own jobs; who may act on anyone's, all."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .choices import ACTIVE_STATUSES, JobStatus
+
+    mine_only = not (user.has_perm("jobs.cancel_any_job") or user.has_perm("audit.view_auditevent"))
+    jobs = Job.objects.select_related("user")
+    if mine_only:
+        jobs = jobs.filter(user=user)
+    failed = (JobStatus.FAILED, JobStatus.WORKER_LOST, JobStatus.QUEUE_LOST)
+    since = timezone.now() - timedelta(days=7)
+
+    def latest(kind: str) -> Job | None:
+        return Job.objects.filter(kind=kind, status__in=(JobStatus.SUCCEEDED, JobStatus.WARNINGS)).order_by(
+            "-finished_at").first()
+
+    return {
+        "mine_only": mine_only,
+        "running": list(jobs.filter(status__in=ACTIVE_STATUSES).order_by("-created_at")[:8]),
+        "failures": list(jobs.filter(status__in=failed, created_at__gte=since).order_by("-created_at")[:8]),
+        "last_inventory": latest("dl_inventory") if user.has_perm("accounts.view_dl_migration") else None,
+        "last_snapshot": latest("mfa_snapshot") if user.has_perm("accounts.view_mfa_report") else None,
+    }

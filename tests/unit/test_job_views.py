@@ -171,3 +171,23 @@ def test_cancel_asks_for_a_confirmation_stating_the_impact(helpdesk_client, no_e
     helpdesk_client.post(f"/jobs/{job.pk}/cancel/", {**fields, "confirm": "on"})
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
+
+
+def test_home_is_a_dashboard_per_role(client, role_users, no_enqueue):
+    helpdesk, admin = role_users["Helpdesk"], role_users["Administrator"]
+    mine = do_start_job(kind="test_steps", user=helpdesk, params={})
+    theirs = run_job_inline(do_start_job(kind="test_steps", user=admin, params={"fail_at": "one"}))
+    client.force_login(helpdesk)
+    page = client.get("/").content.decode()
+    running = page[page.index('id="dash-running"'):page.index('id="dash-failures"')]
+    assert f"#{mine.pk}" in running and "(yours)" in running
+    assert f"#{theirs.pk}" not in page and 'id="dash-approvals"' not in page
+    assert "DL inventory</dt><dd>never taken" in page
+    client.force_login(admin)
+    page = client.get("/").content.decode()
+    failures = page[page.index('id="dash-failures"'):page.index('id="dash-freshness"')]
+    assert f"#{theirs.pk}" in failures and "(yours)" not in failures
+    assert 'id="dash-approvals"' in page and "MFA snapshot</dt><dd>never taken" in page
+    client.force_login(role_users["Approver"])
+    page = client.get("/").content.decode()
+    assert "Nothing waits for your sign-off." in page and 'id="dash-running"' in page
