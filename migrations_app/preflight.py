@@ -47,6 +47,7 @@ class PreflightReport:
     member_count: int = 0
     calls: dict[str, int] = field(default_factory=dict)
     plan: dict[str, Any] = field(default_factory=dict)
+    routing_domain: str = ""
 
     @property
     def failures(self) -> list[Check]:
@@ -72,7 +73,7 @@ class PreflightReport:
         return {"mail": self.mail, "ok": self.ok, "summary": self.summary(), "group_dn": self.group_dn,
                 "group_guid": self.group_guid, "group_name": self.group_name, "member_count": self.member_count,
                 "failures": len(self.failures), "warnings": len(self.warnings), "calls": self.calls,
-                "checks": [c.as_dict() for c in self.checks], "plan": self.plan,
+                "checks": [c.as_dict() for c in self.checks], "plan": self.plan, "routing_domain": self.routing_domain,
                 "plan_hash": plan_hash(self.plan) if self.plan else ""}
 
 
@@ -268,6 +269,7 @@ def check_preflight(*, facts: ListFacts, options: MigrationOptions, non_sync_ou:
                             f"{len(smtp_of(facts.addresses))} address(es), all in accepted domains."))
 
     checks.append(_routing_domain_check(facts, options))
+    report.routing_domain = routing_domain_of(facts, options)
 
     # -- centralized mail flow
     central = [c for c in facts.outbound_connectors if c.enabled and (c.connector_type or "").lower() == "onpremises"
@@ -322,15 +324,20 @@ def check_preflight(*, facts: ListFacts, options: MigrationOptions, non_sync_ou:
     return report
 
 
+def routing_domain_of(facts: ListFacts, options: MigrationOptions) -> str:
+    """The domain the routing contact and the cloud list's routing address use: the chosen one, the tenant's
+    mail.onmicrosoft.com domain, or (without the hybrid wizard's domain) the one it would have added."""
+    expected = f"{facts.tenant_domain.split('.', 1)[0]}.mail.onmicrosoft.com" if facts.tenant_domain else ""
+    return (options.routing_domain or facts.routing_domain or expected).lower()
+
+
 def _routing_domain_check(facts: ListFacts, options: MigrationOptions) -> Check:
     """The routing domain gives the cloud list its alias@<tenant>.mail.onmicrosoft.com address and the routing
     contact (always created) its targetAddress: an address in a domain Exchange Online does not accept fails
     half-way through the migration, or leaves on-premises senders a contact that routes nowhere."""
     title = "Routing domain accepted in Exchange Online"
     accepted = sorted((d.domain_name or "").lower() for d in facts.accepted_domains if d.domain_name)
-    # Without the hybrid wizard's domain, name the one it would have added, so the remedy can too.
-    expected = f"{facts.tenant_domain.split('.', 1)[0]}.mail.onmicrosoft.com" if facts.tenant_domain else ""
-    routing = (options.routing_domain or facts.routing_domain or expected).lower()
+    routing = routing_domain_of(facts, options)
     if routing and routing in accepted:
         return _pass("routing_domain", title, f"{routing} is accepted: the cloud list and the routing contact use it.")
     routable = [d for d in accepted if d.endswith(".mail.onmicrosoft.com")]

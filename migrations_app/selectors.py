@@ -108,7 +108,7 @@ def migration_plan(*, report: dict[str, Any], options: dict[str, Any]) -> list[P
     alias = (dl.alias if dl and dl.alias else mail.split("@", 1)[0])
     domain = mail.split("@", 1)[1] if "@" in mail else "<domain>"
     non_sync = opts.non_sync_ou or registry.ad_layout().non_sync_ou or "(the configured non-sync OU)"
-    routing = opts.routing_domain or "the tenant's mail.onmicrosoft.com domain"
+    routing = report.get("routing_domain") or opts.routing_domain or "the tenant's mail.onmicrosoft.com domain"
     cloud_name = opts.cloud_name(name)
     children = len(dl.child_lists) if dl else 0
     deps = dl.dependency_count if dl else None
@@ -123,8 +123,10 @@ def migration_plan(*, report: dict[str, Any], options: dict[str, Any]) -> list[P
                  + (", removing it through Graph" if opts.remove_twin_via_graph else "")
                  + "; on timeout everything is rolled back."),
         PlanStep("Rename and address", f"the temporary list becomes '{cloud_name}' ({mail}) with every on-premises "
-                                       f"and cloud address, the X500s of both, and {alias}@<tenant>.mail."
-                                       "onmicrosoft.com; the primary address is verified."
+                                       "and cloud address, the X500s of both, and "
+                                       + (f"{alias}@{report['routing_domain']}" if report.get("routing_domain")
+                                          else f"{alias}@<tenant>.mail.onmicrosoft.com")
+                                       + "; the primary address is verified."
                  + (f" Group type: {opts.group_type}." if opts.group_type else "")),
         PlanStep("Dependencies", "re-apply cloud settings and dependencies (cloud-only group memberships, managers, "
                                  "delivery restrictions, moderation, send on behalf, forwarding, send as)"

@@ -200,6 +200,7 @@ def test_preflight_passes_for_a_plain_list(lab_tenant, tech):
     assert checks["found_once"] == "pass"
     assert checks["synced"] == "pass"
     assert checks["non_sync_ou"] == "pass", "asked of the sync server's OU filtering"
+    assert job.result["routing_domain"].endswith(".mail.onmicrosoft.com"), "the plan names the real routing domain"
 
 
 @pytest.mark.parametrize(("mail", "options", "key", "words"), [

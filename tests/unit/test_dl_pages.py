@@ -52,6 +52,7 @@ def passed_preflight(user, mail: str, options: dict | None = None) -> Job:
         params={"mail": mail, "options": opts}, finished_at=timezone.now(),
         result={"mail": mail, "ok": True, "summary": "Ready to migrate, with 1 warning(s) to read first.",
                 "group_dn": f"CN=x,{OU}", "group_guid": None, "group_name": mail.split("@")[0], "member_count": 12,
+                "routing_domain": "contoso.mail.onmicrosoft.com",
                 "failures": 0, "warnings": 1, "calls": {}, "checks": checks})
 
 
@@ -147,6 +148,9 @@ def test_report_groups_checks_shows_plan_and_migrates(client, role_users, no_enq
     assert body.index("Warnings") < body.index("Passed")
     assert "and 15 more (40 in all" in body and "What to do" in body
     assert "Create a temporary cloud list" in body and "with 12 member(s)" in body
+    # The plan names the real routing domain the preflight found, not a placeholder.
+    assert "procurement-team@contoso.mail.onmicrosoft.com" in body and "<tenant>" not in body
+    assert "targetAddress at contoso.mail.onmicrosoft.com" in body
     assert "Migrate 1 list" in body and "Request approval" not in body
     response = client.post("/dl/migrate/", {"preflight": job.pk})
     migration = Migration.objects.get()
