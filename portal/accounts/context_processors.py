@@ -12,6 +12,8 @@ AREAS = [
     ("MFA registration", "diagnostics_app:mfa", "accounts.view_mfa_report"),
     ("Writeback rename", "diagnostics_app:writeback", "accounts.view_writeback_plan"),
 ]
+# Areas whose pages are still a placeholder: the navigation says so before anyone clicks.
+NOT_BUILT = {"diagnostics_app:address_repair", "diagnostics_app:writeback"}
 TOOLS = [
     ("Directory", "directory:search", "accounts.view_directory"),
     ("Jobs", "jobs:list", "jobs.view_job"),
@@ -31,7 +33,8 @@ def navigation(request):
         for label, url_name, perm in entries:
             if user.has_perm(perm) and (url_name != "lab:home" or settings.LAB_MODE):
                 url = reverse(url_name)
-                out.append({"label": label, "url": url, "active": path.startswith(url)})
+                out.append({"label": label, "url": url, "active": path.startswith(url),
+                            "not_built": url_name in NOT_BUILT})
         return out
 
     roles = [g.name for g in user.groups.all() if g.name in ROLE_PERMISSIONS]
