@@ -106,3 +106,15 @@ def write_csv(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot, stream: Any) ->
 
 def as_list(rows: Iterable[MfaUserRow], snapshot: MfaSnapshot) -> list[dict[str, Any]]:
     return [record(r, snapshot.groups) for r in rows]
+
+
+READINESS_COLUMNS = ["upn", "display_name", "department", "classification", "why"]
+
+
+def readiness_csv_lines(result: Any) -> Iterator[str]:
+    """Everyone a policy would interrupt in the readiness scope, one row each."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(READINESS_COLUMNS)
+    for u in result.interrupted:
+        yield writer.writerow([safe_cell(_text(v)) for v in (u["upn"], u["display_name"], u["department"],
+                                                             u["label"], u["why"])])

@@ -119,7 +119,7 @@ class Readiness:
 
 
 def readiness(snapshot: MfaSnapshot, *, group_id: str = "", wave_by: str = "department",
-              list_limit: int = 500) -> Readiness:
+              list_limit: int | None = 500, list_offset: int = 0) -> Readiness:
     """Who a policy requiring MFA for ``group_id`` (or everyone) would interrupt, and staged waves.
 
     Disabled accounts are left out (they do not sign in). Waves are the scope's departments (or groups,
@@ -158,7 +158,8 @@ def readiness(snapshot: MfaSnapshot, *, group_id: str = "", wave_by: str = "depa
             wave.interrupted += 1
             label = MfaClass(cls).label
             result.by_reason[label] = result.by_reason.get(label, 0) + 1
-            if len(result.interrupted) < list_limit:
+            shown = result.interrupted_total - 1 - list_offset  # this user's place in the page
+            if shown >= 0 and (list_limit is None or shown < list_limit):
                 result.interrupted.append({**r, "label": label, "why": (r["reasons"] or [""])[0],
                                            "colour": MFA_CLASS_COLOURS[MfaClass(cls)]})
         else:

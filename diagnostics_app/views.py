@@ -20,6 +20,9 @@ from .services import do_start_snapshot
 from .tables import MfaUserRowTable
 
 
+READINESS_PAGE = 100
+
+
 def _placeholder(request, area: str, promise: str):
     return render(request, "area_not_built.html", {"area": area, "promise": promise})
 
@@ -121,12 +124,29 @@ def mfa_user(request, pk: int):
 def mfa_readiness(request):
     snapshot = selectors.snapshot_or_latest(request.GET.get("snapshot"))
     form = ReadinessForm(request.GET, snapshot=snapshot)  # every field optional: the page opens with a result
-    result = None
+    result, page = None, 1
     if snapshot is not None and form.is_valid():
-        result = selectors.readiness(snapshot, group_id=form.cleaned_data["group"] or "",
-                                     wave_by=form.cleaned_data["wave_by"] or "department")
-    return render(request, "diagnostics_app/mfa_readiness.html",
-                  {"snapshot": snapshot, "form": form, "result": result})
+        group, wave_by = form.cleaned_data["group"] or "", form.cleaned_data["wave_by"] or "department"
+        if request.GET.get("export") == "csv":
+            everyone = selectors.readiness(snapshot, group_id=group, wave_by=wave_by, list_limit=None)
+            record_download(user=request.user, what="mfa_readiness", target=f"mfa_snapshot:{snapshot.pk}",
+                            request=request, format="csv", rows=len(everyone.interrupted))
+            response = StreamingHttpResponse(exports.readiness_csv_lines(everyone),
+                                             content_type="text/csv; charset=utf-8")
+            name = _filename(snapshot, "csv", {"readiness": "interrupted", "group": group})
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            return response
+        try:
+            page = max(1, int(request.GET.get("page") or 1))
+        except ValueError:
+            page = 1
+        result = selectors.readiness(snapshot, group_id=group, wave_by=wave_by, list_limit=READINESS_PAGE,
+                                     list_offset=(page - 1) * READINESS_PAGE)
+    return render(request, "diagnostics_app/mfa_readiness.html", {
+        "snapshot": snapshot, "form": form, "result": result, "page": page,
+        "has_next": bool(result) and result.interrupted_total > page * READINESS_PAGE,
+        "first_shown": (page - 1) * READINESS_PAGE + 1,
+        "last_shown": (page - 1) * READINESS_PAGE + (len(result.interrupted) if result else 0)})
 
 
 @requires("diagnostics_app.run_mfa_snapshot")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -266,3 +267,22 @@ def test_filters_read_any_when_unset_and_yes_no_still_filter(client, role_users,
     assert 0 < admins < snapshot.total_users
     page = client.get("/diagnostics/mfa/", {"snapshot": snapshot.pk, "admin": "true"}).content.decode()
     assert f">{admins} user" in page
+
+
+def test_readiness_pages_its_interrupted_users_and_exports_them_all(client, role_users, snapshot, monkeypatch):
+    import csv as csvmod
+
+    from portal.audit.models import AuditEvent
+
+    monkeypatch.setattr("diagnostics_app.views.READINESS_PAGE", 2)
+    client.force_login(role_users["Auditor"])
+    first = client.get("/diagnostics/mfa/readiness/", {"snapshot": snapshot.pk}).content.decode()
+    total = int(re.search(r"1–2 of (\d+)\.", first).group(1))
+    assert total > 2 and "Next →" in first and "← Previous" not in first
+    second = client.get("/diagnostics/mfa/readiness/", {"snapshot": snapshot.pk, "page": 2}).content.decode()
+    assert f"3–{min(4, total)} of {total}." in second and "← Previous" in second
+    response = client.get("/diagnostics/mfa/readiness/", {"snapshot": snapshot.pk, "export": "csv"})
+    rows = list(csvmod.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["upn", "display_name", "department", "classification", "why"] and len(rows) == total + 1
+    assert "readiness-interrupted" in response["Content-Disposition"]
+    assert AuditEvent.objects.filter(action="download.mfa_readiness").exists()
