@@ -19,7 +19,6 @@ from .models import MfaUserRow
 from .services import do_start_snapshot
 from .tables import MfaUserRowTable
 
-
 READINESS_PAGE = 100
 
 
