@@ -52,17 +52,22 @@ def method_breakdown(snapshot: MfaSnapshot) -> list[dict[str, Any]]:
 
 
 def headline(snapshot: MfaSnapshot) -> dict[str, Any]:
+    """The report's tiles. Each user is counted once; "would be interrupted" is the readiness page's own
+    figure for the whole tenant (enabled accounts, evaluated ones), so both pages show the same share."""
     c = {k: int(v) for k, v in snapshot.counts.items()}
     total = snapshot.total_users
-    capable = c.get(MfaClass.MFA_CAPABLE, 0) + c.get(MfaClass.PASSWORDLESS, 0) + c.get(MfaClass.SMS_VOICE_ONLY, 0)
-    interrupted = sum(c.get(k, 0) for k in INTERRUPTED_CLASSES)
+    rows = MfaUserRow.objects.filter(snapshot=snapshot)
+    capable = rows.filter(can_satisfy_mfa=True).count()
+    strong = c.get(MfaClass.MFA_CAPABLE, 0) + c.get(MfaClass.PASSWORDLESS, 0)
+    policy = readiness(snapshot, list_limit=0)
     return {
         "total": total,
         "capable": capable, "capable_pct": _pct(capable, total),
-        "strong": c.get(MfaClass.MFA_CAPABLE, 0) + c.get(MfaClass.PASSWORDLESS, 0),
-        "strong_pct": _pct(c.get(MfaClass.MFA_CAPABLE, 0) + c.get(MfaClass.PASSWORDLESS, 0), total),
+        "strong": strong, "strong_pct": _pct(strong, total),
         "not_usable": c.get(MfaClass.NOT_USABLE, 0), "not_usable_pct": _pct(c.get(MfaClass.NOT_USABLE, 0), total),
-        "interrupted": interrupted, "interrupted_pct": _pct(interrupted, total),
+        "interrupted": policy.interrupted_total, "interrupted_pct": policy.interrupted_pct,
+        "targeted": policy.targeted, "disabled_left_out": policy.skipped_disabled,
+        "not_evaluated_left_out": policy.unknown,
         "admins_weak": c.get(MfaClass.ADMIN_NO_STRONG, 0),
         "not_evaluated": c.get(MfaClass.NOT_EVALUATED, 0),
     }
@@ -116,6 +121,14 @@ class Readiness:
     @property
     def ready_pct(self) -> float:
         return _pct(self.ready, self.targeted)
+
+    @property
+    def interrupted_pct(self) -> float:
+        return _pct(self.interrupted_total, self.targeted)
+
+    @property
+    def interrupted_pct(self) -> float:
+        return _pct(self.interrupted_total, self.targeted)
 
 
 def readiness(snapshot: MfaSnapshot, *, group_id: str = "", wave_by: str = "department",

@@ -181,10 +181,10 @@ def test_readiness_for_a_group_and_the_tenant(client, role_users, snapshot):
     page = client.get(f"/diagnostics/mfa/readiness/?snapshot={snapshot.pk}&group={PILOT}&wave_by=department")
     body = page.content.decode()
     # pilot: ann (ready), cat (ready, SMS), eve (ready), old (disabled, left out)
-    assert "<strong>0</strong> of 3 enabled users would be interrupted" in body
+    assert "<strong>0</strong> (0.0%) of 3 enabled users would be interrupted" in body
     assert "1 disabled account left out" in body
     whole = client.get(f"/diagnostics/mfa/readiness/?snapshot={snapshot.pk}&group=&wave_by=group").content.decode()
-    assert "<strong>3</strong> of 7 enabled users would be interrupted" in whole
+    assert "<strong>3</strong> (42.9%) of 7 enabled users would be interrupted" in whole
     assert "bob@contoso.com" in whole and "HYPERLINK" in whole and "Sales team" in whole
     assert "1 not evaluated" in whole
 
@@ -286,3 +286,21 @@ def test_readiness_pages_its_interrupted_users_and_exports_them_all(client, role
     assert rows[0] == ["upn", "display_name", "department", "classification", "why"] and len(rows) == total + 1
     assert "readiness-interrupted" in response["Content-Disposition"]
     assert AuditEvent.objects.filter(action="download.mfa_readiness").exists()
+
+
+def test_headline_numbers_reconcile_with_the_readiness_page(client, role_users, snapshot):
+    from diagnostics_app import selectors
+
+    client.force_login(role_users["Auditor"])
+    tiles = selectors.headline(snapshot)
+    tenant = selectors.readiness(snapshot)
+    assert (tiles["interrupted"], tiles["interrupted_pct"]) == (tenant.interrupted_total, tenant.interrupted_pct)
+    # Every user once: those who can answer a prompt, those who cannot, and those not evaluated.
+    cannot = snapshot.rows.filter(can_satisfy_mfa=False).count()
+    unknown = snapshot.rows.filter(can_satisfy_mfa__isnull=True).count()
+    assert tiles["capable"] + cannot + unknown == snapshot.total_users
+    report = client.get("/diagnostics/mfa/", {"snapshot": snapshot.pk}).content.decode()
+    ready = client.get("/diagnostics/mfa/readiness/", {"snapshot": snapshot.pk}).content.decode()
+    share = f"{tenant.interrupted_pct}%"
+    assert share in report and f"({share}) of {tenant.targeted} enabled" in ready
+    assert f"of {tenant.targeted} enabled account" in report
