@@ -126,10 +126,6 @@ class Readiness:
     def interrupted_pct(self) -> float:
         return _pct(self.interrupted_total, self.targeted)
 
-    @property
-    def interrupted_pct(self) -> float:
-        return _pct(self.interrupted_total, self.targeted)
-
 
 def readiness(snapshot: MfaSnapshot, *, group_id: str = "", wave_by: str = "department",
               list_limit: int | None = 500, list_offset: int = 0) -> Readiness:
