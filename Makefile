@@ -72,7 +72,7 @@ test: install
 	$(PY) manage.py stack up redis postgres
 	trap '$(PY) manage.py stack down' EXIT; \
 	$(VENV)/bin/ruff check . && \
-	$(PY) -m pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS) && \
+	$(PY) -m pytest tests/unit tests/integration tests/e2e --durations=20 $(PYTEST_ARGS) && \
 	$(MAKE) --no-print-directory test-postgres
 
 # The tests marked `postgres` once more, on PostgreSQL (pytest-django creates test_dirops there). make test
