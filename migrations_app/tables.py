@@ -49,7 +49,7 @@ class MigrationTable(PortalTable):
     status = tables.TemplateColumn(template_name="migrations_app/_migration_status_cell.html")
     requested_by = tables.Column(verbose_name="Requested by", default="—")
     approved_by = tables.Column(verbose_name="Approved by", default="—")
-    created_at = tables.DateTimeColumn(verbose_name="Requested", format="Y-m-d H:i")
+    created_at = tables.DateTimeColumn(verbose_name="Requested", format="Y-m-d H:i T")
     job = tables.Column(linkify=True, verbose_name="Job", default="—", attrs=_PAGE_LINK)
 
     class Meta(PortalTable.Meta):

@@ -6,7 +6,7 @@ from .models import AuditEvent
 
 
 class AuditEventTable(PortalTable):
-    time = tables.DateTimeColumn(format="Y-m-d H:i:s")
+    time = tables.DateTimeColumn(format="Y-m-d H:i:s T")
     actor_name = tables.Column(verbose_name="Who", default="system")
     action = tables.Column()
     target = tables.Column()

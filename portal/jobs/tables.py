@@ -12,7 +12,7 @@ class JobTable(PortalTable):
     status = tables.TemplateColumn(template_name="jobs/_status_cell.html")
     progress = tables.TemplateColumn(template_name="jobs/_progress_cell.html", orderable=False)
     user = tables.Column(verbose_name="Started by", default="system")
-    created_at = tables.DateTimeColumn(verbose_name="Started", format="Y-m-d H:i:s")
+    created_at = tables.DateTimeColumn(verbose_name="Started", format="Y-m-d H:i:s T")
     summary = tables.Column(orderable=False)
 
     class Meta(PortalTable.Meta):
