@@ -22,6 +22,17 @@ class AuditEventQuerySet(models.QuerySet):
         raise AppendOnlyError("Audit events are append-only: they cannot be updated.")
 
 
+_WORDS = {"dl": "DL", "mfa": "MFA", "cli": "Command line", "job": "Job", "ad": "AD"}
+
+
+def action_label(action: str) -> str:
+    """'dl.migration.approve.refused' → 'DL migration approve refused': the code stays filterable, people read
+    words."""
+    words = [w for part in (action or "").split(".") for w in part.split("_") if w]
+    text = " ".join(_WORDS.get(w, w) for w in words)
+    return text[:1].upper() + text[1:]
+
+
 class AuditEvent(models.Model):
     """Who did what to which object, with the values before and after. Written once, never changed."""
 
@@ -47,6 +58,10 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.actor_name or 'system'} {self.action} {self.target}"
+
+    @property
+    def action_label(self) -> str:
+        return action_label(self.action)
 
     def save(self, *args, **kwargs):
         if self.pk is not None or not self._state.adding:

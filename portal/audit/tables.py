@@ -8,7 +8,8 @@ from .models import AuditEvent
 class AuditEventTable(PortalTable):
     time = tables.DateTimeColumn(format="Y-m-d H:i:s T")
     actor_name = tables.Column(verbose_name="Who", default="system")
-    action = tables.Column()
+    action = tables.TemplateColumn(
+        '{{ record.action_label }} <span class="mono small muted">{{ record.action }}</span>', verbose_name="Action")
     target = tables.Column()
     job = tables.Column(linkify=True, verbose_name="Job")
     change = tables.TemplateColumn(template_name="audit/_change_cell.html", orderable=False, verbose_name="Change")

@@ -166,3 +166,13 @@ def test_exports_and_downloads_are_audited_with_who_and_what(client, role_users,
     assert downloads["download.backup"].target == "dl:a@contoso.com"
     assert downloads["download.audit_log"].detail["query"] == {"export": "csv", "action": "job."}
     assert all(e.actor == admin for e in downloads.values())
+
+
+def test_actions_read_as_words_beside_their_code(client, events, role_users):
+    from portal.audit.models import action_label
+
+    assert action_label("dl.migration.approve.refused") == "DL migration approve refused"
+    assert action_label("job.start.connectivity_check") == "Job start connectivity check"
+    client.force_login(role_users["Auditor"])
+    page = client.get("/audit/").content.decode()
+    assert 'Job worker lost <span class="mono small muted">job.worker_lost</span>' in page
