@@ -1,5 +1,6 @@
-"""An Administrator migrates a lab list, changes its address and restores it, all from the migration
-page, which follows each job to its outcome without a visit to Jobs."""
+"""An Administrator migrates a lab list without hybrid mail flow, enables it afterwards, changes the
+list's address and restores it, all from the migration page, which follows each job to its outcome
+without a visit to Jobs."""
 
 import re
 
@@ -27,6 +28,7 @@ def test_migrate_change_address_and_restore_from_the_migration_page(page, rq_wor
     login(page, "admin")
 
     page.goto(f"/dl/preflight/?mail={mail}")
+    page.get_by_label("Hybrid mail flow").uncheck()
     page.get_by_role("button", name="Run preflight").click()
     page.wait_for_selector("#preflight-live[data-state=finished]", timeout=60_000)
     page.get_by_role("button", name="Migrate 1 list").click()
@@ -34,6 +36,13 @@ def test_migrate_change_address_and_restore_from_the_migration_page(page, rq_wor
     page.wait_for_selector("#migration-live[data-state=settled]", timeout=180_000)
     assert page.locator("#migration-status").inner_text().startswith("Migrated")
     migration = Migration.objects.get(pk=int(page.url.rstrip("/").rsplit("/", 1)[1]))
+    assert not migration.dynamic_list_dn
+
+    page.locator("#aftercare").get_by_role("button", name="Enable hybrid mail flow").click()
+    _settled(page, "Succeeded")
+    migration.refresh_from_db()
+    assert migration.dynamic_list_dn and migration.options.get("hybrid_mail_flow") is False
+    assert page.locator("#aftercare").get_by_role("button", name="Enable hybrid mail flow").count() == 0
 
     new_mail = mail.replace("@", "-renamed@")
     aftercare = page.locator("#aftercare")
