@@ -26,6 +26,25 @@ class DistributionListTable(PortalTable):
     ou = tables.Column(verbose_name="OU", attrs={"td": {"class": "small"}})
     cloud_type = tables.Column(verbose_name="Cloud type", default="—", attrs={"td": {"class": "small"}})
 
+    def render_name(self, record: DistributionList, value: str) -> str:
+        # Group writeback names a group CN=Group_<objectId>: show the cloud display name, and say where it
+        # comes from, so nobody mistakes it for a list made on-premises.
+        if self._writeback_ou and record.ou.lower() == self._writeback_ou:
+            return format_html('{} <span class="badge badge-grey" title="{}">written back from the cloud</span>',
+                               record.display_name or value, value)
+        return value
+
+    @property
+    def _writeback_ou(self) -> str:
+        if not hasattr(self, "_wb_ou"):
+            from portal.connectors.registry import ad_layout
+
+            try:
+                self._wb_ou = (ad_layout().writeback_ou or "").lower()
+            except Exception:  # noqa: BLE001 - no layout configured: nothing is marked
+                self._wb_ou = ""
+        return self._wb_ou
+
     def render_ou(self, value: str) -> str:
         # The OU path without the domain components: what tells two OUs apart at a glance.
         parts = [p for p in re.split(r"(?<!\\),", value) if not p.strip().upper().startswith("DC=")]

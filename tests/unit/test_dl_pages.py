@@ -371,3 +371,14 @@ def test_the_migration_page_follows_its_aftercare_jobs_and_lists_its_activity(cl
     # And the job's page leads back to the migration.
     job_page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert f'href="/dl/migrations/{migration.pk}/" id="job-object"' in job_page
+
+
+def test_written_back_groups_show_their_cloud_display_name_and_say_so(client, role_users, settings):
+    settings.AD_HOST, settings.AD_WRITEBACK_OU = "dc.contoso.com", "OU=Writeback,DC=contoso,DC=com"
+    make_list("Group_0a1b2c3d-aaaa-bbbb-cccc-0123456789ab", display_name="Finance Team (cloud)",
+              ou="OU=Writeback,DC=contoso,DC=com")
+    make_list("plain-list")
+    login(client, role_users["Helpdesk"])
+    page = client.get("/dl/").content.decode()
+    assert 'Finance Team (cloud) <span class="badge badge-grey"' in page and "written back from the cloud" in page
+    assert page.count("written back from the cloud") == 1
