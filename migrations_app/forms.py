@@ -92,3 +92,15 @@ class SettingsForm(forms.Form):
         help_text="When on, the confirm button requests approval; an Approver (not the requester) starts it.")
     default_hybrid_mail_flow = forms.BooleanField(required=False, label="Hybrid mail flow on by default")
     default_keep_original = forms.BooleanField(required=False, label="Keep the original group by default")
+
+
+def option_labels(options: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The options a person chose, as the preflight form names them: ("Keep the original group", "Yes")."""
+    fields = PreflightForm.base_fields
+    out = []
+    for key, value in sorted((options or {}).items()):
+        if not value:
+            continue
+        label = str(fields[key].label) if key in fields else key.replace("_", " ").capitalize()
+        out.append((label, "Yes" if value is True else str(value)))
+    return out

@@ -25,7 +25,7 @@ from . import selectors as sel
 from . import services as svc
 from .choices import BackupKind, MigrationStatus
 from .filtersets import DistributionListFilterSet, MigrationFilterSet
-from .forms import AddressForm, ApproveForm, PreflightForm, RejectForm, RestoreForm, SettingsForm
+from .forms import AddressForm, ApproveForm, PreflightForm, RejectForm, RestoreForm, SettingsForm, option_labels
 from .models import DistributionList, Migration
 from .services import MigrationRefused
 from .tables import DistributionListTable, MigrationTable
@@ -116,7 +116,8 @@ def preflight_report(request, job_id: int):
     ok = finished and job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS) and report.get("ok")
     existing = sel.open_migration_for(mail) if finished else None
     return render(request, "migrations_app/preflight_report.html", {
-        "job": job, "report": report, "mail": mail, "options": options, "finished": finished, "ok": ok,
+        "job": job, "report": report, "mail": mail, "options": options, "option_labels": option_labels(options),
+        "finished": finished, "ok": ok,
         "checks": sel.checks_by_outcome(report), "plan": sel.migration_plan(report=report, options=options)
         if ok else [], "settings": sel.migration_settings(), "existing": existing,
         "dl": DistributionList.objects.filter(mail__iexact=mail).first() if mail else None,
@@ -183,7 +184,7 @@ def migration_detail(request, pk: int):
         "can_restore": migration.is_done and bool(backups) and user.has_perm("migrations_app.restore_dl"),
         "address_form": AddressForm(), "reject_form": RejectForm(), "approve_form": ApproveForm.with_defaults(),
         "restore_form": RestoreForm(),
-        "options": sorted((migration.options or {}).items()),
+        "options": option_labels(migration.options),
         "dl": migration.distribution_list,
     })
 

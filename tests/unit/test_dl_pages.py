@@ -382,3 +382,13 @@ def test_written_back_groups_show_their_cloud_display_name_and_say_so(client, ro
     page = client.get("/dl/").content.decode()
     assert 'Finance Team (cloud) <span class="badge badge-grey"' in page and "written back from the cloud" in page
     assert page.count("written back from the cloud") == 1
+
+
+def test_options_read_as_the_form_names_them(client, role_users):
+    options = {"keep_original": True, "hybrid_mail_flow": False, "name_prefix": "EXO-"}
+    migration = Migration.objects.create(mail="a@contoso.com", requested_by=role_users["Helpdesk"],
+                                         status=MigrationStatus.MIGRATED, options=options)
+    login(client, role_users["Helpdesk"])
+    page = client.get(f"/dl/migrations/{migration.pk}/").content.decode()
+    assert "Keep the original group: Yes" in page and "Name prefix: EXO-" in page
+    assert "keep_original=" not in page and "Hybrid mail flow:" not in page
