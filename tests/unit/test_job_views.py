@@ -191,3 +191,12 @@ def test_home_is_a_dashboard_per_role(client, role_users, no_enqueue):
     client.force_login(role_users["Approver"])
     page = client.get("/").content.decode()
     assert "Nothing waits for your sign-off." in page and 'id="dash-running"' in page
+
+
+def test_a_finished_jobs_last_poll_clears_the_flash_that_announced_it(helpdesk_client, no_enqueue):
+    job = run_job_inline(do_start_job(kind="test_steps", user=helpdesk_client.user, params={}))
+    poll = helpdesk_client.get(f"/jobs/{job.pk}/log/", {"after": 0}).content.decode()
+    assert '<ul class="messages" id="messages" role="status" hx-swap-oob="true"></ul>' in poll
+    running = do_start_job(kind="test_steps", user=helpdesk_client.user, params={})
+    poll = helpdesk_client.get(f"/jobs/{running.pk}/log/", {"after": 0}).content.decode()
+    assert 'id="messages"' not in poll
