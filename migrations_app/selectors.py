@@ -191,3 +191,48 @@ def migrations_for_address(text: str) -> list[Migration]:
         return []
     by_job = Job.objects.filter(kind=svc.KIND_MIGRATE, target__iexact=text).values("params__migration_id")
     return list(Migration.objects.filter(Q(mail__iexact=text) | Q(pk__in=by_job)).order_by("-created_at")[:5])
+
+
+@dataclass(frozen=True)
+class NowFact:
+    what: str
+    state: str  # "ok", "gone", "unknown"
+    detail: str
+
+
+def migration_now(migration: Migration) -> list[NowFact]:
+    """What the directories hold for a migration right now (the report is how it was at the end): the
+    cloud list, the original group, the routing contact and the hybrid dynamic list. Each read may fail
+    on its own; the page says which could not be read rather than failing."""
+    from portal.connectors import ad as adc
+    from portal.connectors import exchange as exo
+    from portal.connectors.registry import NotConfigured, active_directory, exchange_online
+
+    facts: list[NowFact] = []
+    try:
+        with exchange_online() as exchange:
+            try:
+                cloud = exchange.get_distribution_group(migration.cloud_group_id or migration.mail)
+                facts.append(NowFact("Cloud list", "ok", f"{cloud.name} · {cloud.primary_smtp_address} · "
+                                     + ("synced from AD" if cloud.is_dir_synced else "cloud-only")))
+            except exo.ObjectNotFound:
+                facts.append(NowFact("Cloud list", "gone", f"no list {migration.cloud_group_id or migration.mail}"))
+    except (exo.ExchangeError, NotConfigured) as exc:
+        facts.append(NowFact("Cloud list", "unknown", f"Exchange Online could not be read: {exc}"))
+    try:
+        with active_directory() as directory:
+            if migration.group_guid:
+                try:
+                    group = directory.read_by_guid(migration.group_guid, attributes=["extensionAttribute1", "mail"])
+                    facts.append(NowFact("Original group", "ok", group.dn + (
+                        f" (stamped {group.first('extensionAttribute1')})" if group.first("extensionAttribute1")
+                        else "")))
+                except adc.NotFound:
+                    facts.append(NowFact("Original group", "gone", "deleted on-premises (its backup is kept)"))
+            routing = (("Routing contact", migration.contact_dn), ("Hybrid dynamic list", migration.dynamic_list_dn))
+            for what, dn in routing:
+                if dn:
+                    facts.append(NowFact(what, "ok", dn) if directory.exists(dn) else NowFact(what, "gone", dn))
+    except (adc.AdError, NotConfigured) as exc:
+        facts.append(NowFact("Active Directory", "unknown", f"could not be read: {exc}"))
+    return facts

@@ -14,6 +14,7 @@ urlpatterns = [
     path("migrations/<int:pk>/approve/", views.approve, name="approve"),
     path("migrations/<int:pk>/reject/", views.reject, name="reject"),
     path("migrations/<int:pk>/withdraw/", views.withdraw, name="withdraw"),
+    path("migrations/<int:pk>/now/", views.migration_now, name="migration_now"),
     path("approvals/", views.approvals, name="approvals"),
     path("migrations/<int:pk>/hybrid-mail-flow/", views.enable_hybrid, name="enable_hybrid"),
     path("migrations/<int:pk>/address/", views.update_address, name="update_address"),

@@ -228,6 +228,14 @@ def reject(request, pk: int):
         migration=m, user=request.user, reason=reason, request=request), "Migration #{pk} rejected.")
 
 
+@requires("accounts.view_dl_migration")
+@require_GET
+def migration_now(request, pk: int):
+    """The "now" panel, loaded after the page (it asks both directories)."""
+    migration = get_object_or_404(Migration, pk=pk)
+    return render(request, "migrations_app/_now.html", {"facts": sel.migration_now(migration)})
+
+
 @requires("migrations_app.migrate_dl")
 @require_POST
 def withdraw(request, pk: int):

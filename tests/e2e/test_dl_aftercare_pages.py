@@ -37,6 +37,10 @@ def test_migrate_change_address_and_restore_from_the_migration_page(page, rq_wor
     assert page.locator("#migration-status").inner_text().startswith("Migrated")
     migration = Migration.objects.get(pk=int(page.url.rstrip("/").rsplit("/", 1)[1]))
     assert not migration.dynamic_list_dn
+    # Beside the report "as migrated", the page reads what the directories hold now.
+    now = page.locator("#now-facts")
+    now.wait_for(timeout=30_000)
+    assert "cloud-only" in now.inner_text() and "MigratedByScript" in now.inner_text()
 
     page.locator("#aftercare").get_by_role("button", name="Enable hybrid mail flow").click()
     _settled(page, "Succeeded")

@@ -392,3 +392,13 @@ def test_options_read_as_the_form_names_them(client, role_users):
     page = client.get(f"/dl/migrations/{migration.pk}/").content.decode()
     assert "Keep the original group: Yes" in page and "Name prefix: EXO-" in page
     assert "keep_original=" not in page and "Hybrid mail flow:" not in page
+
+
+def test_the_now_panel_says_what_it_could_not_read(client, role_users):
+    migration = Migration.objects.create(mail="a@contoso.com", requested_by=role_users["Helpdesk"],
+                                         status=MigrationStatus.MIGRATED, group_guid=uuid.uuid4())
+    login(client, role_users["Auditor"])
+    page = client.get(f"/dl/migrations/{migration.pk}/").content.decode()
+    assert f'hx-get="/dl/migrations/{migration.pk}/now/"' in page
+    panel = client.get(f"/dl/migrations/{migration.pk}/now/")
+    assert panel.status_code == 200 and panel.content.decode().count("unknown") >= 1
