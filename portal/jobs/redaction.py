@@ -79,9 +79,14 @@ def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEYS.search(key)) and not _ABOUT_A_SECRET.search(key)
 
 
+def _secret_item(key: Any, value: Any) -> bool:
+    # A secret is text; a count or a flag under a secret-sounding key ("password_changes": 3) is not.
+    return isinstance(key, str) and is_secret_key(key) and isinstance(value, (str, bytes))
+
+
 def redact_data(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: (MASK if isinstance(k, str) and is_secret_key(k) else redact_data(v)) for k, v in value.items()}
+        return {k: (MASK if _secret_item(k, v) else redact_data(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact_data(v) for v in value]
     if isinstance(value, str):

@@ -102,3 +102,12 @@ def test_the_entra_certificate_passphrase_is_registered(settings, tmp_path):
 def test_known_values_are_masked_wherever_they_appear():
     register_secret("Kn0wn-Value-42")
     assert redact("error: Kn0wn-Value-42 rejected") == f"error: {MASK} rejected"
+
+
+def test_counts_and_flags_are_never_masked_as_secrets():
+    from portal.jobs.redaction import MASK, redact_data
+
+    data = redact_data({"password_changes": 3, "tokens": 7, "secrets_found": 0, "password_expired": True,
+                        "client_secret": "abc", "nested": {"token": "t", "token_count": 5}})
+    assert data == {"password_changes": 3, "tokens": 7, "secrets_found": 0, "password_expired": True,
+                    "client_secret": MASK, "nested": {"token": MASK, "token_count": 5}}
