@@ -173,6 +173,10 @@ def migration_detail(request, pk: int):
     return render(request, "migrations_app/migration_detail.html", {
         "migration": migration, "job": migration.job, "report": migration.report or {},
         "live_job": current, "latest_after": latest_after, "activity": sel.migration_activity(migration, jobs),
+        # The last lines of the job running now (or of the last one), so the page shows the log as it grows.
+        "recent_lines": list(reversed((current or latest_after or migration.job).log_lines.order_by("-seq")[:8]))
+        if (current or latest_after or migration.job) else [],
+        "lines_of": current or latest_after or migration.job,
         "signing": awaiting and bool(preflight), "checks": sel.checks_by_outcome(preflight),
         "plan": sel.migration_plan(report=preflight, options=migration.options or {}) if preflight else [],
         "preflight_job_id": preflight.get("job_id"),

@@ -402,3 +402,20 @@ def test_the_now_panel_says_what_it_could_not_read(client, role_users):
     assert f'hx-get="/dl/migrations/{migration.pk}/now/"' in page
     panel = client.get(f"/dl/migrations/{migration.pk}/now/")
     assert panel.status_code == 200 and panel.content.decode().count("unknown") >= 1
+
+
+def test_the_migration_page_shows_the_last_lines_of_its_job(client, role_users, no_enqueue):
+    from portal.jobs.runner import append_line
+
+    migration = Migration.objects.create(mail="a@contoso.com", requested_by=role_users["Helpdesk"],
+                                         status=MigrationStatus.RUNNING)
+    job = Job.objects.create(kind="dl_migrate", name="DL migration", user=role_users["Helpdesk"],
+                             params={"migration_id": migration.pk}, status=JobStatus.RUNNING)
+    Migration.objects.filter(pk=migration.pk).update(job=job)
+    for n in range(12):
+        append_line(job.pk, level="info", message=f"step line {n}")
+    login(client, role_users["Helpdesk"])
+    page = client.get(f"/dl/migrations/{migration.pk}/").content.decode()
+    recent = page[page.index('id="recent-log"'):]
+    assert "step line 11" in recent and "step line 4" in recent and "step line 3" not in recent
+    assert 'data-state="running"' in page
