@@ -20,6 +20,7 @@ from portal.connectors import ad
 from portal.connectors.registry import NotConfigured
 from portal.directory.selectors import directory_object
 from portal.jobs.choices import JobStatus
+from portal.jobs.selectors import log_lines_before
 
 from . import selectors as sel
 from . import services as svc
@@ -170,14 +171,13 @@ def migration_detail(request, pk: int):
     # The page follows whichever of its jobs runs now: the migration, or an address change, a restore…
     current = next((j for j in jobs if j.is_active), None)
     latest_after = next((j for j in jobs if j.kind != svc.KIND_MIGRATE), None)
+    # The last lines of the job running now (or of the last one), so the page shows the log as it grows.
+    lines_of = current or latest_after or migration.job
     return render(request, "migrations_app/migration_detail.html", {
         "migration": migration, "job": migration.job, "report": migration.report or {},
         "live_job": current, "latest_after": latest_after, "activity": sel.migration_activity(migration, jobs),
-        # The last lines of the job running now (or of the last one), so the page shows the log as it grows.
-        "recent_lines": list(reversed((current or latest_after or migration.job).log_lines.order_by("-seq")[:8]))
-        if (current or latest_after or migration.job) else [],
-        "lines_of": current or latest_after or migration.job,
-        "signing": awaiting and bool(preflight), "checks": sel.checks_by_outcome(preflight),
+        "lines_of": lines_of, "recent_lines": log_lines_before(job=lines_of, limit=8).lines if lines_of else [],
+        "checks": sel.checks_by_outcome(preflight),
         "plan": sel.migration_plan(report=preflight, options=migration.options or {}) if preflight else [],
         "preflight_job_id": preflight.get("job_id"),
         "backups": backups, "backup_kinds": dict(BackupKind.choices),
