@@ -5,8 +5,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DIROPS_VAR_DIR=/var/lib/dirops
 WORKDIR /app
 # The locked runtime dependencies only (no lab, no test tools), each checked against its hash; a layer of
 # its own, so a code change does not reinstall them.
-COPY requirements/base.lock ./requirements/
-RUN pip install --no-cache-dir --require-hashes -r requirements/base.lock
+COPY requirements/pip.lock requirements/base.lock ./requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/pip.lock \
+ && pip install --no-cache-dir --require-hashes -r requirements/base.lock
 COPY pyproject.toml README.md ./
 COPY portal ./portal
 COPY migrations_app ./migrations_app

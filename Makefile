@@ -13,7 +13,7 @@ POSTGRES_TEST_PORT ?= 5439
 POSTGRES_URL ?= postgres://dirops@127.0.0.1:$(POSTGRES_TEST_PORT)/dirops
 # Exact versions with their hashes, for the machines' Python and architecture (the image uses the same):
 # base.lock is what production runs (Dockerfile), dev.lock adds the lab, test and tooling extras.
-LOCKS := requirements/base.lock requirements/dev.lock
+LOCKS := requirements/pip.lock requirements/base.lock requirements/dev.lock
 LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes
 LOCK_ARGS ?=
 
@@ -30,6 +30,7 @@ system-packages:
 # Only what the lock names, each file checked against its hash; then the project itself, adding nothing.
 $(STAMP): pyproject.toml $(LOCKS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --require-hashes -r requirements/pip.lock
 	$(PY) -m pip install -q --require-hashes -r requirements/dev.lock
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
