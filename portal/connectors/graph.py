@@ -58,6 +58,7 @@ import msal
 import requests
 
 from .ad import CheckItem
+from .graph_policies import AuthStrength, ConditionalAccessPolicy, DirectoryRole, PolicyReadsMixin
 
 
 def _ensure_deprecated_module() -> None:
@@ -1164,7 +1165,7 @@ class _CountingTransport(httpx.AsyncBaseTransport):
 # the connector
 
 
-class EntraGraph:
+class EntraGraph(PolicyReadsMixin):
     """Microsoft Graph for one tenant, as a synchronous API. See the module docstring.
 
     Use as a context manager (or call :meth:`close`) so that its loop thread and connections end.
@@ -1682,7 +1683,8 @@ def _relative_url(url: str, base: str) -> str:
 
 
 __all__ = [
-    "AccessToken", "AppCredentials", "AuditTarget", "AuthMethod", "AuthenticationFailed", "BadRequest",
+    "AccessToken", "AppCredentials", "AuditTarget", "AuthMethod", "AuthStrength", "ConditionalAccessPolicy",
+    "DirectoryRole", "AuthenticationFailed", "BadRequest",
     "CloudCheckReport", "DirectoryAudit", "EntraGraph", "EntraGroup", "EntraUser", "Forbidden", "GraphCallStats",
     "GraphError", "GraphSettings", "GroupMember", "GroupWriteback", "LicenceRequired", "NotFound", "ODataFilter",
     "ProvisioningError", "RegistrationDetails", "ServiceUnavailable", "Throttled", "TokenError", "TokenSource",

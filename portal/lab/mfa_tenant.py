@@ -22,6 +22,7 @@ import random
 from datetime import timedelta
 from typing import Any
 
+from portal.lab.cloud import conditional_access as ca
 from portal.lab.cloud.store import CloudStore, iso
 from portal.lab.cloud_seed import _Builder
 
@@ -102,6 +103,17 @@ def seed_mfa_tenant(store: CloudStore, *, users: int, seed: int = 1, domain: str
         manifest["field_notes"] = _field_notes(store, builder, domain)
         if bad_input:
             manifest["bad_input"] = _bad_input(store, builder, domain)
+        admins = {uid: (ca.GLOBAL_ADMIN if n % 2 == 0 else ca.SECURITY_ADMIN)
+                  for n, uid in enumerate(by_state["mfa_admin_strong"])}
+        admins.update({uid: ca.HELPDESK_ADMIN for uid in by_state["mfa_admin_weak"]})
+        # a small tenant has few seeded administrators: the field notes' verified user (Authenticator only, not
+        # phishing-resistant) and a FIDO2 user hold roles too, so the role-targeted policy has both outcomes
+        admins[manifest["field_notes"]["verified"]] = ca.GLOBAL_ADMIN
+        admins.update({uid: ca.SECURITY_ADMIN for uid in by_state["mfa_fido2"][:1]})
+        bad = manifest.get("bad_input") or {}
+        manifest["conditional_access"] = ca.seed_conditional_access(
+            store, users=made, admins=admins, guests=[bad["guest"]] if bad.get("guest") else [],
+            gone_user_id=bad.get("deleted") or builder.new_id(), gone_group_id=builder.new_id())
         manifest["counts"] = {s: len(v) for s, v in by_state.items()}
         if keep_lists:
             manifest["states"] = by_state

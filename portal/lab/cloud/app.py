@@ -51,6 +51,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .conditional_access import GraphConditionalAccessMixin
 from .store import (
     CONTACT_RECIPIENT_TYPES,
     EXCHANGE_SERVER_FQDN,
@@ -746,7 +747,7 @@ class _Route:
 
 
 
-class LabCloud:
+class LabCloud(GraphConditionalAccessMixin):
     """Holds the store and answers requests; ``create_app`` wraps it in Starlette."""
 
     def __init__(
@@ -1078,6 +1079,7 @@ class LabCloud:
             route("GET", rf"/reports/authenticationMethods/userRegistrationDetails/{seg}", self._registration_item),
             route("GET", r"/auditLogs/directoryAudits", self._audit_list),
             route("GET", rf"/auditLogs/directoryAudits/{seg}", self._audit_item),
+            *self.conditional_access_routes(route, seg),
         ]
 
     # -- query options

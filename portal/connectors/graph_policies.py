@@ -1,0 +1,126 @@
+"""Graph reads of what decides when MFA is asked: conditional access, authentication strengths, security
+defaults, directory roles. A mixin of :class:`portal.connectors.graph.EntraGraph` (it uses the connector's
+``_pages``/``_get``/``_config``), kept apart so it moves as one piece when the connector becomes a package.
+
+Requests are built with msgraph-sdk's request builders and read as JSON, like the rest of the connector.
+Permissions: Policy.Read.All (policies, strengths, security defaults), RoleManagement.Read.Directory
+(roles). Conditional access needs Entra ID P1: without it the read raises ``LicenceRequired``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _list(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value or () if v is not None)
+
+
+@dataclass(frozen=True)
+class AuthStrength:
+    id: str
+    display_name: str
+    policy_type: str  # builtIn | custom
+    allowed_combinations: tuple[str, ...]  # "password,microsoftAuthenticatorPush", "fido2", ...
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "displayName": self.display_name, "policyType": self.policy_type,
+                "allowedCombinations": list(self.allowed_combinations)}
+
+
+@dataclass(frozen=True)
+class ConditionalAccessPolicy:
+    id: str
+    display_name: str
+    state: str  # enabled | disabled | enabledForReportingButNotEnforced
+    users: Mapping[str, Any]  # conditions.users as Graph sends it
+    operator: str
+    built_in_controls: tuple[str, ...]
+    custom_controls: tuple[str, ...]
+    terms_of_use: tuple[str, ...]
+    strength: AuthStrength | None
+    strength_id: str | None
+    conditions: Mapping[str, Any] = field(default_factory=dict)  # the rest of conditions (listed, not evaluated)
+    modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DirectoryRole:
+    id: str
+    template_id: str
+    display_name: str
+    member_ids: tuple[str, ...]  # users (and service principals, groups) holding the role
+
+
+def _strength(doc: Mapping[str, Any] | None) -> AuthStrength | None:
+    if not doc or not doc.get("id"):
+        return None
+    if "allowedCombinations" not in doc:
+        return None  # a bare reference: resolved against the strengths list
+    return AuthStrength(id=str(doc["id"]).lower(), display_name=doc.get("displayName") or str(doc["id"]),
+                        policy_type=doc.get("policyType") or "", allowed_combinations=_list(
+                            doc.get("allowedCombinations")))
+
+
+def _policy(doc: Mapping[str, Any]) -> ConditionalAccessPolicy:
+    conditions = dict(doc.get("conditions") or {})
+    users = conditions.pop("users", None) or {}
+    grant = doc.get("grantControls") or {}
+    ref = grant.get("authenticationStrength") or None
+    return ConditionalAccessPolicy(
+        id=str(doc.get("id")), display_name=doc.get("displayName") or str(doc.get("id")),
+        state=doc.get("state") or "", users=users, operator=(grant.get("operator") or "OR").upper(),
+        built_in_controls=_list(grant.get("builtInControls")),
+        custom_controls=_list(grant.get("customAuthenticationFactors")), terms_of_use=_list(grant.get("termsOfUse")),
+        strength=_strength(ref), strength_id=str(ref["id"]).lower() if ref and ref.get("id") else None,
+        conditions={k: v for k, v in conditions.items() if v not in (None, [], {})},
+        modified=_when(doc.get("modifiedDateTime")),
+    )
+
+
+class PolicyReadsMixin:
+    """Conditional access and the policies beside it; every method pages through ``_pages``."""
+
+    def conditional_access_policies(self) -> Iterator[ConditionalAccessPolicy]:
+        return self._pages(  # type: ignore[attr-defined]
+            "read conditional access policies",
+            lambda c: c.identity.conditional_access.policies.to_get_request_information(), _policy)
+
+    def authentication_strengths(self) -> Iterator[AuthStrength]:
+        return self._pages(  # type: ignore[attr-defined]
+            "read authentication strength policies",
+            lambda c: c.policies.authentication_strength_policies.to_get_request_information(),
+            lambda d: _strength(d) or AuthStrength(str(d.get("id")), str(d.get("id")), "", ()))
+
+    def security_defaults_enabled(self) -> bool:
+        doc = self._get(  # type: ignore[attr-defined]
+            "read the security defaults policy",
+            lambda c: c.policies.identity_security_defaults_enforcement_policy.to_get_request_information())
+        return bool(doc.get("isEnabled"))
+
+    def directory_roles(self) -> list[DirectoryRole]:
+        """Activated directory roles with their members (one listing, then one read per role)."""
+        out = []
+        roles = list(self._pages(  # type: ignore[attr-defined]
+            "read directory roles", lambda c: c.directory_roles.to_get_request_information(), dict))
+        for role in roles:
+            rid = str(role.get("id"))
+            members = tuple(str(m.get("id")).lower() for m in self._pages(  # type: ignore[attr-defined]
+                f"read members of directory role {role.get('displayName') or rid}",
+                lambda c, rid=rid: c.directory_roles.by_directory_role_id(rid).members.to_get_request_information(),
+                dict) if m.get("id"))
+            out.append(DirectoryRole(id=rid.lower(), template_id=str(role.get("roleTemplateId") or "").lower(),
+                                     display_name=role.get("displayName") or rid, member_ids=members))
+        return out
