@@ -59,8 +59,8 @@ BUILT_IN_STRENGTHS: dict[str, dict[str, Any]] = {
                    "description": "Combinations of methods that satisfy strong authentication, such as a password + "
                                   "SMS", "allowedCombinations": _MFA},
     STRENGTH_PASSWORDLESS: {"displayName": "Passwordless MFA", "requirementsSatisfied": "mfa",
-                            "description": "Passwordless methods that satisfy strong authentication, such as Passwordless"
-                                           " sign-in with the Microsoft Authenticator",
+                            "description": "Passwordless methods that satisfy strong authentication, such as "
+                                           "Passwordless sign-in with the Microsoft Authenticator",
                             "allowedCombinations": _PASSWORDLESS},
     STRENGTH_PHISHING_RESISTANT: {"displayName": "Phishing-resistant MFA", "requirementsSatisfied": "mfa",
                                   "description": "Phishing-resistant, Passwordless methods for the strongest "

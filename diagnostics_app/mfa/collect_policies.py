@@ -1,0 +1,141 @@
+"""The snapshot's policy reads: conditional access, strengths, security defaults, roles, and the memberships
+of every group a policy names (nested groups through ``transitiveMembers``). No ORM; the evaluation itself is
+policies.py.
+
+Calls: one page of policies, one of strengths, one security-defaults read, one roles listing plus one read per
+activated role, and one transitive-members read per policy group the group phase did not already read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from portal.connectors.graph import Forbidden, GraphError, LicenceRequired, NotFound
+
+from . import policies as mp
+
+
+@dataclass
+class PolicyRead:
+    read: bool = False
+    security_defaults: bool | None = None
+    message: str = ""
+    policies: list[mp.Policy] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)  # per policy: what the page shows
+    names: dict[str, str] = field(default_factory=dict)  # group / role / user id -> display name
+    roles: dict[str, set[str]] = field(default_factory=dict)  # user id -> role template ids
+    problems: list[str] = field(default_factory=list)
+
+
+def _note(read: PolicyRead, say: Any, text: str) -> None:
+    read.problems.append(text)
+    say.warning(text)
+
+
+def read_policies(graph: Any, result: Any, say: Any) -> PolicyRead:
+    """Fill ``result.policy_read`` and add the policy groups' members to ``result.users[...].groups``."""
+    read = PolicyRead()
+    try:
+        read.security_defaults = graph.security_defaults_enabled()
+    except GraphError as exc:
+        _note(read, say, f"Security defaults could not be read ({exc}); they are left out of the evaluation.")
+    try:
+        raw = list(graph.conditional_access_policies())
+    except LicenceRequired:
+        read.message = ("Conditional access needs Microsoft Entra ID P1: this tenant has no such licence, so there "
+                        "are no policies to read" + (" (security defaults are on)." if read.security_defaults
+                                                     else "."))
+        say.warning(read.message)
+        return read
+    except Forbidden as exc:
+        read.message = f"The portal's app may not read conditional access policies (Policy.Read.All): {exc}"
+        say.warning(read.message)
+        return read
+    read.read = True
+    strengths: dict[str, Any] = {}
+    try:
+        strengths = {s.id.lower(): s for s in graph.authentication_strengths()}
+    except GraphError as exc:
+        _note(read, say, f"Authentication strengths could not be read ({exc}); policies carry their own copy.")
+    try:
+        for role in graph.directory_roles():
+            read.names[role.template_id] = role.display_name
+            for member in role.member_ids:
+                read.roles.setdefault(member, set()).add(role.template_id)
+    except GraphError as exc:
+        _note(read, say, f"Directory roles could not be read ({exc}): role-targeted policies are shown as "
+                         "covering nobody by role.")
+    read.names.update(result.groups)
+    wanted_groups: set[str] = set()
+    for p in raw:
+        strength = p.strength or (strengths.get(p.strength_id) if p.strength_id else None)
+        demand = mp.demand_from(
+            built_in_controls=p.built_in_controls, operator=p.operator, strength_id=p.strength_id,
+            strength_name=strength.display_name if strength else None,
+            combinations=strength.allowed_combinations if strength else None,
+            custom_controls=p.custom_controls, terms_of_use=p.terms_of_use)
+        users = {k: v for k, v in dict(p.users).items()}
+        read.policies.append(mp.Policy(p.id.lower(), p.display_name, p.state, users, demand))
+        for key in ("includeGroups", "excludeGroups"):
+            wanted_groups |= {str(g).lower() for g in users.get(key) or ()}
+        read.details.append({"policy_id": p.id.lower(), "display_name": p.display_name, "state": p.state,
+                             "users": users, "demand": demand.as_json(), "conditions": dict(p.conditions),
+                             "controls": {"operator": p.operator, "builtInControls": list(p.built_in_controls),
+                                          "customAuthenticationFactors": list(p.custom_controls),
+                                          "termsOfUse": list(p.terms_of_use)},
+                             "modified": p.modified.isoformat() if p.modified else None, "problems": []})
+        if p.state not in mp.STATE_LABELS:
+            _note(read, say, f"Policy {p.display_name} has a state this portal does not know ({p.state!r}): "
+                             "shown, never counted as enforcing.")
+    # members of policy groups the group phase did not read (max_groups, or any group: nested ones count)
+    for gid in sorted(wanted_groups - set(result.groups)):
+        try:
+            group = graph.get_group(gid, select=("id", "displayName"))
+            read.names[gid] = group.display_name or gid
+            for member in graph.iter_group_transitive_members(gid, select=("id",)):
+                rec = result.users.get((member.id or "").lower())
+                if rec is not None and gid not in rec.groups:
+                    rec.groups.append(gid)
+        except NotFound:
+            read.names[gid] = f"(deleted group {gid})"
+            for detail in read.details:
+                if gid in {str(g).lower() for k in ("includeGroups", "excludeGroups")
+                           for g in detail["users"].get(k) or ()}:
+                    detail["problems"].append(f"Names group {gid}, which no longer exists: it matches nobody.")
+    known = set(result.users)
+    for detail in read.details:
+        for key in ("includeUsers", "excludeUsers"):
+            for uid in detail["users"].get(key) or ():
+                low = str(uid).lower()
+                if low in ("all", "none", "guestsorexternalusers"):
+                    continue
+                if low in known:
+                    read.names[low] = result.users[low].facts.upn or low
+                else:
+                    detail["problems"].append(f"Names user {uid}, who is not in the directory: ignored.")
+        for key in ("includeRoles", "excludeRoles"):
+            for tid in detail["users"].get(key) or ():
+                if str(tid).lower() not in read.names:
+                    read.names[str(tid).lower()] = f"role {tid} (no one holds it, or it could not be read)"
+        detail["problems"].extend(detail["demand"]["problems"])
+    say.info(f"Conditional access: {len(read.policies)} policies "
+             f"({sum(1 for p in read.policies if p.enforcing)} enabled), security defaults "
+             f"{'on' if read.security_defaults else 'off' if read.security_defaults is False else 'unknown'}.")
+    if read.security_defaults and any(p.enforcing for p in read.policies):
+        _note(read, say, "Security defaults are on while enabled conditional access policies exist: Entra ID does "
+                         "not allow both; check the tenant.")
+    return read
+
+
+def evaluate_users(result: Any, read: PolicyRead) -> None:
+    """Each user's policy outcome (``rec.policy``), once the classification gave the usable methods."""
+    for uid, rec in result.users.items():
+        verdict = rec.verdict
+        can = verdict.can_satisfy_mfa if verdict is not None else None
+        ctx = mp.UserContext(id=uid, upn=rec.facts.upn or "", user_type=rec.facts.user_type or "",
+                             groups=frozenset(rec.groups), roles=frozenset(read.roles.get(uid, ())),
+                             usable=tuple(verdict.usable) if verdict is not None and can else (),
+                             can_satisfy_mfa=can)
+        rec.policy = mp.evaluate(ctx, read.policies, security_defaults=bool(read.security_defaults),
+                                 names=read.names)
