@@ -239,6 +239,8 @@ def test_snapshot_job_stores_history_and_the_report_shows_it(lab_graph, role_use
     assert MfaSnapshot.objects.count() == 2
     latest = MfaSnapshot.objects.first()
     assert latest.status == "fallback" and latest.methods_read == 10
+    # conditional access needs the same licence: said plainly, the rest of the report still produced
+    assert not latest.policies_read and "Entra ID P1" in latest.policies_message
     client.force_login(role_users["Auditor"])
     page = client.get("/diagnostics/mfa/").content.decode()
     assert "No premium licence" in page and "P1 or P2" in page
@@ -257,3 +259,57 @@ def test_mfa_snapshot_command_prints_json(lab_graph, transactional_db, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["status"] in ("succeeded", "warnings") and data["users"] > 60
     assert data["graph_calls"]["requests"] > 0 and data["methods_read"] <= 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_conditional_access_is_read_evaluated_per_user_and_shown(lab_graph, role_users, client):
+    """The seeded policies (portal/lab/cloud/conditional_access.py): a role-targeted phishing-resistant policy,
+    a pilot group with a nested group and a break-glass exclusion, a report-only all-users policy, a disabled
+    one, a guests policy, a block. Only enabled ones decide the outcome."""
+    from diagnostics_app.mfa.services import do_start_snapshot
+    from diagnostics_app.models import MfaPolicy, MfaSnapshot
+    from portal.jobs.services import run_job_inline
+
+    lab, manifest = lab_graph
+    ca = manifest["conditional_access"]
+    job = run_job_inline(do_start_snapshot(user=role_users["Administrator"], enqueue=False))
+    assert job.status in ("succeeded", "warnings"), job.error
+    snapshot = MfaSnapshot.objects.first()
+    assert snapshot.policies_read and snapshot.security_defaults is False
+    policies = {p.policy_id: p for p in MfaPolicy.objects.filter(snapshot=snapshot)}
+    assert {p.state for p in policies.values()} == {"enabled", "enabledForReportingButNotEnforced", "disabled"}
+    pilot = policies[ca["policies"]["pilot"]]
+    assert any("no longer exists" in p for p in pilot.problems) and any("not in the directory" in p
+                                                                          for p in pilot.problems)
+    rows = {r.user_id: r for r in snapshot.rows.all()}
+    # the nested group's members are covered by the pilot policy through the outer group
+    for uid in ca["groups"]["nested_members"]:
+        hit = next(h for h in rows[uid].policy_hits if h["policy_id"] == pilot.policy_id)
+        assert hit["in_scope"] and "CA pilot" in hit["why"]
+        assert rows[uid].policy_outcome == ("covered_able" if rows[uid].can_satisfy_mfa else "covered_interrupted")
+    # the break-glass member is excluded, the exclusion winning over the pilot group
+    for uid in ca["groups"]["excluded"]:
+        hit = next(h for h in rows[uid].policy_hits if h["policy_id"] == pilot.policy_id)
+        assert not hit["in_scope"] and "break glass" in hit["why"]
+    # MFATest1 holds Global Administrator: Authenticator only, so the phishing-resistant strength interrupts
+    admin = rows[manifest["field_notes"]["verified"]]
+    assert admin.can_satisfy_mfa and admin.policy_outcome == "covered_interrupted"
+    assert "Phishing-resistant MFA accepts" in " ".join(admin.policy_reasons)
+    # the report-only all-users policy never makes anyone covered
+    broken = rows[manifest["field_notes"]["unverified"]]
+    assert broken.policy_outcome == "not_covered" and any("Report-only" in r for r in broken.policy_reasons)
+    all_users = policies[ca["policies"]["all_users"]]
+    assert all_users.interrupted > 0 and all_users.state == "enabledForReportingButNotEnforced"
+
+    client.force_login(role_users["Auditor"])
+    listing = client.get(f"/diagnostics/mfa/policies/?snapshot={snapshot.pk}").content.decode()
+    assert "Admins: phishing-resistant MFA" in listing and "Report-only" in listing and "Disabled" in listing
+    page = client.get(f"/diagnostics/mfa/policies/{policies[ca['policies']['admins']].pk}/?status=interrupted")
+    text = page.content.decode()
+    assert page.status_code == 200 and "mfatest1@contoso.com" in text and "fido2" in text
+    user_page = client.get(f"/diagnostics/mfa/users/{admin.pk}/").content.decode()
+    assert "Covered, will be interrupted" in user_page and "holds role Global Administrator" in user_page
+    export = client.get(f"/diagnostics/mfa/policies/{all_users.pk}/?export=csv&status=interrupted")
+    body = b"".join(export.streaming_content).decode()
+    assert body.splitlines()[0].startswith("policy,policy_state,demand,upn")
+    assert len(body.splitlines()) == all_users.interrupted + 1
