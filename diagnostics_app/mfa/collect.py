@@ -45,7 +45,7 @@ from portal.connectors.graph import (
 )
 
 from . import classify as mc
-from .collect_policies import PolicyRead, evaluate_users, read_policies
+from .collect_policies import PolicyRead, evaluate_users, read_policies, read_sign_in_evidence
 
 USER_SELECT = ("id", "userPrincipalName", "displayName", "accountEnabled", "userType", "department",
                "assignedLicenses", "onPremisesSyncEnabled")
@@ -79,6 +79,7 @@ class CollectOptions:
     max_groups: int = 500
     read_groups: bool = True
     read_policies: bool = True
+    sign_in_limit: int = 20_000
 
 
 @dataclass
@@ -226,6 +227,13 @@ def collect(
         phase.items = _read_audit(graph, result, now - timedelta(days=options.audit_days), say)
     say.info(f"Audit log: {result.phases['audit']['items']:,} MFA-related events in the last {options.audit_days} "
              f"days, {result.phases['audit']['calls']} Graph calls.")
+
+    # 4b. report-only evidence from the sign-in logs (only when a policy is not enforcing)
+    if result.policy_read is not None and result.policy_read.read and not result.licence_missing:
+        with _Phase(result, graph, "sign_ins") as phase:
+            read_sign_in_evidence(graph, result, result.policy_read, since=now - timedelta(days=options.audit_days),
+                                  limit=options.sign_in_limit, say=say)
+            phase.items = result.policy_read.sign_ins_read
 
     # 5. per-user methods, only where a question is left
     with _Phase(result, graph, "methods") as phase:

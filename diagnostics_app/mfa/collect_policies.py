@@ -8,7 +8,7 @@ activated role, and one transitive-members read per policy group the group phase
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portal.connectors.graph import Forbidden, GraphError, LicenceRequired, NotFound
@@ -26,6 +26,8 @@ class PolicyRead:
     names: dict[str, str] = field(default_factory=dict)  # group / role / user id -> display name
     roles: dict[str, set[str]] = field(default_factory=dict)  # user id -> role template ids
     problems: list[str] = field(default_factory=list)
+    evidence: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)  # user -> policy -> (result, when)
+    sign_ins_read: int = 0
 
 
 def _note(read: PolicyRead, say: Any, text: str) -> None:
@@ -128,6 +130,31 @@ def read_policies(graph: Any, result: Any, say: Any) -> PolicyRead:
     return read
 
 
+def read_sign_in_evidence(graph: Any, result: Any, read: PolicyRead, *, since: Any, limit: int, say: Any) -> None:
+    """The latest report-only result per user and non-enforcing policy, from the sign-in logs since ``since``
+    (newest first, at most ``limit`` sign-ins: the evidence is a sample, said so on the page)."""
+    watched = {p.id for p in read.policies if not p.enforcing}
+    if not watched or limit <= 0:
+        return
+    from portal.connectors.graph import odata_ge
+
+    try:
+        for sign_in in graph.sign_ins(filter=odata_ge("createdDateTime", since), top=999):
+            read.sign_ins_read += 1
+            mine = read.evidence.setdefault(sign_in.user_id, {})
+            for pid, _name, outcome in sign_in.policies:
+                if pid in watched and pid not in mine:
+                    mine[pid] = (outcome, sign_in.created.isoformat() if sign_in.created else "")
+            if read.sign_ins_read >= limit:
+                say.warning(f"Sign-in evidence: the newest {limit:,} sign-ins were read; older ones were not.")
+                break
+    except GraphError as exc:
+        _note(read, say, f"The sign-in logs could not be read ({exc}): readiness has no report-only evidence.")
+        return
+    say.info(f"Sign-in evidence: {read.sign_ins_read:,} sign-ins read, "
+             f"{sum(1 for v in read.evidence.values() if v):,} users with a report-only result.")
+
+
 def evaluate_users(result: Any, read: PolicyRead) -> None:
     """Each user's policy outcome (``rec.policy``), once the classification gave the usable methods."""
     for uid, rec in result.users.items():
@@ -139,3 +166,8 @@ def evaluate_users(result: Any, read: PolicyRead) -> None:
                              can_satisfy_mfa=can)
         rec.policy = mp.evaluate(ctx, read.policies, security_defaults=bool(read.security_defaults),
                                  names=read.names)
+        seen = read.evidence.get(uid)
+        if seen:
+            hits = tuple(replace(h, evidence=seen[h.policy_id][0], evidence_time=seen[h.policy_id][1])
+                         if h.policy_id in seen else h for h in rec.policy.hits)
+            rec.policy = replace(rec.policy, hits=hits)

@@ -261,6 +261,8 @@ class Hit:
     demand: str
     satisfied: bool | None
     detail: str
+    evidence: str = ""  # the latest sign-in's result for this policy (reportOnlySuccess, reportOnlyInterrupted...)
+    evidence_time: str = ""
 
     @property
     def status(self) -> str:
@@ -276,7 +278,7 @@ class Hit:
     def as_json(self) -> dict[str, Any]:
         return {"policy_id": self.policy_id, "name": self.name, "state": self.state, "in_scope": self.in_scope,
                 "why": self.why, "demand": self.demand, "satisfied": self.satisfied, "detail": self.detail,
-                "status": self.status}
+                "status": self.status, "evidence": self.evidence, "evidence_time": self.evidence_time}
 
 
 @dataclass(frozen=True)
@@ -336,3 +338,34 @@ def evaluate(ctx: UserContext, policies: Sequence[Policy], *, security_defaults:
         if h.in_scope and h.state == REPORT_ONLY and h.satisfied is False:
             reasons.append(f"Report-only {h.name} would interrupt: {h.detail} (not enforced).")
     return Evaluation(outcome, tuple(reasons), tuple(hits))
+
+
+# --------------------------------------------------------------------------------------------
+# sign-in evidence against the prediction
+
+EVIDENCE_LABELS = {
+    "reportOnlySuccess": "answered MFA (report-only: success)",
+    "reportOnlyInterrupted": "would have been prompted (report-only: user action required)",
+    "reportOnlyFailure": "would have been refused (report-only: failure)",
+    "reportOnlyNotApplied": "not applied (report-only)",
+    "success": "satisfied", "failure": "refused", "notApplied": "not applied", "notEnabled": "not enabled",
+}
+
+
+def agreement(predicted: str, evidence: str) -> str:
+    """How a sign-in's report-only result bears on the prediction (status able / interrupted).
+
+    "Prompted" fits both: an able user is prompted and answers; a user without a method is sent to register.
+    A success contradicts "will be interrupted"; a failure contradicts "able".
+    """
+    if not evidence:
+        return "no evidence"
+    if evidence in ("reportOnlyNotApplied", "notApplied", "notEnabled"):
+        return "not applied"
+    if evidence == "reportOnlyInterrupted":
+        return "agrees" if predicted == "interrupted" else "prompted (able to answer)"
+    if evidence in ("reportOnlySuccess", "success"):
+        return "agrees" if predicted == "able" else "disagrees"
+    if evidence in ("reportOnlyFailure", "failure"):
+        return "agrees" if predicted == "interrupted" else "disagrees"
+    return "unknown result"

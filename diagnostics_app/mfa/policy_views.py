@@ -10,6 +10,7 @@ from portal.accounts.permissions import requires
 from portal.audit.services import record_download
 
 from . import exports, policy_selectors, selectors
+from .forms import HYPOTHETICAL, PolicyReadinessForm
 
 PAGE = 100
 
@@ -57,3 +58,27 @@ def mfa_policy(request, pk: int):
         "status": status, "statuses": policy_selectors.POLICY_USER_STATUSES, "shown": shown, "total": total,
         "page": page, "has_next": total > page * PAGE, "first_shown": (page - 1) * PAGE + 1,
         "last_shown": (page - 1) * PAGE + len(shown)})
+
+
+@requires("accounts.view_mfa_report")
+@require_GET
+def mfa_policy_readiness(request):
+    snapshot = selectors.snapshot_or_latest(request.GET.get("snapshot"))
+    policies = list(policy_selectors.snapshot_policies(snapshot)) if snapshot else []
+    form = PolicyReadinessForm(request.GET or None, snapshot=snapshot, policies=policies)
+    result, page = None, 1
+    if snapshot is not None and form.is_bound and form.is_valid():
+        choice = form.cleaned_data["policy"] or HYPOTHETICAL
+        existing = next((p for p in policies if str(p.pk) == choice), None)
+        try:
+            page = max(1, int(request.GET.get("page") or 1))
+        except ValueError:
+            page = 1
+        result = policy_selectors.policy_readiness(
+            snapshot, existing=existing, group_id=form.cleaned_data["group"] or "",
+            demand_key=form.cleaned_data["demand"] or "mfa", list_limit=PAGE, list_offset=(page - 1) * PAGE)
+    return render(request, "diagnostics_app/mfa/policy_readiness.html", {
+        "snapshot": snapshot, "form": form, "result": result, "page": page,
+        "has_next": bool(result) and result.interrupted_total > page * PAGE,
+        "first_shown": (page - 1) * PAGE + 1, "last_shown": (page - 1) * PAGE + (len(result.interrupted) if result
+                                                                                 else 0)})

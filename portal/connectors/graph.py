@@ -58,7 +58,13 @@ import msal
 import requests
 
 from .ad import CheckItem
-from .graph_policies import AuthStrength, ConditionalAccessPolicy, DirectoryRole, PolicyReadsMixin
+from .graph_policies import (
+    AuthStrength,
+    ConditionalAccessPolicy,
+    DirectoryRole,
+    PolicyReadsMixin,
+    SignIn,
+)
 
 
 def _ensure_deprecated_module() -> None:
@@ -1687,7 +1693,8 @@ __all__ = [
     "DirectoryRole", "AuthenticationFailed", "BadRequest",
     "CloudCheckReport", "DirectoryAudit", "EntraGraph", "EntraGroup", "EntraUser", "Forbidden", "GraphCallStats",
     "GraphError", "GraphSettings", "GroupMember", "GroupWriteback", "LicenceRequired", "NotFound", "ODataFilter",
-    "ProvisioningError", "RegistrationDetails", "ServiceUnavailable", "Throttled", "TokenError", "TokenSource",
+    "ProvisioningError", "RegistrationDetails", "ServiceUnavailable", "SignIn", "Throttled", "TokenError",
+    "TokenSource",
     "Unauthorized", "Unreachable", "UserAuthMethods", "error_for_status", "jwt_claims", "odata_any_eq", "odata_eq",
     "odata_ge", "odata_in", "odata_le", "odata_literal", "odata_ne", "odata_startswith",
 ]

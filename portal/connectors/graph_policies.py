@@ -14,6 +14,33 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# Microsoft's built-in authentication strengths (read-only in every tenant; Graph
+# /policies/authenticationStrengthPolicies lists them with these ids and allowedCombinations).
+STRENGTH_MFA = "00000000-0000-0000-0000-000000000002"
+STRENGTH_PASSWORDLESS = "00000000-0000-0000-0000-000000000003"
+STRENGTH_PHISHING_RESISTANT = "00000000-0000-0000-0000-000000000004"
+
+_PHISHING_RESISTANT = ["windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor"]
+_PASSWORDLESS = [*_PHISHING_RESISTANT, "deviceBasedPush"]
+_MFA = [*_PASSWORDLESS, "temporaryAccessPassOneTime", "temporaryAccessPassMultiUse",
+        "password,microsoftAuthenticatorPush", "password,softwareOath", "password,hardwareOath", "password,sms",
+        "password,voice", "federatedMultiFactor", "microsoftAuthenticatorPush,federatedSingleFactor",
+        "softwareOath,federatedSingleFactor", "hardwareOath,federatedSingleFactor", "sms,federatedSingleFactor",
+        "voice,federatedSingleFactor"]
+BUILT_IN_STRENGTHS: dict[str, dict[str, Any]] = {
+    STRENGTH_MFA: {"displayName": "Multifactor authentication", "requirementsSatisfied": "mfa",
+                   "description": "Combinations of methods that satisfy strong authentication, such as a password + "
+                                  "SMS", "allowedCombinations": _MFA},
+    STRENGTH_PASSWORDLESS: {"displayName": "Passwordless MFA", "requirementsSatisfied": "mfa",
+                            "description": "Passwordless methods that satisfy strong authentication, such as "
+                                           "Passwordless sign-in with the Microsoft Authenticator",
+                            "allowedCombinations": _PASSWORDLESS},
+    STRENGTH_PHISHING_RESISTANT: {"displayName": "Phishing-resistant MFA", "requirementsSatisfied": "mfa",
+                                  "description": "Phishing-resistant, Passwordless methods for the strongest "
+                                                 "authentication, such as a FIDO2 security key",
+                                  "allowedCombinations": _PHISHING_RESISTANT},
+}
+
 
 def _when(value: Any) -> datetime | None:
     if not value:
@@ -64,6 +91,23 @@ class DirectoryRole:
     member_ids: tuple[str, ...]  # users (and service principals, groups) holding the role
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """One sign-in and the conditional access results it recorded: (policy id, name, result) each."""
+
+    id: str
+    user_id: str
+    created: datetime | None
+    policies: tuple[tuple[str, str, str], ...]
+
+
+def _sign_in(doc: Mapping[str, Any]) -> SignIn:
+    return SignIn(id=str(doc.get("id")), user_id=str(doc.get("userId") or "").lower(),
+                  created=_when(doc.get("createdDateTime")),
+                  policies=tuple((str(p.get("id") or "").lower(), p.get("displayName") or "", p.get("result") or "")
+                                 for p in doc.get("appliedConditionalAccessPolicies") or () if isinstance(p, dict)))
+
+
 def _strength(doc: Mapping[str, Any] | None) -> AuthStrength | None:
     if not doc or not doc.get("id"):
         return None
@@ -109,6 +153,17 @@ class PolicyReadsMixin:
             "read the security defaults policy",
             lambda c: c.policies.identity_security_defaults_enforcement_policy.to_get_request_information())
         return bool(doc.get("isEnabled"))
+
+    def sign_ins(self, *, filter: Any = None, top: int | None = None) -> Iterator[SignIn]:  # noqa: A002
+        """Sign-in logs (``auditLogs/signIns``, Entra ID P1), newest first, with their conditional access results."""
+        from msgraph.generated.audit_logs.sign_ins.sign_ins_request_builder import SignInsRequestBuilder
+
+        from .graph import _filter_text
+
+        query = SignInsRequestBuilder.SignInsRequestBuilderGetQueryParameters(filter=_filter_text(filter), top=top)
+        config = self._config(query)  # type: ignore[attr-defined]
+        return self._pages(  # type: ignore[attr-defined]
+            "read the sign-in logs", lambda c: c.audit_logs.sign_ins.to_get_request_information(config), _sign_in)
 
     def directory_roles(self) -> list[DirectoryRole]:
         """Activated directory roles with their members (one listing, then one read per role)."""

@@ -228,6 +228,12 @@ class _Builder:
                                           gone_user_id=self.new_id(), gone_group_id=self.new_id())
         s["ca_policies"] = [{"id": pid, "name": name} for name, pid in made["policies"].items()]
         s["ca_groups"] = [{"id": gid, "name": name} for name, gid in made["groups"].items() if isinstance(gid, str)]
+        able = {ref["id"]: state in ("mfa_sms_only", "mfa_authenticator_verified", "mfa_fido2", "mfa_admin_strong")
+                for state in MFA_STATES for ref in s.get(state, ())}
+        pids = made["policies"]
+        ca.seed_sign_ins(self.store, users=self.users, able=able,
+                         report_only={"id": pids["all_users"], "displayName": "All users: require MFA"},
+                         block={"id": pids["legacy"], "displayName": "Block legacy authentication"})
 
     def register(self, user: dict[str, Any], state: str, index: int) -> dict[str, Any]:
         ref = {**_user_ref(user), "department": user.get("department")}

@@ -34,6 +34,7 @@ STATE_SHARES = {
     "mfa_fido2": 0.05, "mfa_admin_strong": 0.004, "mfa_admin_weak": 0.002, "mfa_none": 0.10,
 }
 STALE_SHARE = 0.005
+ABLE_STATES = frozenset({"mfa_authenticator_verified", "mfa_sms_only", "mfa_fido2", "mfa_admin_strong"})
 UNKNOWN_TYPE = "quantumPasskey"
 
 
@@ -114,6 +115,15 @@ def seed_mfa_tenant(store: CloudStore, *, users: int, seed: int = 1, domain: str
         manifest["conditional_access"] = ca.seed_conditional_access(
             store, users=made, admins=admins, guests=[bad["guest"]] if bad.get("guest") else [],
             gone_user_id=bad.get("deleted") or builder.new_id(), gone_group_id=builder.new_id())
+        # report-only evidence: sign-ins under the all-users policy for the users whose state says able or not
+        able = {uid: state in ABLE_STATES for state, ids in by_state.items() for uid in ids}
+        able.update({manifest["field_notes"]["verified"]: True, manifest["field_notes"]["unverified"]: False})
+        policy_ids = manifest["conditional_access"]["policies"]
+        everyone = {u["id"]: u for u in store.iter_objects(kind="user")}
+        manifest["sign_ins"] = ca.seed_sign_ins(
+            store, users=[everyone[uid] for uid in able if uid in everyone], able=able,
+            report_only={"id": policy_ids["all_users"], "displayName": "All users: require MFA"},
+            block={"id": policy_ids["legacy"], "displayName": "Block legacy authentication"})
         manifest["counts"] = {s: len(v) for s, v in by_state.items()}
         if keep_lists:
             manifest["states"] = by_state

@@ -313,3 +313,17 @@ def test_conditional_access_is_read_evaluated_per_user_and_shown(lab_graph, role
     body = b"".join(export.streaming_content).decode()
     assert body.splitlines()[0].startswith("policy,policy_state,demand,upn")
     assert len(body.splitlines()) == all_users.interrupted + 1
+
+    # readiness of the report-only policy: the prediction against the sign-in logs' report-only results
+    from diagnostics_app.mfa.policy_selectors import policy_readiness
+
+    ready = policy_readiness(snapshot, existing=all_users, list_limit=None)
+    assert ready.interrupted_total == all_users.interrupted and ready.with_evidence > 0
+    assert ready.evidence.get("agrees", 0) > 0 and ready.evidence.get("disagrees", 0) == 0
+    assert any(u["user_id"] == manifest["field_notes"]["unverified"] and "user action required" in u["evidence"]
+               for u in ready.interrupted)
+    text = client.get("/diagnostics/mfa/policies/readiness/", {"snapshot": snapshot.pk,
+                                                               "policy": all_users.pk}).content.decode()
+    assert "Sign-in evidence against the prediction" in text and "mfatest2@contoso.com" in text
+    hypothetical = policy_readiness(snapshot, demand_key="00000000-0000-0000-0000-000000000004", list_limit=None)
+    assert not hypothetical.with_evidence and hypothetical.interrupted_total > all_users.interrupted

@@ -9,13 +9,14 @@ import pytest
 from diagnostics_app.mfa import policies as mp
 from diagnostics_app.mfa.choices import MethodFamily as F
 from diagnostics_app.mfa.choices import PolicyOutcome as O
-from portal.lab.cloud.conditional_access import (
+from portal.connectors.graph_policies import (
     BUILT_IN_STRENGTHS,
-    GLOBAL_ADMIN,
     STRENGTH_MFA,
     STRENGTH_PASSWORDLESS,
     STRENGTH_PHISHING_RESISTANT,
 )
+
+GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 
 GUESTS = {"guestOrExternalUserTypes": "internalGuest,b2bCollaborationGuest"}
 
@@ -151,3 +152,17 @@ def test_not_evaluated_users_are_never_guessed():
     result = mp.evaluate(user(can=None), [policy({"includeUsers": ["All"]})])
     assert result.outcome == O.NOT_EVALUATED
     assert mp.evaluate(user(can=None), []).outcome == O.NOT_COVERED
+
+
+@pytest.mark.parametrize(("predicted", "evidence", "verdict"), [
+    ("interrupted", "reportOnlyInterrupted", "agrees"),
+    ("able", "reportOnlyInterrupted", "prompted (able to answer)"),
+    ("able", "reportOnlySuccess", "agrees"),
+    ("interrupted", "reportOnlySuccess", "disagrees"),
+    ("able", "reportOnlyFailure", "disagrees"),
+    ("able", "reportOnlyNotApplied", "not applied"),
+    ("able", "", "no evidence"),
+    ("able", "somethingNew", "unknown result"),
+])
+def test_sign_in_evidence_against_the_prediction(predicted, evidence, verdict):
+    assert mp.agreement(predicted, evidence) == verdict

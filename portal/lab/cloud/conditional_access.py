@@ -12,7 +12,12 @@ Endpoints (Graph v1.0 and beta, the shapes of Microsoft's resource documentation
   ...0004 phishing-resistant, plus custom ones);
 - ``GET /policies/identitySecurityDefaultsEnforcementPolicy`` (``isEnabled``);
 - ``GET /directoryRoles`` and ``/directoryRoles/{id}/members`` (activated roles carry their
-  ``roleTemplateId``, which is what ``includeRoles`` names).
+  ``roleTemplateId``, which is what ``includeRoles`` names);
+- ``GET /auditLogs/signIns`` (AuditLog.Read.All; P1): the ``signIn`` resource with
+  ``appliedConditionalAccessPolicies`` (``result``: ``success``, ``failure``, ``notApplied``, ``notEnabled``,
+  and for report-only policies ``reportOnlySuccess``, ``reportOnlyFailure``, ``reportOnlyNotApplied``,
+  ``reportOnlyInterrupted``), newest first; ``$filter`` on ``createdDateTime`` and ``userId``; ``$top``
+  paging with ``@odata.nextLink``.
 
 Its data lives in tables of its own in the lab store's database (created on first use), so the store's
 schema is untouched. No Django here.
@@ -26,6 +31,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
+
+# Microsoft's documented built-in strengths: one definition, shared with the portal's evaluation
+from portal.connectors.graph_policies import BUILT_IN_STRENGTHS, STRENGTH_PASSWORDLESS, STRENGTH_PHISHING_RESISTANT
 
 from .store import CloudStore, iso, utc_now
 
@@ -42,41 +50,19 @@ ROLE_NAMES = {GLOBAL_ADMIN: "Global Administrator", SECURITY_ADMIN: "Security Ad
               USER_ADMIN: "User Administrator"}
 ROLE_TEMPLATES = {name: tid for tid, name in ROLE_NAMES.items()}
 
-STRENGTH_MFA = "00000000-0000-0000-0000-000000000002"
-STRENGTH_PASSWORDLESS = "00000000-0000-0000-0000-000000000003"
-STRENGTH_PHISHING_RESISTANT = "00000000-0000-0000-0000-000000000004"
 SECURITY_DEFAULTS_ID = "00000000-0000-0000-0000-000000000005"
-
-_PHISHING_RESISTANT = ["windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor"]
-_PASSWORDLESS = [*_PHISHING_RESISTANT, "deviceBasedPush"]
-_MFA = [*_PASSWORDLESS, "temporaryAccessPassOneTime", "temporaryAccessPassMultiUse",
-        "password,microsoftAuthenticatorPush", "password,softwareOath", "password,hardwareOath", "password,sms",
-        "password,voice", "federatedMultiFactor", "microsoftAuthenticatorPush,federatedSingleFactor",
-        "softwareOath,federatedSingleFactor", "hardwareOath,federatedSingleFactor", "sms,federatedSingleFactor",
-        "voice,federatedSingleFactor"]
-BUILT_IN_STRENGTHS: dict[str, dict[str, Any]] = {
-    STRENGTH_MFA: {"displayName": "Multifactor authentication", "requirementsSatisfied": "mfa",
-                   "description": "Combinations of methods that satisfy strong authentication, such as a password + "
-                                  "SMS", "allowedCombinations": _MFA},
-    STRENGTH_PASSWORDLESS: {"displayName": "Passwordless MFA", "requirementsSatisfied": "mfa",
-                            "description": "Passwordless methods that satisfy strong authentication, such as "
-                                           "Passwordless sign-in with the Microsoft Authenticator",
-                            "allowedCombinations": _PASSWORDLESS},
-    STRENGTH_PHISHING_RESISTANT: {"displayName": "Phishing-resistant MFA", "requirementsSatisfied": "mfa",
-                                  "description": "Phishing-resistant, Passwordless methods for the strongest "
-                                                 "authentication, such as a FIDO2 security key",
-                                  "allowedCombinations": _PHISHING_RESISTANT},
-}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ca_policies (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
                                         doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ca_strengths (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS directory_roles (id TEXT PRIMARY KEY, template_id TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ca_signins (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+                                       created TEXT NOT NULL, user_id TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS directory_role_members (role_id TEXT NOT NULL, member_id TEXT NOT NULL,
                                                    PRIMARY KEY (role_id, member_id));
 """
-TABLES = ("ca_policies", "ca_strengths", "directory_roles", "directory_role_members")
+TABLES = ("ca_policies", "ca_strengths", "directory_roles", "directory_role_members", "ca_signins")
 SECURITY_DEFAULTS_KEY = "security_defaults_enabled"
 
 
@@ -224,6 +210,47 @@ def role_member_ids(store: CloudStore, *, role_id: str) -> list[str]:
                                          "ORDER BY member_id", (role_id,)).fetchall()]
 
 
+def add_sign_in(store: CloudStore, *, user: Mapping[str, Any], when: Any, applied: Sequence[Mapping[str, Any]],
+                app: str = "Office 365 Exchange Online", client_app: str = "Browser") -> dict[str, Any]:
+    """One interactive sign-in and the conditional access results it recorded (``applied``: id, name, result)."""
+    ensure_schema(store)
+    created = iso(when)
+    failed = any(a["result"] == "failure" for a in applied)
+    doc = {
+        "id": str(uuid.uuid4()), "createdDateTime": created, "userDisplayName": user.get("displayName"),
+        "userPrincipalName": user.get("userPrincipalName"), "userId": user["id"],
+        "appId": "00000002-0000-0ff1-ce00-000000000000", "appDisplayName": app, "ipAddress": "203.0.113.7",
+        "clientAppUsed": client_app, "correlationId": str(uuid.uuid4()), "isInteractive": True,
+        "conditionalAccessStatus": "failure" if failed else "success" if any(
+            a["result"] == "success" for a in applied) else "notApplied",
+        "status": {"errorCode": 53000 if failed else 0, "failureReason": "Other." if not failed else
+                   "Device is not in required device state.", "additionalDetails": None},
+        "appliedConditionalAccessPolicies": [
+            {"id": a["id"], "displayName": a.get("displayName"), "enforcedGrantControls": list(a.get("grant") or []),
+             "enforcedSessionControls": [], "result": a["result"]} for a in applied],
+    }
+    store._execute("INSERT INTO ca_signins (id, created, user_id, doc) VALUES (?, ?, ?, ?)",
+                   (doc["id"], created, user["id"].lower(), json.dumps(doc)))
+    return doc
+
+
+def list_sign_ins(store: CloudStore, *, since: str | None = None, until: str | None = None,
+                  user_id: str | None = None, limit: int = 100, before_seq: int | None = None
+                  ) -> tuple[list[dict[str, Any]], int | None]:
+    """Newest first; returns the page and the seq to continue below (None at the end)."""
+    ensure_schema(store)
+    sql, args = "SELECT seq, doc FROM ca_signins WHERE 1=1", []
+    for clause, value in (("created >= ?", since), ("created <= ?", until), ("user_id = ?", user_id),
+                          ("seq < ?", before_seq)):
+        if value is not None:
+            sql += f" AND {clause}"
+            args.append(value)
+    rows = store._execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit + 1)).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [json.loads(r[1]) for r in rows], (rows[-1][0] if more and rows else None)
+
+
 # --------------------------------------------------------------------------------------------
 # the HTTP surface (a mixin of LabCloud: uses its _require, _premium, _context, _object_or_404, _render helpers)
 
@@ -246,6 +273,7 @@ class GraphConditionalAccessMixin:
             route("GET", r"/directoryRoles", self._directory_roles),
             route("GET", rf"/directoryRoles/{seg}/members", self._directory_role_members),
             route("GET", rf"/directoryRoles/roleTemplateId={seg}/members", self._directory_role_members),
+            route("GET", r"/auditLogs/signIns", self._sign_ins),
         ]
 
     def _expanded(self, doc: dict[str, Any], by_id: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
@@ -325,6 +353,36 @@ class GraphConditionalAccessMixin:
         return ApiResponse(200, {"@odata.context": self._context(req, "directoryObjects"), "value": members})
 
 
+    def _sign_ins(self, req: Any, match: re.Match[str]) -> Any:
+        from .app import ApiResponse, graph_error
+        from .store import And, Compare
+
+        self._require(req, "AuditLog.Read.All")
+        self._premium(req)
+        where = self._filter(req, directory=False)
+        bounds: dict[str, Any] = {}
+        for cond in (where.items if isinstance(where, And) else (where,) if where is not None else ()):
+            path = "/".join(cond.path).lower() if isinstance(cond, Compare) else ""
+            if path == "createddatetime" and cond.op in ("ge", "gt", "le", "lt"):
+                value = cond.value if isinstance(cond.value, str) else iso(cond.value)
+                bounds["since" if cond.op in ("ge", "gt") else "until"] = value
+            elif path == "userid" and cond.op == "eq":
+                bounds["user_id"] = str(cond.value).lower()
+            else:
+                # the lab filters sign-ins on these two properties only; say so as Graph says an unsupported one
+                raise graph_error(400, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause "
+                                  "specified for property of resource 'signIn'.", req)
+        token = self._skiptoken(req)
+        items, next_seq = list_sign_ins(self.store, limit=self._top(req),
+                                        before_seq=int(token) if token else None, **bounds)
+        body: dict[str, Any] = {"@odata.context": self._context(req, "auditLogs/signIns")}
+        link = self._next_link(req, "/auditLogs/signIns", str(next_seq) if next_seq is not None else None)
+        if link:
+            body["@odata.nextLink"] = link
+        body["value"] = items
+        return ApiResponse(200, body)
+
+
 # --------------------------------------------------------------------------------------------
 # the seeded policies (shared by the scenario seed and the MFA tenant)
 
@@ -399,3 +457,26 @@ def seed_conditional_access(store: CloudStore, *, users: Sequence[Mapping[str, A
         out["policies"] = {k: v["id"] for k, v in made.items()}
         out["guests"] = list(guests)
     return out
+
+
+def seed_sign_ins(store: CloudStore, *, users: Sequence[Mapping[str, Any]], able: Mapping[str, bool],
+                  report_only: Mapping[str, str], block: Mapping[str, str] | None = None, limit: int = 2_000
+                  ) -> int:
+    """Sign-ins of the last days under a report-only MFA policy (``report_only``: id, displayName), as Entra ID
+    logs them: a user who already answered MFA in the session shows ``reportOnlySuccess``, one who would have
+    been prompted ``reportOnlyInterrupted`` (users without a usable method always are: they would be sent to
+    register). Users absent from ``able`` get no sign-in (no evidence)."""
+    now = utc_now().replace(microsecond=0)
+    made = 0
+    with store.transaction():
+        for n, user in enumerate(u for u in users if u["id"] in able):
+            if made >= limit:
+                break
+            result = "reportOnlySuccess" if able[user["id"]] and n % 2 == 0 else "reportOnlyInterrupted"
+            applied = [{"id": report_only["id"], "displayName": report_only["displayName"], "grant": ["Mfa"],
+                        "result": result}]
+            if block:
+                applied.append({"id": block["id"], "displayName": block["displayName"], "result": "notApplied"})
+            add_sign_in(store, user=user, when=now - timedelta(hours=1 + n % 72), applied=applied)
+            made += 1
+    return made
