@@ -38,7 +38,8 @@ from msgraph_core import GraphClientFactory, PageIterator
 
 from portal.lab.cloud import server
 from portal.lab.cloud.auth import issue_access_token
-from portal.lab.cloud.store import CloudStore, utc_now
+from portal.lab.cloud.store import CloudStore
+from portal.lab.cloud.store.common import utc_now
 
 pytestmark = pytest.mark.integration
 

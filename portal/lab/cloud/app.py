@@ -75,10 +75,8 @@ from .graph_auth_methods import GraphAuthMethodsMixin
 from .graph_directory import GraphDirectoryMixin
 from .graph_reports import GraphReportsMixin
 from .odata import GraphQueryMixin
-from .store import (
-    CloudStore,
-    utc_now,
-)
+from .store import CloudStore
+from .store.common import utc_now
 
 MAX_BATCH = 20
 

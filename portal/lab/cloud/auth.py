@@ -18,9 +18,7 @@ from typing import Any
 
 from .api import ApiError, ApiRequest, ApiResponse
 from .errors import graph_error
-from .store import (
-    utc_now,
-)
+from .store.common import utc_now
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 EXCHANGE_RESOURCE = "https://outlook.office365.com"

@@ -14,11 +14,7 @@ from typing import Any
 from .api import ApiError, ApiRequest, ApiResponse
 from .cmdlets import _bind_parameters, _Cmdlet, _cmdlet, _truthy
 from .errors import ExchangeError, _ps_error, _ps_result, command_not_found
-from .store import (
-    iso,
-    parse_datetime,
-    utc_now,
-)
+from .store.common import iso, parse_datetime, utc_now
 
 
 class ConnectMixin:

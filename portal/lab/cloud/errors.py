@@ -9,10 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .api import ApiError, ApiRequest, ApiResponse
-from .store import (
-    EXCHANGE_SERVER_FQDN,
-    utc_now,
-)
+from .store.common import EXCHANGE_SERVER_FQDN, utc_now
 
 
 def _request_ids(req: ApiRequest | None) -> tuple[str, str]:

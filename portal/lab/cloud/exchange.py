@@ -23,7 +23,7 @@ from .errors import (
     synced_object,
 )
 from .opath import OpathError, _opath_match, parse_opath
-from .store import (
+from .store.common import (
     CONTACT_RECIPIENT_TYPES,
     GROUP_RECIPIENT_TYPES,
     MAIL_RECIPIENT_TYPES,

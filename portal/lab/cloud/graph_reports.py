@@ -10,9 +10,7 @@ from typing import Any
 
 from .api import ApiRequest, ApiResponse
 from .errors import graph_error
-from .store import (
-    Compare,
-)
+from .store.query import Compare
 
 
 class GraphReportsMixin:

@@ -26,19 +26,9 @@ from .graph_schema import (
     USER_DEFAULT,
     USER_PROPERTIES,
 )
-from .store import And as AndCondition
-from .store import (
-    AnyOf,
-    Compare,
-    Condition,
-    In,
-    Not,
-    Or,
-    Page,
-    StringMatch,
-    UnsupportedQueryError,
-    parse_datetime,
-)
+from .store.common import UnsupportedQueryError, parse_datetime
+from .store.query import And as AndCondition
+from .store.query import AnyOf, Compare, Condition, In, Not, Or, Page, StringMatch
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 999
