@@ -46,7 +46,9 @@ Adding an API surface (say conditional access policies):
 3. its tables and store methods go in ``store/<surface>.py`` as a mixin of ``CloudStore``.
 
 A new Exchange cmdlet is a ``cmd_*`` method on ``ExchangeMixin`` plus a row in ``exchange._EXCHANGE_CMDLETS``;
-an ADSync cmdlet likewise in ``connect``.
+an ADSync cmdlet likewise in ``connect``. Login-side endpoints (OIDC sign-in) extend the path table in
+``AuthMixin._login_entry``; a sub-resource of users or groups (onPremisesSyncBehavior) is a route here
+and a handler in ``graph_directory``.
 """
 
 from __future__ import annotations
