@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from portal.connectors.graph_policies import BUILT_IN_STRENGTHS
+from portal.connectors.graph.policies import BUILT_IN_STRENGTHS
 
 from ..models import MfaPolicy, MfaSnapshot, MfaUserRow
 from . import policies as mp

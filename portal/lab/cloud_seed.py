@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from portal.lab.cloud.store import CloudStore, iso, utc_now
+from portal.lab.cloud.store import CloudStore
+from portal.lab.cloud.store.common import iso, utc_now
 from portal.lab.seed import Manifest
 
 MARKER_KEY = "cloud_seed_manifest"
@@ -219,8 +220,8 @@ class _Builder:
                 self.row(user, is_admin=False)
 
     def conditional_access(self, s: dict[str, list[dict[str, Any]]]) -> None:
-        """Roles for the seeded administrators, and the conditional access policies (lab/cloud/conditional_access)."""
-        from .cloud import conditional_access as ca
+        """Roles for the seeded administrators, and the conditional access policies (lab/ca_seed.py)."""
+        from . import ca_seed as ca
 
         admins = {ref["id"]: ca.ROLE_TEMPLATES.get(ref.get("role", ""), ca.GLOBAL_ADMIN)
                   for state in ("mfa_admin_strong", "mfa_admin_weak") for ref in s.get(state, ())}

@@ -22,8 +22,9 @@ import random
 from datetime import timedelta
 from typing import Any
 
-from portal.lab.cloud import conditional_access as ca
-from portal.lab.cloud.store import CloudStore, iso
+from portal.lab import ca_seed as ca
+from portal.lab.cloud.store import CloudStore
+from portal.lab.cloud.store.common import iso
 from portal.lab.cloud_seed import _Builder
 
 MARKER_KEY = "mfa_tenant_manifest"

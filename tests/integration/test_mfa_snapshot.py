@@ -263,7 +263,7 @@ def test_mfa_snapshot_command_prints_json(lab_graph, transactional_db, capsys):
 
 @pytest.mark.django_db(transaction=True)
 def test_conditional_access_is_read_evaluated_per_user_and_shown(lab_graph, role_users, client):
-    """The seeded policies (portal/lab/cloud/conditional_access.py): a role-targeted phishing-resistant policy,
+    """The seeded policies (portal/lab/ca_seed.py): a role-targeted phishing-resistant policy,
     a pilot group with a nested group and a break-glass exclusion, a report-only all-users policy, a disabled
     one, a guests policy, a block. Only enabled ones decide the outcome."""
     from diagnostics_app.mfa.services import do_start_snapshot

@@ -9,7 +9,7 @@ import pytest
 from diagnostics_app.mfa import policies as mp
 from diagnostics_app.mfa.choices import MethodFamily as F
 from diagnostics_app.mfa.choices import PolicyOutcome as O
-from portal.connectors.graph_policies import (
+from portal.connectors.graph.policies import (
     BUILT_IN_STRENGTHS,
     STRENGTH_MFA,
     STRENGTH_PASSWORDLESS,

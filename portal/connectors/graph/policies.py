@@ -1,6 +1,6 @@
 """Graph reads of what decides when MFA is asked: conditional access, authentication strengths, security
-defaults, directory roles. A mixin of :class:`portal.connectors.graph.EntraGraph` (it uses the connector's
-``_pages``/``_get``/``_config``), kept apart so it moves as one piece when the connector becomes a package.
+defaults, directory roles, sign-in logs. A mixin of :class:`.client.EntraGraph` (it uses the connector's
+``_pages``/``_get``/``_config``); the values it returns are defined here too.
 
 Requests are built with msgraph-sdk's request builders and read as JSON, like the rest of the connector.
 Permissions: Policy.Read.All (policies, strengths, security defaults), RoleManagement.Read.Directory
@@ -158,7 +158,7 @@ class PolicyReadsMixin:
         """Sign-in logs (``auditLogs/signIns``, Entra ID P1), newest first, with their conditional access results."""
         from msgraph.generated.audit_logs.sign_ins.sign_ins_request_builder import SignInsRequestBuilder
 
-        from .graph import _filter_text
+        from .query import _filter_text
 
         query = SignInsRequestBuilder.SignInsRequestBuilderGetQueryParameters(filter=_filter_text(filter), top=top)
         config = self._config(query)  # type: ignore[attr-defined]
