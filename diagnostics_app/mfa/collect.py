@@ -344,6 +344,8 @@ def _questions(result: CollectResult, options: CollectOptions) -> list[str]:
                 reason = "report older than the audit"
             elif any(mc.report_family(m) == mc.F.UNKNOWN for m in rec.report.methods_registered):
                 reason = "unknown method name"
+            elif any(mc.report_family(m) == mc.F.TAP for m in rec.report.methods_registered):
+                reason = "temporary access pass"  # the report lists a pass; only the method says if it is usable
             rank = 0 if rec.report.is_admin else 1
         if reason:
             rec.question = reason

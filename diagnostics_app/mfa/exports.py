@@ -124,13 +124,18 @@ POLICY_COLUMNS = ["policy", "policy_state", "demand", "upn", "display_name", "us
                   "why_in_scope", "detail", "outcome_across_policies", "classification"]
 
 
-def policy_csv_lines(policy: Any, rows: QuerySet[MfaUserRow]) -> Iterator[str]:
+def policy_records(policy: Any, rows: QuerySet[MfaUserRow]) -> Iterator[dict[str, Any]]:
     """One conditional access policy's users: in or out of scope, and whether they answer its demand."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(POLICY_COLUMNS)
     for row in rows.iterator(chunk_size=2000):
         hit = next((h for h in row.policy_hits or () if h.get("policy_id") == policy.policy_id), {})
-        values = [policy.display_name, policy.state_label, (policy.demand or {}).get("label", ""), row.upn,
-                  row.display_name, row.user_id, row.department, hit.get("status", ""), hit.get("why", ""),
-                  hit.get("detail", ""), row.get_policy_outcome_display(), MfaClass(row.classification).label]
-        yield writer.writerow([safe_cell(_text(v)) for v in values])
+        yield dict(zip(POLICY_COLUMNS, [
+            policy.display_name, policy.state_label, (policy.demand or {}).get("label", ""), row.upn,
+            row.display_name, row.user_id, row.department, hit.get("status", ""), hit.get("why", ""),
+            hit.get("detail", ""), row.get_policy_outcome_display(), MfaClass(row.classification).label], strict=True))
+
+
+def policy_csv_lines(policy: Any, rows: QuerySet[MfaUserRow]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(POLICY_COLUMNS)
+    for rec in policy_records(policy, rows):
+        yield writer.writerow([safe_cell(_text(rec[c])) for c in POLICY_COLUMNS])

@@ -228,7 +228,7 @@ def meets(demand: Demand, ctx: UserContext) -> tuple[bool | None, str]:
     if ctx.can_satisfy_mfa is None:
         return None, "methods not evaluated"
     if demand.kind == "mfa":
-        usable = [f for f in ctx.usable if f in MFA_FAMILIES]
+        usable = [f for f in ctx.usable if f in MFA_FAMILIES or f == F.TAP]
         if ctx.can_satisfy_mfa and usable:
             return True, "answers with " + ", ".join(F(f).label for f in usable)
         return False, "no usable MFA method"

@@ -178,4 +178,31 @@ def _bad_input(store: CloudStore, b: _Builder, domain: str) -> dict[str, str]:
     b.method(odd, "fido2", {"displayName": "YubiKey 5C", "model": "YubiKey 5C"}, b.now - timedelta(days=4))
     b.row(odd, is_admin=False, mfa_registered=True, mfa_capable=True, passwordless=True,
           methods=[UNKNOWN_TYPE, "passKeyDeviceBound"])
-    return {"guest": guest["id"], "no_upn": no_upn["id"], "deleted": gone_id, "unknown_method": odd["id"]}
+    made = {"guest": guest["id"], "no_upn": no_upn["id"], "deleted": gone_id, "unknown_method": odd["id"]}
+    made.update(_method_types(store, b, domain))
+    return made
+
+
+def _method_types(store: CloudStore, b: _Builder, domain: str) -> dict[str, str]:
+    """Method types whose own properties decide: a Temporary Access Pass usable now, one expired (isUsable),
+    an office phone (voice only). The report lists a pass without saying whether it is usable."""
+    out = {}
+    start = b.now - timedelta(hours=2)
+    for key, usable in (("tap_usable", True), ("tap_expired", False)):
+        user = store.create_user(user_principal_name=f"{key.replace('_', '.')}@{domain}",
+                                 display_name=key.replace("_", " ").title(), extra={"department": "Support"})
+        b.password(user)
+        b.method(user, "temporaryAccessPass", {
+            "startDateTime": iso(start), "lifetimeInMinutes": 480 if usable else 60, "isUsableOnce": not usable,
+            "isUsable": usable, "methodUsabilityReason": "EnabledByPolicy" if usable else "Expired",
+            "temporaryAccessPass": None}, start)
+        b.row(user, is_admin=False, methods=["temporaryAccessPass"])
+        out[key] = user["id"]
+    office = store.create_user(user_principal_name=f"office.phone@{domain}", display_name="Office phone",
+                               extra={"department": "Legal"})
+    b.password(office)
+    b.method(office, "phone", {"phoneNumber": "+1 4255550100", "phoneType": "office", "smsSignInState":
+                               "notSupported"}, start)
+    b.row(office, is_admin=False, mfa_registered=True, mfa_capable=True, methods=["officePhone"], preferred="call")
+    out["office_phone"] = office["id"]
+    return out

@@ -13,6 +13,7 @@ collector over a fake of 100,000 rows; bench/mfa_snapshot.py runs it over a 100,
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,7 +147,13 @@ def test_snapshot_classifies_the_seeded_states_and_keeps_bad_input(lab):
     assert odd.question == "unknown method name" and "unknown_method:quantumPasskey" in odd.verdict.flags
     assert odd.verdict.classification == MfaClass.PASSWORDLESS
     # bounded: per-user reads only for the questions, and the job can say how many calls it made
-    assert result.methods_read == len(stale) + 1
+    # ...and for the passes the report lists without saying whether they are usable
+    assert result.methods_read == len(stale) + 1 + 2
+    usable_tap, expired_tap = result.users[bad["tap_usable"]], result.users[bad["tap_expired"]]
+    assert usable_tap.question == "temporary access pass" and usable_tap.verdict.can_satisfy_mfa
+    assert "tap_only" in usable_tap.verdict.flags
+    assert expired_tap.verdict.can_satisfy_mfa is False and any("Expired" in r for r in expired_tap.verdict.reasons)
+    assert result.users[bad["office_phone"]].verdict.classification == MfaClass.SMS_VOICE_ONLY
     phases = result.phases
     assert phases["methods"]["calls"] == 1  # one $batch post
     assert phases["report"]["calls"] == 1 and phases["users"]["calls"] == 2  # $count + one page
@@ -327,3 +334,17 @@ def test_conditional_access_is_read_evaluated_per_user_and_shown(lab_graph, role
     assert "Sign-in evidence against the prediction" in text and "mfatest2@contoso.com" in text
     hypothetical = policy_readiness(snapshot, demand_key="00000000-0000-0000-0000-000000000004", list_limit=None)
     assert not hypothetical.with_evidence and hypothetical.interrupted_total > all_users.interrupted
+
+    # the command line: one policy's users, by name, as JSON; an unknown policy is said plainly
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("mfa_report", "--policy", "all users: require mfa", "--status", "interrupted", "--format", "json",
+                 stdout=out)
+    data = json.loads(out.getvalue())
+    assert data["state"] == "enabledForReportingButNotEnforced" and len(data["users"]) == all_users.interrupted
+    assert {u["status"] for u in data["users"]} == {"interrupted"}
+    with pytest.raises(CommandError, match="has no policy 'Nope'.*All users: require MFA"):
+        call_command("mfa_report", "--policy", "Nope")
