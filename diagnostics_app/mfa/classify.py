@@ -460,7 +460,7 @@ def _method_note(kind: str, d: Mapping[str, Any]) -> tuple[bool | None, str]:
 
 def method_from(auth_method: Any) -> Method:
     """A :class:`portal.connectors.graph.AuthMethod` as the classification's input."""
-    usable, note = _method_note(auth_method.method or "", auth_method.details or {})
+    usable, note = _method_note(auth_method.method or "", getattr(auth_method, "details", None) or {})
     return Method(id=auth_method.id, type=auth_method.method, display=auth_method.display_name or "",
                   created=auth_method.created, usable=usable, note=note)
 

@@ -3,7 +3,9 @@ of every group a policy names (nested groups through ``transitiveMembers``). No 
 policies.py.
 
 Calls: one page of policies, one of strengths, one security-defaults read, one roles listing plus one read per
-activated role, and one transitive-members read per policy group the group phase did not already read.
+activated role, and one transitive-members read per policy group the group phase did not already read; then,
+only when a policy is report-only or disabled, the sign-in logs of the audit window (bounded) for its
+report-only results.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from portal.connectors.graph import Forbidden, GraphError, LicenceRequired, NotFound
+from portal.connectors.graph import Forbidden, GraphError, LicenceRequired, NotFound, odata_ge
 
 from . import policies as mp
 
@@ -136,8 +138,6 @@ def read_sign_in_evidence(graph: Any, result: Any, read: PolicyRead, *, since: A
     watched = {p.id for p in read.policies if not p.enforcing}
     if not watched or limit <= 0:
         return
-    from portal.connectors.graph import odata_ge
-
     try:
         for sign_in in graph.sign_ins(filter=odata_ge("createdDateTime", since), top=999):
             read.sign_ins_read += 1

@@ -17,6 +17,7 @@ from . import exports, selectors
 from .choices import POLICY_STATE_COLOURS, MfaClass, PolicyState
 from .filtersets import MfaUserRowFilterSet
 from .forms import ReadinessForm, SnapshotForm
+from .policies import EVIDENCE_LABELS
 from .services import do_start_snapshot
 from .tables import MfaUserRowTable
 
@@ -105,7 +106,8 @@ def mfa_user(request, pk: int):
     history = (MfaUserRow.objects.filter(user_id=row.user_id).select_related("snapshot")
                .only("id", "classification", "snapshot__taken_at", "snapshot__id").order_by("-snapshot__taken_at")[:12])
     urls = {p.policy_id: p.get_absolute_url() for p in snapshot.policies.only("id", "policy_id")}
-    policy_hits = [{**h, "url": urls.get(h.get("policy_id")), **policy_state(h.get("state", ""))}
+    policy_hits = [{**h, "url": urls.get(h.get("policy_id")), **policy_state(h.get("state", "")),
+                    "evidence_label": EVIDENCE_LABELS.get(h.get("evidence") or "", h.get("evidence") or "")}
                    for h in row.policy_hits or ()]
     return render(request, "diagnostics_app/mfa/user.html", {"policy_hits": policy_hits,
         "row": row, "snapshot": snapshot, "timeline": timeline, "report": report, "methods": ev.get("methods"),
