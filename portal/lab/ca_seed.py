@@ -4,7 +4,8 @@ state and demand, and sign-ins carrying report-only results. No Django here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +22,8 @@ ROLE_TEMPLATES = {name: tid for tid, name in ROLE_NAMES.items()}
 
 def seed_conditional_access(store: CloudStore, *, users: Sequence[Mapping[str, Any]],
                             admins: Mapping[str, str], guests: Sequence[str] = (), gone_user_id: str | None = None,
-                            gone_group_id: str | None = None) -> dict[str, Any]:
+                            gone_group_id: str | None = None, new_id: Callable[[], str] | None = None
+                            ) -> dict[str, Any]:
     """Roles for ``admins`` (user id -> role template id), groups (one nested), and the policies:
 
     - *Admins: phishing-resistant MFA* (enabled; roles; strength ...0004; the break-glass group excluded);
@@ -33,19 +35,27 @@ def seed_conditional_access(store: CloudStore, *, users: Sequence[Mapping[str, A
     - *Block legacy authentication* (enabled; a block, not an MFA demand).
     """
     ids = [u["id"] for u in users]
+    new_id = new_id or (lambda: str(uuid.uuid4()))  # the seeders pass their own, so a seed is deterministic
     out: dict[str, Any] = {"roles": {}, "groups": {}, "policies": {}}
+
+    def group(name: str) -> dict[str, Any]:
+        return store.create_group(object_id=new_id(), display_name=name, security_enabled=True)
+
+    def policy(**kwargs: Any) -> dict[str, Any]:
+        return store.add_ca_policy(policy_id=new_id(), **kwargs)
+
     with store.transaction():
         for template in sorted({GLOBAL_ADMIN, SECURITY_ADMIN, *admins.values()}):
             members = [uid for uid, t in admins.items() if t == template]
             role = store.activate_role(template_id=template, member_ids=members)
             out["roles"][ROLE_NAMES[template]] = {"id": role["id"], "template": template, "members": members}
-        nested = store.create_group(display_name="CA pilot - wave 2 (nested)", security_enabled=True)
+        nested = group("CA pilot - wave 2 (nested)")
         nested_members = ids[1::9][:6]
         store.set_members(group_id=nested["id"], member_ids=nested_members)
-        pilot = store.create_group(display_name="CA pilot", security_enabled=True)
+        pilot = group("CA pilot")
         pilot_direct = ids[0::7][:8]
         store.set_members(group_id=pilot["id"], member_ids=[*pilot_direct, nested["id"]])
-        breakglass = store.create_group(display_name="CA exclusions (break glass)", security_enabled=True)
+        breakglass = group("CA exclusions (break glass)")
         excluded = [pilot_direct[0]] if pilot_direct else []
         store.set_members(group_id=breakglass["id"], member_ids=excluded)
         out["groups"] = {"pilot": pilot["id"], "nested": nested["id"], "breakglass": breakglass["id"],
@@ -53,8 +63,7 @@ def seed_conditional_access(store: CloudStore, *, users: Sequence[Mapping[str, A
         departments = sorted({u.get("department") for u in users if u.get("department")})
         finance = None
         if departments:
-            finance = store.create_group(display_name=f"CA {departments[0]} (dynamic stand-in)",
-                                         security_enabled=True)
+            finance = group(f"CA {departments[0]} (dynamic stand-in)")
             store.set_members(group_id=finance["id"],
                               member_ids=[u["id"] for u in users if u.get("department") == departments[0]])
             out["groups"]["finance"] = finance["id"]
@@ -62,27 +71,27 @@ def seed_conditional_access(store: CloudStore, *, users: Sequence[Mapping[str, A
                        "externalTenants": {"@odata.type": "#microsoft.graph.conditionalAccessAllExternalTenants",
                                            "membershipKind": "all"}}
         made = {
-            "admins": store.add_ca_policy(display_name="Admins: phishing-resistant MFA", state="enabled",
+            "admins": policy(display_name="Admins: phishing-resistant MFA", state="enabled",
                                  users={"includeRoles": [GLOBAL_ADMIN, SECURITY_ADMIN, HELPDESK_ADMIN],
                                         "excludeGroups": [breakglass["id"]]},
                                  built_in_controls=(), strength_id=STRENGTH_PHISHING_RESISTANT),
-            "pilot": store.add_ca_policy(display_name="Pilot: require MFA", state="enabled",
+            "pilot": policy(display_name="Pilot: require MFA", state="enabled",
                                 users={"includeGroups": [pilot["id"]],
                                        "excludeGroups": [breakglass["id"], *([gone_group_id] if gone_group_id else [])],
                                        "excludeUsers": [gone_user_id] if gone_user_id else []},
                                 locations={"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}),
-            "all_users": store.add_ca_policy(display_name="All users: require MFA",
+            "all_users": policy(display_name="All users: require MFA",
                                     state="enabledForReportingButNotEnforced",
                                     users={"includeUsers": ["All"], "excludeGroups": [breakglass["id"]],
                                            "excludeGuestsOrExternalUsers": guest_block}),
-            "guests": store.add_ca_policy(display_name="Guests: require MFA", state="enabled",
+            "guests": policy(display_name="Guests: require MFA", state="enabled",
                                  users={"includeGuestsOrExternalUsers": guest_block}),
-            "legacy": store.add_ca_policy(display_name="Block legacy authentication", state="enabled",
+            "legacy": policy(display_name="Block legacy authentication", state="enabled",
                                  users={"includeUsers": ["All"], "excludeGroups": [breakglass["id"]]},
                                  built_in_controls=("block",), client_app_types=("exchangeActiveSync", "other")),
         }
         if finance is not None:
-            made["finance"] = store.add_ca_policy(display_name="Finance: passwordless MFA", state="disabled",
+            made["finance"] = policy(display_name="Finance: passwordless MFA", state="disabled",
                                          users={"includeGroups": [finance["id"]]}, built_in_controls=(),
                                          strength_id=STRENGTH_PASSWORDLESS)
         out["policies"] = {k: v["id"] for k, v in made.items()}

@@ -226,7 +226,8 @@ class _Builder:
         admins = {ref["id"]: ca.ROLE_TEMPLATES.get(ref.get("role", ""), ca.GLOBAL_ADMIN)
                   for state in ("mfa_admin_strong", "mfa_admin_weak") for ref in s.get(state, ())}
         made = ca.seed_conditional_access(self.store, users=self.users, admins=admins,
-                                          gone_user_id=self.new_id(), gone_group_id=self.new_id())
+                                          gone_user_id=self.new_id(), gone_group_id=self.new_id(),
+                                          new_id=self.new_id)
         s["ca_policies"] = [{"id": pid, "name": name} for name, pid in made["policies"].items()]
         s["ca_groups"] = [{"id": gid, "name": name} for name, gid in made["groups"].items() if isinstance(gid, str)]
         able = {ref["id"]: state in ("mfa_sms_only", "mfa_authenticator_verified", "mfa_fido2", "mfa_admin_strong")

@@ -115,7 +115,8 @@ def seed_mfa_tenant(store: CloudStore, *, users: int, seed: int = 1, domain: str
         bad = manifest.get("bad_input") or {}
         manifest["conditional_access"] = ca.seed_conditional_access(
             store, users=made, admins=admins, guests=[bad["guest"]] if bad.get("guest") else [],
-            gone_user_id=bad.get("deleted") or builder.new_id(), gone_group_id=builder.new_id())
+            gone_user_id=bad.get("deleted") or builder.new_id(), gone_group_id=builder.new_id(),
+            new_id=builder.new_id)
         # report-only evidence: sign-ins under the all-users policy for the users whose state says able or not
         able = {uid: state in ABLE_STATES for state, ids in by_state.items() for uid in ids}
         able.update({manifest["field_notes"]["verified"]: True, manifest["field_notes"]["unverified"]: False})
