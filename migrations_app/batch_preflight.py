@@ -12,6 +12,7 @@ from typing import Any
 from portal.jobs.runner import JobRunner
 
 from . import engine
+from .batch_order import Order, order_lists
 from .batch_services import ListVerdict
 from .choices import BatchListOutcome, CheckOutcome
 from .models import MigrationBatch
@@ -72,6 +73,14 @@ def outcome_of(report: dict[str, Any], *, batch_dns: set[str]) -> tuple[str, lis
     return BatchListOutcome.READY, []
 
 
+def nesting_order(lists) -> Order:
+    """The batch's run order from the inventory's nesting (child_lists): keys are the lists' addresses."""
+    by_dn = {item.distribution_list.dn.lower(): item.mail.lower() for item in lists if item.distribution_list}
+    return order_lists({item.mail.lower(): {by_dn[dn.lower()] for dn in (item.distribution_list.child_lists or [])
+                                            if dn.lower() in by_dn} if item.distribution_list else set()
+                        for item in lists})
+
+
 def preflight_batch(*, batch: MigrationBatch, c: engine.Connectors, runner: JobRunner
                     ) -> tuple[list[ListVerdict], dict[str, Any]]:
     options = MigrationOptions.from_dict(batch.options)
@@ -79,6 +88,12 @@ def preflight_batch(*, batch: MigrationBatch, c: engine.Connectors, runner: JobR
     batch_dns = {item.distribution_list.dn.lower() for item in lists if item.distribution_list}
     reads: Counter = Counter()
     c = shared(c, reads)
+    order = nesting_order(lists)
+    waves = order.wave_of()
+    on_cycle = {key for cycle in order.cycles for key in cycle}
+    for cycle in order.cycles:
+        runner.error(f"Nesting cycle: {' > '.join(cycle)} > {cycle[0]}: these lists cannot be ordered; remove one "
+                     "of them from the batch or break the cycle in Active Directory.")
     verdicts: list[ListVerdict] = []
     blocked_by: Counter = Counter()
     members = dependencies = 0
@@ -87,6 +102,11 @@ def preflight_batch(*, batch: MigrationBatch, c: engine.Connectors, runner: JobR
         _, report = engine.run_preflight(mail=item.mail, options=options, c=c)
         data = report.as_dict()
         outcome, reasons = outcome_of(data, batch_dns=batch_dns)
+        key = item.mail.lower()
+        if key in on_cycle or key in order.behind_cycle:
+            outcome = BatchListOutcome.BLOCKED
+            reasons.append("Nesting cycle in the batch" if key in on_cycle else "Contains a list on a nesting cycle")
+        data["wave"] = waves.get(key)
         blocked_by.update(reasons)
         members += report.member_count
         dependencies += sum(len(v) for v in (report.plan.get("dependencies") or {}).values())
@@ -100,5 +120,5 @@ def preflight_batch(*, batch: MigrationBatch, c: engine.Connectors, runner: JobR
     summary = {"lists": len(lists), "ready": counts[BatchListOutcome.READY],
                "warnings": counts[BatchListOutcome.WARNINGS], "blocked": counts[BatchListOutcome.BLOCKED],
                "blocked_by": dict(blocked_by.most_common()), "members": members, "dependencies": dependencies,
-               "shared_reads": sum(reads.values())}
+               "shared_reads": sum(reads.values()), "waves": len(order.waves), "cycles": order.cycles}
     return verdicts, summary

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from migrations_app import batch_rows
 from migrations_app import batch_services as bsvc
-from migrations_app.batch_preflight import _ReadOnce, outcome_of
+from migrations_app.batch_order import order_lists
+from migrations_app.batch_preflight import _ReadOnce, nesting_order, outcome_of
 from migrations_app.choices import BATCH_TRANSITIONS, BatchListOutcome, BatchStatus, ListState, MigrationStatus
 from migrations_app.models import BatchList, DistributionList, Migration, MigrationBatch, Notification
 from migrations_app.services import MigrationRefused
@@ -107,6 +108,7 @@ def test_submitting_needs_every_list_preflighted_and_none_blocked(batch, lists, 
 
 
 # -- four eyes, the pinned plan, expiry ---------------------------------------------------------
+@pytest.mark.postgres
 def test_the_database_refuses_self_approval_of_a_batch(submitted):
     with pytest.raises(IntegrityError, match="batch_not_decided_by_requester"), transaction.atomic():
         MigrationBatch.objects.filter(pk=submitted.pk).update(approved_by=submitted.requested_by)
@@ -244,6 +246,14 @@ def test_each_row_gets_its_problem(batch, role_users, make_user):
     assert all(problems[n].startswith("malformed") for n in (11, 12, 13))
 
 
+def test_ten_thousand_rows_are_each_judged(batch):
+    make_dl("real@contoso.com")
+    data = ("address\nreal@contoso.com\n" + "".join(f"l{i}@contoso.com\n" for i in range(9_999))).encode()
+    rows = batch_rows.judge(batch_rows.read_csv(data), batch=batch)
+    assert len(rows) == 10_000 and rows[0].ok and rows[-1].line == 10_001
+    assert sum(r.problem.startswith("unknown") for r in rows) == 9_999
+
+
 def test_nothing_is_added_while_a_row_has_a_problem_and_the_page_shows_each(client, batch, lists, role_users):
     client.force_login(role_users["Helpdesk"])
     upload = ("address\n" + "\n".join(dl.mail for dl in lists) + "\nnobody@contoso.com\n").encode()
@@ -370,3 +380,39 @@ def test_shared_reads_ask_the_directory_once_for_the_batch():
         assert exchange.get_accepted_domains() == ["contoso.com"]
         exchange.get_distribution_group(mail)
     assert calls == ["domains", "a@x.com", "b@x.com"] and counter == {"exchange.get_accepted_domains": 1}
+
+
+# -- order -------------------------------------------------------------------------------------
+def test_children_run_before_parents_through_depth_four():
+    order = order_lists({"emea": {"benelux", "outside"}, "benelux": {"nl"}, "nl": {"amsterdam"}, "amsterdam": set(),
+                         "solo": set()})
+    assert order.waves == [["amsterdam", "solo"], ["nl"], ["benelux"], ["emea"]]
+    assert not order.cycles and not order.behind_cycle
+
+
+def test_a_nesting_cycle_is_reported_with_what_contains_it_and_never_looped():
+    order = order_lists({"core": {"extended"}, "extended": {"core"}, "programme": {"core"}, "self": {"self"},
+                         "alone": set()})
+    assert order.cycles == [["core", "extended"], ["self"]]
+    assert order.behind_cycle == ["programme"]
+    assert order.waves == [["alone"]]
+
+
+def test_a_long_chain_is_ordered_without_recursion():
+    chain = {f"l{i}": {f"l{i + 1}"} for i in range(5000)} | {"l5000": set()}
+    order = order_lists(chain)
+    assert len(order.waves) == 5001 and order.waves[0] == ["l5000"] and order.waves[-1] == ["l0"]
+
+
+def test_the_batch_order_comes_from_the_inventorys_nesting(batch, role_users):
+    parent = make_dl("parent@contoso.com")
+    child = make_dl("child@contoso.com")
+    loop_a, loop_b = make_dl("loop-a@contoso.com"), make_dl("loop-b@contoso.com")
+    DistributionList.objects.filter(pk=parent.pk).update(child_lists=[child.dn.upper(), "CN=Elsewhere,DC=x"])
+    DistributionList.objects.filter(pk=loop_a.pk).update(child_lists=[loop_b.dn])
+    DistributionList.objects.filter(pk=loop_b.pk).update(child_lists=[loop_a.dn])
+    bsvc.do_add_to_batch(batch=batch, values=[(0, d.mail) for d in (parent, child, loop_a, loop_b)],
+                         user=role_users["Helpdesk"])
+    order = nesting_order(list(batch.lists.select_related("distribution_list")))
+    assert order.waves == [["child@contoso.com"], ["parent@contoso.com"]]
+    assert order.cycles == [["loop-a@contoso.com", "loop-b@contoso.com"]]
