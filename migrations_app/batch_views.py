@@ -24,8 +24,8 @@ from .notifications import do_mark_read
 from .services import MigrationRefused
 
 # What a person may ask from the batch page's buttons; approval and rejection have their own forms.
-_MOVES = {"submit": BatchStatus.SUBMITTED, "withdraw": BatchStatus.DRAFT, "cancel": BatchStatus.CANCELLED,
-          "schedule": BatchStatus.SCHEDULED}
+# Scheduling is not offered until the batch run exists: a Scheduled batch would wait for nothing.
+_MOVES = {"submit": BatchStatus.SUBMITTED, "withdraw": BatchStatus.DRAFT, "cancel": BatchStatus.CANCELLED}
 
 
 @requires("accounts.view_dl_migration")
@@ -237,7 +237,7 @@ def batch_approve(request, pk: int):
                               request=request)
     except (MigrationRefused, PermissionDenied) as exc:
         return _refused(request, pk, exc)
-    messages.info(request, f"Batch #{pk} approved; its requester schedules it.")
+    messages.info(request, f"Batch #{pk} approved.")
     return redirect(batch)
 
 

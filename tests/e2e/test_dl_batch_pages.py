@@ -1,6 +1,7 @@
 """A batch as people click it: a helpdesk tech creates a batch, adds a lab list from the inventory's
 filter ("add all matching"), runs the batch preflight on a real worker and submits; an Approver finds it
-in the queue beside single lists, reads what is signed and approves it with a note; the tech is notified."""
+in the queue beside single lists, reads what is signed and approves it with a note; the tech is notified.
+(Scheduling and running a batch are not built yet.)"""
 
 import re
 
@@ -72,4 +73,4 @@ def test_helpdesk_builds_and_submits_a_batch_and_an_approver_signs_it(page, rq_w
     page.locator("#nav-notifications").click()
     assert "was approved by approver" in page.locator("#notification-list").inner_text()
     page.get_by_role("link", name=re.compile("E2E batch")).click()
-    assert page.get_by_role("button", name="Schedule").is_visible()
+    assert page.locator("#batch-run-not-built").is_visible()
