@@ -14,8 +14,13 @@ def batches() -> QuerySet[MigrationBatch]:
     return MigrationBatch.objects.select_related("requested_by", "approved_by").annotate(list_count=Count("lists"))
 
 
-def batch_lists(batch: MigrationBatch) -> QuerySet[BatchList]:
-    return batch.lists.select_related("distribution_list", "migration").order_by("mail")
+def batch_lists(batch: MigrationBatch) -> list[BatchList]:
+    """Each list with ``dependencies``: the objects naming it that its migration rewrites, by attribute."""
+    items = list(batch.lists.select_related("distribution_list", "migration").order_by("mail"))
+    for item in items:
+        deps = ((item.preflight or {}).get("plan") or {}).get("dependencies") or {}
+        item.dependencies = sorted((attr, len(dns)) for attr, dns in deps.items())
+    return items
 
 
 def editable_batches_of(user) -> QuerySet[MigrationBatch]:

@@ -55,7 +55,7 @@ def batch_new(request):
 
 
 def _page(request, batch: MigrationBatch, *, status: int = 200, **extra):
-    lists = list(bsel.batch_lists(batch))
+    lists = bsel.batch_lists(batch)
     user = request.user
     own = batch.requested_by_id == user.pk or user.has_perm("jobs.cancel_any_job")
     context = {
