@@ -24,8 +24,9 @@ Errors are error records shaped as app.py's own (``exception_type``, ``message``
 wording could not be confirmed the comment says so. A parameter the real cmdlet has but the lab
 does not implement is refused with a NotSupportedException naming it, never ignored.
 
-Filters: ``-RecipientFilter``/``-Filter`` are OPATH; they are parsed here and translated to an
-LDAP filter with the connector's filter helpers (no filter text is assembled by hand). The lab's
+Filters: ``-RecipientFilter``/``-Filter`` are OPATH, read by the lab's one parser (``portal/lab/opath.py``)
+and translated to an LDAP filter with the connector's filter helpers (no filter text is assembled by
+hand; ``filters.py``). The lab's
 Exchange schema has no msExchQueryFilter, so the OPATH text is not stored: ``RecipientFilter`` is
 rendered back from the stored LDAP filter (msExchDynamicDLFilter), in Exchange's normal form with
 every statement in parentheses.
@@ -34,15 +35,14 @@ every statement in parentheses.
 from __future__ import annotations
 
 from .errors import CmdletError
+from .filters import ldap_to_opath, opath_to_ldap, parse_opath
 from .names import canonical_name
-from .opath import OpathBool, OpathError, OpathNot, OpathTerm, ldap_to_opath, opath_to_ldap, parse_opath, render_opath
 from .recipient_types import INCLUDED_RECIPIENTS, RECIPIENT_TYPE_DETAILS, RECIPIENT_TYPES
 from .render import render_recipient
 from .server import run
 from .values import Proxy, parse_proxy
 
 __all__ = [
-    "INCLUDED_RECIPIENTS", "RECIPIENT_TYPES", "RECIPIENT_TYPE_DETAILS", "CmdletError", "OpathBool", "OpathError",
-    "OpathNot", "OpathTerm", "Proxy", "canonical_name", "ldap_to_opath", "opath_to_ldap", "parse_opath",
-    "parse_proxy", "render_opath", "render_recipient", "run",
+    "INCLUDED_RECIPIENTS", "RECIPIENT_TYPES", "RECIPIENT_TYPE_DETAILS", "CmdletError", "Proxy", "canonical_name",
+    "ldap_to_opath", "opath_to_ldap", "parse_opath", "parse_proxy", "render_recipient", "run",
 ]

@@ -8,9 +8,10 @@ from typing import Any
 
 from portal.connectors import ad
 from portal.connectors.ad import DirectoryObject
+from portal.lab.opath import render as render_opath
 
+from .filters import _Unrenderable, ldap_to_opath
 from .names import canonical_name
-from .opath import _Unrenderable, ldap_to_opath, render_opath
 from .recipient_types import _DETAILS_BY_VALUE, _TYPE_OF_DETAILS, GROUP_SECURITY_BIT
 from .values import Proxy, stored_proxies
 

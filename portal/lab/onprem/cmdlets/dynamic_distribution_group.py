@@ -8,11 +8,12 @@ from typing import Any
 
 from portal.connectors import ad
 from portal.lab import layout
+from portal.lab.opath import OpathBool, OpathNode, OpathTerm
 
 from ..binding import _what_if
 from ..directory import _Session
 from ..errors import _DATA_VALIDATION, _PROXY_EXISTS, CmdletError, _conversion, _parameter_set
-from ..opath import OpathBool, OpathNode, OpathTerm, opath_to_ldap
+from ..filters import opath_to_ldap
 from ..recipient_types import _CONDITIONALS, _RECIPIENT_ATTRIBUTES, INCLUDED_RECIPIENTS, RECIPIENT_TYPE_DETAILS
 from ..render import render_recipient
 from ..values import _ALIAS, Proxy, _alias_value, _as_list, _identity_value, _name_value, _smtp_value, _text_value

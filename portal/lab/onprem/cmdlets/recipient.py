@@ -8,11 +8,12 @@ from typing import Any
 from portal.connectors import ad
 from portal.connectors.ad import AdError, Filter
 from portal.lab import layout
+from portal.lab.opath import ONPREM, OpathError, OpathNode
 
 from ..binding import _result_size, _what_if
 from ..directory import _Session
 from ..errors import _MORE_RESULTS, _filter_error
-from ..opath import OpathError, OpathNode, _syntax, opath_to_ldap, parse_opath
+from ..filters import opath_to_ldap, parse_opath
 from ..recipient_types import _DISPLAY_TYPES, _RECIPIENT_ATTRIBUTES, RECIPIENT_TYPE_DETAILS
 from ..render import _inferred_details, render_recipient
 from ..values import Proxy, _identity_value, _no_controls, is_smtp, stored_proxies
@@ -21,7 +22,7 @@ from ..values import Proxy, _identity_value, _no_controls, is_smtp, stored_proxi
 def _recipient_filter(bound: Mapping[str, Any], parameter: str) -> tuple[OpathNode, Filter]:
     text = bound[parameter]
     if not isinstance(text, str) or not text.strip() or not _no_controls(text):
-        raise _filter_error(parameter, str(text), _syntax(str(text), 0))
+        raise _filter_error(parameter, str(text), ONPREM.syntax(str(text), 0))
     try:
         tree = parse_opath(text)
         return tree, opath_to_ldap(tree)

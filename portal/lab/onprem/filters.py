@@ -1,4 +1,5 @@
-"""OPATH: parsed here, translated with the connector's filter helpers; the stored LDAP filter rendered back."""
+"""OPATH on Exchange on-premises: its filterable properties, and a filter translated to the LDAP filter it
+stores (with the connector's filter helpers) and the stored LDAP filter read back as OPATH."""
 
 from __future__ import annotations
 
@@ -10,30 +11,11 @@ from uuid import UUID
 
 from portal.connectors import ad
 from portal.connectors.ad import Filter
+from portal.lab import opath
+from portal.lab.opath import ONPREM, OpathBool, OpathError, OpathNode, OpathNot, OpathTerm
 
 from .recipient_types import _DETAILS_BY_VALUE, RECIPIENT_TYPE_DETAILS, RECIPIENT_TYPES
 from .values import _PREFIX, _no_controls
-
-
-@dataclass(frozen=True)
-class OpathTerm:
-    prop: str
-    op: str  # eq ne like notlike gt ge lt le
-    value: Any  # str | bool | None
-
-
-@dataclass(frozen=True)
-class OpathBool:
-    op: str  # and | or
-    items: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class OpathNot:
-    item: Any
-
-
-OpathNode = OpathTerm | OpathBool | OpathNot
 
 
 @dataclass(frozen=True)
@@ -69,125 +51,15 @@ for _p in _PROPS:
         _PROP_BY_ATTRIBUTE.setdefault(_p.attribute.lower(), _p)
 del _p
 
-_OPATH_TOKEN = re.compile(r"""
-    (?P<ws>\s+)
-  | (?P<str>'(?:[^'\u2018\u2019]|['\u2018\u2019]{2})*'|"(?:[^"]|"")*")
-  | (?P<var>\$(?:true|false|null)\b)
-  | (?P<op>-(?:and|or|not|eq|ne|like|notlike|gt|ge|lt|le|ieq|ine|ilike|inotlike)\b)
-  | (?P<punct>[()])
-  | (?P<word>[^\s()'"$]+)
-""", re.VERBOSE | re.IGNORECASE)
-
-
-class OpathError(ValueError):
-    pass
-
 
 def parse_opath(text: str) -> OpathNode:
-    """An OPATH filter as a tree. ``-and`` and ``-or`` have equal precedence and group left to right
-    (PowerShell's rule); parentheses decide otherwise. Raises OpathError with Exchange's wording."""
-    body = text.strip()
-    if body.startswith("{") and body.endswith("}"):  # the script-block form: { ... }
-        body = body[1:-1]
-    tokens: list[tuple[str, str, int]] = []
-    pos = 0
-    while pos < len(body):
-        match = _OPATH_TOKEN.match(body, pos)
-        if not match:
-            raise OpathError(_syntax(text, pos))
-        if match.lastgroup != "ws":
-            tokens.append((match.lastgroup or "", match.group(), pos))
-        pos = match.end()
-    if not tokens:
-        raise OpathError(_syntax(text, 0))
-    index = 0
-
-    def peek() -> tuple[str, str, int] | None:
-        return tokens[index] if index < len(tokens) else None
-
-    def take() -> tuple[str, str, int]:
-        nonlocal index
-        if index >= len(tokens):
-            raise OpathError(_syntax(text, len(body)))
-        index += 1
-        return tokens[index - 1]
-
-    def expression() -> OpathNode:
-        left = unary()
-        while (tok := peek()) and tok[0] == "op" and tok[1].lower() in {"-and", "-or"}:
-            take()
-            op = tok[1].lower()[1:]
-            right = unary()
-            items = (*left.items, right) if isinstance(left, OpathBool) and left.op == op else (left, right)
-            left = OpathBool(op, items)
-        return left
-
-    def unary() -> OpathNode:
-        tok = peek()
-        if tok and tok[0] == "op" and tok[1].lower() == "-not":
-            take()
-            return OpathNot(unary())
-        return primary()
-
-    def primary() -> OpathNode:
-        kind, value, at = take()
-        if value == "(":
-            inner = expression()
-            if take()[1] != ")":
-                raise OpathError(_syntax(text, at))
-            return inner
-        if kind != "word":
-            raise OpathError(_syntax(text, at))
-        prop = _PROP_BY_NAME.get(value.lower())
-        if prop is None:
-            raise OpathError(f'"{value}" is not a recognized filterable property. For a description of the '
-                             f'filterable properties see the command help.\n"{text}" at position {at + 1}.')
-        op_kind, op, op_at = take()
-        if op_kind != "op" or op.lower() in {"-and", "-or", "-not"}:
-            raise OpathError(_syntax(text, op_at))
-        val_kind, raw, val_at = take()
-        if val_kind == "str":
-            quote = raw[0]
-            inner_text = raw[1:-1]
-            literal: Any = re.sub(r"(['\u2018\u2019])\1", r"\1", inner_text) if quote != '"' else \
-                inner_text.replace('""', '"')
-        elif val_kind == "var":
-            literal = {"$true": True, "$false": False, "$null": None}[raw.lower()]
-        elif val_kind == "word":
-            literal = raw
-        else:
-            raise OpathError(_syntax(text, val_at))
-        name = op.lower()[1:]
-        name = name[1:] if name.startswith("i") and name != "inotlike" else name
-        name = "notlike" if name == "inotlike" else name
-        return OpathTerm(prop.name, name, literal)
-
-    tree = expression()
-    if index != len(tokens):
-        raise OpathError(_syntax(text, tokens[index][2]))
-    return tree
+    """-Filter/-RecipientFilter as Exchange on-premises reads them, with its filterable properties."""
+    return opath.parse_opath(text, resolve=_property_name, dialect=ONPREM)
 
 
-def _syntax(text: str, position: int) -> str:
-    return ("Invalid filter syntax. For a description of the filter parameter syntax see the command help.\n"
-            f'"{text}" at position {position + 1}.')
-
-
-def render_opath(node: OpathNode) -> str:
-    """Exchange's normal form: every statement in parentheses, values quoted with ' doubled."""
-    if isinstance(node, OpathTerm):
-        return f"({node.prop} -{node.op} {_opath_literal(node.value)})"
-    if isinstance(node, OpathNot):
-        return f"(-not{render_opath(node.item)})"
-    return "(" + f" -{node.op} ".join(render_opath(item) for item in node.items) + ")"
-
-
-def _opath_literal(value: Any) -> str:
-    if value is None:
-        return "$null"
-    if isinstance(value, bool):
-        return "$true" if value else "$false"
-    return "'" + re.sub(r"(['\u2018\u2019])", r"\1\1", str(value)) + "'"
+def _property_name(name: str) -> str | None:
+    prop = _PROP_BY_NAME.get(name.lower())
+    return prop.name if prop else None
 
 
 def opath_to_ldap(node: OpathNode) -> Filter:
