@@ -12,7 +12,8 @@ from uuid import UUID
 from portal.connectors import ad
 from portal.connectors.ad import ActiveDirectory, DirectoryObject
 from portal.lab import layout
-from portal.lab.cloud.store import CloudStore, iso, parse_datetime, utc_now
+from portal.lab.cloud.store import CloudStore
+from portal.lab.cloud.store.common import iso, parse_datetime, utc_now
 
 from .constants import (
     _SCOPE_FILTER,

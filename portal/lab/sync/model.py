@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from portal.lab import proxycalc
-from portal.lab.cloud.store import iso, utc_now
+from portal.lab.cloud.store.common import iso, utc_now
 
 from .constants import SYNC_ALREADY_RUNNING, Kind
 from .scoping import _Attrs

@@ -8,7 +8,7 @@ from typing import Any
 
 from portal.connectors.ad import DirectoryObject
 from portal.lab import proxycalc
-from portal.lab.cloud.store import ConflictError, NotFoundError, iso
+from portal.lab.cloud.store.common import ConflictError, NotFoundError, iso
 from portal.lab.seed import CERTIFICATE_USER_IDS_ATTRIBUTE
 
 from .constants import (

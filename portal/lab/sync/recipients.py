@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.lab.cloud.store import ConflictError, NotFoundError, iso
+from portal.lab.cloud.store.common import ConflictError, NotFoundError, iso
 
 from .constants import LINKS, MANAGED_RECIPIENT_PROPERTIES
 from .model import _Plan

@@ -13,7 +13,8 @@ from typing import Any
 from portal.connectors import ad
 from portal.connectors.ad import ActiveDirectory
 from portal.lab import layout
-from portal.lab.cloud.store import CloudStore, parse_datetime, utc_now
+from portal.lab.cloud.store import CloudStore
+from portal.lab.cloud.store.common import parse_datetime, utc_now
 
 from .constants import OPTIONS_FILE, Policy
 from .cycle import _Cycle
