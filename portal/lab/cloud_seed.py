@@ -369,7 +369,7 @@ class _Builder:
     def writeback_groups(self, s: dict[str, list[dict[str, Any]]]) -> None:
         specs = (
             # (displayName, kind, onPremisesGroupType); only Microsoft 365 groups may be written back as
-            # distribution or mail-enabled security groups (sync.py forces security groups to security)
+            # distribution or mail-enabled security groups (the sync engine forces security groups to security)
             ("Cloud Seed Project Atlas", "m365", "universalDistributionGroup"),
             ("Cloud Seed Leadership Circle", "m365", "universalMailEnabledSecurityGroup"),
             ("Cloud Seed App Reviewers", "security", "universalSecurityGroup"),

@@ -55,7 +55,7 @@ def seed_manifest_file() -> Path:
 
 
 def write_sync_options() -> None:
-    """The lab sync server's options (portal/lab/sync.py reads them at each cycle), from the settings."""
+    """The lab sync server's options (portal/lab/sync/ reads them at each cycle), from the settings."""
     import json
 
     from .sync import OPTIONS_FILE

@@ -29,7 +29,8 @@ Layout: this module composes the service; each API surface lives in a module of 
 
 - ``api`` (ApiRequest, ApiResponse, ApiError), ``errors`` (graph_error, ExchangeError, PowerShell
   error records), ``auth`` (token endpoint, token issue/verify), ``odata`` ($filter parser, Graph
-  query options and paging), ``opath`` (Exchange -Filter), ``graph_schema`` (Graph object shapes);
+  query options and paging), ``graph_schema`` (Graph object shapes); Exchange -Filter is the
+  lab's one OPATH parser, ``portal/lab/opath.py``;
 - one mixin per surface, composed into ``LabCloud`` below: ``graph_directory`` (users, groups,
   members, contacts), ``graph_auth_methods``, ``graph_reports`` (registration report, audit log),
   ``graph_conditional_access`` (policies, authentication strengths, security defaults, directory roles,
