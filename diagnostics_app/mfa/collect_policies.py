@@ -101,12 +101,15 @@ def read_policies(graph: Any, result: Any, say: Any) -> PolicyRead:
                 rec = result.users.get((member.id or "").lower())
                 if rec is not None and gid not in rec.groups:
                     rec.groups.append(gid)
-        except NotFound:
-            read.names[gid] = f"(deleted group {gid})"
+        except GraphError as exc:
+            gone = isinstance(exc, NotFound)
+            read.names[gid] = f"(deleted group {gid})" if gone else f"(unreadable group {gid})"
+            text = (f"Names group {gid}, which no longer exists: it matches nobody." if gone else
+                    f"Names group {gid}, whose members could not be read ({exc}): it matches nobody here.")
             for detail in read.details:
                 if gid in {str(g).lower() for k in ("includeGroups", "excludeGroups")
                            for g in detail["users"].get(k) or ()}:
-                    detail["problems"].append(f"Names group {gid}, which no longer exists: it matches nobody.")
+                    detail["problems"].append(text)
     known = set(result.users)
     for detail in read.details:
         for key in ("includeUsers", "excludeUsers"):
