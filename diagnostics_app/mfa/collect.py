@@ -45,7 +45,7 @@ from portal.connectors.graph import (
 )
 
 from . import classify as mc
-from .collect_policies import PolicyRead, evaluate_users, read_policies, read_sign_in_evidence
+from .collect_policies import PolicyRead, evaluate_users, read_per_user_mfa, read_policies, read_sign_in_evidence
 
 USER_SELECT = ("id", "userPrincipalName", "displayName", "accountEnabled", "userType", "department",
                "assignedLicenses", "onPremisesSyncEnabled")
@@ -80,6 +80,7 @@ class CollectOptions:
     read_groups: bool = True
     read_policies: bool = True
     sign_in_limit: int = 20_000
+    per_user_mfa_limit: int = 200
 
 
 @dataclass
@@ -255,6 +256,10 @@ def collect(
         rec.verdict = mc.classify(rec.facts, rec.report, rec.events, rec.methods, methods_error=rec.methods_error)
     if result.policy_read is not None:
         evaluate_users(result, result.policy_read)
+        if result.policy_read.read or result.policy_read.security_defaults is not None:
+            with _Phase(result, graph, "per_user_mfa") as phase:
+                read_per_user_mfa(graph, result, result.policy_read, limit=options.per_user_mfa_limit, say=say)
+                phase.items = len(result.policy_read.per_user)
     result.graph_calls = graph.stats.as_dict()
     return result
 

@@ -16,6 +16,7 @@ from typing import Any
 from portal.connectors.graph import Forbidden, GraphError, LicenceRequired, NotFound, odata_ge
 
 from . import policies as mp
+from .choices import PolicyOutcome as O
 
 
 @dataclass
@@ -29,6 +30,7 @@ class PolicyRead:
     roles: dict[str, set[str]] = field(default_factory=dict)  # user id -> role template ids
     problems: list[str] = field(default_factory=list)
     evidence: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)  # user -> policy -> (result, when)
+    per_user: dict[str, str] = field(default_factory=dict)  # user -> legacy per-user MFA state
     sign_ins_read: int = 0
 
 
@@ -158,15 +160,17 @@ def read_sign_in_evidence(graph: Any, result: Any, read: PolicyRead, *, since: A
              f"{sum(1 for v in read.evidence.values() if v):,} users with a report-only result.")
 
 
-def evaluate_users(result: Any, read: PolicyRead) -> None:
+def evaluate_users(result: Any, read: PolicyRead, only: set[str] | None = None) -> None:
     """Each user's policy outcome (``rec.policy``), once the classification gave the usable methods."""
     for uid, rec in result.users.items():
+        if only is not None and uid not in only:
+            continue
         verdict = rec.verdict
         can = verdict.can_satisfy_mfa if verdict is not None else None
         ctx = mp.UserContext(id=uid, upn=rec.facts.upn or "", user_type=rec.facts.user_type or "",
                              groups=frozenset(rec.groups), roles=frozenset(read.roles.get(uid, ())),
                              usable=tuple(verdict.usable) if verdict is not None and can else (),
-                             can_satisfy_mfa=can)
+                             can_satisfy_mfa=can, per_user_mfa=read.per_user.get(uid, ""))
         rec.policy = mp.evaluate(ctx, read.policies, security_defaults=bool(read.security_defaults),
                                  names=read.names)
         seen = read.evidence.get(uid)
@@ -174,3 +178,28 @@ def evaluate_users(result: Any, read: PolicyRead) -> None:
             hits = tuple(replace(h, evidence=seen[h.policy_id][0], evidence_time=seen[h.policy_id][1])
                          if h.policy_id in seen else h for h in rec.policy.hits)
             rec.policy = replace(rec.policy, hits=hits)
+
+
+def read_per_user_mfa(graph: Any, result: Any, read: PolicyRead, *, limit: int, say: Any) -> None:
+    """Legacy per-user MFA matters where no enabled policy asks for MFA: read it (beta, one call per user) for
+    at most ``limit`` of those users, enabled members first, and evaluate them again with it."""
+    candidates = [uid for uid, rec in result.users.items()
+                  if rec.policy is not None and rec.policy.outcome == O.NOT_COVERED and not rec.facts.deleted
+                  and rec.facts.enabled is not False]
+    candidates.sort(key=lambda uid: ((result.users[uid].facts.user_type or "").lower() == "guest", uid))
+    chosen = candidates[:max(0, limit)]
+    if len(candidates) > len(chosen):
+        say.warning(f"Per-user MFA state read for {len(chosen):,} of the {len(candidates):,} users no enabled "
+                    "policy covers (one Graph call each); the others are shown without it.")
+    for uid in chosen:
+        try:
+            read.per_user[uid] = graph.per_user_mfa_state(uid)
+        except NotFound:
+            continue
+        except GraphError as exc:
+            _note(read, say, f"Per-user MFA state could not be read ({exc}); the rest is shown without it.")
+            break
+    on = sum(1 for v in read.per_user.values() if v in ("enabled", "enforced"))
+    say.info(f"Per-user MFA (legacy): read for {len(read.per_user):,} user(s), on for {on:,}.")
+    if on:
+        evaluate_users(result, read, only={u for u, v in read.per_user.items() if v in ("enabled", "enforced")})

@@ -119,6 +119,7 @@ class UserContext:
     roles: frozenset[str] = frozenset()  # role template ids
     usable: tuple[str, ...] = ()  # usable method families (classify.Verdict.usable)
     can_satisfy_mfa: bool | None = None  # None: not evaluated
+    per_user_mfa: str = ""  # legacy per-user MFA: disabled | enabled | enforced ("" when not read)
 
     @property
     def guest_type(self) -> str | None:
@@ -154,6 +155,10 @@ def demand_from(*, built_in_controls: Iterable[str], operator: str, strength_id:
                       problems=tuple(problems))
     label = ", ".join(controls) or "no grant control"
     return Demand("none", f"Not an MFA demand ({label})", problems=tuple(problems))
+
+
+MFA_GRANT = demand_from(built_in_controls=("mfa",), operator="OR", strength_id=None, strength_name=None,
+                        combinations=None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,6 +299,7 @@ class Evaluation:
 
 
 SECURITY_DEFAULTS = "security-defaults"
+PER_USER_MFA = "per-user-mfa"
 
 
 def evaluate(ctx: UserContext, policies: Sequence[Policy], *, security_defaults: bool = False,
@@ -315,6 +321,11 @@ def evaluate(ctx: UserContext, policies: Sequence[Policy], *, security_defaults:
         hits.insert(0, Hit(SECURITY_DEFAULTS, "Security defaults", ENABLED, True, "every user", "Require MFA "
                            "(Microsoft Authenticator)", ok, detail))
     # block and device-only policies are listed but decide nothing about MFA
+    if ctx.per_user_mfa in ("enabled", "enforced"):
+        # legacy per-user MFA asks for MFA at every sign-in, whatever conditional access says
+        ok, detail = meets(MFA_GRANT, ctx)
+        hits.insert(0, Hit(PER_USER_MFA, f"Per-user MFA (legacy, {ctx.per_user_mfa})", ENABLED, True,
+                           "per-user MFA state", "Require MFA", ok, detail))
     enforcing = [h for h in hits if h.state == ENABLED and h.status in ("able", "interrupted", "unknown")]
     if ctx.can_satisfy_mfa is None and any(h.in_scope and h.state == ENABLED for h in hits):
         outcome = O.NOT_EVALUATED

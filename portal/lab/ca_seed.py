@@ -95,6 +95,11 @@ def seed_conditional_access(store: CloudStore, *, users: Sequence[Mapping[str, A
                                          users={"includeGroups": [finance["id"]]}, built_in_controls=(),
                                          strength_id=STRENGTH_PASSWORDLESS)
         out["policies"] = {k: v["id"] for k, v in made.items()}
+        # legacy per-user MFA, still switched on for a few accounts outside every policy's groups
+        legacy = [uid for uid in ids[3::13] if uid not in set(pilot_direct) | set(nested_members)][:3]
+        for n, uid in enumerate(legacy):
+            store.set_per_user_mfa(user_id=uid, state="enforced" if n % 2 == 0 else "enabled")
+        out["per_user_mfa"] = legacy
         out["guests"] = list(guests)
     return out
 

@@ -305,6 +305,11 @@ def test_conditional_access_is_read_evaluated_per_user_and_shown(lab_graph, role
     # the report-only all-users policy never makes anyone covered
     broken = rows[manifest["field_notes"]["unverified"]]
     assert broken.policy_outcome == "not_covered" and any("Report-only" in r for r in broken.policy_reasons)
+    # legacy per-user MFA asks these users for MFA although no enabled policy covers them
+    for uid in ca["per_user_mfa"]:
+        hit = rows[uid].policy_hits[0]
+        assert hit["name"].startswith("Per-user MFA (legacy") and rows[uid].policy_outcome != "not_covered"
+    assert job.result["phases"]["per_user_mfa"]["items"] > 0
     all_users = policies[ca["policies"]["all_users"]]
     assert all_users.interrupted > 0 and all_users.state == "enabledForReportingButNotEnforced"
 

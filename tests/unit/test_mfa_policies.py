@@ -166,3 +166,11 @@ def test_not_evaluated_users_are_never_guessed():
 ])
 def test_sign_in_evidence_against_the_prediction(predicted, evidence, verdict):
     assert mp.agreement(predicted, evidence) == verdict
+
+
+def test_legacy_per_user_mfa_covers_a_user_no_policy_covers():
+    for state, outcome in (("enforced", O.ABLE), ("enabled", O.ABLE), ("disabled", O.NOT_COVERED)):
+        result = mp.evaluate(mp.UserContext(id="u1", usable=(F.PHONE,), can_satisfy_mfa=True, per_user_mfa=state), [])
+        assert result.outcome == outcome
+    weak = mp.evaluate(mp.UserContext(id="u1", can_satisfy_mfa=False, per_user_mfa="enforced"), [])
+    assert weak.outcome == O.INTERRUPTED and weak.hits[0].name == "Per-user MFA (legacy, enforced)"

@@ -165,6 +165,14 @@ class PolicyReadsMixin:
         return self._pages(  # type: ignore[attr-defined]
             "read the sign-in logs", lambda c: c.audit_logs.sign_ins.to_get_request_information(config), _sign_in)
 
+    def per_user_mfa_state(self, user_id: str) -> str:
+        """Legacy per-user MFA (beta ``/users/{id}/authentication/requirements``): disabled, enabled or enforced."""
+        from urllib.parse import quote
+
+        url = f"{self.settings.beta}/users/{quote(user_id, safe='')}/authentication/requirements"  # type: ignore[attr-defined]
+        doc = self._get_json(f"read the per-user MFA state of {user_id}", url)  # type: ignore[attr-defined]
+        return str(doc.get("perUserMfaState") or "disabled")
+
     def directory_roles(self) -> list[DirectoryRole]:
         """Activated directory roles with their members (one listing, then one read per role)."""
         out = []

@@ -55,6 +55,7 @@ class GraphConditionalAccessMixin:
             route("GET", rf"/directoryRoles/{seg}/members", self._directory_role_members),
             route("GET", rf"/directoryRoles/roleTemplateId={seg}/members", self._directory_role_members),
             route("GET", r"/auditLogs/signIns", self._sign_ins),
+            route("GET", rf"/users/{seg}/authentication/requirements", self._per_user_mfa),
         ]
 
     def _expanded(self, doc: dict[str, Any], by_id: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
@@ -123,6 +124,16 @@ class GraphConditionalAccessMixin:
                                 "userPrincipalName": obj.get("userPrincipalName")})
         return ApiResponse(200, {"@odata.context": self._context(req, "directoryObjects"), "value": members})
 
+
+    def _per_user_mfa(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        """Beta only: ``strongAuthenticationRequirements`` with ``perUserMfaState`` (disabled/enabled/enforced)."""
+        if req.version != "beta":
+            raise graph_error(400, "BadRequest", "Resource not found for the segment 'requirements'.", req)
+        self._require(req, "Policy.Read.All", "UserAuthenticationMethod.Read.All")
+        user = self._object_or_404(req, match.group(1), "user")
+        return ApiResponse(200, {"@odata.context": self._context(
+            req, f"users('{match.group(1)}')/authentication/requirements/$entity"),
+            "perUserMfaState": self.store.per_user_mfa(user_id=user["id"])})
 
     def _sign_ins(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
         self._require(req, "AuditLog.Read.All")

@@ -176,7 +176,7 @@ class StoreBase:
             for table in ("objects", "proxy_addresses", "members", "recipients", "recipient_addresses",
                           "recipient_permissions", "outbound_connectors", "auth_methods", "registration_details",
                           "audit_events", "sync_runs", "export_errors", "pending_exports", "ca_policies",
-                          "ca_strengths", "directory_roles", "directory_role_members", "ca_signins"):
+                          "ca_strengths", "directory_roles", "directory_role_members", "ca_signins", "per_user_mfa"):
                 self._execute(f"DELETE FROM {table}")
 
     def stats(self) -> dict[str, int]:

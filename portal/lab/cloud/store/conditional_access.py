@@ -114,6 +114,17 @@ class ConditionalAccessStoreMixin:
     def set_security_defaults(self, enabled: bool) -> None:
         self._set_meta(SECURITY_DEFAULTS_KEY, "1" if enabled else "0")
 
+    # -- legacy per-user MFA (beta /users/{id}/authentication/requirements)
+
+    def per_user_mfa(self, *, user_id: str) -> str:
+        row = self._execute("SELECT state FROM per_user_mfa WHERE user_id = ?", (user_id.lower(),)).fetchone()
+        return row[0] if row else "disabled"
+
+    def set_per_user_mfa(self, *, user_id: str, state: str) -> None:
+        if state not in ("disabled", "enabled", "enforced"):
+            raise ValueError(f"unknown per-user MFA state {state!r}")
+        self._execute("INSERT OR REPLACE INTO per_user_mfa (user_id, state) VALUES (?, ?)", (user_id.lower(), state))
+
     # -- directory roles
 
     def activate_role(self, *, template_id: str, member_ids: Iterable[str] = ()) -> dict[str, Any]:

@@ -166,6 +166,7 @@ CREATE TABLE IF NOT EXISTS directory_role_members (role_id TEXT NOT NULL, member
 CREATE TABLE IF NOT EXISTS ca_signins (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
                                        created TEXT NOT NULL, user_id TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ca_signins_created ON ca_signins (created);
+CREATE TABLE IF NOT EXISTS per_user_mfa (user_id TEXT PRIMARY KEY, state TEXT NOT NULL);
 """
 
 _SETTING_DEFAULTS: dict[str, Any] = {
