@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal.accounts import views as account_views
@@ -7,8 +6,10 @@ from portal.accounts.permissions import requires
 
 urlpatterns = [
     path("", account_views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", requires()(auth_views.LogoutView.as_view()), name="logout"),
+    path("login/", account_views.PortalLoginView.as_view(), name="login"),
+    path("login/microsoft/", account_views.entra_start, name="entra_start"),
+    path("login/microsoft/callback/", account_views.entra_callback, name="entra_callback"),
+    path("logout/", requires()(account_views.PortalLogoutView.as_view()), name="logout"),
     path("jobs/", include("portal.jobs.urls")),
     path("audit/", include("portal.audit.urls")),
     path("directory/", include("portal.directory.urls")),

@@ -1,7 +1,9 @@
+from axes.models import AccessAttempt
+from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 
@@ -11,7 +13,8 @@ from portal.audit.services import record
 
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs):
-    record(actor=user, action="auth.login", target=f"user:{user.get_username()}", request=request)
+    record(actor=user, action="auth.login", target=f"user:{user.get_username()}", request=request,
+           detail={"method": getattr(user, "_sign_in_method", "password")})
 
 
 @receiver(user_logged_out)
@@ -20,11 +23,27 @@ def _logged_out(sender, request, user, **kwargs):
         record(actor=user, action="auth.logout", target=f"user:{user.get_username()}", request=request)
 
 
-@receiver(user_login_failed)
-def _login_failed(sender, credentials, request=None, **kwargs):
-    # Only the username: the password the person typed must never reach a log or the audit trail.
-    username = str(credentials.get("username", ""))[:150]
-    record(actor=None, action="auth.login_failed", target=f"user:{username}", request=request)
+# Failed sign-ins are counted by django-axes (its AccessAttempt rows), not written one audit row
+# each: a password-guessing run must not flood the audit log. The lockout and its end are audited.
+
+
+@receiver(user_locked_out)
+def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
+    record(actor=None, action="auth.lockout", target=f"user:{str(username or '')[:150]}",
+           after={"failures": settings.AXES_FAILURE_LIMIT, "minutes": settings.LOGIN_LOCKOUT_MINUTES,
+                  "ip": ip_address}, request=request)
+
+
+@receiver(post_delete, sender=AccessAttempt)
+def _attempts_cleared(sender, instance, **kwargs):
+    if instance.failures_since_start < settings.AXES_FAILURE_LIMIT:
+        return  # a count that never locked anyone out ends silently
+    actor, request = request_actor()
+    # By a person (Django admin, the unlock command) or by the cool-off running out.
+    record(actor=actor, action="auth.unlock", target=f"user:{instance.username or ''}",
+           before={"failures": instance.failures_since_start},
+           after={"by": "an administrator" if actor is not None else "cool-off expired or command line"},
+           request=request)
 
 
 # -- changes of accounts, roles and role membership ----------------------------------------------

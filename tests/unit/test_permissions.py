@@ -8,7 +8,8 @@ from portal.accounts.roles import ROLE_PERMISSIONS
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = {"login"}
+# The sign-in pages: the login form and the two legs of "Sign in with Microsoft" (state-bound to the session).
+PUBLIC = {"login", "entra_start", "entra_callback"}
 
 
 def _walk(patterns, prefix="", namespace=""):
