@@ -1,13 +1,18 @@
+from datetime import timedelta
+
 from axes.models import AccessAttempt
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from portal.audit.context import request_actor
+from portal.audit.models import AuditEvent
 from portal.audit.services import record
 
 
@@ -29,9 +34,14 @@ def _logged_out(sender, request, user, **kwargs):
 
 @receiver(user_locked_out)
 def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
-    record(actor=None, action="auth.lockout", target=f"user:{str(username or '')[:150]}",
-           after={"failures": settings.AXES_FAILURE_LIMIT, "minutes": settings.LOGIN_LOCKOUT_MINUTES,
-                  "ip": ip_address}, request=request)
+    # axes signals again at every attempt made while locked: one audit row per lockout, not per attempt.
+    target = f"user:{str(username or '')[:150]}"
+    since = timezone.now() - timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    recent = AuditEvent.objects.filter(action="auth.lockout", time__gte=since)
+    if recent.filter(Q(target=target) | Q(source_ip=ip_address) if ip_address else Q(target=target)).exists():
+        return
+    record(actor=None, action="auth.lockout", target=target,
+           after={"failures": settings.AXES_FAILURE_LIMIT, "minutes": settings.LOGIN_LOCKOUT_MINUTES}, request=request)
 
 
 @receiver(post_delete, sender=AccessAttempt)

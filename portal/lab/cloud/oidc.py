@@ -60,7 +60,7 @@ def _write_private(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _read_config(data_dir: Path) -> dict[str, Any]:
+def read_config(data_dir: Path) -> dict[str, Any]:
     path = Path(data_dir) / SIGN_IN_FILE
     if not path.exists():
         return {"apps": {}, "assignments": {}, "accounts": {}}
@@ -68,7 +68,7 @@ def _read_config(data_dir: Path) -> dict[str, Any]:
 
 
 def _update_config(data_dir: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    config = _read_config(data_dir)
+    config = read_config(data_dir)
     change(config)
     _write_private(Path(data_dir) / SIGN_IN_FILE, json.dumps(config, indent=2, sort_keys=True).encode())
 
@@ -193,7 +193,7 @@ class LabSignIn:
                   ) -> tuple[int, str, dict[str, str]]:
         """(status, HTML body, headers): the sign-in page, or the redirect back to the app."""
         params = dict(query) if method == "GET" else {k: v for k, v in form.items() if k not in {"user", "password"}}
-        config = _read_config(self.data_dir)
+        config = read_config(self.data_dir)
         client_id = params.get("client_id", "").lower()
         app = config["apps"].get(client_id)
         if app is None:
@@ -282,7 +282,7 @@ class LabSignIn:
         user = self.store.get_object(object_id=code.user_id, kind="user")
         if user is None or user.get("accountEnabled") is False:
             raise self._aadsts(400, "invalid_grant", 50057, "The user account is disabled.")
-        config = _read_config(self.data_dir)
+        config = read_config(self.data_dir)
         app = config["apps"].get(code.client_id, {})
         roles = config["assignments"].get(code.client_id, {}).get(code.user_id, [])
         now = int(time.time())
@@ -370,7 +370,7 @@ def _sign_in_page(params: Mapping[str, str], accounts: list[tuple[str, str]], er
     options = "".join(f"<option value='{html.escape(uid)}'>{html.escape(label)}</option>" for uid, label in accounts)
     body = (
         "<h1>Sign in</h1><p class='note'>Rehearsal lab: pick a lab user and type its lab password "
-        "(<code>var/lab/sign-in-accounts.json</code>).</p>"
+        "(<code>var/lab/cloud/sign-in-accounts.json</code>, printed by <code>manage.py lab seed</code>).</p>"
         + (f"<p class='error' role='alert'>{html.escape(error)}</p>" if error else "")
         + f"<form method='post'>{hidden}<label for='user'>Lab user</label><select id='user' name='user'>{options}"
         "</select><label for='password'>Password</label><input id='password' name='password' type='password' "
