@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -183,7 +184,11 @@ class EntraSignIn:
 
     def begin(self, *, redirect_uri: str) -> dict[str, Any]:
         """A new flow (state, nonce, PKCE verifier; keep it server-side) and its ``auth_uri``."""
-        return self._application().initiate_auth_code_flow(scopes=[], redirect_uri=redirect_uri)
+        # response_mode stays "query": a cross-site form_post would arrive without the SameSite=Lax
+        # session cookie that holds this flow. The code in the URL is single-use and PKCE-bound.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+            return self._application().initiate_auth_code_flow(scopes=[], redirect_uri=redirect_uri)
 
     def complete(self, *, flow: Mapping[str, Any], response: Mapping[str, str]) -> Identity:
         """Redeem the code the authorize endpoint sent back and validate the id token."""

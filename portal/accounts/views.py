@@ -9,7 +9,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from .middleware import ENTRA_SESSION_KEY, SIGN_IN_NOTICE_KEY
 from .oidc import SignInError
@@ -77,7 +77,7 @@ def _sign_in_failed(request, message: str, *, status: int = 403):
 
 
 @login_not_required
-@require_POST
+@require_GET
 def entra_start(request):
     """Start the authorization code flow (PKCE, state and nonce made by msal) and go to Entra ID."""
     if not settings.ENTRA_SIGN_IN:
@@ -89,7 +89,7 @@ def entra_start(request):
         flow = entra_sign_in().begin(redirect_uri=redirect_uri)
     except (SignInError, NotConfigured) as exc:
         return _sign_in_failed(request, str(exc), status=503)
-    next_url = request.POST.get("next", "")
+    next_url = request.GET.get("next", "")
     # Server-side session: the PKCE verifier and nonce never reach the browser.
     request.session[FLOW_KEY] = {"flow": flow, "next": next_url}
     return redirect(flow["auth_uri"])

@@ -140,7 +140,7 @@ def entra(monkeypatch, settings, make_user):
 
 
 def _sign_in(client, **query):
-    start = client.post("/login/microsoft/", {"next": "/jobs/"})
+    start = client.get("/login/microsoft/", {"next": "/jobs/"})
     assert start.status_code == 302 and start["Location"].startswith("https://login.example.test/authorize")
     return client.get("/login/microsoft/callback/", {"code": "c", "state": "s", **query})
 
@@ -221,7 +221,7 @@ def test_unconfigured_sign_in_is_explained(client, settings, monkeypatch):
         raise NotConfigured("The Microsoft cloud is not configured: set ENTRA_TENANT_ID (see README).")
 
     monkeypatch.setattr("portal.connectors.registry.entra_sign_in", unconfigured)
-    answer = client.post("/login/microsoft/")
+    answer = client.get("/login/microsoft/")
     assert answer.status_code == 503 and "ENTRA_TENANT_ID" in answer.content.decode()
 
 
