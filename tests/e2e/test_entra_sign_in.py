@@ -24,7 +24,7 @@ def lab_page(browser, live_server):
 
 def _sign_in_with_microsoft(page, account):
     page.goto("/login/")
-    page.get_by_role("button", name="Sign in with Microsoft").click()
+    page.get_by_role("link", name="Sign in with Microsoft").click()
     page.wait_for_url(re.compile(r"https://127\.0\.0\.1:\d+/.*/oauth2/v2\.0/authorize"))
     page.get_by_label("Lab user").select_option(account["user_id"])
     page.get_by_label("Password").fill(account["password"])
@@ -46,7 +46,7 @@ def test_helpdesk_signs_in_with_microsoft_and_out_again(lab_page, lab_tenant, db
     assert page.get_by_role("heading", name="You are signed out of the portal").is_visible()
     page.get_by_role("link", name="Sign out of Microsoft too").click()
     page.wait_for_url(re.compile(r".*/login/$"))
-    assert page.get_by_role("button", name="Sign in with Microsoft").is_visible()
+    assert page.get_by_role("link", name="Sign in with Microsoft").is_visible()
 
     # A lab user holding no app role is signed in and told which role to ask for, nothing else.
     _sign_in_with_microsoft(page, accounts["no role"])
