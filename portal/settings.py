@@ -160,6 +160,8 @@ LOGOUT_REDIRECT_URL = "login"
 # password is checked), then the portal's backend, which refuses everyone when local accounts are off.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "portal.accounts.backends.LocalAccountBackend"]
 LOCAL_ACCOUNTS_ENABLED = env.bool("LOCAL_ACCOUNTS_ENABLED", default=True)
+# A local account's password is followed by a TOTP code (enrolment at the first sign-in) or a recovery code.
+LOCAL_ACCOUNTS_TOTP = env.bool("LOCAL_ACCOUNTS_TOTP", default=True)
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_MINUTES = env.float("LOGIN_LOCKOUT_MINUTES", default=15.0)
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT

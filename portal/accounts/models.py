@@ -38,3 +38,22 @@ class EntraIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.object_id})"
+
+
+class TotpDevice(models.Model):
+    """A local account's authenticator (second factor): its TOTP secret, encrypted, and the hashes of
+    its unused recovery codes. Unconfirmed until the first code from the app is typed back."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="totp_device")
+    secret_encrypted = models.TextField()
+    confirmed = models.BooleanField(default=False)
+    # The last time step a code was accepted for: a code is good once.
+    last_used_step = models.BigIntegerField(default=0)
+    recovery_code_hashes = models.JSONField(default=list, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"authenticator of {self.user}"

@@ -8,7 +8,10 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.utils import timezone
 
-from .models import EntraIdentity
+from portal.audit.services import record
+
+from . import totp
+from .models import EntraIdentity, TotpDevice
 from .oidc import Identity
 from .roles import ROLE_PERMISSIONS
 
@@ -102,3 +105,58 @@ def do_sign_in_with_entra(*, identity: Identity):
         if wanted - current:
             user.groups.add(*Group.objects.filter(name__in=wanted - current))
     return user
+
+
+# -- second factor of local accounts ---------------------------------------------------------------
+
+
+@transaction.atomic
+def do_begin_totp_enrolment(*, user) -> str:
+    """A new secret for a user who has no confirmed authenticator yet (kept unconfirmed until a code
+    comes back). Returns the secret, to show as a QR code and a key."""
+    device = TotpDevice.objects.select_for_update().filter(user=user).first()
+    if device is not None and device.confirmed:
+        raise ValueError("this account already has an authenticator")
+    secret = totp.new_secret()
+    if device is None:
+        device = TotpDevice(user=user)
+    device.secret_encrypted = totp.encrypt(secret)
+    device.save()
+    return secret
+
+
+@transaction.atomic
+def do_confirm_totp(*, user, code: str, request=None) -> list[str] | None:
+    """Confirm the enrolment with the first code from the app; returns the recovery codes (shown
+    once) or None when the code is wrong."""
+    device = TotpDevice.objects.select_for_update().get(user=user, confirmed=False)
+    step = totp.matching_step(secret=totp.decrypt(device.secret_encrypted), code=code, after_step=0)
+    if step is None:
+        return None
+    codes, hashes = totp.new_recovery_codes()
+    device.confirmed, device.last_used_step, device.recovery_code_hashes = True, step, hashes
+    device.save()
+    record(actor=user, action="account.totp.enrolled", target=f"user:{user.get_username()}", request=request)
+    return codes
+
+
+@transaction.atomic
+def check_second_factor(*, user, code: str, request=None) -> bool:
+    """A code from the authenticator (each good once) or one of the recovery codes (used up)."""
+    device = TotpDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+    if device is None:
+        return False
+    step = totp.matching_step(secret=totp.decrypt(device.secret_encrypted), code=code,
+                              after_step=device.last_used_step)
+    if step is not None:
+        device.last_used_step = step
+        device.save(update_fields=["last_used_step"])
+        return True
+    hashed = totp.hash_recovery_code(code)
+    if hashed in device.recovery_code_hashes:
+        device.recovery_code_hashes = [h for h in device.recovery_code_hashes if h != hashed]
+        device.save(update_fields=["recovery_code_hashes"])
+        record(actor=user, action="account.totp.recovery_code_used", target=f"user:{user.get_username()}",
+               after={"left": len(device.recovery_code_hashes)}, request=request)
+        return True
+    return False

@@ -2,8 +2,9 @@ import logging
 import time
 
 from django.conf import settings
-from django.contrib.auth import login
+from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import Http404
 from django.shortcuts import redirect, render, resolve_url
@@ -11,11 +12,19 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
 
+from . import totp
 from .middleware import ENTRA_SESSION_KEY, SIGN_IN_NOTICE_KEY
+from .models import TotpDevice
 from .oidc import SignInError
 from .permissions import requires
 from .roles import ROLE_DESCRIPTIONS, ROLE_PERMISSIONS
-from .services import SignInRefused, do_sign_in_with_entra
+from .services import (
+    SignInRefused,
+    check_second_factor,
+    do_begin_totp_enrolment,
+    do_confirm_totp,
+    do_sign_in_with_entra,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +55,8 @@ def permission_denied(request, exception=None):
 # -- signing in and out ---------------------------------------------------------------------------
 
 FLOW_KEY = "entra_sign_in_flow"
+PENDING_KEY = "second_factor_pending"
+PENDING_SECONDS = 300
 
 
 def _sign_in_context(request) -> dict:
@@ -61,6 +72,14 @@ class PortalLoginView(LoginView):
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), **_sign_in_context(self.request)}
+
+    def form_valid(self, form):
+        if not settings.LOCAL_ACCOUNTS_TOTP:
+            return super().form_valid(form)
+        # The password was right; the session is not signed in until the second factor is.
+        self.request.session[PENDING_KEY] = {"user": form.get_user().pk, "at": time.time(),
+                                             "next": self.get_success_url()}
+        return redirect("login_second_factor")
 
     def post(self, request, *args, **kwargs):
         if not settings.LOCAL_ACCOUNTS_ENABLED:
@@ -146,3 +165,48 @@ def _no_role(request):
     roles = [(role, ROLE_DESCRIPTIONS[role], app_roles[role]) for role in ROLE_DESCRIPTIONS]
     return render(request, "registration/no_role.html",
                   {"entra": hasattr(request.user, "entra_identity"), "roles": roles})
+
+
+@login_not_required
+def second_factor(request):
+    """After a local account's password: the TOTP code (or a recovery code), or the enrolment of an
+    authenticator when the account has none yet. Wrong codes count toward the lockout (django-axes)."""
+    pending = request.session.get(PENDING_KEY)
+    if not pending or time.time() - pending["at"] > PENDING_SECONDS:
+        request.session.pop(PENDING_KEY, None)
+        return redirect("login")
+    user = get_user_model().objects.filter(pk=pending["user"], is_active=True).first()
+    if user is None or not settings.LOCAL_ACCOUNTS_ENABLED:
+        return redirect("login")
+    device = TotpDevice.objects.filter(user=user).first()
+    code = request.POST.get("code", "") if request.method == "POST" else ""
+    context = {"username": user.get_username()}
+    if device is None or not device.confirmed:
+        if request.method == "POST" and device is not None:
+            codes = do_confirm_totp(user=user, code=code, request=request)
+            if codes is not None:
+                _finish_local_sign_in(request, user)
+                return render(request, "registration/recovery_codes.html", {"codes": codes, "next": pending["next"]})
+            context["error"] = ("That code is not the one your app shows now. Check the clock of your phone and "
+                                "try again.")
+            secret = totp.decrypt(device.secret_encrypted)
+        else:
+            secret = do_begin_totp_enrolment(user=user)
+        uri = totp.provisioning_uri(secret=secret, username=user.get_username())
+        key = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+        return render(request, "registration/totp_enrol.html", {**context, "qr": totp.qr_svg(uri), "key": key},
+                      status=200 if "error" not in context else 400)
+    if request.method == "POST":
+        if check_second_factor(user=user, code=code, request=request):
+            _finish_local_sign_in(request, user)
+            return redirect(pending["next"])
+        # Counted like a wrong password (AxesMiddleware answers with the lockout page once over the limit).
+        user_login_failed.send(sender=__name__, credentials={"username": user.get_username()}, request=request)
+        context["error"] = "That code is not valid (or was already used)."
+    return render(request, "registration/totp_verify.html", context, status=400 if "error" in context else 200)
+
+
+def _finish_local_sign_in(request, user) -> None:
+    request.session.pop(PENDING_KEY, None)
+    user._sign_in_method = "password+totp"
+    login(request, user, backend="portal.accounts.backends.LocalAccountBackend")

@@ -29,13 +29,15 @@ def test_lockout_after_the_limit_refuses_even_the_right_password(client, make_us
     assert "wrong-password-9" not in str(list(AuditEvent.objects.values()))
 
 
-def test_admin_login_is_throttled_too(client, make_user, settings):
+def test_admin_login_is_the_throttled_portal_login(client, make_user, settings):
     user = make_user("root", "Administrator", password="right-password-1")
     user.is_superuser = user.is_staff = True
     user.save()
-    locked = _fail(client, url="/admin/login/", username="root", times=settings.LOGIN_FAILURE_LIMIT)
+    assert client.get("/admin/login/")["Location"] == "/login/?next=/admin/"
+    assert client.post("/admin/login/", {"username": "root", "password": "wrong-password-9"}).status_code == 302
+    assert "_auth_user_id" not in client.session, "the admin's own login form is not served"
+    locked = _fail(client, username="root", times=settings.LOGIN_FAILURE_LIMIT)
     assert locked.status_code == 429
-    assert client.post("/admin/login/", {"username": "root", "password": "right-password-1"}).status_code == 429
     assert AuditEvent.objects.filter(action="auth.lockout", target="user:root").count() == 1
 
 
