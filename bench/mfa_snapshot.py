@@ -4,7 +4,7 @@ Measures, against the lab cloud service (portal/lab/cloud; its own lab on 127.0.
 var/bench/lab/cloud-mfa) holding a tenant built by portal/lab/mfa_tenant.py (env BENCH_MFA_USERS,
 default 100,000 users; seeded once, reused while the count matches):
 
-  - the snapshot's collection (diagnostics_app/mfa_collect.py through the real EntraGraph connector:
+  - the snapshot's collection (diagnostics_app/mfa/collect.py through the real EntraGraph connector:
     users, group memberships, the userRegistrationDetails report, the filtered directory audit, per-user
     methods only where a question is left) and the classification of every user: wall time and Graph
     calls (HTTP requests counted at the connector's transport, retries included);
@@ -58,8 +58,8 @@ def measure(mode: str, lab: dict) -> dict:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        from diagnostics_app.mfa_collect import collect
-        from diagnostics_app.services import do_store_snapshot
+        from diagnostics_app.mfa.collect import collect
+        from diagnostics_app.mfa.services import do_store_snapshot
 
         started = time.perf_counter()
         with _graph(lab) as graph:

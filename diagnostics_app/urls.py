@@ -1,13 +1,12 @@
 from django.urls import path
 
 from . import views
+from .mfa import urls as mfa_urls
 
+# One namespace for the app; each area's sub-package lists its own paths.
 app_name = "diagnostics_app"
 urlpatterns = [
     path("address-repair/", views.address_repair, name="address_repair"),
-    path("mfa/", views.mfa, name="mfa"),
-    path("mfa/users/<int:pk>/", views.mfa_user, name="mfa_user"),
-    path("mfa/readiness/", views.mfa_readiness, name="mfa_readiness"),
-    path("mfa/snapshot/", views.mfa_start_snapshot, name="mfa_start_snapshot"),
+    *mfa_urls.urlpatterns,
     path("writeback/", views.writeback, name="writeback"),
 ]

@@ -22,7 +22,7 @@ import jwt
 import msal
 import requests
 
-from portal.connectors.graph import AppCredentials
+from portal.connectors.graph.auth import AppCredentials
 
 CLOCK_SKEW_SECONDS = 120
 _KEYS_TTL_SECONDS = 3600

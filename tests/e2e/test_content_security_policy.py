@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_htmx_pages_raise_no_policy_violation(page, make_user, no_enqueue):
-    from diagnostics_app.services import do_store_snapshot
+    from diagnostics_app.mfa.services import do_store_snapshot
 
     do_store_snapshot(make_result(when=T0 - timedelta(days=7)))
     do_store_snapshot(make_result())

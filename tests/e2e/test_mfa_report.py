@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_auditor_reads_the_mfa_report(page, make_user):
-    from diagnostics_app.services import do_store_snapshot
+    from diagnostics_app.mfa.services import do_store_snapshot
 
     do_store_snapshot(make_result(when=T0 - timedelta(days=14), extra_unusable=4))
     do_store_snapshot(make_result(when=T0 - timedelta(days=7), extra_unusable=2))

@@ -17,7 +17,7 @@ ROLES = ("Helpdesk", "Administrator", "Approver", "Auditor")
 
 @pytest.fixture
 def pages(make_user):
-    from diagnostics_app.services import do_store_snapshot
+    from diagnostics_app.mfa.services import do_store_snapshot
 
     users = {role: make_user(role.lower(), role) for role in ROLES}
     make_list("a-list-with-a-rather-long-name-that-goes-on", mail="a-very-long-address-of-a-list@contoso.com")

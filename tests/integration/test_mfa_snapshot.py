@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from diagnostics_app.choices import MfaClass
-from diagnostics_app.mfa_collect import CollectOptions, collect
+from diagnostics_app.mfa.choices import MfaClass
+from diagnostics_app.mfa.collect import CollectOptions, collect
 from portal.connectors import graph
 from portal.lab.cloud import server
 from portal.lab.cloud.store import CloudStore
@@ -216,14 +216,14 @@ def lab_graph(lab, monkeypatch):
         with lab_obj.graph() as client:
             yield client
 
-    monkeypatch.setattr("diagnostics_app.jobs.entra_graph", fake_registry)
+    monkeypatch.setattr("diagnostics_app.mfa.jobs.entra_graph", fake_registry)
     return lab_obj, manifest
 
 
 @pytest.mark.django_db(transaction=True)
 def test_snapshot_job_stores_history_and_the_report_shows_it(lab_graph, role_users, client):
+    from diagnostics_app.mfa.services import do_start_snapshot
     from diagnostics_app.models import MfaSnapshot
-    from diagnostics_app.services import do_start_snapshot
     from portal.jobs.services import run_job_inline
 
     lab, manifest = lab_graph

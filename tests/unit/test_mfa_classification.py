@@ -1,4 +1,4 @@
-"""The MFA classification matrix (diagnostics_app/mfa_classify.py): pure inputs, a class and its reasons out."""
+"""The MFA classification matrix (diagnostics_app/mfa/classify.py): pure inputs, a class and its reasons out."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from diagnostics_app import mfa_classify as mc
-from diagnostics_app.choices import MfaClass as C
+from diagnostics_app.mfa import classify as mc
+from diagnostics_app.mfa.choices import MfaClass as C
 
 T0 = datetime(2026, 11, 10, 12, 35, 33, tzinfo=UTC)
 USER = mc.UserFacts(id="u1", upn="someone@contoso.com", display_name="Someone", user_type="Member", enabled=True)

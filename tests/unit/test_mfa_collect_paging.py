@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from diagnostics_app.choices import MfaClass
-from diagnostics_app.mfa_collect import CollectOptions, collect
+from diagnostics_app.mfa.choices import MfaClass
+from diagnostics_app.mfa.collect import CollectOptions, collect
 from portal.connectors.graph import GraphCallStats, UserAuthMethods
 
 N = 100_000

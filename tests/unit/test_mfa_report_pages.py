@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 
-from diagnostics_app import mfa_classify as mc
-from diagnostics_app.choices import MfaClass
-from diagnostics_app.mfa_collect import CollectResult, UserRecord
+from diagnostics_app.mfa import classify as mc
+from diagnostics_app.mfa.choices import MfaClass
+from diagnostics_app.mfa.collect import CollectResult, UserRecord
+from diagnostics_app.mfa.services import do_store_snapshot
 from diagnostics_app.models import MfaSnapshot
-from diagnostics_app.services import do_store_snapshot
 from portal.jobs.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -274,7 +274,7 @@ def test_readiness_pages_its_interrupted_users_and_exports_them_all(client, role
 
     from portal.audit.models import AuditEvent
 
-    monkeypatch.setattr("diagnostics_app.views.READINESS_PAGE", 2)
+    monkeypatch.setattr("diagnostics_app.mfa.views.READINESS_PAGE", 2)
     client.force_login(role_users["Auditor"])
     first = client.get("/diagnostics/mfa/readiness/", {"snapshot": snapshot.pk}).content.decode()
     total = int(re.search(r"1–2 of (\d+)\.", first).group(1))
@@ -289,7 +289,7 @@ def test_readiness_pages_its_interrupted_users_and_exports_them_all(client, role
 
 
 def test_headline_numbers_reconcile_with_the_readiness_page(client, role_users, snapshot):
-    from diagnostics_app import selectors
+    from diagnostics_app.mfa import selectors
 
     client.force_login(role_users["Auditor"])
     tiles = selectors.headline(snapshot)

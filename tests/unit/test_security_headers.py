@@ -15,7 +15,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from diagnostics_app.services import do_store_snapshot
+from diagnostics_app.mfa.services import do_store_snapshot
 from migrations_app.choices import BackupKind, MigrationStatus
 from migrations_app.models import Migration, MigrationBackup
 from portal.jobs.choices import JobStatus

@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 import portal.urls  # noqa: F401  (imports every view, hence every table)
-from diagnostics_app.choices import MfaClass
+from diagnostics_app.mfa.choices import MfaClass
+from diagnostics_app.mfa.tables import MfaUserRowTable
 from diagnostics_app.models import MfaSnapshot, MfaUserRow
-from diagnostics_app.tables import MfaUserRowTable
 from migrations_app.choices import ListKind, ListState
 from migrations_app.models import DistributionList, Migration
 from migrations_app.tables import DistributionListTable, MigrationTable

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from diagnostics_app.choices import MfaClass
-from diagnostics_app.exports import csv_lines, json_chunks
-from diagnostics_app.selectors import snapshot_or_latest, snapshot_rows
+from diagnostics_app.mfa.choices import MfaClass
+from diagnostics_app.mfa.exports import csv_lines, json_chunks
+from diagnostics_app.mfa.selectors import snapshot_or_latest, snapshot_rows
 
 
 class Command(BaseCommand):

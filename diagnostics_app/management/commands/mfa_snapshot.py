@@ -6,7 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from diagnostics_app.services import do_start_snapshot
+from diagnostics_app.mfa.services import do_start_snapshot
 from portal.jobs.choices import JobStatus
 from portal.jobs.services import run_job_inline
 

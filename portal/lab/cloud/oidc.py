@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .api import ApiResponse
+
 SIGNING_KEY_FILE = "id-token-key.pem"
 SIGN_IN_FILE = "sign-in.json"
 CODE_LIFETIME = 600  # seconds; Entra ID's codes last about ten minutes
@@ -379,10 +381,8 @@ def _sign_in_page(params: Mapping[str, str], accounts: list[tuple[str, str]], er
     return _page("Sign in to your account", body)
 
 
-def sign_in_endpoint(sign_in: LabSignIn, req: Any, endpoint: str, *, issuer: str) -> Any:
+def sign_in_endpoint(sign_in: LabSignIn, req: Any, endpoint: str, *, issuer: str) -> ApiResponse:
     """The app's entry for ``keys``, ``authorize`` and ``logout`` (``req`` is its ApiRequest)."""
-    from .app import ApiResponse
-
     if endpoint.endswith("keys"):
         return ApiResponse(200, sign_in.jwks(issuer=issuer))
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlencode(req.query)))

@@ -4,7 +4,7 @@ from django.db import models
 
 
 class MfaClass(models.TextChoices):
-    """What a user can do when an MFA policy asks for a second factor (diagnostics_app/mfa_classify.py)."""
+    """What a user can do when an MFA policy asks for a second factor (diagnostics_app/mfa/classify.py)."""
 
     MFA_CAPABLE = "mfa_capable", "MFA capable"
     PASSWORDLESS = "passwordless", "Passwordless capable"

@@ -42,7 +42,7 @@ from portal.connectors.graph import (
     odata_ge,
 )
 
-from . import mfa_classify as mc
+from . import classify as mc
 
 USER_SELECT = ("id", "userPrincipalName", "displayName", "accountEnabled", "userType", "department",
                "assignedLicenses", "onPremisesSyncEnabled")

@@ -10,9 +10,9 @@ from portal.audit.services import record
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
 
+from ..models import MfaSnapshot, MfaUserRow
 from .choices import SnapshotStatus
-from .mfa_collect import CollectOptions, CollectResult
-from .models import MfaSnapshot, MfaUserRow
+from .collect import CollectOptions, CollectResult
 
 SNAPSHOT_JOB = "mfa_snapshot"
 STORE_BATCH = 2_000

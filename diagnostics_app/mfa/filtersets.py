@@ -2,8 +2,8 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
+from ..models import MfaUserRow
 from .choices import MethodFamily, MfaClass
-from .models import MfaUserRow
 
 YES_NO = (("true", "Yes"), ("false", "No"))
 # "Any", not Django's "Unknown": the filter is off, nothing about the users is unknown.

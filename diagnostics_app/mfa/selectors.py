@@ -7,8 +7,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from ..models import MfaSnapshot, MfaUserRow
 from .choices import INTERRUPTED_CLASSES, MFA_CLASS_COLOURS, MFA_CLASS_FILLS, MethodFamily, MfaClass
-from .models import MfaSnapshot, MfaUserRow
 
 
 def snapshots() -> QuerySet[MfaSnapshot]:

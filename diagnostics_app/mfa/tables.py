@@ -3,9 +3,9 @@ from django.utils.html import format_html
 
 from portal.tables import PortalTable
 
+from ..models import MfaUserRow
 from .choices import MfaClass
-from .mfa_classify import families_label
-from .models import MfaUserRow
+from .classify import families_label
 
 
 class MfaUserRowTable(PortalTable):

@@ -1,6 +1,6 @@
 """Who can really satisfy MFA: one user's report row, audit trail and methods in, a class and its evidence out.
 
-Pure functions: no Graph, no ORM, no clock. The snapshot job (diagnostics_app/mfa_collect.py) gathers the
+Pure functions: no Graph, no ORM, no clock. The snapshot job (diagnostics_app/mfa/collect.py) gathers the
 inputs; this module decides.
 
 Why the audit log matters (docs/seed-field-notes.txt, "Are my users registered for Azure MFA?"): two users
@@ -11,7 +11,7 @@ info" after the "Update user" by "Azure MFA StrongAuthenticationService" that st
 the other has only that "Update user". A device added that way, with no completed registration after
 it, is listed but not usable.
 
-Classes (diagnostics_app/choices.py MfaClass), decided in this order:
+Classes (diagnostics_app/mfa/choices.py MfaClass), decided in this order:
 
 1. no report row and no method read: *not evaluated* (kept and marked, never guessed);
 2. no usable MFA method left once unverified registrations are set aside:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from .choices import MFA_CLASS_COLOURS, SNAPSHOT_STATUS_COLOURS, MfaClass, SnapshotStatus
+from ..mfa.choices import MFA_CLASS_COLOURS, SNAPSHOT_STATUS_COLOURS, MfaClass, SnapshotStatus
 
 
 class MfaSnapshot(models.Model):

@@ -10,9 +10,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from ..models import MfaSnapshot, MfaUserRow
 from .choices import MfaClass
-from .mfa_classify import families_label
-from .models import MfaSnapshot, MfaUserRow
+from .classify import families_label
 
 COLUMNS = ["upn", "display_name", "user_id", "user_type", "enabled", "licensed", "department", "administrator",
            "classification", "classification_label", "can_satisfy_mfa", "usable_methods", "registered_methods",

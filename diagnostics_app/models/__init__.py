@@ -1,0 +1,5 @@
+"""The diagnostics app's models, one module per area (the app is one Django app; its areas are sub-packages)."""
+
+from .mfa import MfaSnapshot, MfaUserRow
+
+__all__ = ["MfaSnapshot", "MfaUserRow"]
