@@ -15,6 +15,8 @@ from portal.audit.context import request_actor
 from portal.audit.models import AuditEvent
 from portal.audit.services import record
 
+from .models import TotpDevice
+
 
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs):
@@ -151,3 +153,10 @@ def _role_saved(sender, instance, created, **kwargs):
 def _role_deleted(sender, instance, **kwargs):
     actor, request = request_actor()
     record(actor=actor, action="role.delete", target=f"role:{instance.name}", request=request)
+
+
+@receiver(post_delete, sender=TotpDevice)
+def _authenticator_removed(sender, instance, **kwargs):
+    actor, request = request_actor()
+    record(actor=actor, action="account.totp.reset", target=f"user:{instance.user.get_username()}",
+           before={"confirmed": instance.confirmed}, request=request)

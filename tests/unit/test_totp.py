@@ -94,3 +94,19 @@ def test_switched_off_the_password_signs_in(client, make_user, settings):
     make_user("breakglass", "Administrator", password=PASSWORD)
     client.post("/login/", {"username": "breakglass", "password": PASSWORD})
     assert "_auth_user_id" in client.session
+
+
+def test_an_administrator_removes_a_lost_authenticator_and_it_is_audited(client, make_user):
+    user = make_user("breakglass", "Administrator", password=PASSWORD)
+    _enrol(client)
+    root = make_user("root", "Administrator")
+    root.is_superuser = root.is_staff = True
+    root.save()
+    client.force_login(root)
+    device = TotpDevice.objects.get(user=user)
+    page = client.get(f"/admin/accounts/totpdevice/{device.pk}/delete/")
+    assert page.status_code == 200 and device.secret_encrypted not in page.content.decode()
+    client.post(f"/admin/accounts/totpdevice/{device.pk}/delete/", {"post": "yes"})
+    assert not TotpDevice.objects.filter(user=user).exists()
+    reset = AuditEvent.objects.get(action="account.totp.reset")
+    assert reset.target == "user:breakglass" and reset.actor == root
