@@ -37,7 +37,7 @@ Sources (Microsoft Learn unless said otherwise) and what each one decides here
   extensionAttribute1 were pending with the bad value and did not arrive either); a new object is not
   created. The error is recorded with ``store.add_export_error`` (retried, so ``RetryCount`` grows, every
   cycle) and cleared when the object exports.
-* "How the proxyAddresses attribute is populated in Microsoft Entra ID" -- :mod:`portal.lab.proxycalc`,
+* "How the proxyAddresses attribute is populated in Microsoft Entra ID" -- :mod:`portal.addressing.proxycalc`,
   always given the cloud object's current addresses as ``previous``. The UPN suffix rule (an unverified
   suffix becomes the initial domain) comes from ProxyCalc's ``cloud_upn``.
 * "Microsoft Entra Connect Sync: Attributes synchronized to Microsoft Entra ID", section "Exchange hybrid
@@ -103,7 +103,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -112,9 +111,15 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
+from portal.addressing import proxycalc
+from portal.addressing.validation import (
+    MAX_CERTIFICATE_USER_IDS,
+    certificate_user_id_problem,
+    upn_problem,
+)
 from portal.connectors import ad
 from portal.connectors.ad import ActiveDirectory, DirectoryObject
-from portal.lab import layout, proxycalc
+from portal.lab import layout
 from portal.lab.cloud.store import CloudStore, ConflictError, NotFoundError, iso, parse_datetime, utc_now
 from portal.lab.seed import CERTIFICATE_USER_IDS_ATTRIBUTE
 
@@ -352,40 +357,7 @@ class CycleResult:
         return data
 
 
-# --- validation (pure) ---------------------------------------------------------------------------
-
-_UPN_LOCAL = re.compile(r"[A-Za-z0-9'.\-_!#^~]+")
-_CERT_MAPPING = re.compile(r"<(PN|RFC822|SKI|SHA1-PUKEY|S|I)>(.+)", re.DOTALL)
-MAX_CERTIFICATE_USER_IDS = 10
-MAX_CERTIFICATE_USER_ID_LENGTH = 1024
-
-
-def upn_problem(upn: str) -> str | None:
-    """Why Entra ID refuses this userPrincipalName (after the suffix rule), or None."""
-    local, sep, domain = upn.rpartition("@")
-    if not sep or not local:
-        return "it has no user name before the @"
-    if len(upn) > 113 or len(local) > 64 or len(domain) > 48:
-        return "it is longer than 113 characters, or than 64 before the @ or 48 after it"
-    if not _UPN_LOCAL.fullmatch(local):
-        return "the user name holds characters other than A-Z a-z 0-9 ' . - _ ! # ^ ~"
-    if local.endswith("."):
-        return "the user name ends with a period"
-    return None
-
-
-def certificate_user_id_problem(value: str) -> str | None:
-    """Why a certificateUserIds value is refused, or None (prefixes are case-sensitive)."""
-    if len(value) > MAX_CERTIFICATE_USER_ID_LENGTH:
-        return f"it is longer than {MAX_CERTIFICATE_USER_ID_LENGTH} characters"
-    if not value.startswith("X509:"):
-        return "it does not start with X509: (upper-case X; the prefix is case-sensitive)"
-    match = _CERT_MAPPING.fullmatch(value[5:])
-    if match is None:
-        return "X509: is not followed by <PN>, <RFC822>, <I>, <S>, <SKI> or <SHA1-PUKEY> and a value"
-    if match.group(1) == "I" and not re.search(r"<(S|SR)>.", match.group(2)):
-        return "an <I> (issuer) mapping needs <S> (subject) or <SR> (serial number) after it"
-    return None
+# --- validation (pure): portal.addressing.validation, shared with the product's Address repair ---
 
 
 def writeback_cn(*, object_id: str, display_name: str | None, with_display_name: bool) -> str:
