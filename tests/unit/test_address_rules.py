@@ -442,3 +442,37 @@ def test_certificate_user_id_already_held_in_the_tenant():
 def test_corrected_certificate_user_id_refuses_what_case_does_not_fix():
     assert corrected_certificate_user_id("x509:<XX>abc") is None
     assert corrected_certificate_user_id("smtp:anna@contoso.com") is None
+
+
+# --- manage.py check_values -------------------------------------------------------------------------------
+
+def test_check_values_command_prints_findings_and_skipped(monkeypatch):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    payload = {"objects": [
+        {"dn": "CN=Tom,DC=x", "objectClass": ["user"], "attributes": {
+            "cn": "Tom", "displayName": "Tom", "userPrincipalName": "tom&jerry@contoso.com"}},
+        {"dn": "CN=krbtgt,DC=x", "objectClass": ["user"], "attributes": {"cn": "krbtgt"}},
+    ], "verified_domains": ["contoso.com"]}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(payload)))
+    out = io.StringIO()
+    call_command("check_values", stdout=out)
+    result = json.loads(out.getvalue())
+    assert result["skipped"] == ["CN=krbtgt,DC=x"]
+    upn = [f for f in result["findings"] if f["attribute"] == "userPrincipalName"][0]
+    assert upn["errors"] == ["Character"] and upn["proposed_value"] == "tomjerry@contoso.com"
+    assert upn["proposed_action"] == "Edit" and upn["rule"] == "idfix"
+
+
+@pytest.mark.parametrize("text", ["not json", "[]", '{"objects": [{"dn": 5}]}'])
+def test_check_values_refuses_bad_input_with_a_message(monkeypatch, text):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    with pytest.raises(CommandError, match="JSON|objects"):
+        call_command("check_values", stdout=io.StringIO())
