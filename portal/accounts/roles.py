@@ -39,6 +39,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "accounts.view_address_repair",
         "accounts.view_mfa_report",
         "diagnostics_app.run_mfa_snapshot",
+        "diagnostics_app.run_address_scan",
         "accounts.view_writeback_plan",
         "jobs.view_job",
         "jobs.run_connectivity_check",
