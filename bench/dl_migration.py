@@ -81,7 +81,7 @@ def fresh_big_list(manifest) -> str:
     """A 5,200-member synced list: the seed's big list, copied under a new address for this run."""
     import uuid
 
-    from portal.connectors import ad_recipients as recipients
+    from portal.connectors.ad import recipients
     from portal.connectors.registry import active_directory, entra_connect
 
     alias = f"bench-{uuid.uuid4().hex[:8]}"

@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from portal.audit.services import record
 from portal.connectors import ad as adc
-from portal.connectors import ad_recipients as recipients
 from portal.connectors import exchange as exo
 from portal.connectors import sync as syncc
+from portal.connectors.ad import recipients
 from portal.jobs.runner import JobFailed, JobRunner
 
 from .choices import DONE_MIGRATION_STATUSES, BackupKind, ListKind, ListState, MigrationStatus

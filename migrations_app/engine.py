@@ -24,11 +24,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from portal.connectors import ad as adc
-from portal.connectors import ad_recipients as recipients
 from portal.connectors import exchange as exo
 from portal.connectors import registry
 from portal.connectors import sync as syncc
-from portal.connectors.ad_security import is_protected_from_deletion
+from portal.connectors.ad import recipients
+from portal.connectors.ad.security import is_protected_from_deletion
 from portal.jobs.runner import JobCancelled, JobFailed, JobRunner
 
 from . import selectors

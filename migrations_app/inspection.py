@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portal.connectors import ad as adc
-from portal.connectors import ad_recipients as recipients
 from portal.connectors import exchange as exo
-from portal.connectors.ad import ActiveDirectory, DirectoryObject
+from portal.connectors.ad import ActiveDirectory, DirectoryObject, recipients
 from portal.connectors.exchange import DistributionGroup, ExchangeOnline, Recipient
 
 SECURITY_ENABLED = 0x80000000

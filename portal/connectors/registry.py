@@ -13,7 +13,8 @@ from django.conf import settings
 
 from portal.jobs.redaction import register_secret
 
-from .ad import ActiveDirectory, AdSettings
+from .ad.client import ActiveDirectory
+from .ad.settings import AdSettings
 
 
 class NotConfigured(Exception):
@@ -116,7 +117,7 @@ def _use_lab_cloud() -> bool:
 
 
 def app_credentials():
-    from .graph import AppCredentials
+    from .graph.auth import AppCredentials
 
     if _use_lab_cloud():
         status, creds = _lab_cloud()
@@ -146,7 +147,8 @@ def _read(path: str | None) -> str | None:
 
 @contextmanager
 def entra_graph():
-    from .graph import EntraGraph, GraphSettings
+    from .graph.client import EntraGraph
+    from .graph.settings import GraphSettings
 
     credentials = app_credentials()
     if _use_lab_cloud():

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from .ad import CheckItem, parse_dn
+from .ad.dn import parse_dn
+from .ad.types import CheckItem
 from .exchange import (
     PowerShellError,
     PowerShellTransport,
@@ -35,7 +36,7 @@ from .exchange import (
     RemotingOutcomeUnknown,
     RemotingUnreachable,
 )
-from .graph import CloudCheckReport
+from .graph.types import CloudCheckReport
 
 # --------------------------------------------------------------------------------------------
 # errors

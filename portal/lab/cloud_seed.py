@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from portal.lab.cloud.store import CloudStore, iso, utc_now
+from portal.lab.cloud.store import CloudStore
+from portal.lab.cloud.store.common import iso, utc_now
 from portal.lab.seed import Manifest
 
 MARKER_KEY = "cloud_seed_manifest"

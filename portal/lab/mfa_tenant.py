@@ -22,7 +22,8 @@ import random
 from datetime import timedelta
 from typing import Any
 
-from portal.lab.cloud.store import CloudStore, iso
+from portal.lab.cloud.store import CloudStore
+from portal.lab.cloud.store.common import iso
 from portal.lab.cloud_seed import _Builder
 
 MARKER_KEY = "mfa_tenant_manifest"

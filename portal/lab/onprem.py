@@ -1,10 +1,10 @@
 """The rehearsal lab's Exchange on-premises: the runner behind the lab cloud's ``/powershell/exchange-onprem``.
 
-The lab cloud (``portal/lab/cloud/app.py``) hands every call of that endpoint to ``run(cmdlet,
+The lab cloud (``portal/lab/cloud/connect.py``) hands every call of that endpoint to ``run(cmdlet,
 parameters)``, named to the service as ``portal.lab.onprem:run``, and returns what it gives back as
 the pypsrp-shaped answer ``{"output": [...], "errors": [...], "warnings": [...]}``. Exchange
 on-premises keeps its recipients in Active Directory, so every cmdlet here reads and writes the
-lab's Samba AD DC through the portal's own AD connector (``portal/connectors/ad.py``); nothing is
+lab's Samba AD DC through the portal's own AD connector (``portal/connectors/ad/``); nothing is
 kept anywhere else. The AD address and password come from the Django settings via
 ``portal.connectors.registry``, configured on the first call (the runner lives in the lab cloud
 process, which has no Django of its own).

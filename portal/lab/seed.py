@@ -44,7 +44,7 @@ from typing import Any
 
 from portal.connectors import ad
 from portal.connectors.ad import ActiveDirectory, NewEntry, child_dn
-from portal.connectors.ad_security import (
+from portal.connectors.ad.security import (
     PROTECT_OBJECT_SDDL,
     PROTECT_PARENT_SDDL,
     protect_from_deletion,

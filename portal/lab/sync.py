@@ -120,7 +120,8 @@ from portal.addressing.validation import (
 from portal.connectors import ad
 from portal.connectors.ad import ActiveDirectory, DirectoryObject
 from portal.lab import layout
-from portal.lab.cloud.store import CloudStore, ConflictError, NotFoundError, iso, parse_datetime, utc_now
+from portal.lab.cloud.store import CloudStore
+from portal.lab.cloud.store.common import ConflictError, NotFoundError, iso, parse_datetime, utc_now
 from portal.lab.seed import CERTIFICATE_USER_IDS_ATTRIBUTE
 
 __all__ = [

@@ -24,8 +24,8 @@ from migrations_app.choices import BackupKind, ListState, MigrationStatus
 from migrations_app.models import DistributionList, Migration, MigrationSettings
 from portal.audit.models import AuditEvent
 from portal.connectors import ad as adc
-from portal.connectors import ad_recipients as recipients
 from portal.connectors import exchange as exo
+from portal.connectors.ad import recipients
 from portal.connectors.registry import active_directory, entra_connect, exchange_online
 from portal.jobs.choices import JobStatus
 from portal.jobs.models import Job

@@ -37,8 +37,9 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph_core import GraphClientFactory, PageIterator
 
 from portal.lab.cloud import server
-from portal.lab.cloud.app import issue_access_token
-from portal.lab.cloud.store import CloudStore, utc_now
+from portal.lab.cloud.auth import issue_access_token
+from portal.lab.cloud.store import CloudStore
+from portal.lab.cloud.store.common import utc_now
 
 pytestmark = pytest.mark.integration
 

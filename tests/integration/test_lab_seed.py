@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from portal.connectors import ad, ad_security
+from portal.connectors import ad
+from portal.connectors.ad import security as ad_security
 from portal.lab import layout, samba
 from portal.lab import seed as seeder
 

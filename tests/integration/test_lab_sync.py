@@ -28,7 +28,8 @@ from portal.connectors import ad
 from portal.lab import layout, samba, sync
 from portal.lab import seed as seeder
 from portal.lab.cloud.app import LabCloud
-from portal.lab.cloud.store import CloudStore, parse_datetime
+from portal.lab.cloud.store import CloudStore
+from portal.lab.cloud.store.common import parse_datetime
 
 pytestmark = pytest.mark.integration
 

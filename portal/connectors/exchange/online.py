@@ -13,8 +13,12 @@ from uuid import UUID
 
 import httpx
 
-from ..ad import CheckItem, InvalidDn, parse_dn
-from ..graph import AppCredentials, CloudCheckReport, TokenError, TokenSource, _retry_after, _scrub
+from ..ad.dn import parse_dn
+from ..ad.errors import InvalidDn
+from ..ad.types import CheckItem
+from ..graph.auth import AppCredentials, TokenSource
+from ..graph.errors import TokenError, _retry_after, _scrub
+from ..graph.types import CloudCheckReport
 from .errors import (
     AccessDenied,
     ExchangeError,

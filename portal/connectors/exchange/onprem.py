@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..ad import CheckItem
-from ..graph import CloudCheckReport
+from ..ad.types import CheckItem
+from ..graph.types import CloudCheckReport
 from .errors import ExchangeError, OutcomeUnknown, Unauthorized, Unreachable, classify_error
 from .opath import OpathFilter, _checked_opath
 from .params import (

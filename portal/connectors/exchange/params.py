@@ -9,7 +9,8 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from ..ad import InvalidDn, parse_dn
+from ..ad.dn import parse_dn
+from ..ad.errors import InvalidDn
 from .errors import InvalidFilter, InvalidParameter
 from .opath import OpathFilter, _check_text
 

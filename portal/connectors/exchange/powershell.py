@@ -16,7 +16,7 @@ from uuid import UUID
 
 import httpx
 
-from ..graph import _retry_after, _scrub
+from ..graph.errors import _retry_after, _scrub
 from .errors import _GENERIC_EXCEPTIONS, InvalidParameter, human_message, parse_exception_type
 from .opath import OpathFilter
 from .params import SWITCH, MultiValuedUpdate, _json_value, _read_only, check_parameters

@@ -1,7 +1,7 @@
 """Security descriptors of AD objects (self-relative binary form): "protected from accidental deletion".
 
 What ADUC's "Protect object from accidental deletion" (and Set-ADObject -ProtectedFromAccidentalDeletion)
-writes, read and written through :class:`.ad.ActiveDirectory`. The preflight of a DL migration reads it;
+writes, read and written through :class:`.client.ActiveDirectory`. The preflight of a DL migration reads it;
 the lab's seeder writes it.
 """
 
@@ -10,11 +10,12 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from . import ad
-from .ad import ActiveDirectory
+from .client import ActiveDirectory
+from .dn import parse_dn
+from .errors import AdError
 
 
-class SecurityDescriptorError(ad.AdError):
+class SecurityDescriptorError(AdError):
     """The object's security descriptor could not be read."""
 
 EVERYONE_SID = "S-1-1-0"
@@ -32,7 +33,6 @@ PROTECT_OBJECT_SDDL = "(D;;SDDT;;;WD)"
 PROTECT_PARENT_SDDL = "(D;;DC;;;WD)"
 
 
-
 def protect_from_deletion(directory: ActiveDirectory, dn: str) -> None:
     """Do what "Protect object from accidental deletion" does: deny Everyone Delete and Delete
     Subtree on the object, and Delete Child on its parent. Idempotent.
@@ -41,7 +41,7 @@ def protect_from_deletion(directory: ActiveDirectory, dn: str) -> None:
     with one ACE added to the DACL; as Administrator that needs no SD-flags control.
     """
     _add_deny_ace(directory, dn, PROTECT_OBJECT_MASK)
-    _add_deny_ace(directory, str(ad.parse_dn(dn).parent), PROTECT_PARENT_MASK)
+    _add_deny_ace(directory, str(parse_dn(dn).parent), PROTECT_PARENT_MASK)
 
 
 def unprotect_from_deletion(directory: ActiveDirectory, dn: str) -> None:

@@ -1,4 +1,4 @@
-"""Recipient queries on Active Directory that the DL migration needs, built on :class:`.ad.ActiveDirectory`.
+"""Recipient queries on Active Directory that the DL migration needs, built on :class:`.client.ActiveDirectory`.
 
 The LDAP filters live here (connectors build filters; services do not). Dependencies are read from
 the list's own back-links rather than searched for: one read answers "who names this list in their
@@ -10,15 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from .ad import (
-    ActiveDirectory,
-    DirectoryObject,
-    all_of,
-    any_of,
-    eq,
-    object_class,
-    present,
-)
+from .client import ActiveDirectory
+from .filters import all_of, any_of, eq, object_class, present
+from .types import DirectoryObject
 
 # The links on a list that name other recipients, and the Exchange property each becomes in the cloud.
 LIST_LINKS: dict[str, str] = {

@@ -1,0 +1,176 @@
+"""How requests travel: Graph's JSON pages through the SDK's ``PageIterator``, the private event
+loop the synchronous facade runs on, and the count of HTTP requests sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from kiota_abstractions.headers_collection import HeadersCollection
+from kiota_abstractions.request_information import RequestInformation
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph_core.models.page_result import PageResult
+from msgraph_core.tasks.page_iterator import PageIterator
+
+from .errors import GraphError
+
+T = TypeVar("T")
+
+
+_ERROR_MAP: dict[str, Any] = {"XXX": ODataError}
+
+
+# --------------------------------------------------------------------------------------------
+# paging
+
+
+async def _send_json(adapter: Any, info: RequestInformation) -> Any:
+    """Send through the request adapter (auth, retry, redirects) and read the answer as plain JSON."""
+    if not info.headers.contains("Accept"):
+        info.headers.try_add("Accept", "application/json")
+    raw = await adapter.send_primitive_async(info, "bytes", _ERROR_MAP)
+    return json.loads(raw) if raw else {}
+
+
+def _page(doc: Any) -> PageResult:
+    if not isinstance(doc, dict):
+        raise GraphError("expected a JSON object with a 'value' list")
+    values = doc.get("value")
+    return PageResult(odata_next_link=doc.get("@odata.nextLink"), value=list(values) if values else [])
+
+
+class _JsonPageAdapter:
+    """What PageIterator calls to fetch a page: the real adapter's request, the page read as JSON."""
+
+    def __init__(self, adapter: Any) -> None:
+        self._adapter = adapter
+
+    async def send_async(self, request_info: RequestInformation, parsable_factory: Any, error_map: Any) -> PageResult:
+        return _page(await _send_json(self._adapter, request_info))
+
+
+class _PageIterator(PageIterator):
+    """The SDK's PageIterator, each page request with headers of its own.
+
+    The SDK hands one shared HeadersCollection to every page request, so the Authorization header
+    added for the first nextLink would travel to every later one, whatever its host, bypassing the
+    token provider's allowed hosts. A fresh copy per page keeps that decision per request.
+    """
+
+    async def fetch_next_page(self) -> Any:
+        shared = self.headers
+        fresh = HeadersCollection()
+        for name, values in shared.get_all().items():
+            fresh.add(name, list(values))
+        self.headers = fresh
+        try:
+            return await super().fetch_next_page()
+        finally:
+            self.headers = shared
+
+
+# --------------------------------------------------------------------------------------------
+# the private event loop
+
+
+class _LoopThread:
+    """One asyncio loop in a daemon thread; synchronous callers hand it coroutines."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self.generation = 0  # bumped when the loop is replaced; clients bound to the old one are stale
+
+    def _ensure(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is not None and self._pid != os.getpid():
+                # A fork (RQ's work horse) copies the loop object but not the thread that runs it.
+                self._loop = self._thread = None
+                self.generation += 1
+            if self._loop is None:
+                self._pid = os.getpid()
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=self._serve, args=(loop,), name=self._name, daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    @staticmethod
+    def _serve(loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_forever()
+
+    def run(self, coro: Awaitable[T]) -> T:
+        if self._thread is not None and threading.current_thread() is self._thread:
+            raise RuntimeError("the connector's own loop cannot wait for itself")
+        future = asyncio.run_coroutine_threadsafe(coro, self._ensure())  # type: ignore[arg-type]
+        try:
+            return future.result()
+        except BaseException:
+            if not future.done():
+                future.cancel()  # e.g. KeyboardInterrupt or a job being stopped
+            raise
+
+    @property
+    def started(self) -> bool:
+        return self._loop is not None
+
+    def close(self, final: Callable[[], Awaitable[Any]] | None = None) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        if final is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(final(), loop).result(timeout=10)  # type: ignore[arg-type]
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        with contextlib.suppress(Exception):
+            loop.close()
+
+
+# --------------------------------------------------------------------------------------------
+# counting the calls made
+
+
+@dataclass
+class GraphCallStats:
+    """HTTP requests this connector sent to Graph (retries and ``$batch`` posts each count once),
+    the answers that were 429, and the items carried inside ``$batch`` posts."""
+
+    requests: int = 0
+    throttled: int = 0
+    batch_items: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"requests": self.requests, "throttled": self.throttled, "batch_items": self.batch_items}
+
+
+class _CountingTransport(httpx.AsyncBaseTransport):
+    """Below the SDK's middleware, so every attempt the retry handler makes is counted."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, stats: GraphCallStats) -> None:
+        self._inner = inner
+        self._stats = stats
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._stats.requests += 1
+        response = await self._inner.handle_async_request(request)
+        if response.status_code == 429:
+            self._stats.throttled += 1
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

@@ -1,0 +1,221 @@
+"""Graph directory surface: users, groups, contacts, members, transitive members, memberOf,
+``directoryObjects`` and ``organization``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .api import ApiRequest, ApiResponse
+from .errors import graph_error
+from .graph_schema import _CASTS, DL_UPDATE_ERROR, ON_PREM_PROPERTIES_ERROR, WRITEBACK_GROUP_TYPES, _is_exchange_managed
+
+
+class GraphDirectoryMixin:
+    """Directory handlers; part of ``LabCloud``."""
+
+    def _user_item(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        ident = match.group(1)
+        if req.method == "GET":
+            self._require_read(req, "user")
+            select = self._select(req, ["user"])
+            user = self._object_or_404(req, ident, "user")
+            body = {"@odata.context": self._context(req, f"users({','.join(select)})/$entity" if select
+                                                    else "users/$entity"),
+                    **self._project(user, select, req.version)}
+            return ApiResponse(200, body)
+        self._require(req, "User.ReadWrite.All", "Directory.ReadWrite.All")
+        user = self._object_or_404(req, ident, "user")
+        if user.get("onPremisesSyncEnabled"):
+            raise graph_error(400, "Request_BadRequest", ON_PREM_PROPERTIES_ERROR, req)
+        if req.method == "DELETE":
+            self.store.delete_object(object_id=user["id"])
+            self._audit(req, "Delete user", "UserManagement", "Delete", user, "User")
+            return ApiResponse(204)
+        changes = self._patch_body(req, {"displayName", "jobTitle", "department", "givenName", "surname",
+                                         "officeLocation", "usageLocation", "accountEnabled", "mobilePhone",
+                                         "companyName", "employeeId", "city", "country"}, "User")
+        self.store.update_object(object_id=user["id"], properties=changes)
+        self._audit(req, "Update user", "UserManagement", "Update", user, "User", changes)
+        return ApiResponse(204)
+
+    def _patch_body(self, req: ApiRequest, allowed: set[str], resource: str) -> dict[str, Any]:
+        try:
+            body = req.json()
+        except ValueError:
+            raise graph_error(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type "
+                              "header is set and payload is of valid JSON format.", req) from None
+        if not isinstance(body, dict):
+            raise graph_error(400, "BadRequest", "Empty Payload. JSON content expected.", req)
+        for key in body:
+            if key not in allowed and not key.startswith("@"):
+                raise graph_error(400, "Request_BadRequest", f"Property '{key}' does not exist as a declared property "
+                                  f"or extension property.", req)
+        return {k: v for k, v in body.items() if not k.startswith("@")}
+
+    def _group_item(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        ident = match.group(1)
+        if req.method == "GET":
+            self._require_read(req, "group")
+            select = self._select(req, ["group"])
+            group = self._object_or_404(req, ident, "group")
+            body = {"@odata.context": self._context(req, f"groups({','.join(select)})/$entity" if select
+                                                    else "groups/$entity"),
+                    **self._project(group, select, req.version)}
+            return ApiResponse(200, body)
+        self._require(req, "Group.ReadWrite.All", "Directory.ReadWrite.All")
+        group = self._object_or_404(req, ident, "group")
+        if group.get("onPremisesSyncEnabled"):
+            raise graph_error(400, "Request_BadRequest", ON_PREM_PROPERTIES_ERROR, req)
+        if req.method == "DELETE":
+            self.store.delete_object(object_id=group["id"])
+            self._audit(req, "Delete group", "GroupManagement", "Delete", group, "Group")
+            return ApiResponse(204)
+        allowed = {"displayName", "description", "mailNickname", "visibility"}
+        if req.version == "beta":
+            allowed.add("writebackConfiguration")
+        changes = self._patch_body(req, allowed, "Group")
+        if _is_exchange_managed(group):
+            raise graph_error(400, "Request_BadRequest", DL_UPDATE_ERROR, req)
+        if "writebackConfiguration" in changes:
+            changes["writebackConfiguration"] = self._writeback_change(req, group, changes["writebackConfiguration"])
+        self.store.update_object(object_id=group["id"], properties=changes)
+        self._audit(req, "Update group", "GroupManagement", "Update", group, "Group", changes)
+        return ApiResponse(204)
+
+    def _writeback_change(self, req: ApiRequest, group: Mapping[str, Any], change: Any) -> dict[str, Any]:
+        if not isinstance(change, dict) or set(change) - {"isEnabled", "onPremisesGroupType", "@odata.type"}:
+            raise graph_error(400, "Request_BadRequest", "Invalid value specified for property 'writebackConfiguration'"
+                              " of resource 'Group'.", req)
+        merged = {**(group.get("writebackConfiguration") or {"isEnabled": None, "onPremisesGroupType": None})}
+        if "isEnabled" in change:
+            if change["isEnabled"] is not None and not isinstance(change["isEnabled"], bool):
+                raise graph_error(400, "Request_BadRequest", "Invalid value specified for property 'isEnabled' of "
+                                  "resource 'GroupWritebackConfiguration'.", req)
+            merged["isEnabled"] = change["isEnabled"]
+        if "onPremisesGroupType" in change:
+            value = change["onPremisesGroupType"]
+            unified = "Unified" in (group.get("groupTypes") or [])
+            # Microsoft 365 groups may be written back as any of the three types; security groups
+            # only as security groups (Graph beta, groupWritebackConfiguration resource).
+            allowed = WRITEBACK_GROUP_TYPES if unified else ("universalSecurityGroup",)
+            if value is not None and value not in allowed:
+                raise graph_error(400, "Request_BadRequest", "Invalid value specified for property "
+                                  "'onPremisesGroupType' of resource 'GroupWritebackConfiguration'.", req)
+            merged["onPremisesGroupType"] = value
+        return merged
+
+    def _contact_item(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        self._require_read(req, "contact")
+        select = self._select(req, ["contact"])
+        contact = self._object_or_404(req, match.group(1), "contact")
+        return ApiResponse(200, {"@odata.context": self._context(req, "contacts/$entity"),
+                                 **self._project(contact, select, req.version)})
+
+    def _directory_object(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        self._require(req, "Directory.Read.All", "Directory.ReadWrite.All")
+        item = self._object_or_404(req, match.group(1), None)
+        return ApiResponse(200, {"@odata.context": self._context(req, "directoryObjects/$entity"),
+                                 **self._project(item, None, req.version, odata_type=True)})
+
+    def _members(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        self._require_read(req, "group")
+        group = self._object_or_404(req, match.group(1), "group")
+        relation, cast = match.group(2), match.group(3)
+        return self._related(req, relation, cast, group["id"], f"/groups/{match.group(1)}/{relation}"
+                             + (f"/{cast}" if cast else ""), transitive=relation.lower() == "transitivemembers")
+
+    def _members_count(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        self._require_read(req, "group")
+        if not self._eventual(req):
+            raise graph_error(400, "Request_UnsupportedQuery",
+                              "Raw count (/$count) is not supported because the 'ConsistencyLevel:eventual' header is "
+                              "missing. Refer to https://aka.ms/graph-docs/advanced-queries for more information", req)
+        group = self._object_or_404(req, match.group(1), "group")
+        kind = _CASTS.get((match.group(3) or "").lower())
+        ids = (self.store.transitive_member_ids(group_id=group["id"]) if match.group(2).lower() == "transitivemembers"
+               else self.store.member_ids(group_id=group["id"]))
+        where = self._filter(req, directory=True)
+        total = self._store_query(req, lambda: self.store.list_objects(
+            kind=kind, where=where, restrict_ids=ids, limit=1, with_total=True,  # type: ignore[arg-type]
+            spec_name=kind or "directoryObject")).total
+        return ApiResponse(200, str(total or 0), content_type="text/plain")
+
+    def _member_of(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        self._require(req, "Directory.Read.All", "Directory.ReadWrite.All", "GroupMember.Read.All",
+                      "Group.Read.All", "Group.ReadWrite.All", "User.Read.All")
+        base = "users" if req.path.lower().split("/")[2] == "users" else "groups"
+        item = self._object_or_404(req, match.group(1), "user" if base == "users" else "group")
+        relation, cast = match.group(2), match.group(3)
+        transitive = relation.lower() == "transitivememberof"
+        ids = (self.store.transitive_group_ids_of(member_id=item["id"]) if transitive
+               else self.store.group_ids_of(member_id=item["id"]))
+        return self._related(req, relation, cast, None, f"/{base}/{match.group(1)}/{relation}"
+                             + (f"/{cast}" if cast else ""), ids=ids)
+
+    def _related(self, req: ApiRequest, relation: str, cast: str | None, group_id: str | None, path: str, *,
+                 transitive: bool = False, ids: Sequence[str] | None = None) -> ApiResponse:
+        kind = _CASTS.get((cast or "").lower())
+        kinds = [kind] if kind else ["user", "group", "contact"]
+        select = self._select(req, kinds)
+        where = self._filter(req, directory=True)
+        count = self._count_requested(req)
+        if count and not self._eventual(req):
+            raise graph_error(400, "Request_BadRequest", "$count is not currently supported.", req)
+        top = self._top(req)
+        token = self._skiptoken(req)
+        if ids is None and transitive and group_id:
+            ids = self.store.transitive_member_ids(group_id=group_id)
+        page = self._store_query(req, lambda: self.store.list_objects(
+            kind=kind, where=where, limit=top, token=token, with_total=count,  # type: ignore[arg-type]
+            restrict_ids=ids, member_of=group_id if ids is None else None, spec_name=kind or "directoryObject"))
+        items = [self._project(item, select, req.version, odata_type=True) for item in page.items]
+        context = {"user": "users", "group": "groups", "contact": "contacts"}.get(kind or "", "directoryObjects")
+        if select:
+            context += f"({','.join(select)})"
+        return self._collection(req, path, context, page, items, count)
+
+    def _add_member_ref(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        self._require(req, "Group.ReadWrite.All", "Directory.ReadWrite.All", "GroupMember.ReadWrite.All")
+        group = self._object_or_404(req, match.group(1), "group")
+        body = req.json() if req.body else None
+        ref = body.get("@odata.id") if isinstance(body, dict) else None
+        if not isinstance(ref, str) or "/" not in ref:
+            raise graph_error(400, "BadRequest", "Invalid object identifier '@odata.id'.", req)
+        member_id = ref.rstrip("/").rsplit("/", 1)[-1]
+        member = self._object_or_404(req, member_id, None)
+        if group.get("onPremisesSyncEnabled"):
+            raise graph_error(400, "Request_BadRequest", ON_PREM_PROPERTIES_ERROR, req)
+        if _is_exchange_managed(group):
+            raise graph_error(400, "Request_BadRequest", DL_UPDATE_ERROR, req)
+        if not self.store.add_member(group_id=group["id"], member_id=member["id"]):
+            raise graph_error(400, "Request_BadRequest", "One or more added object references already exist for the "
+                              "following modified properties: 'members'.", req)
+        self._audit(req, "Add member to group", "GroupManagement", "Assign", group, "Group",
+                    extra_target=member)
+        return ApiResponse(204)
+
+    def _remove_member_ref(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        self._require(req, "Group.ReadWrite.All", "Directory.ReadWrite.All", "GroupMember.ReadWrite.All")
+        group = self._object_or_404(req, match.group(1), "group")
+        if group.get("onPremisesSyncEnabled"):
+            raise graph_error(400, "Request_BadRequest", ON_PREM_PROPERTIES_ERROR, req)
+        if _is_exchange_managed(group):
+            raise graph_error(400, "Request_BadRequest", DL_UPDATE_ERROR, req)
+        if not self.store.remove_member(group_id=group["id"], member_id=match.group(2)):
+            raise graph_error(404, "Request_ResourceNotFound", f"Resource '{match.group(2)}' does not exist or one of "
+                              "its queried reference-property objects are not present.", req)
+        self._audit(req, "Remove member from group", "GroupManagement", "Unassign", group, "Group")
+        return ApiResponse(204)
+
+    def _organization(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        domains = self.store.list_accepted_domains()
+        org = {
+            "id": self.tenant_id, "displayName": "Contoso (lab)", "tenantType": "AAD",
+            "onPremisesSyncEnabled": True,
+            "verifiedDomains": [{"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": bool(d["Default"]),
+                                 "isInitial": bool(d["InitialDomain"]), "name": d["DomainName"], "type": "Managed"}
+                                for d in domains],
+        }
+        return ApiResponse(200, {"@odata.context": self._context(req, "organization"), "value": [org]})
