@@ -46,7 +46,7 @@ def address_repair(request):
         response["Content-Disposition"] = f'attachment; filename="{_filename(scan, filters)}"'
         return response
     table = AddressFindingTable(rows)
-    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    RequestConfig(request).configure(table)
     counts = selectors.breakdown(scan)
     context.update({"filter": filterset, "table": table, "counts": counts,
                     "donut": charts.donut(counts["severity"]) if counts["severity"] else None})
