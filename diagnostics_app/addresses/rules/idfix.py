@@ -223,7 +223,7 @@ def _finding(entry: Entry, attribute: str, value: str, errors: ErrorType, propos
     if multi:
         fix = Fix(attribute=attribute, remove=(value,), add=(proposed,) if action is Action.EDIT and proposed else ())
     else:
-        fix = Fix(attribute=attribute, replace=proposed) if action is Action.EDIT else None
+        fix = Fix(attribute=attribute, replace=proposed) if action is Action.EDIT and proposed is not None else None
     text = explanation or _explain(attribute, errors, proposed, action)
     if beyond:
         text += " (IdFix's multi-tenant rules do not check this; the portal does.)"
