@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -115,6 +114,3 @@ def do_fail_scan(*, scan: AddressScan, message: str) -> None:
     scan.status, scan.finished_at, scan.message = ScanStatus.FAILED, timezone.now(), message[:2000]
     scan.save(update_fields=["status", "finished_at", "message"])
 
-
-def severity_counts(findings: Iterable[Finding]) -> Counter:
-    return Counter(str(f.severity) for f in findings)

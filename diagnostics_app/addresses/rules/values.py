@@ -12,9 +12,6 @@ from .types import Entry
 # C0/C1 control characters and DEL: no directory attribute the sync reads may hold them.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
-# A value longer than this is cut before any rule reads it: nothing the sync accepts comes near it, and
-# a 10 MB value must not cost 10 MB per rule. The Length finding still reports the real length.
-MAX_READ = 4096
 
 
 class Unreadable(str):
