@@ -59,3 +59,20 @@ class FindingCategory(models.TextChoices):
 
 
 OBJECT_CLASSES = [("user", "User"), ("group", "Group"), ("contact", "Contact")]
+
+
+class FixStatus(models.TextChoices):
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    APPROVED = "approved", "Approved, applying"
+    APPLIED = "applied", "Applied"
+    APPLIED_WITH_SKIPS = "applied_with_skips", "Applied, some objects skipped"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+    UNDONE = "undone", "Undone"
+
+
+FIX_STATUS_COLOURS = {
+    FixStatus.AWAITING_APPROVAL: "blue", FixStatus.APPROVED: "blue", FixStatus.APPLIED: "green",
+    FixStatus.APPLIED_WITH_SKIPS: "amber", FixStatus.FAILED: "red", FixStatus.REJECTED: "grey",
+    FixStatus.UNDONE: "grey",
+}

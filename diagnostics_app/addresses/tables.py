@@ -7,8 +7,18 @@ from ..models import AddressFinding
 from .choices import FindingRule
 
 
+class SelectColumn(tables.CheckBoxColumn):
+    """A plain checkbox per row, tied to the plan form by its form attribute (no script: CSP)."""
+
+    @property
+    def header(self):
+        return "Select"
+
+
 class AddressFindingTable(PortalTable):
     # The table sits in an htmx-boosted container that swaps only itself: links to other pages are not boosted.
+    selection = SelectColumn(accessor="pk", attrs={"td__input": {"form": "plan-form",
+                                                                 "aria-label": "Select this finding"}})
     dn = tables.Column(verbose_name="Object", linkify=True, attrs={"a": {"hx-boost": "false"}})
     object_class = tables.Column(verbose_name="Type")
     attribute = tables.Column()
@@ -22,7 +32,7 @@ class AddressFindingTable(PortalTable):
 
     class Meta(PortalTable.Meta):
         model = AddressFinding
-        fields = ("dn", "object_class", "attribute", "value", "rule", "severity", "errors", "action",
+        fields = ("selection", "dn", "object_class", "attribute", "value", "rule", "severity", "errors", "action",
                   "proposed_value", "state")
         empty_text = "No findings match these filters."
         template_name = "includes/table.html"

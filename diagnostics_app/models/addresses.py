@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 from django.urls import reverse
 
 from ..addresses.choices import (
+    FIX_STATUS_COLOURS,
     SCAN_STATUS_COLOURS,
     SEVERITY_COLOURS,
     STATE_COLOURS,
@@ -14,6 +16,7 @@ from ..addresses.choices import (
     FindingRule,
     FindingSeverity,
     FindingState,
+    FixStatus,
     ScanStatus,
 )
 
@@ -101,3 +104,56 @@ class AddressFinding(models.Model):
     @property
     def state_colour(self) -> str:
         return STATE_COLOURS[FindingState(self.state)]
+
+
+class AddressFix(models.Model):
+    """A planned repair of selected findings: before/after per object, approved by someone else (pinned by the
+    plan's hash, for a limited time), applied by a job that backs the values up first, undone from that backup."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    scan = models.ForeignKey(AddressScan, null=True, on_delete=models.SET_NULL, related_name="fixes")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                     related_name="requested_address_fixes")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="approved_address_fixes",
+                                    help_text="Who approved or rejected it (never the requester)")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=24, choices=FixStatus.choices, default=FixStatus.AWAITING_APPROVAL,
+                              db_index=True)
+    finding_ids = models.JSONField(default=list, blank=True)
+    plan = models.JSONField(default=dict, help_text="{'changes': [{dn, attribute, before, after, target}]}")
+    plan_hash = models.CharField(max_length=64)
+    refused = models.JSONField(default=list, blank=True, help_text="fixes left out of the plan, and why")
+    backup = models.JSONField(default=dict, blank=True, help_text="dn -> attribute -> values before the apply")
+    report = models.JSONField(default=dict, blank=True, help_text="applied / skipped / undone, per object")
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    undo_job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        default_permissions = ()
+        permissions = [("plan_address_fix", "Plan and undo address fixes"),
+                       ("approve_address_fix", "Approve an address fix planned by someone else")]
+        constraints = [
+            # The database itself refuses self-approval, whatever code path writes the row.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | Q(requested_by__isnull=True)
+                | ~Q(approved_by=F("requested_by")),
+                name="address_fix_not_decided_by_requester"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Address fix #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("diagnostics_app:address_fix", args=[self.pk])
+
+    @property
+    def status_colour(self) -> str:
+        return FIX_STATUS_COLOURS[FixStatus(self.status)]
+
+    @property
+    def changes(self) -> list[dict]:
+        return list((self.plan or {}).get("changes") or [])

@@ -53,7 +53,7 @@ def scan():
 
 
 @pytest.mark.parametrize("role,allowed", [("Administrator", True), ("Auditor", True), ("Helpdesk", False),
-                                          ("Approver", False)])
+                                          ("Approver", True)])
 def test_pages_per_role(client, role_users, scan, role, allowed):
     client.force_login(role_users[role])
     finding = scan.findings.first()
