@@ -1,8 +1,8 @@
 """The before/after of a fix, per object and attribute: pure, so the plan page, the approval's pinned hash and
 the apply job's "did AD change since the plan?" check all compute it the same way.
 
-Not wired to pages or jobs yet (issue #13 part 3): this is the planning step the apply job will call
-with the values it reads from AD just before writing.
+``fixes.do_plan_fix`` builds the plan from AD's values at planning time; the apply job calls :func:`drift`
+with the values it reads just before writing.
 """
 
 from __future__ import annotations

@@ -65,3 +65,76 @@ def test_scan_of_the_seeded_lab_finds_the_field_notes_and_idfix_cases(lab_tenant
     first = [f for f in on(duplicates[0].dn) if f.rule == "duplicate"]
     assert first and first[0].others and first[0].category == "Duplicate Attribute"
     assert scan.skipped_total >= 1  # krbtgt, Administrator and friends, as IdFix skips them
+
+
+def _sync() -> None:
+    from portal.connectors.registry import entra_connect
+
+    with entra_connect() as sync:
+        sync.wait_until_idle(timeout=300, poll=0.5)
+        sync.start_sync_cycle(policy="Delta")
+        assert sync.wait_until_idle(timeout=300, poll=0.5), "the lab sync cycle did not finish in 5 minutes"
+
+
+def _cloud_addresses(upn: str) -> list[str]:
+    from portal.connectors.registry import entra_graph
+
+    with entra_graph() as graph:
+        return list(graph.get_user(upn, select=["id", "proxyAddresses"]).proxy_addresses)
+
+
+def test_field_notes_fix_end_to_end_plan_approve_apply_sync_undo(lab_tenant, lab, make_user, request):
+    """The field notes' case: mail changed, proxyAddresses only the X500 written back, cloud unchanged. The fix
+    adds SMTP:<mail>; after a delta sync the cloud's primary is the new mail; undo restores AD exactly."""
+    from diagnostics_app.addresses.choices import FixStatus
+    from diagnostics_app.addresses.fixes import do_approve_fix, do_plan_fix, do_start_undo
+    from diagnostics_app.addresses.rules import ScanConfig, entry, evaluate
+    from diagnostics_app.addresses.services import do_begin_scan, do_finish_scan, do_store_findings
+    from portal.connectors.registry import active_directory
+    from portal.jobs.services import run_job_inline
+
+    planner, approver = make_user("planner", "Administrator"), make_user("approver", "Approver")
+    item = lab.scenario("mail_only_users_with_only_x500_proxy").objects[-1]
+    with active_directory() as directory:
+        obj = directory.read(item.dn, attributes=["cn", "displayName", "mail", "proxyAddresses",
+                                                  "userPrincipalName", "mailNickname", "objectClass"])
+    original, mail, upn = list(obj.get("proxyAddresses")), obj.first("mail"), obj.first("userPrincipalName")
+    previous = item.facts["cloud_primary_smtp"]
+
+    def restore() -> None:
+        # Back to the seed's state on both sides: the cloud keeps its previous primary once proxyAddresses holds
+        # only the X500 again, so it is set through an SMTP: value first.
+        with active_directory() as directory:
+            directory.modify(item.dn, replace={"proxyAddresses": [f"SMTP:{previous}", *original]})
+        _sync()
+        with active_directory() as directory:
+            directory.modify(item.dn, replace={"proxyAddresses": original})
+        _sync()
+
+    request.addfinalizer(restore)
+    assert not any(a.lower() == f"smtp:{mail}".lower() for a in _cloud_addresses(upn))
+
+    found, skipped = evaluate([entry(dn=obj.dn, object_class=obj.get("objectClass"), attributes=obj.attributes)],
+                              config=ScanConfig())
+    scan = do_begin_scan(job=None, user=planner, scope=[])
+    do_store_findings(scan=scan, findings=found)
+    do_finish_scan(scan=scan, objects_read=1, cloud_objects_read=0, skipped=skipped)
+    finding = scan.findings.get(rule="x500_only")
+    with active_directory() as directory:
+        fix = do_plan_fix(findings=[finding], user=planner, directory=directory)
+    fix = do_approve_fix(fix=fix, user=approver, enqueue=False)
+    job = run_job_inline(fix.job)
+    fix.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    assert fix.status == FixStatus.APPLIED and fix.backup == {item.dn: {"proxyAddresses": original}}
+    with active_directory() as directory:
+        assert f"SMTP:{mail}" in directory.read(item.dn, attributes=["proxyAddresses"]).get("proxyAddresses")
+    _sync()
+    cloud = _cloud_addresses(upn)
+    assert f"SMTP:{mail}".lower() in [a.lower() for a in cloud if a.startswith("SMTP:")], cloud
+
+    undo = run_job_inline(do_start_undo(fix=fix, user=planner, enqueue=False))
+    fix.refresh_from_db()
+    assert undo.status == "succeeded" and fix.status == FixStatus.UNDONE
+    with active_directory() as directory:
+        assert directory.read(item.dn, attributes=["proxyAddresses"]).get("proxyAddresses") == original
