@@ -262,6 +262,16 @@ ADDRESS_REPAIR_EXTRA_TLDS = env.list("ADDRESS_REPAIR_EXTRA_TLDS", default=[])
 DL_APPROVAL_DEFAULT_VALID_HOURS = env.float("DL_APPROVAL_DEFAULT_VALID_HOURS", default=24.0)
 DL_APPROVAL_MAX_VALID_HOURS = env.float("DL_APPROVAL_MAX_VALID_HOURS", default=14 * 24.0)
 
+# E-mail for notifications (a batch waits for sign-off, a batch moved on): sent only when EMAIL_HOST is set;
+# the portal's inbox gets every notification either way.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dirops-portal@localhost")
+
 # The Microsoft cloud (portal/connectors/registry.py): one app registration for Graph and Exchange
 # Online, a client secret or a certificate. In LAB_MODE, unset values come from the lab cloud.
 ENTRA_TENANT_ID = env.str("ENTRA_TENANT_ID", default="")

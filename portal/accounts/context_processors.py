@@ -45,4 +45,10 @@ def navigation(request):
         url = reverse("migrations_app:approvals")
         context["nav_approvals"] = {"url": url, "count": pending_approval_count(user=user),
                                     "active": path.startswith(url)}
+    if user.has_perm("accounts.view_dl_migration"):
+        from migrations_app.batch_selectors import unread_notifications
+
+        url = reverse("migrations_app:notifications")
+        context["nav_notifications"] = {"url": url, "count": unread_notifications(user=user),
+                                        "active": path.startswith(url)}
     return context
