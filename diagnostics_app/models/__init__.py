@@ -1,6 +1,7 @@
 """The diagnostics app's models, one module per area (the app is one Django app; its areas are sub-packages)."""
 
+from .addresses import AddressFinding, AddressFix, AddressScan
 from .mfa import MfaSnapshot, MfaUserRow
 from .mfa_policies import MfaPolicy
 
-__all__ = ["MfaPolicy", "MfaSnapshot", "MfaUserRow"]
+__all__ = ["AddressFinding", "AddressFix", "AddressScan", "MfaPolicy", "MfaSnapshot", "MfaUserRow"]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('diagnostics_app', '0001_initial'),
+        ('diagnostics_app', '0002_address_findings'),
     ]
 
     operations = [
