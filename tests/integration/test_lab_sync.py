@@ -1,10 +1,11 @@
 """The lab sync engine (portal/lab/sync.py) against a Samba AD DC and a lab tenant of its own.
 
-The module resets a lab under ``$DIROPS_VAR_DIR/lab/sync-test`` on 127.0.0.8 (DIROPS_TEST_SYNC_DIR /
-DIROPS_TEST_SYNC_HOST override), seeds the default organisation, opens a CloudStore in a temporary
-directory and runs an initial cycle; the tests then change AD or the tenant and run delta cycles, each
-proving one documented behaviour of Entra Connect (named in its docstring). The tests share the lab
-and run in file order; each leaves it synchronised. The lab is stopped at the end.
+The module resets a lab under ``$DIROPS_VAR_DIR/lab/sync-test`` on an address of its own
+(tests/support/labs.py; DIROPS_TEST_SYNC_DIR / DIROPS_TEST_SYNC_HOST override), seeds the default
+organisation, opens a CloudStore in a temporary directory and runs an initial cycle; the tests then change AD
+or the tenant and run delta cycles, each proving one documented behaviour of Entra Connect (named in its
+docstring). The tests share the lab and run in file order; each leaves it synchronised. The lab is stopped at
+the end.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from portal.lab import layout, samba, sync
 from portal.lab import seed as seeder
 from portal.lab.cloud.app import LabCloud
 from portal.lab.cloud.store import CloudStore, parse_datetime
+from tests.support import labs
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.environ.get("DIROPS_VAR_DIR", REPO / "var"))
 LAB_DIR = Path(os.environ.get("DIROPS_TEST_SYNC_DIR", VAR_DIR / "lab" / "sync-test"))
-LAB_HOST = os.environ.get("DIROPS_TEST_SYNC_HOST", "127.0.0.8")
+LAB_HOST = os.environ.get("DIROPS_TEST_SYNC_HOST") or labs.own_host(labs.LAB_SYNC)
 
 USER_CLASSES = ("top", "person", "organizationalPerson", "user")
 
