@@ -100,7 +100,7 @@ def test_stop_signals_only_the_labs_own_samba(lab_dir: Path) -> None:
     samba.stop(base_dir=lab_dir)
     bystander = subprocess.Popen(["sleep", "60"])
     try:
-        (lab_dir / "run").mkdir(exist_ok=True)
+        (lab_dir / "run").mkdir(parents=True, exist_ok=True)  # in any order: the lab may not be provisioned yet
         (lab_dir / "run" / "samba.pid").write_text(f"{bystander.pid}\n")
         assert not samba.status(base_dir=lab_dir).running
         samba.stop(base_dir=lab_dir)
