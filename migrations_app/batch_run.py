@@ -93,7 +93,7 @@ def _target(batch: MigrationBatch) -> str:
 
 @transaction.atomic
 def do_schedule_batch(*, batch: MigrationBatch, user, now_: bool = True, request=None,
-                      enqueue: bool = True) -> MigrationBatch:
+                      enqueue: bool = True, inline: bool = False) -> MigrationBatch:
     """Scheduled; it starts now (``now_``, or its window has begun) or the workers' sweep starts it at
     the window's start."""
     if not now_ and batch.window_start is None:
@@ -101,19 +101,21 @@ def do_schedule_batch(*, batch: MigrationBatch, user, now_: bool = True, request
     batch = do_transition_batch(batch=batch, to=BatchStatus.SCHEDULED, user=user, request=request,
                                 note="now" if now_ else "at the window's start")
     if now_ or batch.window_start <= timezone.now():
-        return do_start_batch_run(batch=batch, user=user, request=request, enqueue=enqueue)
+        return do_start_batch_run(batch=batch, user=user, request=request, enqueue=enqueue, inline=inline)
     return batch
 
 
-def do_start_batch_run(*, batch: MigrationBatch, user, request=None, enqueue: bool = True) -> MigrationBatch:
-    """Running, with its run job (one per batch: a second call finds it running and does nothing)."""
+def do_start_batch_run(*, batch: MigrationBatch, user, request=None, enqueue: bool = True,
+                       inline: bool = False) -> MigrationBatch:
+    """Running, with its run job (one per batch: a second call finds it running and does nothing).
+    ``inline`` (the command line): the run job runs each list's migration job itself, one at a time."""
     with transaction.atomic():
         locked = MigrationBatch.objects.select_for_update().get(pk=batch.pk)
         if locked.status != BatchStatus.SCHEDULED or locked.job_id:
             return locked
         locked = do_transition_batch(batch=locked, to=BatchStatus.RUNNING, user=user, request=request)
-        job = do_start_job(kind=KIND_BATCH_RUN, user=locked.requested_by or user, params={"batch_id": locked.pk},
-                           target=f"batch #{locked.pk}", request=request, enqueue=enqueue)
+        job = do_start_job(kind=KIND_BATCH_RUN, user=locked.requested_by or user, target=f"batch #{locked.pk}",
+                           params={"batch_id": locked.pk, "inline": inline}, request=request, enqueue=enqueue)
         MigrationBatch.objects.filter(pk=locked.pk).update(job=job)
         locked.lists.update(run_state=BatchListRun.PENDING, run_note="")
         locked.refresh_from_db()
@@ -207,6 +209,12 @@ def do_advance_batch(*, batch: MigrationBatch, now: datetime | None = None, enqu
             note = ", ".join(f"{n} {BatchListRun(s).label.lower()}" for s, n in summary.items() if n)
             do_transition_batch(batch=batch, to=decision.final, user=batch.requested_by, note=note)
     return decision
+
+
+def queued_migration_jobs(batch: MigrationBatch) -> list[Job]:
+    """The started lists' migration jobs no worker has taken yet (what an inline run runs next)."""
+    return list(Job.objects.filter(pk__in=batch.lists.filter(run_state=BatchListRun.RUNNING).values(
+        "migration__job"), status="queued").order_by("pk"))
 
 
 def batch_progress(batch: MigrationBatch) -> tuple[int, int]:

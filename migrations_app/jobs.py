@@ -12,6 +12,7 @@ from django.utils import timezone
 from portal.audit.services import record
 from portal.jobs.models import Job
 from portal.jobs.runner import JobFailed, JobRunner
+from portal.jobs.services import run_job_inline
 
 from . import aftercare, batch_preflight, batch_run, engine
 from . import batch_services as batch_svc
@@ -190,13 +191,17 @@ class RunBatchJob(JobRunner):
 
         while True:
             with self.fenced():
-                decision = batch_run.do_advance_batch(batch=batch, log=note)
+                decision = batch_run.do_advance_batch(batch=batch, log=note, enqueue=not self.job.params.get("inline"))
             for level, message in lines:
                 self.log(message, level=level)
             lines.clear()
             self.progress(*batch_run.batch_progress(batch))
             if decision.finished:
                 break
+            if self.job.params.get("inline") and (queued := batch_run.queued_migration_jobs(batch)):
+                for job in queued:
+                    run_job_inline(job)
+                continue
             time.sleep(settings.DL_BATCH_POLL_SECONDS)
         batch.refresh_from_db()
         self.summary = f"Batch #{batch.pk} {batch.get_status_display().lower()}: {batch.decision_note or ''}".strip()
