@@ -4,17 +4,23 @@ ordinary migration job per list, never twice; the page's Schedule button and the
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
-from migrations_app import batch_run
+from migrations_app import batch_run, jobs
 from migrations_app import batch_services as bsvc
 from migrations_app.batch_run import decide
 from migrations_app.choices import BatchListRun, BatchStatus, MigrationStatus
 from migrations_app.models import Migration
+from portal.jobs.choices import JobStatus
 from portal.jobs.models import Job
+from portal.jobs.runner import execute_job
+from portal.jobs.services import run_job_inline
+from tests.conftest import wait_for
 from tests.support.forms import form_fields
 from tests.unit.test_dl_batches import make_dl, preflighted
 
@@ -177,3 +183,44 @@ def test_the_page_schedules_now_and_reports_each_list_as_csv(client, nested, rol
     assert lines[0] == "list,wave,result,note,migration,job,job_url,warnings"
     assert lines[1].startswith("child@contoso.com,") and ',Running,"\'=HYPERLINK' in lines[1]
     assert lines[2].startswith("parent@contoso.com,") and ",Waiting," in lines[2]
+
+
+@pytest.mark.django_db(transaction=True)  # the run job runs in a thread of its own, as on a worker
+def test_the_run_job_waits_while_paused_and_a_cancel_starts_no_further_list(nested, role_users, settings,
+                                                                            monkeypatch):
+    settings.DL_BATCH_POLL_SECONDS = 0.05
+    monkeypatch.setattr("portal.jobs.services._enqueue", lambda pk, queue: None)
+
+    def migrate(self):  # a migration job's outcome without a directory
+        Migration.objects.filter(pk=self.job.params["migration_id"]).update(status=MigrationStatus.MIGRATED)
+        return {}
+
+    monkeypatch.setattr(jobs.MigrateDistributionListJob, "run", migrate)
+    hd = role_users["Helpdesk"]
+    batch = batch_run.do_schedule_batch(batch=nested, user=hd)
+    outcome = {}
+
+    def worker():
+        try:
+            outcome["status"] = execute_job(batch.job_id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    child = wait_for(lambda: batch.lists.get(mail="child@contoso.com").migration, timeout=20,
+                     message="the run job to start the child")
+    batch_run.do_pause_batch(batch=batch, user=hd, paused=True)
+    run_job_inline(child.job)  # another worker migrates the child meanwhile
+    wait_for(lambda: batch.lists.get(mail="child@contoso.com").run_state == BatchListRun.MIGRATED, timeout=20,
+             message="the run job to see the child migrated")
+    parent = batch.lists.get(mail="parent@contoso.com")
+    assert parent.run_state == BatchListRun.PENDING and parent.migration is None, "paused: nothing starts"
+    bsvc.do_cancel_batch(batch=batch, user=hd)
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    batch.refresh_from_db()
+    parent = batch.lists.get(mail="parent@contoso.com")
+    assert batch.status == BatchStatus.CANCELLED and outcome["status"] == JobStatus.WARNINGS
+    assert parent.run_state == BatchListRun.NOT_STARTED and "cancelled" in parent.run_note and not parent.migration
+    assert Migration.objects.count() == 1
