@@ -10,7 +10,7 @@ runs as an ordinary migration job (its attempt fencing included) on whichever wo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -211,10 +211,13 @@ def do_advance_batch(*, batch: MigrationBatch, now: datetime | None = None, enqu
     return decision
 
 
-def queued_migration_jobs(batch: MigrationBatch) -> list[Job]:
-    """The started lists' migration jobs no worker has taken yet (what an inline run runs next)."""
-    return list(Job.objects.filter(pk__in=batch.lists.filter(run_state=BatchListRun.RUNNING).values(
-        "migration__job"), status="queued").order_by("pk"))
+def queued_migration_jobs(batch: MigrationBatch, *, older_than: timedelta | None = None) -> list[Job]:
+    """The started lists' migration jobs no worker has taken yet (queued for at least ``older_than``)."""
+    jobs = Job.objects.filter(pk__in=batch.lists.filter(run_state=BatchListRun.RUNNING).values(
+        "migration__job"), status="queued")
+    if older_than is not None:
+        jobs = jobs.filter(created_at__lte=timezone.now() - older_than)
+    return list(jobs.order_by("pk"))
 
 
 def batch_progress(batch: MigrationBatch) -> tuple[int, int]:

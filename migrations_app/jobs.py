@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -168,8 +169,9 @@ class PreflightBatchJob(JobRunner):
 
 
 class RunBatchJob(JobRunner):
-    """Starts the batch's lists as migration jobs (children first) and follows them to the end. The
-    lists run on the other workers; this job only decides, so it needs one worker more than they do."""
+    """Starts the batch's lists as migration jobs (children first) and follows them to the end. Its
+    worker is not idle meanwhile: a list no other worker has taken within a poll interval is run here,
+    so one worker runs a whole batch and each further worker adds one list at a time."""
 
     kind = batch_run.KIND_BATCH_RUN
     name = "DL batch run"
@@ -198,9 +200,16 @@ class RunBatchJob(JobRunner):
             self.progress(*batch_run.batch_progress(batch))
             if decision.finished:
                 break
-            if self.job.params.get("inline") and (queued := batch_run.queued_migration_jobs(batch)):
-                for job in queued:
-                    run_job_inline(job)
+            if self.job.params.get("inline"):
+                if queued := batch_run.queued_migration_jobs(batch):
+                    for job in queued:
+                        run_job_inline(job)
+                    continue
+            elif waiting := batch_run.queued_migration_jobs(
+                    batch, older_than=timedelta(seconds=settings.DL_BATCH_POLL_SECONDS)):
+                # The claim is a compare-and-set: the worker its queue entry reaches later finds it taken.
+                self.info(f"No free worker took migration job #{waiting[0].pk}: it runs on this batch's worker.")
+                run_job_inline(waiting[0])
                 continue
             time.sleep(settings.DL_BATCH_POLL_SECONDS)
         batch.refresh_from_db()
