@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("address-repair/", views.address_repair, name="address_repair"),
+    path("address-repair/proxycalc/", views.address_explain, name="address_explain"),
     path("address-repair/findings/<int:pk>/", views.address_finding, name="address_finding"),
     path("address-repair/scan/", views.address_start_scan, name="address_start_scan"),
     path("address-repair/fixes/plan/", views.address_plan_fix, name="address_plan_fix"),

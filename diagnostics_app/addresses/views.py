@@ -10,18 +10,21 @@ from django_tables2 import RequestConfig
 
 from migrations_app.forms import ApproveForm, RejectForm
 from portal.accounts.permissions import requires
+from portal.addressing.explain import ExplainInputError, explain
 from portal.audit.services import record_download
 from portal.connectors.ad import AdError
-from portal.connectors.registry import NotConfigured, active_directory
+from portal.connectors.graph import GraphError
+from portal.connectors.registry import NotConfigured, active_directory, entra_graph
 from portal.jobs.services import JobActionRefused
 
 from .. import charts
 from ..models import AddressFinding, AddressFix
 from . import exports, selectors
 from .choices import FindingRule
+from .collect import explainer_prefill
 from .filtersets import AddressFindingFilterSet
 from .fixes import FixRefused, do_approve_fix, do_plan_fix, do_reject_fix, do_start_undo
-from .forms import PlanForm, ScanForm
+from .forms import ExplainForm, PlanForm, ScanForm
 from .services import do_start_scan
 from .tables import AddressFindingTable
 
@@ -154,3 +157,41 @@ def address_reject_fix(request, pk: int):
 def address_undo_fix(request, pk: int):
     return _fix_action(request, pk, lambda f: do_start_undo(fix=f, user=request.user, request=request),
                        "Undo of fix #{pk} queued: the backed-up values are written back.")
+
+
+def _prefill(dn: str) -> tuple[dict, str | None]:
+    """An object's values for the explainer; the tenant's part is left empty (with a note) if it cannot be read."""
+    with active_directory() as directory:
+        try:
+            with entra_graph() as graph:
+                return explainer_prefill(directory, graph, dn), None
+        except (NotConfigured, GraphError) as exc:
+            return explainer_prefill(directory, None, dn), f"The tenant could not be read ({exc}); " \
+                "enter its domains and the cloud's current addresses by hand."
+
+
+@requires("accounts.view_address_repair")
+@require_GET
+def address_explain(request):
+    """ProxyCalc explained: what Entra ID computes from the values entered (or an object's values), step by
+    step. The form re-renders #explain-result through htmx as the admin types; nothing is written anywhere."""
+    dn = (request.GET.get("dn") or "").strip()
+    note = None
+    if dn:
+        try:
+            data, note = _prefill(dn)
+        except (NotConfigured, AdError, ValueError) as exc:
+            messages.warning(request, f"The object {dn[:200]} could not be read: {exc}")
+            data = None
+        form = ExplainForm(ExplainForm.initial_from(data)) if data else ExplainForm()
+    else:
+        form = ExplainForm(request.GET) if request.GET else ExplainForm()
+    answer = None
+    if form.is_bound:
+        form.is_valid()
+        try:
+            answer = explain(form.explain_input())
+        except ExplainInputError as exc:
+            form.show_problems(exc.problems)
+    return render(request, "diagnostics_app/addresses/explain.html",
+                  {"form": form, "answer": answer, "dn": dn, "note": note})
