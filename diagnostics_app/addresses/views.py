@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
@@ -29,10 +29,10 @@ from .services import do_start_scan
 from .tables import AddressFindingTable
 
 
-def _filename(scan, filters: dict | None = None) -> str:
+def _filename(scan, filters: dict | None = None, extension: str = "csv") -> str:
     used = [f"{k}-{v}" for k, v in sorted((filters or {}).items()) if v not in (None, "", [])]
     tag = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(used))[:80]
-    return f"address-findings-{scan.pk}-{scan.created_at:%Y%m%d-%H%M}{'-' + tag if tag else ''}.csv"
+    return f"address-findings-{scan.pk}-{scan.created_at:%Y%m%d-%H%M}{'-' + tag if tag else ''}.{extension}"
 
 
 @requires("accounts.view_address_repair")
@@ -46,12 +46,17 @@ def address_repair(request):
         return render(request, "diagnostics_app/addresses/findings.html", context)
     filterset = AddressFindingFilterSet(request.GET or None, queryset=selectors.scan_findings(scan), scan=scan)
     rows = filterset.qs
-    if request.GET.get("export") == "csv":
+    export = request.GET.get("export")
+    if export in ("csv", "xlsx"):
         filters = filterset.form.cleaned_data if filterset.is_bound and filterset.form.is_valid() else {}
         record_download(user=request.user, what="address_findings", target=f"address_scan:{scan.pk}",
-                        request=request, format="csv", rows=rows.count())
-        response = StreamingHttpResponse(exports.csv_lines(rows, scan), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{_filename(scan, filters)}"'
+                        request=request, format=export, rows=rows.count())
+        if export == "csv":
+            response = StreamingHttpResponse(exports.csv_lines(rows, scan), content_type="text/csv; charset=utf-8")
+        else:
+            response = HttpResponse(exports.xlsx_bytes(rows, scan), content_type=(
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+        response["Content-Disposition"] = f'attachment; filename="{_filename(scan, filters, export)}"'
         return response
     can_plan = request.user.has_perm("diagnostics_app.plan_address_fix")
     table = AddressFindingTable(rows, exclude=() if can_plan else ("selection",))
