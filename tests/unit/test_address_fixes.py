@@ -112,6 +112,20 @@ def test_plan_shows_before_and_after_and_waits_for_someone_else(client, role_use
         AddressFix.objects.filter(pk=fix.pk).update(approved_by=role_users["Administrator"])
 
 
+def test_a_fix_waiting_for_approval_is_counted_and_queued_for_others_only(client, role_users, finding):
+    fix = plan(client, role_users["Administrator"], finding)
+    # The requester does not see their own fix in the queue (four eyes).
+    page = client.get("/dl/approvals/").content.decode()
+    assert f"Fix #{fix.pk}" not in page and 'id="nav-approvals"' in page and "Pending approvals (0)" in page
+    client.force_login(role_users["Approver"])
+    page = client.get("/dl/approvals/").content.decode()
+    assert f'href="{URL}{fix.pk}/">Fix #{fix.pk}</a>' in page and "Nothing waits for your sign-off" not in page
+    assert '<span class="badge badge-amber nav-count">1</span>' in page
+    approve(client, role_users["Approver"], fix)
+    page = client.get("/dl/approvals/").content.decode()
+    assert f"Fix #{fix.pk}" not in page and "Nothing waits for your sign-off" in page
+
+
 def test_approved_fix_backs_up_then_applies_and_undo_restores_exactly(client, role_users, finding, directory,
                                                                      no_enqueue):
     fix = plan(client, role_users["Administrator"], finding)
