@@ -11,5 +11,6 @@ urlpatterns = [
     path("address-repair/fixes/<int:pk>/", views.address_fix, name="address_fix"),
     path("address-repair/fixes/<int:pk>/approve/", views.address_approve_fix, name="address_approve_fix"),
     path("address-repair/fixes/<int:pk>/reject/", views.address_reject_fix, name="address_reject_fix"),
+    path("address-repair/fixes/<int:pk>/verify/", views.address_verify_fix, name="address_verify_fix"),
     path("address-repair/fixes/<int:pk>/undo/", views.address_undo_fix, name="address_undo_fix"),
 ]

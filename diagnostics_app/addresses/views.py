@@ -23,7 +23,7 @@ from . import exports, selectors
 from .choices import FindingRule
 from .collect import explainer_prefill
 from .filtersets import AddressFindingFilterSet
-from .fixes import FixRefused, do_approve_fix, do_plan_fix, do_reject_fix, do_start_undo
+from .fixes import FixRefused, do_approve_fix, do_plan_fix, do_reject_fix, do_start_undo, do_start_verify
 from .forms import ExplainForm, PlanForm, ScanForm
 from .services import do_start_scan
 from .tables import AddressFindingTable
@@ -120,7 +120,9 @@ def address_fix(request, pk: int):
         "can_decide": (user.has_perm("diagnostics_app.approve_address_fix") and fix.requested_by_id != user.pk
                        and fix.status == "awaiting_approval"),
         "can_undo": user.has_perm("diagnostics_app.plan_address_fix") and bool(fix.backup)
-        and fix.status in ("applied", "applied_with_skips", "failed")})
+        and fix.status in ("applied", "applied_with_skips", "failed"),
+        "can_verify": user.has_perm("diagnostics_app.plan_address_fix") and bool((fix.report or {}).get("applied"))
+        and fix.status in ("applied", "applied_with_skips")})
 
 
 def _fix_action(request, pk: int, action, done: str):
@@ -155,6 +157,13 @@ def address_reject_fix(request, pk: int):
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     return _fix_action(request, pk, lambda f: do_reject_fix(fix=f, user=request.user, reason=reason,
                                                             request=request), "Fix #{pk} rejected.")
+
+
+@requires("diagnostics_app.plan_address_fix")
+@require_POST
+def address_verify_fix(request, pk: int):
+    return _fix_action(request, pk, lambda f: do_start_verify(fix=f, user=request.user, request=request),
+                       "Verification of fix #{pk} queued: a delta sync, then the cloud objects are compared.")
 
 
 @requires("diagnostics_app.plan_address_fix")
