@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from migrations_app.services import MigrationRefused, check_approval_validity
+from portal.approvals import check_approval_validity
 from portal.audit.services import record, refusal_recorded
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
@@ -127,10 +127,7 @@ def do_approve_fix(*, fix: AddressFix, user, valid_for: timedelta | None = None,
     whose values changed since the plan."""
     fix = AddressFix.objects.select_for_update().get(pk=fix.pk)
     check_can_approve(fix=fix, user=user)
-    try:
-        validity = check_approval_validity(valid_for)
-    except MigrationRefused as exc:
-        raise FixRefused(str(exc)) from None
+    validity = check_approval_validity(valid_for, refused=FixRefused)
     now = timezone.now()
     AddressFix.objects.filter(pk=fix.pk).update(approved_by=user, decided_at=now, decision_note=note[:500],
                                                 approval_expires_at=now + validity, status=FixStatus.APPROVED)

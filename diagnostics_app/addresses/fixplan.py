@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrations_app.preflight import plan_hash
+from portal.approvals import plan_hash
 
 from .rules import Fix
 

@@ -8,9 +8,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
-from migrations_app.forms import ApproveForm, RejectForm
 from portal.accounts.permissions import requires
 from portal.addressing.explain import ExplainInputError, explain
+from portal.approvals import ApproveForm, RejectForm
 from portal.audit.services import record_download
 from portal.connectors.ad import AdError
 from portal.connectors.graph import GraphError
