@@ -6,6 +6,9 @@ from typing import Any
 
 from django import forms
 
+# The sign-off forms are shared by every area (portal/approvals); the DL pages import them from here too.
+from portal.approvals.forms import ApproveForm, RejectForm  # noqa: F401
+
 from .models import MigrationSettings
 
 GROUP_TYPE_CHOICES = [("", "Keep the on-premises type"), ("Distribution", "Distribution"),
@@ -67,23 +70,6 @@ class RestoreForm(forms.Form):
 
     def matches(self, mail: str) -> bool:
         return self.is_valid() and self.cleaned_data["confirm_mail"].strip().lower() == mail.lower()
-
-
-class ApproveForm(forms.Form):
-    valid_hours = forms.FloatField(label="Valid for (hours)", min_value=0.1, required=False,
-                                   help_text="The run refuses to start on this approval after that time.")
-    note = forms.CharField(label="Note", max_length=500, required=False)
-    confirm = forms.BooleanField(label="I have read the plan and every check, and approve exactly this", required=True)
-
-    @classmethod
-    def with_defaults(cls) -> ApproveForm:
-        from django.conf import settings
-        return cls(initial={"valid_hours": settings.DL_APPROVAL_DEFAULT_VALID_HOURS})
-
-
-class RejectForm(forms.Form):
-    reason = forms.CharField(label="Reason", max_length=500, required=True,
-                             widget=forms.TextInput(attrs={"placeholder": "Why it may not go ahead"}))
 
 
 class SettingsForm(forms.Form):

@@ -6,11 +6,10 @@ failure blocks the migration; warnings are shown and the migration may go on.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from portal.approvals import plan_hash
 from portal.connectors import ad as adc
 
 from .choices import CheckOutcome
@@ -100,10 +99,6 @@ def plan_of(facts: ListFacts, options: MigrationOptions) -> dict[str, Any]:
         "cloud_twin": (facts.twin.external_directory_object_id or facts.twin.guid) if facts.twin else None,
         "options": options.to_dict(),
     }
-
-
-def plan_hash(plan: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(plan, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def plan_differences(approved: dict[str, Any], now: dict[str, Any], *, limit: int = 10) -> list[str]:

@@ -262,9 +262,13 @@ def withdraw(request, pk: int):
 @requires("migrations_app.approve_migration")
 @require_GET
 def approvals(request):
+    # One queue for everything an Approver signs: the Address repair area's fixes wait here too.
+    from diagnostics_app.addresses.selectors import fixes_awaiting_approval
+
     return render(request, "migrations_app/approvals.html",
                   {"pending": sel.migrations_awaiting_approval(user=request.user),
-                   "batches": batches_awaiting_approval(user=request.user)})
+                   "batches": batches_awaiting_approval(user=request.user),
+                   "fixes": fixes_awaiting_approval(user=request.user)})
 
 
 @requires("migrations_app.change_migrated_dl")

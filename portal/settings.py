@@ -281,6 +281,8 @@ AD_WRITEBACK_OU = env.str("AD_WRITEBACK_OU", default="")  # group writeback targ
 # top-level domains to accept beyond country codes, the common generic ones and the tenant's own.
 ADDRESS_REPAIR_CERTIFICATE_ATTRIBUTE = env.str("ADDRESS_REPAIR_CERTIFICATE_ATTRIBUTE", default="altSecurityIdentities")
 ADDRESS_REPAIR_EXTRA_TLDS = env.list("ADDRESS_REPAIR_EXTRA_TLDS", default=[])
+# How long a fix's verification waits for the sync server to be idle, then for its delta cycle (seconds).
+ADDRESS_REPAIR_VERIFY_SYNC_TIMEOUT = env.float("ADDRESS_REPAIR_VERIFY_SYNC_TIMEOUT", default=600.0)
 # How long an approval may wait for its run: the approver picks, up to the maximum (a window days ahead).
 DL_APPROVAL_DEFAULT_VALID_HOURS = env.float("DL_APPROVAL_DEFAULT_VALID_HOURS", default=24.0)
 DL_APPROVAL_MAX_VALID_HOURS = env.float("DL_APPROVAL_MAX_VALID_HOURS", default=14 * 24.0)
