@@ -86,6 +86,7 @@ from .types import (
     GroupWriteback,
     ProvisioningError,
     RegistrationDetails,
+    SyncBehavior,
     UserAuthMethods,
 )
 
@@ -112,6 +113,7 @@ __all__ = [
     "GraphSettings",
     "GroupMember",
     "GroupWriteback",
+    "SyncBehavior",
     "jwt_claims",
     "LicenceRequired",
     "NotFound",

@@ -125,7 +125,8 @@ class StoreBase:
         client_secret: str | None,
         display_name: str = "DirOps Portal (lab)",
         roles: Sequence[str] = ("Directory.Read.All", "Group.ReadWrite.All", "User.ReadWrite.All", "AuditLog.Read.All",
-                                "UserAuthenticationMethod.Read.All", "Exchange.ManageAsApp"),
+                                "UserAuthenticationMethod.Read.All", "Exchange.ManageAsApp",
+                                "Group-OnPremisesSyncBehavior.ReadWrite.All"),
     ) -> None:
         """Create or update an app registration; only a salted hash of the secret is kept."""
         salt = secrets.token_hex(16) if client_secret else None
