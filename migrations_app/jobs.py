@@ -11,7 +11,7 @@ from portal.audit.services import record
 from portal.jobs.models import Job
 from portal.jobs.runner import JobFailed, JobRunner
 
-from . import aftercare, batch_preflight, engine
+from . import aftercare, batch_preflight, engine, inplace
 from . import batch_services as batch_svc
 from . import services as svc
 from .choices import MigrationStatus
@@ -75,7 +75,7 @@ class MigrateDistributionListJob(_MigrationObjectJob):
         self.info(f"Migrating {migration.mail} (migration #{migration.pk}).")
         try:
             with engine.open_connectors() as c:
-                result = engine.MigrationProcess(migration=migration, runner=self, c=c).run()
+                result = inplace.process_for(migration)(migration=migration, runner=self, c=c).run()
         except Exception:  # JobFailed and JobCancelled included; a superseded run (BaseException) records nothing
             self._record_finished(migration)
             raise

@@ -119,7 +119,7 @@ def do_request_migration(*, mail: str, options: dict[str, Any] | None = None, us
     try:
         with transaction.atomic():
             migration = Migration.objects.create(
-                mail=address, options=opts.to_dict(), requested_by=user, preflight=report,
+                mail=address, options=opts.to_dict(), method=opts.method, requested_by=user, preflight=report,
                 group_name=report.get("group_name") or "", original_dn=report.get("group_dn") or "",
                 group_guid=report.get("group_guid") or None, plan_hash=report.get("plan_hash") or "",
                 status=MigrationStatus.AWAITING_APPROVAL if needs_approval else MigrationStatus.QUEUED)

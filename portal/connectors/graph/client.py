@@ -354,6 +354,10 @@ class EntraGraph:
                         lambda c: c.groups.by_group_id(key).on_premises_sync_behavior.to_get_request_information())
         return SyncBehavior(object_id=str(doc.get("id") or group_id), is_cloud_managed=bool(doc.get("isCloudManaged")))
 
+    def granted_roles(self) -> frozenset[str]:
+        """The application permissions in the app's current Graph token (``roles`` claim)."""
+        return frozenset(str(r) for r in self._tokens.acquire(self.settings.scope).claims.get("roles") or ())
+
     def set_sync_behavior(self, group_id: str, *, cloud_managed: bool) -> None:
         """Hand the group's source of authority to the cloud (True) or back to AD (False, effective at the
         next sync cycle)."""
