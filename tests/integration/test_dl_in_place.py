@@ -96,3 +96,39 @@ def test_in_place_conversion_keeps_the_object_stops_ad_and_takes_back(manifest, 
         assert sorted(directory.read(dn, attributes=["member"]).get("member")) == members_before
         assert not directory.exists(migration.contact_dn)
     assert cloud_list(mail).display_name != f"Cloud managed {mail}", "AD's values were applied again"
+
+
+def test_an_old_sync_client_reverting_the_conversion_is_detected_and_rolled_back(manifest, tech, monkeypatch):
+    """Connect Sync older than 2.5.76.0 does not know the flag: its next cycle takes the list back. The preflight
+    passed on a current client; the client is 'downgraded' right after the PATCH, so the verify step sees the
+    revert, and the rollback restores the on-premises copy."""
+    from portal.lab import config
+    from portal.lab.cloud.store import CloudStore
+
+    mail, dn = new_list(manifest, members=3)
+    gid = cloud_list(mail).external_directory_object_id
+    with active_directory() as directory:
+        before = directory.read(dn, attributes=["member", "description"])
+    store = CloudStore.open(data_dir=config.cloud_dir())
+    current = store.connect_version()
+    real_convert = inplace.InPlaceProcess.step_convert
+
+    def convert_then_downgrade(self):
+        real_convert(self)
+        store.set_connect_version(version="2.4.131.0")
+
+    monkeypatch.setattr(inplace.InPlaceProcess, "step_convert", convert_then_downgrade)
+    try:
+        migration, job = migrate(tech, mail, method="in_place")
+    finally:
+        store.set_connect_version(version=current)
+        store.close()
+    migration.refresh_from_db()
+    assert migration.status == MigrationStatus.ROLLED_BACK, job.summary
+    assert "reverted the conversion" in job.summary and "older than 2.5.76.0" in job.summary
+    state = cloud_state(gid)
+    assert state["managed"] is False and state["synced"] is True and state["exo_synced"] is True
+    with active_directory() as directory:
+        after = directory.read(dn, attributes=["member", "description"])
+    assert sorted(after.get("member")) == sorted(before.get("member"))
+    assert after.get("description") == before.get("description")
