@@ -9,12 +9,6 @@ def _placeholder(request, area: str, promise: str):
     return render(request, "area_not_built.html", {"area": area, "promise": promise})
 
 
-@requires("accounts.view_address_repair")
-def address_repair(request):
-    return _placeholder(request, "Address repair",
-                        "Explain and fix why a mail or proxyAddresses change never reaches Exchange Online.")
-
-
 @requires("accounts.view_writeback_plan")
 def writeback(request):
     return _placeholder(request, "Writeback rename",

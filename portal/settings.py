@@ -275,6 +275,10 @@ DL_SYNC_RETRY_SECONDS = env.float("DL_SYNC_RETRY_SECONDS", default=30.0)
 DL_DELETION_TIMEOUT_SECONDS = env.float("DL_DELETION_TIMEOUT_SECONDS", default=3600.0)
 DL_DELETION_POLL_SECONDS = env.float("DL_DELETION_POLL_SECONDS", default=15.0)
 AD_WRITEBACK_OU = env.str("AD_WRITEBACK_OU", default="")  # group writeback target
+# Address repair: the AD attribute the sync rule maps to certificateUserIds (empty: not checked), and
+# top-level domains to accept beyond country codes, the common generic ones and the tenant's own.
+ADDRESS_REPAIR_CERTIFICATE_ATTRIBUTE = env.str("ADDRESS_REPAIR_CERTIFICATE_ATTRIBUTE", default="altSecurityIdentities")
+ADDRESS_REPAIR_EXTRA_TLDS = env.list("ADDRESS_REPAIR_EXTRA_TLDS", default=[])
 # How long an approval may wait for its run: the approver picks, up to the maximum (a window days ahead).
 DL_APPROVAL_DEFAULT_VALID_HOURS = env.float("DL_APPROVAL_DEFAULT_VALID_HOURS", default=24.0)
 DL_APPROVAL_MAX_VALID_HOURS = env.float("DL_APPROVAL_MAX_VALID_HOURS", default=14 * 24.0)

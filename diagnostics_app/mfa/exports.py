@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from ..exports import safe_cell
 from ..models import MfaSnapshot, MfaUserRow
 from .choices import MfaClass
 from .classify import families_label
@@ -17,13 +18,6 @@ from .classify import families_label
 COLUMNS = ["upn", "display_name", "user_id", "user_type", "enabled", "licensed", "department", "administrator",
            "classification", "classification_label", "can_satisfy_mfa", "usable_methods", "registered_methods",
            "groups", "flags", "reason", "methods_read_because", "deleted_during_snapshot"]
-
-
-def safe_cell(value: Any) -> Any:
-    """A spreadsheet runs a cell starting with = + - @ (or a tab / CR) as a formula; directory data is untrusted."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def record(row: MfaUserRow, groups: dict[str, str]) -> dict[str, Any]:

@@ -9,9 +9,10 @@ import pytest
 from django.utils import timezone
 
 import portal.urls  # noqa: F401  (imports every view, hence every table)
+from diagnostics_app.addresses.tables import AddressFindingTable
 from diagnostics_app.mfa.choices import MfaClass
 from diagnostics_app.mfa.tables import MfaUserRowTable
-from diagnostics_app.models import MfaSnapshot, MfaUserRow
+from diagnostics_app.models import AddressFinding, AddressScan, MfaSnapshot, MfaUserRow
 from migrations_app.choices import ListKind, ListState
 from migrations_app.models import DistributionList, Migration
 from migrations_app.tables import DistributionListTable, MigrationTable
@@ -53,6 +54,13 @@ def _mfa_rows(user):
                                               classification=MfaClass.MFA_CAPABLE) for i in range(ROWS))
 
 
+def _address_findings(user):
+    scan = AddressScan.objects.create(status="complete", findings_total=ROWS)
+    AddressFinding.objects.bulk_create(AddressFinding(
+        scan=scan, key=f"k{i}", first_seen=timezone.now(), dn=f"CN=u{i},OU=Users,DC=contoso,DC=com",
+        attribute="mail", rule="idfix", severity="error", explanation="x") for i in range(ROWS))
+
+
 # Every table of the portal, the page it is on, and how to fill it with more rows than one page may hold.
 TABLE_PAGES = {
     JobTable: ("/jobs/", _jobs),
@@ -60,6 +68,7 @@ TABLE_PAGES = {
     DistributionListTable: ("/dl/", _lists),
     MigrationTable: ("/dl/migrations/", _migrations),
     MfaUserRowTable: ("/diagnostics/mfa/", _mfa_rows),
+    AddressFindingTable: ("/diagnostics/address-repair/", _address_findings),
 }
 
 

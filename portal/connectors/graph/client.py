@@ -547,6 +547,21 @@ class EntraGraph:
     def _get_json(self, what: str, url: str) -> dict[str, Any]:
         return self._run(what, lambda c: self._get_json_async(c, what, url))
 
+    # ---- address repair: the tenant's domains (one self-contained method, easy to move)
+
+    def verified_domains(self) -> tuple[tuple[str, ...], str | None]:
+        """The tenant's verified domain names and its initial (``*.onmicrosoft.com``) domain (``/organization``)."""
+        orgs = self._run("read the organization", lambda c: c.organization.get())
+        names: list[str] = []
+        initial: str | None = None
+        for org in (orgs.value if orgs is not None else None) or ():
+            for domain in org.verified_domains or ():
+                if domain.name:
+                    names.append(domain.name)
+                    if domain.is_initial:
+                        initial = domain.name
+        return tuple(names), initial
+
     # ---- connectivity check
 
     def check(self) -> CloudCheckReport:

@@ -37,7 +37,7 @@ Sources (Microsoft Learn unless said otherwise) and what each one decides here
   extensionAttribute1 were pending with the bad value and did not arrive either); a new object is not
   created. The error is recorded with ``store.add_export_error`` (retried, so ``RetryCount`` grows, every
   cycle) and cleared when the object exports.
-* "How the proxyAddresses attribute is populated in Microsoft Entra ID" -- :mod:`portal.lab.proxycalc`,
+* "How the proxyAddresses attribute is populated in Microsoft Entra ID" -- :mod:`portal.addressing.proxycalc`,
   always given the cloud object's current addresses as ``previous``. The UPN suffix rule (an unverified
   suffix becomes the initial domain) comes from ProxyCalc's ``cloud_upn``.
 * "Microsoft Entra Connect Sync: Attributes synchronized to Microsoft Entra ID", section "Exchange hybrid
@@ -101,10 +101,12 @@ Decisions of the lab (not the product's words)
 
 from __future__ import annotations
 
+from portal.addressing.validation import certificate_user_id_problem, upn_problem
+
 from .constants import OPTIONS_FILE, SYNC_ALREADY_RUNNING, WRITEBACK_GROUP_TYPES, Policy
 from .model import CycleResult, ExportErrorRecord, KindCounts, SyncAlreadyRunning, SyncError, SyncOptions
 from .runner import configure_runner, due, next_policy, run_cycle, sync_runner
-from .scoping import certificate_user_id_problem, scope_problem, source_anchor_of, upn_problem
+from .scoping import scope_problem, source_anchor_of
 from .writeback import writeback_cn
 
 __all__ = [

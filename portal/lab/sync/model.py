@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from portal.lab import proxycalc
+from portal.addressing import proxycalc
 from portal.lab.cloud.store.common import iso, utc_now
 
 from .constants import SYNC_ALREADY_RUNNING, Kind

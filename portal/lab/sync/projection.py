@@ -6,8 +6,9 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from portal.addressing import proxycalc
+from portal.addressing.validation import MAX_CERTIFICATE_USER_IDS, certificate_user_id_problem, upn_problem
 from portal.connectors.ad import DirectoryObject
-from portal.lab import proxycalc
 from portal.lab.cloud.store.common import ConflictError, NotFoundError, iso
 from portal.lab.seed import CERTIFICATE_USER_IDS_ATTRIBUTE
 
@@ -27,7 +28,7 @@ from .constants import (
 )
 from .export_errors import _duplicate_message, _invalid_attribute
 from .model import _Entry, _Plan
-from .scoping import MAX_CERTIFICATE_USER_IDS, _Attrs, _mail_enabled, certificate_user_id_problem, upn_problem
+from .scoping import _Attrs, _mail_enabled
 
 
 class _Projection:

@@ -3,45 +3,11 @@
 from __future__ import annotations
 
 import base64
-import re
 from typing import Any
 
 from portal.connectors.ad import DirectoryObject
 
 from .constants import GROUP_TYPE_SECURITY, MAX_GROUP_MEMBERS, RTD_EXCLUDED_USERS, RTD_ROLE_GROUP
-
-_UPN_LOCAL = re.compile(r"[A-Za-z0-9'.\-_!#^~]+")
-_CERT_MAPPING = re.compile(r"<(PN|RFC822|SKI|SHA1-PUKEY|S|I)>(.+)", re.DOTALL)
-MAX_CERTIFICATE_USER_IDS = 10
-MAX_CERTIFICATE_USER_ID_LENGTH = 1024
-
-
-def upn_problem(upn: str) -> str | None:
-    """Why Entra ID refuses this userPrincipalName (after the suffix rule), or None."""
-    local, sep, domain = upn.rpartition("@")
-    if not sep or not local:
-        return "it has no user name before the @"
-    if len(upn) > 113 or len(local) > 64 or len(domain) > 48:
-        return "it is longer than 113 characters, or than 64 before the @ or 48 after it"
-    if not _UPN_LOCAL.fullmatch(local):
-        return "the user name holds characters other than A-Z a-z 0-9 ' . - _ ! # ^ ~"
-    if local.endswith("."):
-        return "the user name ends with a period"
-    return None
-
-
-def certificate_user_id_problem(value: str) -> str | None:
-    """Why a certificateUserIds value is refused, or None (prefixes are case-sensitive)."""
-    if len(value) > MAX_CERTIFICATE_USER_ID_LENGTH:
-        return f"it is longer than {MAX_CERTIFICATE_USER_ID_LENGTH} characters"
-    if not value.startswith("X509:"):
-        return "it does not start with X509: (upper-case X; the prefix is case-sensitive)"
-    match = _CERT_MAPPING.fullmatch(value[5:])
-    if match is None:
-        return "X509: is not followed by <PN>, <RFC822>, <I>, <S>, <SKI> or <SHA1-PUKEY> and a value"
-    if match.group(1) == "I" and not re.search(r"<(S|SR)>.", match.group(2)):
-        return "an <I> (issuer) mapping needs <S> (subject) or <SR> (serial number) after it"
-    return None
 
 
 def source_anchor_of(obj: DirectoryObject) -> str | None:
