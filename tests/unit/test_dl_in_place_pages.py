@@ -37,7 +37,8 @@ def test_the_report_shows_the_recommendation_and_the_in_place_plan(client, role_
         "mail": "sales@contoso.com", "ok": True, "summary": "Ready", "group_dn": "CN=Sales,OU=Groups",
         "member_count": 3, "plan": {},
         "checks": [{"key": "sync_client", "title": "Sync client honours the conversion", "outcome": "pass",
-                    "detail": "Entra Connect 2.5.79.0.", "objects": [], "objects_total": 0, "remedy": ""}], "routing_domain": "contoso.mail.onmicrosoft.com",
+                    "detail": "Entra Connect 2.5.79.0.", "objects": [], "objects_total": 0, "remedy": ""}],
+        "routing_domain": "contoso.mail.onmicrosoft.com",
         "recommendation": {"method": "in_place", "reasons": [
             {"fact": "sync_client", "favours": "in_place", "text": "Entra Connect 2.5.79.0 honours the conversion."},
             {"fact": "nesting", "favours": "recreate", "text": "1 child list(s) are still on-premises <b>x</b>."}],
