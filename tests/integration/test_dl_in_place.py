@@ -14,7 +14,16 @@ from migrations_app import services as svc
 from migrations_app.choices import MigrationMethod, MigrationStatus
 from portal.connectors.registry import active_directory, entra_graph, exchange_online
 from portal.jobs.services import run_job_inline
-from tests.integration.test_dl_migration import cloud_list, migrate, new_list, preflight, sync_now
+from tests.integration.test_dl_migration import (
+    _kill_worker_when,
+    _resume_on_a_fresh_worker,
+    cloud_list,
+    log_of,
+    migrate,
+    new_list,
+    preflight,
+    sync_now,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -132,3 +141,25 @@ def test_an_old_sync_client_reverting_the_conversion_is_detected_and_rolled_back
         after = directory.read(dn, attributes=["member", "description"])
     assert sorted(after.get("member")) == sorted(before.get("member"))
     assert after.get("description") == before.get("description")
+
+
+@pytest.mark.parametrize("step", ["convert", "sync_after_convert", "onprem_routing"])
+def test_real_worker_sigkilled_after_an_in_place_checkpoint_then_resumed(manifest, tech, admin, rq_workers, settings,
+                                                                         step):
+    """A worker killed after a checkpoint (before the cycle, after it, past the point of no return): the resumed
+    run skips what was done and ends with the list cloud-managed, exactly as an uninterrupted one."""
+    mail, dn = new_list(manifest, members=3, offset=240)
+    gid = cloud_list(mail).external_directory_object_id
+    [proc] = rq_workers(1, TEST_PAUSE_AFTER_CHECKPOINT=step, DL_DELETION_POLL_SECONDS="0.5")
+    assert preflight(tech, mail, method="in_place").result["ok"]
+    migration = svc.do_request_migration(mail=mail, user=tech, options={"method": "in_place"})
+    job = migration.job
+    _kill_worker_when(rq_workers, proc, job, lambda: job.checkpoints.filter(name=step).exists(), settings)
+    job = _resume_on_a_fresh_worker(rq_workers, job, admin)
+    assert job.status in ("succeeded", "warnings"), log_of(job)
+    assert f"Step '{step}' already done in an earlier run; skipping it." in log_of(job)
+    migration.refresh_from_db()
+    assert migration.status in (MigrationStatus.MIGRATED, MigrationStatus.MIGRATED_WITH_WARNINGS)
+    assert cloud_state(gid) == {**cloud_state(gid), "managed": True, "synced": None, "exo_synced": False}
+    with active_directory() as directory:
+        assert directory.read(dn, attributes=["member"]).get("member") == [migration.contact_dn]
