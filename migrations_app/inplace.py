@@ -190,7 +190,8 @@ def read_method_facts(*, facts: ListFacts, c: engine.Connectors) -> tuple[Method
     try:
         graph = c.graph()
         env.permission = SOA_PERMISSION in graph.granted_roles()
-    except graphc.GraphError as exc:
+    except Exception as exc:  # noqa: BLE001 - Graph unconfigured or down must not fail a recreate preflight
+        graph = None
         env.errors.append(f"Graph token: {exc}")
     if graph is not None and env.permission and env.group_id:
         try:
@@ -551,8 +552,10 @@ class InPlaceProcess(engine.MigrationProcess):
 
 
 def process_for(migration: Any) -> type[engine.MigrationProcess]:
-    """The process class of a migration's method."""
-    return InPlaceProcess if migration.method == MigrationMethod.IN_PLACE else engine.MigrationProcess
+    """The process class of a migration's method. The options (what an approval pins) decide; ``method`` mirrors
+    them for listing and filtering, and a migration created without it still runs the method it was planned for."""
+    method = (migration.options or {}).get("method") or migration.method
+    return InPlaceProcess if method == MigrationMethod.IN_PLACE else engine.MigrationProcess
 
 
 __all__ = ["IN_PLACE_STEPS", "InPlaceProcess", "MethodFacts", "Recommendation", "assess_preflight",

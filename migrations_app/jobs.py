@@ -14,7 +14,7 @@ from portal.jobs.runner import JobFailed, JobRunner
 from . import aftercare, batch_preflight, engine, inplace
 from . import batch_services as batch_svc
 from . import services as svc
-from .choices import MigrationMethod, MigrationStatus
+from .choices import MigrationStatus
 from .models import Migration, MigrationBatch
 from .options import MigrationOptions
 
@@ -137,7 +137,7 @@ class RestoreDistributionListJob(_MigrationObjectJob):
         self.forbid_cancel("a restore is not stopped half-way: the list would exist in neither directory")
         migration = Migration.objects.get(pk=self.job.params["migration_id"])
         with engine.open_connectors() as c:
-            if migration.method == MigrationMethod.IN_PLACE:  # take back: the source of authority returns to AD
+            if inplace.process_for(migration) is inplace.InPlaceProcess:  # take back: authority returns to AD
                 return inplace.InPlaceProcess(migration=migration, runner=self, c=c).run_take_back()
             return aftercare.do_restore(migration=migration, c=c, runner=self)
 

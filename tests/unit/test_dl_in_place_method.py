@@ -112,3 +112,15 @@ def test_method_option_is_validated_and_defaults_to_recreate() -> None:
     assert MigrationOptions().method == "recreate"
     with pytest.raises(InvalidOptions, match="method must be recreate or in_place"):
         MigrationOptions(method="sideways")
+
+
+def test_the_planned_method_decides_which_process_runs() -> None:
+    from migrations_app import engine
+    from migrations_app.inplace import InPlaceProcess, process_for
+    from migrations_app.models import Migration
+
+    assert process_for(Migration(options={"method": "in_place"}, method="in_place")) is InPlaceProcess
+    assert process_for(Migration(options={}, method="recreate")) is engine.MigrationProcess
+    # created by code that set only the options (what an approval pins): the options win
+    assert process_for(Migration(options={"method": "in_place"})) is InPlaceProcess
+    assert InPlaceProcess.steps.index(InPlaceProcess.point_of_no_return) > InPlaceProcess.steps.index("verify")
