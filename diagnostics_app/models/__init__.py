@@ -2,5 +2,6 @@
 
 from .addresses import AddressFinding, AddressFix, AddressScan
 from .mfa import MfaSnapshot, MfaUserRow
+from .mfa_policies import MfaPolicy
 
-__all__ = ["AddressFinding", "AddressFix", "AddressScan", "MfaSnapshot", "MfaUserRow"]
+__all__ = ["AddressFinding", "AddressFix", "AddressScan", "MfaPolicy", "MfaSnapshot", "MfaUserRow"]

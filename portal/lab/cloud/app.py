@@ -36,6 +36,8 @@ Layout: this module composes the service; each API surface lives in a module of 
   lab's one OPATH parser, ``portal/lab/opath.py``;
 - one mixin per surface, composed into ``LabCloud`` below: ``graph_directory`` (users, groups,
   members, contacts), ``graph_auth_methods``, ``graph_reports`` (registration report, audit log),
+  ``graph_conditional_access`` (policies, authentication strengths, security defaults, directory roles,
+  sign-ins),
   ``exchange`` (InvokeCommand cmdlets), ``connect`` (Entra Connect and on-premises PowerShell);
 - the tenant's data: ``store`` (a package split the same way).
 
@@ -78,6 +80,7 @@ from .connect import ConnectMixin
 from .errors import _ps_error, _request_ids, graph_error
 from .exchange import ExchangeMixin
 from .graph_auth_methods import GraphAuthMethodsMixin
+from .graph_conditional_access import GraphConditionalAccessMixin
 from .graph_directory import GraphDirectoryMixin
 from .graph_reports import GraphReportsMixin
 from .odata import GraphQueryMixin
@@ -89,7 +92,7 @@ MAX_BATCH = 20
 
 
 class LabCloud(AuthMixin, GraphQueryMixin, GraphDirectoryMixin, GraphAuthMethodsMixin, GraphReportsMixin,
-               ExchangeMixin, ConnectMixin):
+               GraphConditionalAccessMixin, ExchangeMixin, ConnectMixin):
     """Holds the store and answers requests; ``create_app`` wraps it in Starlette."""
 
     def __init__(
@@ -235,6 +238,7 @@ class LabCloud(AuthMixin, GraphQueryMixin, GraphDirectoryMixin, GraphAuthMethods
             route("GET", rf"/reports/authenticationMethods/userRegistrationDetails/{seg}", self._registration_item),
             route("GET", r"/auditLogs/directoryAudits", self._audit_list),
             route("GET", rf"/auditLogs/directoryAudits/{seg}", self._audit_item),
+            *self.conditional_access_routes(route, seg),
         ]
 
     # -- query options
