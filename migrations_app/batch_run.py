@@ -22,7 +22,7 @@ from portal.jobs.services import do_start_job
 
 from .batch_preflight import children_in_batch
 from .batch_services import do_transition_batch
-from .choices import FINAL_LIST_RUNS, BatchListRun, BatchStatus, MigrationStatus
+from .choices import FINAL_LIST_RUNS, BatchListRun, BatchStatus, MigrationMethod, MigrationStatus
 from .models import BatchList, Migration, MigrationBatch
 from .services import MigrationRefused, _queue_migration
 
@@ -158,6 +158,7 @@ def _start_list(batch: MigrationBatch, item: BatchList, *, enqueue: bool) -> Non
         with transaction.atomic():
             migration = Migration.objects.create(
                 mail=item.mail, options=batch.options, requested_by=batch.requested_by,
+                method=(batch.options or {}).get("method") or MigrationMethod.RECREATE,
                 approved_by=batch.approved_by, decided_at=batch.decided_at,
                 decision_note=f"Signed in batch #{batch.pk}", approval_expires_at=batch.approval_expires_at,
                 preflight=report, plan_hash=item.plan_hash, distribution_list=item.distribution_list,

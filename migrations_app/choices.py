@@ -34,6 +34,17 @@ OPEN_MIGRATION_STATUSES = (MigrationStatus.AWAITING_APPROVAL, MigrationStatus.QU
 DONE_MIGRATION_STATUSES = (MigrationStatus.MIGRATED, MigrationStatus.MIGRATED_WITH_WARNINGS)
 
 
+class MigrationMethod(models.TextChoices):
+    """How a list reaches the cloud: recreated as a cloud-only list (the field notes' method), or its
+    source of authority handed to the cloud in place (``onPremisesSyncBehavior``, 2025)."""
+
+    RECREATE = "recreate", "Recreate"
+    IN_PLACE = "in_place", "In place"
+
+
+MIGRATION_METHOD_COLOURS = {MigrationMethod.RECREATE: "grey", MigrationMethod.IN_PLACE: "blue"}
+
+
 class CheckOutcome(models.TextChoices):
     PASS = "pass", "Pass"
     WARNING = "warning", "Warning"

@@ -15,7 +15,7 @@ from portal.jobs.models import Job
 from portal.jobs.runner import JobFailed, JobRunner
 from portal.jobs.services import run_job_inline
 
-from . import aftercare, batch_preflight, batch_run, engine
+from . import aftercare, batch_preflight, batch_run, engine, inplace
 from . import batch_services as batch_svc
 from . import services as svc
 from .choices import MigrationStatus
@@ -79,7 +79,7 @@ class MigrateDistributionListJob(_MigrationObjectJob):
         self.info(f"Migrating {migration.mail} (migration #{migration.pk}).")
         try:
             with engine.open_connectors() as c:
-                result = engine.MigrationProcess(migration=migration, runner=self, c=c).run()
+                result = inplace.process_for(migration)(migration=migration, runner=self, c=c).run()
         except Exception:  # JobFailed and JobCancelled included; a superseded run (BaseException) records nothing
             self._record_finished(migration)
             raise
@@ -141,6 +141,8 @@ class RestoreDistributionListJob(_MigrationObjectJob):
         self.forbid_cancel("a restore is not stopped half-way: the list would exist in neither directory")
         migration = Migration.objects.get(pk=self.job.params["migration_id"])
         with engine.open_connectors() as c:
+            if inplace.process_for(migration) is inplace.InPlaceProcess:  # take back: authority returns to AD
+                return inplace.InPlaceProcess(migration=migration, runner=self, c=c).run_take_back()
             return aftercare.do_restore(migration=migration, c=c, runner=self)
 
 

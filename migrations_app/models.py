@@ -17,6 +17,7 @@ from .choices import (
     BatchStatus,
     ListKind,
     ListState,
+    MigrationMethod,
     MigrationStatus,
 )
 
@@ -84,6 +85,8 @@ class Migration(models.Model):
     group_guid = models.UUIDField(null=True, blank=True, db_index=True)
     group_name = models.CharField(max_length=256, blank=True)
     options = models.JSONField(default=dict, blank=True)
+    method = models.CharField(max_length=20, choices=MigrationMethod.choices, default=MigrationMethod.RECREATE,
+                              help_text="Recreate as a cloud list, or hand its source of authority to the cloud")
     status = models.CharField(max_length=20, choices=MigrationStatus.choices, default=MigrationStatus.QUEUED,
                               db_index=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,

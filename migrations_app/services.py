@@ -21,7 +21,7 @@ from portal.jobs.choices import JobStatus
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
 
-from .choices import DONE_MIGRATION_STATUSES, OPEN_MIGRATION_STATUSES, MigrationStatus
+from .choices import DONE_MIGRATION_STATUSES, OPEN_MIGRATION_STATUSES, MigrationMethod, MigrationStatus
 from .models import Migration, MigrationSettings
 from .options import InvalidOptions, MigrationOptions
 
@@ -119,7 +119,7 @@ def do_request_migration(*, mail: str, options: dict[str, Any] | None = None, us
     try:
         with transaction.atomic():
             migration = Migration.objects.create(
-                mail=address, options=opts.to_dict(), requested_by=user, preflight=report,
+                mail=address, options=opts.to_dict(), method=opts.method, requested_by=user, preflight=report,
                 group_name=report.get("group_name") or "", original_dn=report.get("group_dn") or "",
                 group_guid=report.get("group_guid") or None, plan_hash=report.get("plan_hash") or "",
                 status=MigrationStatus.AWAITING_APPROVAL if needs_approval else MigrationStatus.QUEUED)
@@ -232,6 +232,10 @@ def _check_migrated(migration: Migration, user, what: str) -> None:
     if not migration.is_done:
         raise MigrationRefused(f"Migration #{migration.pk} is {migration.get_status_display().lower()}: only a "
                                "migrated list can be changed this way.")
+    if migration.method == MigrationMethod.IN_PLACE:
+        # The aftercare jobs act on the recreate method's artefacts (new list, '!' original, dynamic list).
+        raise MigrationRefused(f"{migration.mail} was converted in place: change it in Exchange Online, where it is "
+                               "managed now.")
 
 
 def do_start_enable_hybrid_mail_flow(*, migration: Migration, user, request=None, enqueue: bool = True) -> Job:
