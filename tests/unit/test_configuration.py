@@ -70,6 +70,33 @@ CASES = {
         "var-under-test/portal.sqlite3")), ("var-under-test", True)),
     "POSTGRES_URL": ({"POSTGRES_URL": "postgres://dirops@127.0.0.1:5999/other"},
                      lambda s: s["STACK_POSTGRES_URL"], "postgres://dirops@127.0.0.1:5999/other"),
+    "EMAIL_HOST": ({"EMAIL_HOST": "smtp.example"}, lambda s: s["EMAIL_HOST"], "smtp.example"),
+    "EMAIL_PORT": ({"EMAIL_PORT": "587"}, lambda s: s["EMAIL_PORT"], 587),
+    "EMAIL_HOST_USER": ({"EMAIL_HOST_USER": "portal"}, lambda s: s["EMAIL_HOST_USER"], "portal"),
+    "EMAIL_HOST_PASSWORD": ({"EMAIL_HOST_PASSWORD_FILE": "{file}"}, lambda s: s["EMAIL_HOST_PASSWORD"], "from-a-file"),
+    "EMAIL_USE_TLS": ({"EMAIL_USE_TLS": "true"}, lambda s: s["EMAIL_USE_TLS"], True),
+    "DEFAULT_FROM_EMAIL": ({"DEFAULT_FROM_EMAIL": "dirops@corp.example"}, lambda s: s["DEFAULT_FROM_EMAIL"],
+                           "dirops@corp.example"),
+    "ENTRA_SIGN_IN": ({"ENTRA_SIGN_IN": "true"}, lambda s: s["ENTRA_SIGN_IN"], True),
+    "ENTRA_SIGN_IN_CLIENT_ID": ({"ENTRA_SIGN_IN_CLIENT_ID": "11111111-2222-3333-4444-555555555555"},
+                                lambda s: s["ENTRA_SIGN_IN_CLIENT_ID"], "11111111-2222-3333-4444-555555555555"),
+    "ENTRA_SIGN_IN_CLIENT_SECRET": ({"ENTRA_SIGN_IN_CLIENT_SECRET_FILE": "{file}"},
+                                    lambda s: s["ENTRA_SIGN_IN_CLIENT_SECRET"], "from-a-file"),
+    "ENTRA_SIGN_IN_REDIRECT_URI": ({"ENTRA_SIGN_IN_REDIRECT_URI": "https://portal.example/login/entra/callback/"},
+                                   lambda s: s["ENTRA_SIGN_IN_REDIRECT_URI"],
+                                   "https://portal.example/login/entra/callback/"),
+    "ENTRA_APP_ROLE_MAP": ({"ENTRA_APP_ROLE_MAP": "Portal.Helpers=Helpdesk,Portal.Signers=Approver"},
+                           lambda s: s["ENTRA_APP_ROLE_MAP"],
+                           {"Portal.Helpers": "Helpdesk", "Portal.Signers": "Approver"}),
+    "ENTRA_GROUP_ROLE_MAP": ({"ENTRA_GROUP_ROLE_MAP": "0f0f0f0f-0000-4000-8000-000000000001=Auditor"},
+                             lambda s: s["ENTRA_GROUP_ROLE_MAP"], {"0f0f0f0f-0000-4000-8000-000000000001": "Auditor"}),
+    "ENTRA_ROLE_RECHECK_SECONDS": ({"ENTRA_ROLE_RECHECK_SECONDS": "900"}, lambda s: s["ENTRA_ROLE_RECHECK_SECONDS"],
+                                   900),
+    "LOCAL_ACCOUNTS_ENABLED": ({"LOCAL_ACCOUNTS_ENABLED": "false"}, lambda s: s["LOCAL_ACCOUNTS_ENABLED"], False),
+    "LOCAL_ACCOUNTS_TOTP": ({"LOCAL_ACCOUNTS_TOTP": "false"}, lambda s: s["LOCAL_ACCOUNTS_TOTP"], False),
+    "LOGIN_FAILURE_LIMIT": ({"LOGIN_FAILURE_LIMIT": "3"}, lambda s: (s["LOGIN_FAILURE_LIMIT"], s["AXES_FAILURE_LIMIT"]),
+                            (3, 3)),
+    "LOGIN_LOCKOUT_MINUTES": ({"LOGIN_LOCKOUT_MINUTES": "30"}, lambda s: s["AXES_COOLOFF_TIME"], 0.5),
     "AD_*": ({"AD_HOST": "dc1.corp.example", "AD_PORT": "636", "AD_USE_SSL": "true",
               "AD_BASE_DN": "DC=corp,DC=example"},
              lambda s: (s["AD_HOST"], s["AD_PORT"], s["AD_USE_SSL"], s["AD_BASE_DN"]),
@@ -91,7 +118,8 @@ def load_settings(monkeypatch, tmp_path: Path, env: dict[str, str]) -> dict:
     """portal/settings.py executed in a production-like environment (nothing the test run sets) plus env."""
     for name in list(os.environ):
         if name in CASES or name.startswith(("AD_", "LAB_", "JOB_", "DL_", "SECURE_", "DATABASE_", "SECRET_KEY",
-                                             "DEMO_MODE", "DEBUG")):
+                                             "DEMO_MODE", "DEBUG", "EMAIL_", "ENTRA_", "LOCAL_ACCOUNTS_",
+                                             "LOGIN_")):
             monkeypatch.delenv(name)
     for name in ("ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "CONTENT_SECURITY_POLICY", "AUDIT_CLIENT_IP_HEADER",
                  "REDIS_URL", "POSTGRES_URL"):
