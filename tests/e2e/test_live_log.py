@@ -83,8 +83,9 @@ def test_auditor_reads_a_log_filtered_to_warnings_and_is_refused_actions(page, m
     assert visible.count() == 1 and "two needs a look" in visible.inner_text()
     assert page.get_by_role("button", name="Cancel job").count() == 0
 
-    page.goto("/diagnostics/address-repair/")
-    assert "This area is not built yet." in page.content()
+    page.goto("/diagnostics/address-repair/")  # an Auditor reads findings; starting a scan is not offered
+    assert page.get_by_role("button", name="Scan").count() == 0
+    assert "An Administrator starts scans; Auditors read them." in page.content()
     page.goto("/jobs/4242/")
     assert "There is nothing at this address" in page.content()
 
