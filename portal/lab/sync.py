@@ -114,6 +114,7 @@ from uuid import UUID
 
 from portal.connectors import ad
 from portal.connectors.ad import ActiveDirectory, DirectoryObject
+from portal.directory import writeback_names
 from portal.lab import layout, proxycalc
 from portal.lab.cloud.store import CloudStore
 from portal.lab.cloud.store.common import ConflictError, NotFoundError, iso, parse_datetime, utc_now
@@ -190,9 +191,9 @@ WRITEBACK_GROUP_TYPES: dict[str, int] = {
     "universalMailEnabledSecurityGroup": -2147483640,
 }
 WRITEBACK_MAIL_ENABLED = frozenset({"universalDistributionGroup", "universalMailEnabledSecurityGroup"})
-CN_MAX = 64
-WRITEBACK_TAIL = 12
-WRITEBACK_NAME_MAX = CN_MAX - 1 - WRITEBACK_TAIL  # "<name>_<12 characters>" within cn's 64
+CN_MAX = writeback_names.CN_MAX
+WRITEBACK_TAIL = writeback_names.TAIL
+WRITEBACK_NAME_MAX = writeback_names.NAME_MAX
 
 # Recipient link properties and the on-premises attributes they come from.
 LINKS: dict[str, tuple[str, ...]] = {
@@ -392,13 +393,11 @@ def certificate_user_id_problem(value: str) -> str | None:
 def writeback_cn(*, object_id: str, display_name: str | None, with_display_name: bool) -> str:
     """The cn group writeback gives a cloud group: ``Group_<id>`` or ``<name>_<last 12 of id>``.
 
-    The value is unescaped; build the DN with ``ad.child_dn`` (EscapeDNComponent's job).
+    One computation with the portal's rename plan (:mod:`portal.directory.writeback_names`), so a
+    rehearsal proves what the plan predicted. The value is unescaped; build the DN with ``ad.child_dn``.
     """
-    oid = object_id.lower()
-    name = (display_name or "").strip()
-    if not with_display_name or not name:
-        return f"Group_{oid}"
-    return f"{name[:WRITEBACK_NAME_MAX]}_{oid[-WRITEBACK_TAIL:]}"
+    return writeback_names.writeback_cn(object_id=object_id, display_name=display_name,
+                                        with_display_name=with_display_name)
 
 
 def source_anchor_of(obj: DirectoryObject) -> str | None:
