@@ -13,9 +13,3 @@ def _placeholder(request, area: str, promise: str):
 def address_repair(request):
     return _placeholder(request, "Address repair",
                         "Explain and fix why a mail or proxyAddresses change never reaches Exchange Online.")
-
-
-@requires("accounts.view_writeback_plan")
-def writeback(request):
-    return _placeholder(request, "Writeback rename",
-                        "Plan the switch of group writeback to cloud display names without deleting groups.")

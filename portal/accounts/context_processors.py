@@ -13,7 +13,7 @@ AREAS = [
     ("Writeback rename", "diagnostics_app:writeback", "accounts.view_writeback_plan"),
 ]
 # Areas whose pages are still a placeholder: the navigation says so before anyone clicks.
-NOT_BUILT = {"diagnostics_app:address_repair", "diagnostics_app:writeback"}
+NOT_BUILT = {"diagnostics_app:address_repair"}
 TOOLS = [
     ("Directory", "directory:search", "accounts.view_directory"),
     ("Jobs", "jobs:list", "jobs.view_job"),

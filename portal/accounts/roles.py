@@ -40,6 +40,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "accounts.view_mfa_report",
         "diagnostics_app.run_mfa_snapshot",
         "accounts.view_writeback_plan",
+        "diagnostics_app.run_writeback_plan",
+        "diagnostics_app.approve_writeback_plan",
+        "diagnostics_app.confirm_writeback_step",
         "jobs.view_job",
         "jobs.run_connectivity_check",
         "jobs.cancel_job",
@@ -53,6 +56,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "accounts.view_dl_migration",
         "migrations_app.approve_migration",
         "accounts.view_writeback_plan",
+        "diagnostics_app.approve_writeback_plan",
         "jobs.view_job",
     },
     AUDITOR: {
