@@ -149,8 +149,11 @@ def _in_scope(f: Facts, export: connect_api.PendingExport) -> bool:
 
 
 def _runs_since(f: Facts, profile_word: str) -> list[connect_api.RunProfileResult]:
+    # The run history keeps whole seconds: a cycle started in the second of the confirmation counts.
+    since = f.since.replace(microsecond=0) if f.since else None
     return [r for r in f.runs if profile_word in (r.run_profile_name or "") and r.end is not None
-            and (f.since is None or (r.start and r.start >= f.since))]
+            and (r.result or "").lower() in ("success", "completed-export-errors")
+            and (since is None or (r.start and r.start >= since))]
 
 
 CHECKS: dict[str, Callable[[Facts], dict[str, Any]]] = {
