@@ -73,7 +73,8 @@ class WritebackVerifyJob(JobRunner):
         except ad.AdError as exc:
             raise JobFailed(f"Active Directory refused or failed a read: {exc}") from None
         rows = verify(list(plan.rows.filter(section="planned").values("object_id", "guid", "display_name",
-                                                                      "current_dn", "planned_dn")), actual)
+                                                                      "current_dn", "planned_dn")), actual,
+                      known=plan.rows.exclude(section="planned").values_list("guid", flat=True))
         with self.fenced():
             verification = do_store_verification(plan=plan, rows=rows, job=self.job, user=self.job.user)
         counts = verification.counts

@@ -26,7 +26,10 @@ def read_actual(directory: ad.ActiveDirectory, container: str) -> list[dict[str,
         return []
 
 
-def verify(planned: Iterable[Mapping[str, Any]], actual: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def verify(planned: Iterable[Mapping[str, Any]], actual: Iterable[Mapping[str, Any]], *,
+           known: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """``known``: objectGUIDs the plan listed apart (no cloud group, writeback off): present, not unexpected."""
+    known_guids = {g for g in known if g}
     by_guid = {a["guid"]: a for a in actual if a.get("guid")}
     by_oid = {a["object_id"]: a for a in by_guid.values() if a.get("object_id")}
     seen: set[str] = set()
@@ -55,7 +58,7 @@ def verify(planned: Iterable[Mapping[str, Any]], actual: Iterable[Mapping[str, A
         rows.append(row)
     planned_ids = {p["object_id"] for p in rows}
     for guid, a in by_guid.items():
-        if guid not in seen and a.get("object_id") not in planned_ids:
+        if guid not in seen and guid not in known_guids and a.get("object_id") not in planned_ids:
             rows.append({"object_id": a.get("object_id") or "", "display_name": "", "current_dn": "",
                          "planned_dn": "", "actual_dn": a["dn"], "outcome": VerificationOutcome.UNEXPECTED})
     return [{**r, "outcome": str(r["outcome"])} for r in rows]

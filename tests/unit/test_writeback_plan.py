@@ -112,6 +112,7 @@ def test_verify_outcomes() -> None:
               {"dn": f"CN=Stray,{OU}", "guid": "gx", "object_id": _oid(9)}]
     outcomes = {r["object_id"]: r["outcome"] for r in verify(planned, actual)}
     assert outcomes == {a: "renamed", b: "unchanged", c: "missing", _oid(9): "unexpected"}
+    assert not [r for r in verify(planned, actual, known=["gx"]) if r["outcome"] == "unexpected"]
     recreated = verify(planned[:1], [{"dn": f"CN=N{a},{OU}", "guid": "new", "object_id": a}])
     assert recreated[0]["outcome"] == "mismatched" and "deleted" in recreated[0]["note"]
 
