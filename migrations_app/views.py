@@ -250,8 +250,12 @@ def withdraw(request, pk: int):
 @requires("migrations_app.approve_migration")
 @require_GET
 def approvals(request):
+    from diagnostics_app.writeback.selectors import awaiting_approval as writeback_awaiting
+
+    plans = (writeback_awaiting().exclude(requested_by=request.user)
+             if request.user.has_perm("diagnostics_app.approve_writeback_plan") else [])
     return render(request, "migrations_app/approvals.html",
-                  {"pending": sel.migrations_awaiting_approval(user=request.user)})
+                  {"pending": sel.migrations_awaiting_approval(user=request.user), "writeback_plans": plans})
 
 
 @requires("migrations_app.change_migrated_dl")

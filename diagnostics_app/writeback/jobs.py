@@ -30,6 +30,10 @@ class WritebackPlanJob(JobRunner):
     name = "Writeback rename plan"
     permission = "diagnostics_app.run_writeback_plan"
 
+    @classmethod
+    def object_url(cls, job) -> str | None:
+        return (job.result or {}).get("url")
+
     def run(self) -> dict[str, Any]:
         container, base_dn = _layout()
         try:
@@ -62,6 +66,11 @@ class WritebackVerifyJob(JobRunner):
     kind = VERIFY_JOB
     name = "Writeback rename verification"
     permission = "diagnostics_app.run_writeback_plan"
+
+    @classmethod
+    def object_url(cls, job) -> str | None:
+        plan = WritebackPlan.objects.filter(pk=(job.params or {}).get("plan_id")).first()
+        return plan.get_absolute_url() + "#verification" if plan else None
 
     def run(self) -> dict[str, Any]:
         plan = WritebackPlan.objects.get(pk=(self.job.params or {}).get("plan_id"))

@@ -272,3 +272,32 @@ def test_a_hostile_display_name_is_inert_in_the_page(client, role_users) -> None
     client.force_login(role_users["Auditor"])
     body = client.get(f"/diagnostics/writeback/plans/{plan.pk}/").content.decode()
     assert "<script>alert(1)" not in body and "&lt;script&gt;alert(1)" in body
+
+
+def test_the_approvals_queue_lists_writeback_plans_for_someone_else(client, role_users) -> None:
+    admin = role_users["Administrator"]
+    plan = svc.do_request_approval(plan=_store(admin), user=admin)
+    client.force_login(role_users["Approver"])
+    assert f'/diagnostics/writeback/plans/{plan.pk}/' in client.get("/dl/approvals/").content.decode()
+    client.force_login(admin)
+    assert "writeback-approvals-table" not in client.get("/dl/approvals/").content.decode()
+
+
+def test_writeback_dn_command_reads_json_lines(monkeypatch, capsys) -> None:
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    lines = [{"objectId": _oid(1), "displayName": "  " + "é" * 60, "container": OU},
+             {"objectId": "nope", "displayName": "x", "container": OU},
+             {"objectId": _oid(2), "displayName": "x", "container": "not a dn"}]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(json.dumps(x) for x in lines) + "\n"))
+    with pytest.raises(CommandError, match="2 line"):
+        call_command("writeback_dn")
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert out[0]["display_name"]["cn"] == "é" * 51 + "_" + _oid(1)[-12:]
+    assert out[0]["display_name"]["truncated"] and set(out[0]["display_name"]["flags"]) == {"trimmed", "truncated"}
+    assert out[0]["default"]["dn"] == f"CN=Group_{_oid(1)},{OU}"
+    assert out[1] == {"line": 2, "error": out[1]["error"]} and "not a cloud object id" in out[1]["error"]
+    assert out[2]["line"] == 3
