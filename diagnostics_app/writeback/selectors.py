@@ -21,7 +21,9 @@ def plan_rows(plan: WritebackPlan) -> QuerySet[WritebackPlanRow]:
 
 
 def readiness_rows(plan: WritebackPlan) -> QuerySet[WritebackPlanRow]:
-    return plan.rows.filter(section=RowSection.PLANNED).order_by("cloud_sync", "display_name", "id")
+    # every written-back group with a cloud group: those the switch renames and those disabled for writeback
+    return plan.rows.filter(section__in=(RowSection.PLANNED, RowSection.WRITEBACK_DISABLED)).order_by(
+        "cloud_sync", "display_name", "id")
 
 
 def awaiting_approval() -> QuerySet[WritebackPlan]:
