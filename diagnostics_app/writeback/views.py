@@ -43,7 +43,7 @@ def _filename(plan: WritebackPlan, what: str, ext: str) -> str:
 def writeback(request):
     plan = selectors.latest_plan()
     if plan is not None:
-        return redirect(plan)
+        return _plan_page(request, plan)  # the newest plan, as the MFA page opens on the newest snapshot
     return render(request, "diagnostics_app/writeback/plan.html", {
         "plan": None, "start_form": StartForm(),
         "can_run": request.user.has_perm("diagnostics_app.run_writeback_plan")})
@@ -52,7 +52,10 @@ def writeback(request):
 @requires("accounts.view_writeback_plan")
 @require_GET
 def writeback_plan(request, pk: int):
-    plan = get_object_or_404(selectors.plans(), pk=pk)
+    return _plan_page(request, get_object_or_404(selectors.plans(), pk=pk))
+
+
+def _plan_page(request, plan: WritebackPlan):
     filterset = WritebackPlanRowFilterSet(request.GET or None, queryset=selectors.plan_rows(plan))
     rows = filterset.qs
     if request.GET.get("export") == "csv":

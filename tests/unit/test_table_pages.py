@@ -11,7 +11,8 @@ from django.utils import timezone
 import portal.urls  # noqa: F401  (imports every view, hence every table)
 from diagnostics_app.mfa.choices import MfaClass
 from diagnostics_app.mfa.tables import MfaUserRowTable
-from diagnostics_app.models import MfaSnapshot, MfaUserRow
+from diagnostics_app.models import MfaSnapshot, MfaUserRow, WritebackPlan, WritebackPlanRow
+from diagnostics_app.writeback.tables import WritebackPlanRowTable
 from migrations_app.choices import ListKind, ListState
 from migrations_app.models import DistributionList, Migration
 from migrations_app.tables import DistributionListTable, MigrationTable
@@ -53,6 +54,12 @@ def _mfa_rows(user):
                                               classification=MfaClass.MFA_CAPABLE) for i in range(ROWS))
 
 
+def _writeback_rows(user):
+    plan = WritebackPlan.objects.create(version=1, container="OU=W,DC=lab,DC=example", plan_hash="0" * 64)
+    WritebackPlanRow.objects.bulk_create(WritebackPlanRow(plan=plan, section="planned", object_id=f"id-{i}",
+                                                          display_name=f"g{i}") for i in range(ROWS))
+
+
 # Every table of the portal, the page it is on, and how to fill it with more rows than one page may hold.
 TABLE_PAGES = {
     JobTable: ("/jobs/", _jobs),
@@ -60,6 +67,7 @@ TABLE_PAGES = {
     DistributionListTable: ("/dl/", _lists),
     MigrationTable: ("/dl/migrations/", _migrations),
     MfaUserRowTable: ("/diagnostics/mfa/", _mfa_rows),
+    WritebackPlanRowTable: ("/diagnostics/writeback/", _writeback_rows),
 }
 
 
