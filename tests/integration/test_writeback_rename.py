@@ -17,7 +17,7 @@ from diagnostics_app.models import WritebackPlan
 from diagnostics_app.writeback import runbook
 from diagnostics_app.writeback import services as svc
 from diagnostics_app.writeback.choices import RowSection
-from portal.connectors.registry import ad_layout, entra_connect
+from portal.connectors.registry import active_directory, ad_layout, entra_connect
 from portal.directory import writeback_names as wn
 from portal.jobs.choices import JobStatus
 from portal.jobs.services import run_job_inline
@@ -124,3 +124,11 @@ def test_plan_runbook_and_verification_in_the_lab(store, make_user):
         counts = job.result["counts"]
         assert counts.get("renamed") == len(planned) and not counts.get("missing") and not counts.get("mismatched")
         _cycle()
+
+    # A group deleted by hand afterwards: the verification calls it missing, by name.
+    gone = planned[made[0]["id"]]
+    with active_directory() as directory:
+        directory.delete(gone.planned_dn)
+    job = run_job_inline(svc.do_start_verification(plan=plan, user=admin, enqueue=False))
+    assert job.result["counts"].get("missing") == 1 and not job.result["ok"]
+    assert any("MISSING" in line.message for line in job.log_lines.all())

@@ -154,6 +154,7 @@ def test_four_eyes_pinned_hash_and_expiry(role_users) -> None:
     assert "expired" in runbook.approval_problem(plan)
 
 
+@pytest.mark.postgres
 def test_the_database_refuses_self_approval(role_users) -> None:
     admin = role_users["Administrator"]
     plan = svc.do_request_approval(plan=_store(admin), user=admin)
