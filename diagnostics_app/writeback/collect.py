@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from portal.connectors import ad
 from portal.connectors.ad.security import dacl_trustees
-from portal.connectors.graph import EntraGraph, GraphError
+from portal.connectors.graph import EntraGraph
 from portal.connectors.graph.errors import NotFound as GraphNotFound
 
 from .plan import AD_ATTRIBUTES, BuiltPlan, CloudGroup, build_plan, written_back_id
@@ -90,10 +90,7 @@ def collect(directory: ad.ActiveDirectory, graph: EntraGraph, *, options: Collec
     reporter.info(f"Reading {len(ids):,} cloud group(s) and their writeback settings from Microsoft Graph…")
     cloud: dict[str, CloudGroup | None] = {}
     for n, oid in enumerate(ids, 1):
-        try:
-            cloud[oid] = read_cloud_group(graph, oid)
-        except GraphError as exc:
-            raise GraphError(f"reading cloud group {oid}: {exc}") from exc
+        cloud[oid] = read_cloud_group(graph, oid)
         reporter.progress(n, len(ids))
     missing = [oid for oid, g in cloud.items() if g is None]
     if missing:

@@ -10,6 +10,7 @@ from portal.connectors.registry import NotConfigured, active_directory, ad_layou
 from portal.jobs.runner import JobFailed, JobRunner
 
 from ..models import WritebackPlan
+from .choices import RowSection
 from .collect import CollectOptions, collect
 from .services import PLAN_JOB, VERIFY_JOB, do_store_plan, do_store_verification
 from .verify import read_actual, verify
@@ -81,9 +82,9 @@ class WritebackVerifyJob(JobRunner):
             raise JobFailed(str(exc)) from None
         except ad.AdError as exc:
             raise JobFailed(f"Active Directory refused or failed a read: {exc}") from None
-        rows = verify(list(plan.rows.filter(section="planned").values("object_id", "guid", "display_name",
+        rows = verify(list(plan.rows.filter(section=RowSection.PLANNED).values("object_id", "guid", "display_name",
                                                                       "current_dn", "planned_dn")), actual,
-                      known=plan.rows.exclude(section="planned").values_list("guid", flat=True))
+                      known=plan.rows.exclude(section=RowSection.PLANNED).values_list("guid", flat=True))
         with self.fenced():
             verification = do_store_verification(plan=plan, rows=rows, job=self.job, user=self.job.user)
         counts = verification.counts
