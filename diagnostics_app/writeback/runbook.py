@@ -70,6 +70,19 @@ STEPS: dict[str, Step] = {s.key: s for s in (
 )}
 ORDER = list(STEPS)
 
+# What the portal checks before a confirmation, in the words the runbook page shows.
+CHECK_TEXT: dict[str, str] = {
+    "staging_on": "staging mode is on", "staging_off": "staging mode is off",
+    "scheduler_suspended": "the scheduler starts no cycle", "no_cycle_running": "no cycle is running",
+    "writeback_disabled": "group writeback is off", "writeback_enabled": "group writeback is on",
+    "same_ou": "the writeback OU is the plan's", "display_name_option": "the display-name option is on",
+    "full_sync_done": "a full cycle completed since the last step",
+    "delta_sync_done": "a delta cycle completed since the last step",
+    "exports_match_plan": "the pending exports are exactly the planned renames",
+    "no_pending_deletions": "no deletion is pending in the OU",
+    "groups_present": "every planned group is still in AD",
+}
+
 
 def approval_problem(plan: WritebackPlan) -> str | None:
     from .services import WritebackRefused, check_approved
@@ -102,7 +115,8 @@ def progress(plan: WritebackPlan) -> list[dict[str, Any]]:
         row = done.get(key)
         is_next = row is None and not next_found
         next_found = next_found or is_next
-        out.append({"step": STEPS[key], "number": ORDER.index(key) + 1, "confirmed": row, "is_next": is_next})
+        out.append({"step": STEPS[key], "number": ORDER.index(key) + 1, "confirmed": row, "is_next": is_next,
+                    "portal_checks": [CHECK_TEXT[c] for c in STEPS[key].checks]})
     return out
 
 
