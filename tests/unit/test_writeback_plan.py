@@ -259,7 +259,9 @@ def test_plan_page_filters_exports_and_approval_by_another_user(client, role_use
     plan.refresh_from_db()
     assert plan.status == PlanStatus.APPROVED and plan.approved_by == approver
     client.force_login(auditor)
-    assert client.get(f"/diagnostics/writeback/plans/{plan.pk}/runbook/").status_code == 200
+    runbook_page = client.get(f"/diagnostics/writeback/plans/{plan.pk}/runbook/").content.decode()
+    assert "The portal checks first: staging mode is on; the scheduler starts no cycle" in runbook_page
+    assert "Check and confirm this step" not in runbook_page  # an Auditor reads, confirms nothing
     assert client.post("/diagnostics/writeback/plan/").status_code == 403
     cloud = client.get(f"/diagnostics/writeback/plans/{plan.pk}/cloud-sync/?export=csv")
     assert b"security group" in b"".join(cloud.streaming_content)
