@@ -64,7 +64,7 @@ def test_plan_approve_refused_step_and_verification(page, rq_workers, make_user,
     step = page.locator("#step-staging_on")
     step.get_by_label("I did this step and checked what it asks").check()
     step.get_by_role("button", name="Check and confirm this step").click()
-    assert page.get_by_text("STAGING MODE IS OFF").is_visible()  # the lab server is not in staging mode
+    assert page.locator(".msg-error").get_by_text("STAGING MODE IS OFF").is_visible()  # lab: not in staging
     assert page.locator("#step-staging_on .badge").count() == 0
     screenshot(page, "e2e-writeback-step-refused")
 
