@@ -43,6 +43,10 @@ def navigation(request):
         from migrations_app.selectors import pending_approval_count
 
         url = reverse("migrations_app:approvals")
-        context["nav_approvals"] = {"url": url, "count": pending_approval_count(user=user),
-                                    "active": path.startswith(url)}
+        count = pending_approval_count(user=user)
+        if user.has_perm("diagnostics_app.approve_writeback_plan"):
+            from diagnostics_app.writeback.selectors import awaiting_approval
+
+            count += awaiting_approval().exclude(requested_by=user).count()  # listed on the same page
+        context["nav_approvals"] = {"url": url, "count": count, "active": path.startswith(url)}
     return context

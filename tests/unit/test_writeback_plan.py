@@ -281,7 +281,9 @@ def test_the_approvals_queue_lists_writeback_plans_for_someone_else(client, role
     admin = role_users["Administrator"]
     plan = svc.do_request_approval(plan=_store(admin), user=admin)
     client.force_login(role_users["Approver"])
-    assert f'/diagnostics/writeback/plans/{plan.pk}/' in client.get("/dl/approvals/").content.decode()
+    queue = client.get("/dl/approvals/").content.decode()
+    assert f'/diagnostics/writeback/plans/{plan.pk}/' in queue
+    assert 'nav-count">1</span>' in queue  # the navigation counts it too
     client.force_login(admin)
     assert "writeback-approvals-table" not in client.get("/dl/approvals/").content.decode()
 
