@@ -306,3 +306,23 @@ def test_writeback_dn_command_reads_json_lines(monkeypatch, capsys) -> None:
     assert out[0]["default"]["dn"] == f"CN=Group_{_oid(1)},{OU}"
     assert out[1] == {"line": 2, "error": out[1]["error"]} and "not a cloud object id" in out[1]["error"]
     assert out[2]["line"] == 3
+
+
+@pytest.mark.django_db(transaction=True)  # the job runs inline as a worker would, with its own connection handling
+def test_writeback_plan_command_prints_the_plan_as_json(monkeypatch, capsys) -> None:
+    import contextlib
+    import json
+
+    from django.core.management import call_command
+
+    from diagnostics_app.writeback import jobs
+
+    monkeypatch.setattr(jobs, "active_directory", contextlib.nullcontext)
+    monkeypatch.setattr(jobs, "entra_graph", contextlib.nullcontext)
+    monkeypatch.setattr(jobs, "_layout", lambda: (OU, "DC=lab,DC=example"))
+    monkeypatch.setattr(jobs, "collect", lambda directory, graph, *, options, reporter: _built()[0])
+    call_command("writeback_plan", "--json")
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "warnings" and out["version"] == 1 and out["counts"]["collisions"] == 2
+    assert {r["section"] for r in out["rows"]} >= {"planned", "not_joined", "outside_ou"}
+    assert AuditEvent.objects.filter(action="writeback.plan").count() == 1
