@@ -47,6 +47,9 @@ lock: $(STAMP)
 
 demo: export LAB_MODE := 1
 demo: export DEMO_MODE := 1
+# The demo's local accounts are ready to click (no authenticator to enrol); set LOCAL_ACCOUNTS_TOTP=1 to try
+# the second factor. Production keeps the default: on.
+demo: export LOCAL_ACCOUNTS_TOTP ?= 0
 demo: export LAB_SYNC_LATENCY_SECONDS := 3
 demo: install
 	$(PY) manage.py migrate --noinput -v0

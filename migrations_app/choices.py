@@ -74,3 +74,69 @@ class BackupKind(models.TextChoices):
     CLOUD_GROUP = "cloud_group", "Cloud list settings"
     CLOUD_MEMBERS = "cloud_members", "Cloud membership"
     CLOUD_DEPENDENCIES = "cloud_dependencies", "Cloud dependencies"
+
+
+class BatchStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    COMPLETED_WITH_WARNINGS = "completed_warnings", "Completed with warnings"
+    COMPLETED_WITH_ERRORS = "completed_errors", "Completed with errors"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+BATCH_STATUS_COLOURS = {
+    BatchStatus.DRAFT: "grey",
+    BatchStatus.SUBMITTED: "amber",
+    BatchStatus.APPROVED: "green",
+    BatchStatus.REJECTED: "dark",
+    BatchStatus.SCHEDULED: "blue",
+    BatchStatus.RUNNING: "blue",
+    BatchStatus.COMPLETED: "green",
+    BatchStatus.COMPLETED_WITH_WARNINGS: "amber",
+    BatchStatus.COMPLETED_WITH_ERRORS: "red",
+    BatchStatus.CANCELLED: "dark",
+}
+
+# Every legal move of a batch; anything else is refused by the one transition service. Approved and
+# Scheduled go back to Submitted when the batch changes after its sign-off.
+BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
+    BatchStatus.DRAFT: frozenset({BatchStatus.SUBMITTED, BatchStatus.CANCELLED}),
+    BatchStatus.SUBMITTED: frozenset({BatchStatus.APPROVED, BatchStatus.REJECTED, BatchStatus.DRAFT,
+                                      BatchStatus.CANCELLED}),
+    BatchStatus.APPROVED: frozenset({BatchStatus.SCHEDULED, BatchStatus.SUBMITTED, BatchStatus.CANCELLED}),
+    BatchStatus.REJECTED: frozenset({BatchStatus.DRAFT}),
+    BatchStatus.SCHEDULED: frozenset({BatchStatus.RUNNING, BatchStatus.SUBMITTED, BatchStatus.CANCELLED}),
+    BatchStatus.RUNNING: frozenset({BatchStatus.COMPLETED, BatchStatus.COMPLETED_WITH_WARNINGS,
+                                    BatchStatus.COMPLETED_WITH_ERRORS, BatchStatus.CANCELLED}),
+    BatchStatus.COMPLETED: frozenset(),
+    BatchStatus.COMPLETED_WITH_WARNINGS: frozenset(),
+    BatchStatus.COMPLETED_WITH_ERRORS: frozenset(),
+    BatchStatus.CANCELLED: frozenset(),
+}
+# A list in a batch in one of these may not be put in another batch.
+OPEN_BATCH_STATUSES = (BatchStatus.DRAFT, BatchStatus.SUBMITTED, BatchStatus.APPROVED, BatchStatus.SCHEDULED,
+                       BatchStatus.RUNNING)
+# The lists of a batch in one of these can be changed (Approved and Scheduled go back to Submitted).
+EDITABLE_BATCH_STATUSES = (BatchStatus.DRAFT, BatchStatus.SUBMITTED, BatchStatus.APPROVED, BatchStatus.SCHEDULED)
+
+
+class BatchListOutcome(models.TextChoices):
+    """What the batch preflight said of one list."""
+
+    UNCHECKED = "unchecked", "Not checked yet"
+    READY = "ready", "Ready"
+    WARNINGS = "warnings", "Ready, with warnings"
+    BLOCKED = "blocked", "Blocked"
+
+
+BATCH_LIST_OUTCOME_COLOURS = {
+    BatchListOutcome.UNCHECKED: "grey",
+    BatchListOutcome.READY: "green",
+    BatchListOutcome.WARNINGS: "amber",
+    BatchListOutcome.BLOCKED: "red",
+}

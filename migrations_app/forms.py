@@ -104,3 +104,34 @@ def option_labels(options: dict[str, Any] | None) -> list[tuple[str, str]]:
         label = str(fields[key].label) if key in fields else key.replace("_", " ").capitalize()
         out.append((label, "Yes" if value is True else str(value)))
     return out
+
+
+class BatchForm(PreflightForm):
+    """A batch's name, window and options: the options as for one list (the preflight form's)."""
+
+    mail = None
+    name = forms.CharField(label="Batch name", max_length=200,
+                           widget=forms.TextInput(attrs={"placeholder": "Sales lists, Saturday window"}))
+    window_start = forms.DateTimeField(
+        required=False, label="Window start (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="Empty: the batch starts as soon as it is scheduled.")
+    window_end = forms.DateTimeField(
+        required=False, label="Window end (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="No new list starts after it; lists running then finish or roll back as usual.")
+
+    field_order = ["name", "window_start", "window_end"]
+
+    @classmethod
+    def initial_for(cls, batch) -> dict[str, Any]:
+        return {"name": batch.name, "window_start": batch.window_start, "window_end": batch.window_end,
+                **(batch.options or {})}
+
+
+class BatchUploadForm(forms.Form):
+    file = forms.FileField(label="CSV of list addresses",
+                           help_text="One primary SMTP address per row; a header 'address' (or mail, "
+                                     "PrimarySmtpAddress) is optional; commas or semicolons.")
+
+
+class BatchApproveForm(ApproveForm):
+    plan_hash = forms.CharField(widget=forms.HiddenInput, max_length=64)

@@ -11,10 +11,11 @@ from portal.audit.services import record
 from portal.jobs.models import Job
 from portal.jobs.runner import JobFailed, JobRunner
 
-from . import aftercare, engine
+from . import aftercare, batch_preflight, engine
+from . import batch_services as batch_svc
 from . import services as svc
 from .choices import MigrationStatus
-from .models import Migration
+from .models import Migration, MigrationBatch
 from .options import MigrationOptions
 
 
@@ -137,3 +138,27 @@ class RestoreDistributionListJob(_MigrationObjectJob):
         migration = Migration.objects.get(pk=self.job.params["migration_id"])
         with engine.open_connectors() as c:
             return aftercare.do_restore(migration=migration, c=c, runner=self)
+
+
+class PreflightBatchJob(JobRunner):
+    kind = batch_svc.KIND_BATCH_PREFLIGHT
+    name = "DL batch preflight"
+    permission = "migrations_app.run_preflight"
+
+    @classmethod
+    def object_url(cls, job: Job) -> str | None:
+        pk = (job.params or {}).get("batch_id")
+        return reverse("migrations_app:batch", args=[pk]) if pk else None
+
+    def run(self) -> dict[str, Any]:
+        batch = MigrationBatch.objects.get(pk=self.job.params["batch_id"])
+        self.info(f"Preflight of batch #{batch.pk} '{batch.name}': {batch.lists.count()} list(s).")
+        with engine.open_connectors() as c:
+            verdicts, summary = batch_preflight.preflight_batch(batch=batch, c=c, runner=self)
+        with self.fenced():
+            batch_svc.do_record_batch_preflight(batch=batch, job=self.job, verdicts=verdicts, summary=summary)
+        self.summary = (f"{summary['ready']} ready, {summary['warnings']} with warnings, {summary['blocked']} "
+                        f"blocked of {summary['lists']} list(s).")
+        if summary["blocked"]:
+            raise JobFailed(self.summary + " Fix or remove the blocked lists.", result=summary)
+        return summary

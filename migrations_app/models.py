@@ -8,7 +8,16 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 
-from .choices import DONE_MIGRATION_STATUSES, OPEN_MIGRATION_STATUSES, BackupKind, ListKind, ListState, MigrationStatus
+from .choices import (
+    DONE_MIGRATION_STATUSES,
+    OPEN_MIGRATION_STATUSES,
+    BackupKind,
+    BatchListOutcome,
+    BatchStatus,
+    ListKind,
+    ListState,
+    MigrationStatus,
+)
 
 
 class DistributionList(models.Model):
@@ -138,3 +147,86 @@ class MigrationBackup(models.Model):
     class Meta:
         ordering = ["migration", "kind"]
         constraints = [models.UniqueConstraint(fields=["migration", "kind"], name="one_backup_per_kind")]
+
+
+class MigrationBatch(models.Model):
+    """Many lists moved together: built by Helpdesk, signed off by an Approver, run in a window."""
+
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=BatchStatus.choices, default=BatchStatus.DRAFT, db_index=True)
+    options = models.JSONField(default=dict, blank=True, help_text="MigrationOptions for every list of the batch")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                     related_name="requested_batches")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="decided_batches",
+                                    help_text="Who approved or rejected it (never the requester)")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    plan_hash = models.CharField(max_length=64, blank=True,
+                                 help_text="Hash over every list's plan hash: what was submitted and signed")
+    preflight_job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    preflight_summary = models.JSONField(default=dict, blank=True)
+    window_start = models.DateTimeField(null=True, blank=True, help_text="Empty: as soon as it is scheduled")
+    window_end = models.DateTimeField(null=True, blank=True, help_text="No new list starts after it")
+    paused = models.BooleanField(default=False)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                            help_text="The job that runs the batch")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | Q(requested_by__isnull=True)
+                | ~Q(approved_by=F("requested_by")),
+                name="batch_not_decided_by_requester"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Batch #{self.pk} {self.name}"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("migrations_app:batch", args=[self.pk])
+
+
+class BatchList(models.Model):
+    """One list of a batch, with what its preflight said and the plan hash an approval pins."""
+
+    batch = models.ForeignKey(MigrationBatch, on_delete=models.CASCADE, related_name="lists")
+    mail = models.CharField(max_length=320)
+    distribution_list = models.ForeignKey(DistributionList, null=True, blank=True, on_delete=models.SET_NULL,
+                                          related_name="+")
+    outcome = models.CharField(max_length=20, choices=BatchListOutcome.choices, default=BatchListOutcome.UNCHECKED)
+    preflight = models.JSONField(default=dict, blank=True, help_text="This list's preflight report in the batch's")
+    plan_hash = models.CharField(max_length=64, blank=True)
+    migration = models.ForeignKey(Migration, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["batch", "mail"]
+        constraints = [models.UniqueConstraint("batch", Lower("mail"), name="one_address_per_batch")]
+
+    def __str__(self) -> str:
+        return self.mail
+
+
+class Notification(models.Model):
+    """A line in someone's portal inbox: a batch waits for them, or theirs moved on."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    text = models.CharField(max_length=500)
+    url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.text

@@ -163,7 +163,9 @@ def migrations_awaiting_approval(*, user) -> QuerySet[Migration]:
 def pending_approval_count(*, user) -> int:
     if not user.has_perm("migrations_app.approve_migration"):
         return 0
-    return migrations_awaiting_approval(user=user).count()
+    from .batch_selectors import batches_awaiting_approval
+
+    return migrations_awaiting_approval(user=user).count() + batches_awaiting_approval(user=user).count()
 
 
 def jobs_of_migration(migration: Migration) -> list[Job]:

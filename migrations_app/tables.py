@@ -14,7 +14,16 @@ from .models import DistributionList, Migration
 _PAGE_LINK = {"a": {"hx-boost": "false"}}
 
 
+class _PickColumn(tables.CheckBoxColumn):
+    @property
+    def header(self) -> str:
+        return "Pick"
+
+
 class DistributionListTable(PortalTable):
+    # The inventory's batch form (below the table) owns these boxes through the form attribute.
+    select = _PickColumn(accessor="pk", attrs={"td__input": {
+        "form": "batch-add-form", "name": "select", "aria-label": lambda record: f"Pick {record.mail or record.name}"}})
     name = tables.Column(linkify=lambda record: reverse("migrations_app:list", args=[record.guid]), attrs=_PAGE_LINK)
     mail = tables.Column()
     kind = tables.TemplateColumn(template_name="migrations_app/_kind_cell.html")
@@ -52,7 +61,8 @@ class DistributionListTable(PortalTable):
 
     class Meta(PortalTable.Meta):
         model = DistributionList
-        fields = ("name", "mail", "kind", "state", "member_count", "nested", "dependency_count", "ou", "cloud_type")
+        fields = ("select", "name", "mail", "kind", "state", "member_count", "nested", "dependency_count", "ou",
+                  "cloud_type")
         attrs = {"class": "table", "id": "dl-table"}
         empty_text = "No list matches these filters."
 

@@ -24,6 +24,7 @@ from portal.jobs.selectors import log_lines_before
 
 from . import selectors as sel
 from . import services as svc
+from .batch_selectors import batches_awaiting_approval, editable_batches_of
 from .choices import BackupKind, MigrationStatus
 from .filtersets import DistributionListFilterSet, MigrationFilterSet
 from .forms import AddressForm, ApproveForm, PreflightForm, RejectForm, RestoreForm, SettingsForm, option_labels
@@ -46,7 +47,18 @@ class InventoryView(SingleTableMixin, FilterView):
         context = super().get_context_data(**kwargs)
         context["counts"] = sel.inventory_counts()
         context["last_inventory"] = sel.last_inventory_job()
+        if self.request.user.has_perm("migrations_app.migrate_dl"):
+            # Inside the table's container, so that it follows the filters htmx swaps in.
+            context["table_footer"] = "migrations_app/_add_to_batch.html"
+            context["my_batches"] = editable_batches_of(self.request.user)
+            context["filter_params"] = [(k, v) for k, values in self.request.GET.lists() for v in values
+                                        if k not in ("page", "per_page", "sort")]
         return context
+
+    def get_table_kwargs(self):
+        if self.request.user.has_perm("migrations_app.migrate_dl"):
+            return {}
+        return {"exclude": ("select",)}
 
 
 @requires("migrations_app.run_preflight")
@@ -255,7 +267,8 @@ def approvals(request):
     plans = (writeback_awaiting().exclude(requested_by=request.user)
              if request.user.has_perm("diagnostics_app.approve_writeback_plan") else [])
     return render(request, "migrations_app/approvals.html",
-                  {"pending": sel.migrations_awaiting_approval(user=request.user), "writeback_plans": plans})
+                  {"pending": sel.migrations_awaiting_approval(user=request.user),
+                   "batches": batches_awaiting_approval(user=request.user), "writeback_plans": plans})
 
 
 @requires("migrations_app.change_migrated_dl")

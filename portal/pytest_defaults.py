@@ -16,6 +16,8 @@ os.environ.setdefault("JOB_EXTRA_MODULES", "tests.support.jobs")
 os.environ.setdefault("LAB_MODE", "1")
 os.environ.setdefault("LAB_AD_HOST", "127.0.0.5")
 os.environ.setdefault("LAB_CLOUD_PORT", "8445")
+# Tests sign local users in with a password alone; the second factor's own tests switch it on.
+os.environ.setdefault("LOCAL_ACCOUNTS_TOTP", "0")
 # Migrations in the lab need not wait as long as production does.
 os.environ.setdefault("DL_MOVE_RETRY_SECONDS", "0.2")
 os.environ.setdefault("DL_SYNC_RETRY_SECONDS", "0.5")

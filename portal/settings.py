@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "django_rq",
     "django_tables2",
     "django_filters",
+    "axes",
     "portal.accounts",
     "portal.audit",
     "portal.jobs",
@@ -86,10 +87,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.audit.context.AuditRequestMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "portal.accounts.middleware.SignInPolicyMiddleware",
     "portal.accounts.middleware.HtmxAwareLoginRequiredMiddleware",
     "portal.accounts.middleware.PermissionRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -152,6 +156,23 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Local accounts: django-axes first (it counts failures and refuses a locked-out username before the
+# password is checked), then the portal's backend, which refuses everyone when local accounts are off.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "portal.accounts.backends.LocalAccountBackend"]
+LOCAL_ACCOUNTS_ENABLED = env.bool("LOCAL_ACCOUNTS_ENABLED", default=True)
+# A local account's password is followed by a TOTP code (enrolment at the first sign-in) or a recovery code.
+LOCAL_ACCOUNTS_TOTP = env.bool("LOCAL_ACCOUNTS_TOTP", default=True)
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_MINUTES = env.float("LOGIN_LOCKOUT_MINUTES", default=15.0)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = LOGIN_LOCKOUT_MINUTES / 60  # hours
+# Either counts: a username guessed at from many addresses, or one address trying many usernames.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit log already
+AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "portal.audit.services.client_ip"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
@@ -254,9 +275,23 @@ DL_SYNC_RETRY_SECONDS = env.float("DL_SYNC_RETRY_SECONDS", default=30.0)
 DL_DELETION_TIMEOUT_SECONDS = env.float("DL_DELETION_TIMEOUT_SECONDS", default=3600.0)
 DL_DELETION_POLL_SECONDS = env.float("DL_DELETION_POLL_SECONDS", default=15.0)
 AD_WRITEBACK_OU = env.str("AD_WRITEBACK_OU", default="")  # group writeback target
+# Address repair: the AD attribute the sync rule maps to certificateUserIds (empty: not checked), and
+# top-level domains to accept beyond country codes, the common generic ones and the tenant's own.
+ADDRESS_REPAIR_CERTIFICATE_ATTRIBUTE = env.str("ADDRESS_REPAIR_CERTIFICATE_ATTRIBUTE", default="altSecurityIdentities")
+ADDRESS_REPAIR_EXTRA_TLDS = env.list("ADDRESS_REPAIR_EXTRA_TLDS", default=[])
 # How long an approval may wait for its run: the approver picks, up to the maximum (a window days ahead).
 DL_APPROVAL_DEFAULT_VALID_HOURS = env.float("DL_APPROVAL_DEFAULT_VALID_HOURS", default=24.0)
 DL_APPROVAL_MAX_VALID_HOURS = env.float("DL_APPROVAL_MAX_VALID_HOURS", default=14 * 24.0)
+
+# E-mail for notifications (a batch waits for sign-off, a batch moved on): sent only when EMAIL_HOST is set;
+# the portal's inbox gets every notification either way.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dirops-portal@localhost")
 
 # The Microsoft cloud (portal/connectors/registry.py): one app registration for Graph and Exchange
 # Online, a client secret or a certificate. In LAB_MODE, unset values come from the lab cloud.
@@ -281,10 +316,28 @@ PSRP_USERNAME = env.str("PSRP_USERNAME", default="") or None
 PSRP_PASSWORD = env_secret("PSRP_PASSWORD")
 PSRP_CA_FILE = env.str("PSRP_CA_FILE", default="") or None
 
+# Sign-in with Entra ID (portal/accounts/oidc.py): on by default in lab mode (the lab cloud signs in
+# too); in production set ENTRA_SIGN_IN=true. The app registration is ENTRA_CLIENT_ID's unless
+# ENTRA_SIGN_IN_CLIENT_ID (and its secret) names another one.
+ENTRA_SIGN_IN = env.bool("ENTRA_SIGN_IN", default=LAB_MODE)
+ENTRA_SIGN_IN_CLIENT_ID = env.str("ENTRA_SIGN_IN_CLIENT_ID", default="")
+ENTRA_SIGN_IN_CLIENT_SECRET = env_secret("ENTRA_SIGN_IN_CLIENT_SECRET")
+# The redirect URI registered on the app; by default built from the request (…/login/microsoft/callback/).
+ENTRA_SIGN_IN_REDIRECT_URI = env.str("ENTRA_SIGN_IN_REDIRECT_URI", default="")
+# App role value (the token's `roles` claim) -> portal role; group object id -> portal role as an alternative.
+ENTRA_APP_ROLE_MAP = env.dict("ENTRA_APP_ROLE_MAP", default={
+    "DirOps.Helpdesk": "Helpdesk", "DirOps.Administrator": "Administrator", "DirOps.Approver": "Approver",
+    "DirOps.Auditor": "Auditor"})
+ENTRA_GROUP_ROLE_MAP = env.dict("ENTRA_GROUP_ROLE_MAP", default={})
+# A session signed in with Entra ID older than this signs in again, so a removed role takes effect.
+ENTRA_ROLE_RECHECK_SECONDS = env.int("ENTRA_ROLE_RECHECK_SECONDS", default=3600)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes logs every sign-in at INFO; the audit log keeps what matters (logins, lockouts).
+    "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -74,3 +74,35 @@ SNAPSHOT_STATUS_COLOURS = {
     SnapshotStatus.FALLBACK: "amber",
     SnapshotStatus.FAILED: "red",
 }
+
+
+class PolicyOutcome(models.TextChoices):
+    """What the tenant's enabled conditional access policies (or security defaults) do to a user (mfa/policies.py)."""
+
+    ABLE = "covered_able", "Covered and able"
+    INTERRUPTED = "covered_interrupted", "Covered, will be interrupted"
+    NOT_COVERED = "not_covered", "Not covered"
+    NOT_EVALUATED = "not_evaluated", "Not evaluated"
+
+
+POLICY_OUTCOME_COLOURS = {
+    PolicyOutcome.ABLE: "green",
+    PolicyOutcome.INTERRUPTED: "red",
+    PolicyOutcome.NOT_COVERED: "amber",
+    PolicyOutcome.NOT_EVALUATED: "grey",
+}
+
+
+class PolicyState(models.TextChoices):
+    """A conditional access policy's state as Graph names it; only ``enabled`` enforces."""
+
+    ENABLED = "enabled", "Enabled"
+    REPORT_ONLY = "enabledForReportingButNotEnforced", "Report-only"
+    DISABLED = "disabled", "Disabled"
+
+
+POLICY_STATE_COLOURS = {
+    PolicyState.ENABLED: "green",
+    PolicyState.REPORT_ONLY: "blue",
+    PolicyState.DISABLED: "grey",
+}

@@ -27,7 +27,7 @@ Classes (diagnostics_app/mfa/choices.py MfaClass), decided in this order:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -223,11 +223,14 @@ class Method:
     type: str  # the short Graph type: microsoftAuthenticator, phone, fido2, ...
     display: str = ""
     created: datetime | None = None
+    usable: bool | None = None  # a Temporary Access Pass says whether it can be used now (isUsable)
+    note: str = ""  # what the method's own properties add (TAP lifetime, phone type, passkey in Authenticator)
 
     def as_json(self) -> dict[str, Any]:
         fam = method_family(self.type)
         return {"id": self.id, "type": self.type, "family": fam, "display": self.display,
-                "created": self.created.isoformat() if self.created else None}
+                "created": self.created.isoformat() if self.created else None, "usable": self.usable,
+                "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -299,12 +302,19 @@ def classify(
 
     # what is listed: the methods read now if we have them (the report can lag a day), else the report
     unknown: list[str] = []
+    tap_usable = False
     if methods is not None:
         listed = []
         for m in methods:
             fam = method_family(m.type)
             if fam == F.UNKNOWN:
                 unknown.append(m.type or "?")
+            if fam == F.TAP:
+                if m.usable:
+                    tap_usable = True
+                    reasons.append(f"Temporary Access Pass usable now ({m.note}).")
+                else:
+                    reasons.append(f"Temporary Access Pass listed but not usable ({m.note or 'no detail'}).")
             if fam:
                 listed.append(fam)
         source = "methods read from Graph"
@@ -350,6 +360,8 @@ def classify(
             reasons.append(f"Cancelled a security info registration at {_when(e.time)}.")
 
     usable = {f for f in listed if f in MFA_FAMILIES}
+    if tap_usable:
+        usable.add(F.TAP)  # a usable pass answers MFA (built-in strength: temporaryAccessPassOneTime/MultiUse)
     if pending is not None and usable & AUTHENTICATOR_FAMILIES:
         usable -= AUTHENTICATOR_FAMILIES
         flags.append("unverified_authenticator")
@@ -360,8 +372,10 @@ def classify(
         if report is not None and report.is_mfa_capable:
             reasons.append("The registration report says MFA capable; the audit trail contradicts it.")
     usable_t = _order(usable)
-    strong = usable & STRONG_FAMILIES
+    strong = usable & (STRONG_FAMILIES | {F.TAP})
     reported_registered = bool(report and report.is_mfa_registered)
+    latest_event = max((e.time for e in events if e.time), default=None)
+    report_stale = bool(report and report.last_updated and latest_event and latest_event > report.last_updated)
 
     if not usable:
         if is_admin:
@@ -382,10 +396,17 @@ def classify(
         reasons.insert(0, f"Administrator whose only MFA method is {', '.join(_label(f) for f in usable_t)}: "
                           "phishable; register a strong method.")
     elif report is not None and report.is_mfa_registered and report.is_mfa_capable is False and pending is None \
-            and methods is None:
+            and not report_stale:
+        # "not capable" weighs more than a methods list: the methods policy may disallow what is registered
         cls = C.NOT_CAPABLE_POLICY
         reasons.insert(0, f"Registered {', '.join(_label(f) for f in usable_t)}, but the authentication methods "
-                          "policy does not allow them for MFA (report: isMfaCapable false).")
+                          "policy does not allow them for MFA (report: isMfaCapable false"
+                          + (", which outweighs the methods list)." if methods is not None else ")."))
+    elif usable == {F.TAP}:
+        cls = C.MFA_CAPABLE
+        flags.append("tap_only")
+        reasons.insert(0, "Only a Temporary Access Pass: can sign in and register a method while it lasts; "
+                          "nothing once it expires.")
     elif not strong:
         cls = C.SMS_VOICE_ONLY
         reasons.insert(0, "Can answer MFA by SMS or voice call only.")
@@ -412,10 +433,36 @@ def report_row(details: Any) -> ReportRow:
     )
 
 
+def _method_note(kind: str, d: Mapping[str, Any]) -> tuple[bool | None, str]:
+    """Usability and a note from a method's own properties (Graph's resource types of each method)."""
+    kind = kind.lower()
+    if kind == "temporaryaccesspass":
+        usable = d.get("isUsable")
+        once = "one-time" if d.get("isUsableOnce") else "multi-use"
+        life = d.get("lifetimeInMinutes")
+        start = str(d.get("startDateTime") or "")[:16].replace("T", " ")
+        text = f"{once} pass, {life} minutes from {start or 'its creation'}" if life else f"{once} pass"
+        if usable is False:
+            text += f"; not usable ({d.get('methodUsabilityReason') or 'expired or used'})"
+        return (bool(usable) if usable is not None else None), text
+    if kind == "phone":
+        phone_type = d.get("phoneType") or ""
+        text = {"mobile": "mobile (SMS and voice)", "alternatemobile": "alternate mobile (SMS and voice)",
+                "office": "office phone (voice only)"}.get(phone_type.lower(), phone_type)
+        return None, text
+    if kind == "fido2":
+        model = str(d.get("model") or "")
+        return None, "passkey in Microsoft Authenticator" if "authenticator" in model.lower() else model
+    if kind == "email":
+        return None, "self-service password reset only, never a second factor"
+    return None, ""
+
+
 def method_from(auth_method: Any) -> Method:
     """A :class:`portal.connectors.graph.AuthMethod` as the classification's input."""
+    usable, note = _method_note(auth_method.method or "", getattr(auth_method, "details", None) or {})
     return Method(id=auth_method.id, type=auth_method.method, display=auth_method.display_name or "",
-                  created=auth_method.created)
+                  created=auth_method.created, usable=usable, note=note)
 
 
 def families_label(families: Iterable[str]) -> str:

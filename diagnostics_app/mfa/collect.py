@@ -8,6 +8,8 @@ The reads, in order (each one paged; the number of calls is whatever the pages n
 1. ``/users`` (enabled, type, department, licences) -- one page per 999 users;
 2. groups and their transitive members, for the group filter and readiness waves (bounded by
    ``max_groups``; one listing plus one read per group);
+2b. conditional access policies, authentication strengths, security defaults, directory roles and the
+   members of the groups those policies name (collect_policies.py; evaluated per user by policies.py);
 3. ``reports/authenticationMethods/userRegistrationDetails`` -- one page per 999 users (Entra ID P1/P2);
 4. ``auditLogs/directoryAudits`` since ``audit_days`` ago, filtered by activity: the security info
    events (started / registered / changed / deleted / cancelled, by users and by admins) and the
@@ -43,6 +45,7 @@ from portal.connectors.graph import (
 )
 
 from . import classify as mc
+from .collect_policies import PolicyRead, evaluate_users, read_per_user_mfa, read_policies, read_sign_in_evidence
 
 USER_SELECT = ("id", "userPrincipalName", "displayName", "accountEnabled", "userType", "department",
                "assignedLicenses", "onPremisesSyncEnabled")
@@ -75,6 +78,9 @@ class CollectOptions:
     fallback_limit: int = 5_000
     max_groups: int = 500
     read_groups: bool = True
+    read_policies: bool = True
+    sign_in_limit: int = 20_000
+    per_user_mfa_limit: int = 200
 
 
 @dataclass
@@ -87,6 +93,7 @@ class UserRecord:
     groups: list[str] = field(default_factory=list)  # group ids
     question: str = ""  # why the methods were (or would have been) read
     verdict: mc.Verdict | None = None
+    policy: Any = None  # policies.Evaluation
 
 
 @dataclass
@@ -102,6 +109,7 @@ class CollectResult:
     methods_read: int = 0
     methods_skipped: int = 0
     notes: list[str] = field(default_factory=list)
+    policy_read: PolicyRead | None = None
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -180,6 +188,12 @@ def collect(
             _read_groups(graph, result, options, say)
             phase.items = len(result.groups)
 
+    # 2b. conditional access, security defaults, roles, and the members of the groups policies name
+    if options.read_policies:
+        with _Phase(result, graph, "policies") as phase:
+            result.policy_read = read_policies(graph, result, say)
+            phase.items = len(result.policy_read.policies)
+
     # 3. the registration report
     with _Phase(result, graph, "report") as phase:
         try:
@@ -215,6 +229,13 @@ def collect(
     say.info(f"Audit log: {result.phases['audit']['items']:,} MFA-related events in the last {options.audit_days} "
              f"days, {result.phases['audit']['calls']} Graph calls.")
 
+    # 4b. report-only evidence from the sign-in logs (only when a policy is not enforcing)
+    if result.policy_read is not None and result.policy_read.read and not result.licence_missing:
+        with _Phase(result, graph, "sign_ins") as phase:
+            read_sign_in_evidence(graph, result, result.policy_read, since=now - timedelta(days=options.audit_days),
+                                  limit=options.sign_in_limit, say=say)
+            phase.items = result.policy_read.sign_ins_read
+
     # 5. per-user methods, only where a question is left
     with _Phase(result, graph, "methods") as phase:
         wanted = _questions(result, options)
@@ -233,6 +254,12 @@ def collect(
     # classify
     for rec in users.values():
         rec.verdict = mc.classify(rec.facts, rec.report, rec.events, rec.methods, methods_error=rec.methods_error)
+    if result.policy_read is not None:
+        evaluate_users(result, result.policy_read)
+        if result.policy_read.read or result.policy_read.security_defaults is not None:
+            with _Phase(result, graph, "per_user_mfa") as phase:
+                read_per_user_mfa(graph, result, result.policy_read, limit=options.per_user_mfa_limit, say=say)
+                phase.items = len(result.policy_read.per_user)
     result.graph_calls = graph.stats.as_dict()
     return result
 
@@ -322,6 +349,8 @@ def _questions(result: CollectResult, options: CollectOptions) -> list[str]:
                 reason = "report older than the audit"
             elif any(mc.report_family(m) == mc.F.UNKNOWN for m in rec.report.methods_registered):
                 reason = "unknown method name"
+            elif any(mc.report_family(m) == mc.F.TAP for m in rec.report.methods_registered):
+                reason = "temporary access pass"  # the report lists a pass; only the method says if it is usable
             rank = 0 if rec.report.is_admin else 1
         if reason:
             rec.question = reason

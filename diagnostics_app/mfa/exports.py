@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from ..exports import safe_cell
 from ..models import MfaSnapshot, MfaUserRow
 from .choices import MfaClass
 from .classify import families_label
@@ -17,13 +18,6 @@ from .classify import families_label
 COLUMNS = ["upn", "display_name", "user_id", "user_type", "enabled", "licensed", "department", "administrator",
            "classification", "classification_label", "can_satisfy_mfa", "usable_methods", "registered_methods",
            "groups", "flags", "reason", "methods_read_because", "deleted_during_snapshot"]
-
-
-def safe_cell(value: Any) -> Any:
-    """A spreadsheet runs a cell starting with = + - @ (or a tab / CR) as a formula; directory data is untrusted."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def record(row: MfaUserRow, groups: dict[str, str]) -> dict[str, Any]:
@@ -118,3 +112,24 @@ def readiness_csv_lines(result: Any) -> Iterator[str]:
     for u in result.interrupted:
         yield writer.writerow([safe_cell(_text(v)) for v in (u["upn"], u["display_name"], u["department"],
                                                              u["label"], u["why"])])
+
+
+POLICY_COLUMNS = ["policy", "policy_state", "demand", "upn", "display_name", "user_id", "department", "status",
+                  "why_in_scope", "detail", "outcome_across_policies", "classification"]
+
+
+def policy_records(policy: Any, rows: QuerySet[MfaUserRow]) -> Iterator[dict[str, Any]]:
+    """One conditional access policy's users: in or out of scope, and whether they answer its demand."""
+    for row in rows.iterator(chunk_size=2000):
+        hit = next((h for h in row.policy_hits or () if h.get("policy_id") == policy.policy_id), {})
+        yield dict(zip(POLICY_COLUMNS, [
+            policy.display_name, policy.state_label, (policy.demand or {}).get("label", ""), row.upn,
+            row.display_name, row.user_id, row.department, hit.get("status", ""), hit.get("why", ""),
+            hit.get("detail", ""), row.get_policy_outcome_display(), MfaClass(row.classification).label], strict=True))
+
+
+def policy_csv_lines(policy: Any, rows: QuerySet[MfaUserRow]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(POLICY_COLUMNS)
+    for rec in policy_records(policy, rows):
+        yield writer.writerow([safe_cell(_text(rec[c])) for c in POLICY_COLUMNS])

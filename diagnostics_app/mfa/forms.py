@@ -29,3 +29,26 @@ class ReadinessForm(forms.Form):
         super().__init__(*args, **kwargs)
         groups = sorted((snapshot.groups if snapshot else {}).items(), key=lambda g: g[1].lower())
         self.fields["group"].choices = [("", "The whole tenant"), *groups]
+
+
+HYPOTHETICAL = "hypothetical"
+DEMANDS = (("mfa", "Require multifactor authentication (grant control)"),
+           ("00000000-0000-0000-0000-000000000002", "Authentication strength: Multifactor authentication"),
+           ("00000000-0000-0000-0000-000000000003", "Authentication strength: Passwordless MFA"),
+           ("00000000-0000-0000-0000-000000000004", "Authentication strength: Phishing-resistant MFA"))
+
+
+class PolicyReadinessForm(forms.Form):
+    """An existing policy (report-only, disabled, or enabled), or a hypothetical one: targets and demand."""
+
+    policy = forms.ChoiceField(required=False, label="Policy",
+                               help_text="An existing policy, as if it were enabled; or a hypothetical one below.")
+    group = forms.ChoiceField(required=False, label="Hypothetical policy: targets")
+    demand = forms.ChoiceField(choices=DEMANDS, required=False, initial="mfa", label="Hypothetical policy: demand")
+
+    def __init__(self, *args, snapshot=None, policies=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["policy"].choices = [(HYPOTHETICAL, "A hypothetical policy (targets and demand below)"),
+                                         *[(str(p.pk), f"{p.display_name} ({p.state_label})") for p in policies]]
+        groups = sorted((snapshot.groups if snapshot else {}).items(), key=lambda g: g[1].lower())
+        self.fields["group"].choices = [("", "The whole tenant"), *groups]

@@ -10,7 +10,7 @@ from portal.audit.services import record
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
 
-from ..models import MfaSnapshot, MfaUserRow
+from ..models import MfaPolicy, MfaSnapshot, MfaUserRow
 from .choices import SnapshotStatus
 from .collect import CollectOptions, CollectResult
 
@@ -53,7 +53,37 @@ def _row(snapshot: MfaSnapshot, rec: Any) -> MfaUserRow:
         group_ids=list(rec.groups), groups_key=("," + ",".join(rec.groups) + ",") if rec.groups else "",
         flags=list(verdict.flags), reasons=list(verdict.reasons), evidence=verdict.evidence,
         question=rec.question[:64], deleted=facts.deleted,
+        policy_outcome=rec.policy.outcome if rec.policy else "",
+        policy_hits=[h.as_json() for h in rec.policy.hits] if rec.policy else [],
+        policy_reasons=list(rec.policy.reasons) if rec.policy else [],
+        policy_key=rec.policy.key() if rec.policy else "",
     )
+
+
+def _policies(snapshot: MfaSnapshot, result: CollectResult) -> list[MfaPolicy]:
+    """One row per policy read, with its counts over the snapshot's users."""
+    read = result.policy_read
+    if read is None:
+        return []
+    counts: dict[str, dict[str, int]] = {d["policy_id"]: {} for d in read.details}
+    for rec in result.users.values():
+        for hit in rec.policy.hits if rec.policy else ():
+            c = counts.get(hit.policy_id)
+            if c is not None:
+                c[hit.status] = c.get(hit.status, 0) + 1
+    out = []
+    for d in read.details:
+        c = counts[d["policy_id"]]
+        ids = {str(v).lower() for k in ("includeUsers", "excludeUsers", "includeGroups", "excludeGroups",
+                                         "includeRoles", "excludeRoles") for v in d["users"].get(k) or ()}
+        out.append(MfaPolicy(
+            snapshot=snapshot, policy_id=d["policy_id"][:64], display_name=(d["display_name"] or "")[:256],
+            state=(d["state"] or "")[:48], demand_kind=d["demand"]["kind"], demand=d["demand"], users=d["users"],
+            conditions=d["conditions"], controls=d["controls"], problems=d["problems"],
+            names={i: read.names[i] for i in ids if i in read.names}, modified=d["modified"],
+            in_scope=sum(v for k, v in c.items() if k != "excluded"), able=c.get("able", 0),
+            interrupted=c.get("interrupted", 0), not_evaluated=c.get("unknown", 0), excluded=c.get("excluded", 0)))
+    return out
 
 
 def do_store_snapshot(result: CollectResult, *, job: Job | None = None, user=None,
@@ -67,6 +97,10 @@ def do_store_snapshot(result: CollectResult, *, job: Job | None = None, user=Non
             methods[family] = methods.get(family, 0) + 1
         if rec.facts.department:
             departments.add(rec.facts.department)
+    outcomes: dict[str, int] = {}
+    for rec in result.users.values():
+        if rec.policy is not None:
+            outcomes[str(rec.policy.outcome)] = outcomes.get(str(rec.policy.outcome), 0) + 1
     message = result.licence_message
     if result.methods_skipped:
         message = (message + " " if message else "") + (
@@ -80,7 +114,13 @@ def do_store_snapshot(result: CollectResult, *, job: Job | None = None, user=Non
             graph_calls=result.graph_calls, phases=result.phases, questions=result.questions,
             methods_read=result.methods_read, methods_skipped=result.methods_skipped, audit_days=audit_days,
             notes=result.notes[:200],
+            policies_read=bool(result.policy_read and result.policy_read.read),
+            security_defaults=result.policy_read.security_defaults if result.policy_read else None,
+            policies_message=result.policy_read.message if result.policy_read else "",
+            policy_problems=result.policy_read.problems[:100] if result.policy_read else [],
+            outcome_counts=outcomes,
         )
+        MfaPolicy.objects.bulk_create(_policies(snapshot, result))
         batch: list[MfaUserRow] = []
         for rec in result.users.values():
             batch.append(_row(snapshot, rec))

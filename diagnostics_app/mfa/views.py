@@ -14,13 +14,21 @@ from portal.jobs.services import JobActionRefused
 from .. import charts
 from ..models import MfaUserRow
 from . import exports, selectors
-from .choices import MfaClass
+from .choices import POLICY_STATE_COLOURS, MfaClass, PolicyState
 from .filtersets import MfaUserRowFilterSet
 from .forms import ReadinessForm, SnapshotForm
+from .policies import EVIDENCE_LABELS
 from .services import do_start_snapshot
 from .tables import MfaUserRowTable
 
 READINESS_PAGE = 100
+
+
+def policy_state(state: str) -> dict[str, str]:
+    try:
+        return {"state_label": PolicyState(state).label, "state_colour": POLICY_STATE_COLOURS[PolicyState(state)]}
+    except ValueError:
+        return {"state_label": f"Unknown ({state})", "state_colour": "dark"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,7 +105,11 @@ def mfa_user(request, pk: int):
     timeline.sort(key=lambda t: t["time"] or "")
     history = (MfaUserRow.objects.filter(user_id=row.user_id).select_related("snapshot")
                .only("id", "classification", "snapshot__taken_at", "snapshot__id").order_by("-snapshot__taken_at")[:12])
-    return render(request, "diagnostics_app/mfa/user.html", {
+    urls = {p.policy_id: p.get_absolute_url() for p in snapshot.policies.only("id", "policy_id")}
+    policy_hits = [{**h, "url": urls.get(h.get("policy_id")), **policy_state(h.get("state", "")),
+                    "evidence_label": EVIDENCE_LABELS.get(h.get("evidence") or "", h.get("evidence") or "")}
+                   for h in row.policy_hits or ()]
+    return render(request, "diagnostics_app/mfa/user.html", {"policy_hits": policy_hits,
         "row": row, "snapshot": snapshot, "timeline": timeline, "report": report, "methods": ev.get("methods"),
         "methods_error": ev.get("methods_error"), "label": MfaClass(row.classification).label,
         "groups": sorted(snapshot.groups.get(g, g) for g in row.group_ids), "history": history})

@@ -1,7 +1,9 @@
 """The diagnostics app's models, one module per area (the app is one Django app; its areas are sub-packages)."""
 
+from .addresses import AddressFinding, AddressFix, AddressScan
 from .mfa import MfaSnapshot, MfaUserRow
+from .mfa_policies import MfaPolicy
 from .writeback import WritebackPlan, WritebackPlanRow, WritebackRunbookStep, WritebackVerification
 
-__all__ = ["MfaSnapshot", "MfaUserRow", "WritebackPlan", "WritebackPlanRow", "WritebackRunbookStep",
-           "WritebackVerification"]
+__all__ = ["AddressFinding", "AddressFix", "AddressScan", "MfaPolicy", "MfaSnapshot", "MfaUserRow", "WritebackPlan",
+           "WritebackPlanRow", "WritebackRunbookStep", "WritebackVerification"]

@@ -6,7 +6,14 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from ..mfa.choices import MFA_CLASS_COLOURS, SNAPSHOT_STATUS_COLOURS, MfaClass, SnapshotStatus
+from ..mfa.choices import (
+    MFA_CLASS_COLOURS,
+    POLICY_OUTCOME_COLOURS,
+    SNAPSHOT_STATUS_COLOURS,
+    MfaClass,
+    PolicyOutcome,
+    SnapshotStatus,
+)
 
 
 class MfaSnapshot(models.Model):
@@ -32,6 +39,11 @@ class MfaSnapshot(models.Model):
     methods_skipped = models.PositiveIntegerField(default=0)
     audit_days = models.PositiveSmallIntegerField(default=30)
     notes = models.JSONField(default=list, blank=True)
+    policies_read = models.BooleanField(default=False, help_text="conditional access policies were read")
+    security_defaults = models.BooleanField(null=True, help_text="security defaults on (None: not read)")
+    policies_message = models.TextField(blank=True, help_text="why policies were not read, or what to know")
+    policy_problems = models.JSONField(default=list, blank=True)
+    outcome_counts = models.JSONField(default=dict, blank=True, help_text="policy outcome -> users")
 
     class Meta:
         ordering = ["-taken_at", "-id"]
@@ -73,6 +85,11 @@ class MfaUserRow(models.Model):
     evidence = models.JSONField(default=dict, blank=True)
     question = models.CharField(max_length=64, blank=True, help_text="why the methods were read one by one")
     deleted = models.BooleanField(default=False, help_text="gone from the directory during the snapshot")
+    policy_outcome = models.CharField(max_length=32, choices=PolicyOutcome.choices, blank=True,
+                                      help_text="what the enabled conditional access policies do to this user")
+    policy_hits = models.JSONField(default=list, blank=True, help_text="policy by policy: scope, demand, answer")
+    policy_reasons = models.JSONField(default=list, blank=True)
+    policy_key = models.TextField(blank=True, help_text=",policy_id=status, (for filtering by policy)")
 
     class Meta:
         ordering = ["upn", "id"]
@@ -82,6 +99,7 @@ class MfaUserRow(models.Model):
             models.Index(fields=["snapshot", "department"]),
             models.Index(fields=["snapshot", "upn"]),
             models.Index(fields=["snapshot", "user_id"]),
+            models.Index(fields=["snapshot", "policy_outcome"]),
         ]
 
     def __str__(self) -> str:
@@ -93,6 +111,10 @@ class MfaUserRow(models.Model):
     @property
     def classification_colour(self) -> str:
         return MFA_CLASS_COLOURS[MfaClass(self.classification)]
+
+    @property
+    def policy_outcome_colour(self) -> str:
+        return POLICY_OUTCOME_COLOURS[PolicyOutcome(self.policy_outcome)] if self.policy_outcome else "grey"
 
     @property
     def name(self) -> str:

@@ -3,6 +3,8 @@
 from django import template
 
 from migrations_app.choices import (
+    BATCH_LIST_OUTCOME_COLOURS,
+    BATCH_STATUS_COLOURS,
     CHECK_OUTCOME_COLOURS,
     LIST_KIND_COLOURS,
     LIST_STATE_COLOURS,
@@ -69,3 +71,13 @@ def more_than(total, shown) -> int:
         return max(0, int(total) - len(shown or []))
     except (TypeError, ValueError):
         return 0
+
+
+@register.filter
+def batch_colour(status: str) -> str:
+    return BATCH_STATUS_COLOURS.get(status, "grey")
+
+
+@register.filter
+def batch_outcome_colour(outcome: str) -> str:
+    return BATCH_LIST_OUTCOME_COLOURS.get(outcome, "grey")

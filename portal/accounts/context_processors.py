@@ -13,7 +13,7 @@ AREAS = [
     ("Writeback rename", "diagnostics_app:writeback", "accounts.view_writeback_plan"),
 ]
 # Areas whose pages are still a placeholder: the navigation says so before anyone clicks.
-NOT_BUILT = {"diagnostics_app:address_repair"}
+NOT_BUILT: set[str] = set()
 TOOLS = [
     ("Directory", "directory:search", "accounts.view_directory"),
     ("Jobs", "jobs:list", "jobs.view_job"),
@@ -49,4 +49,10 @@ def navigation(request):
 
             count += awaiting_approval().exclude(requested_by=user).count()  # listed on the same page
         context["nav_approvals"] = {"url": url, "count": count, "active": path.startswith(url)}
+    if user.has_perm("accounts.view_dl_migration"):
+        from migrations_app.batch_selectors import unread_notifications
+
+        url = reverse("migrations_app:notifications")
+        context["nav_notifications"] = {"url": url, "count": unread_notifications(user=user),
+                                        "active": path.startswith(url)}
     return context

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.http import HttpResponse
-from django.shortcuts import render, resolve_url
+from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import urlencode
 
 from portal.audit.services import record_denied
@@ -64,3 +67,48 @@ class PermissionRequiredMiddleware:
         if missing:
             return forbidden(request, missing=missing)
         return None
+
+
+ENTRA_SESSION_KEY = "entra_signed_in_at"
+SIGN_IN_NOTICE_KEY = "sign_in_notice"
+
+
+class SignInPolicyMiddleware:
+    """Ends a session the sign-in policy no longer allows, before any view runs:
+
+    - signed in with Entra ID longer ago than ENTRA_ROLE_RECHECK_SECONDS: the person signs in again,
+      so that app roles removed in Entra ID since then are removed here too;
+    - signed in with a local account while LOCAL_ACCOUNTS_ENABLED is off.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            reason = self._reason(request)
+            if reason:
+                from django.contrib.auth import logout
+
+                logout(request)
+                # In the new (anonymous) session: the login page says why it is shown.
+                request.session[SIGN_IN_NOTICE_KEY] = reason
+                login_url = f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}"
+                if getattr(request, "htmx", False) or request.headers.get("HX-Request"):
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = login_url
+                    return response
+                return redirect(login_url)
+        return self.get_response(request)
+
+    @staticmethod
+    def _reason(request) -> str:
+        signed_in_at = request.session.get(ENTRA_SESSION_KEY)
+        if signed_in_at is None:
+            if not settings.LOCAL_ACCOUNTS_ENABLED:
+                return "Local accounts are switched off: sign in with Microsoft."
+            return ""
+        if time.time() - float(signed_in_at) > settings.ENTRA_ROLE_RECHECK_SECONDS:
+            return "Please sign in again, so that your roles are checked with Entra ID."
+        return ""

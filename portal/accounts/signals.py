@@ -1,17 +1,27 @@
+from datetime import timedelta
+
+from axes.models import AccessAttempt
+from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from portal.audit.context import request_actor
+from portal.audit.models import AuditEvent
 from portal.audit.services import record
+
+from .models import TotpDevice
 
 
 @receiver(user_logged_in)
 def _logged_in(sender, request, user, **kwargs):
-    record(actor=user, action="auth.login", target=f"user:{user.get_username()}", request=request)
+    record(actor=user, action="auth.login", target=f"user:{user.get_username()}", request=request,
+           detail={"method": getattr(user, "_sign_in_method", "password")})
 
 
 @receiver(user_logged_out)
@@ -20,11 +30,32 @@ def _logged_out(sender, request, user, **kwargs):
         record(actor=user, action="auth.logout", target=f"user:{user.get_username()}", request=request)
 
 
-@receiver(user_login_failed)
-def _login_failed(sender, credentials, request=None, **kwargs):
-    # Only the username: the password the person typed must never reach a log or the audit trail.
-    username = str(credentials.get("username", ""))[:150]
-    record(actor=None, action="auth.login_failed", target=f"user:{username}", request=request)
+# Failed sign-ins are counted by django-axes (its AccessAttempt rows), not written one audit row
+# each: a password-guessing run must not flood the audit log. The lockout and its end are audited.
+
+
+@receiver(user_locked_out)
+def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
+    # axes signals again at every attempt made while locked: one audit row per lockout, not per attempt.
+    target = f"user:{str(username or '')[:150]}"
+    since = timezone.now() - timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    recent = AuditEvent.objects.filter(action="auth.lockout", time__gte=since)
+    if recent.filter(Q(target=target) | Q(source_ip=ip_address) if ip_address else Q(target=target)).exists():
+        return
+    record(actor=None, action="auth.lockout", target=target,
+           after={"failures": settings.AXES_FAILURE_LIMIT, "minutes": settings.LOGIN_LOCKOUT_MINUTES}, request=request)
+
+
+@receiver(post_delete, sender=AccessAttempt)
+def _attempts_cleared(sender, instance, **kwargs):
+    if instance.failures_since_start < settings.AXES_FAILURE_LIMIT:
+        return  # a count that never locked anyone out ends silently
+    actor, request = request_actor()
+    # By a person (Django admin, the unlock command) or by the cool-off running out.
+    record(actor=actor, action="auth.unlock", target=f"user:{instance.username or ''}",
+           before={"failures": instance.failures_since_start},
+           after={"by": "an administrator" if actor is not None else "cool-off expired or command line"},
+           request=request)
 
 
 # -- changes of accounts, roles and role membership ----------------------------------------------
@@ -122,3 +153,10 @@ def _role_saved(sender, instance, created, **kwargs):
 def _role_deleted(sender, instance, **kwargs):
     actor, request = request_actor()
     record(actor=actor, action="role.delete", target=f"role:{instance.name}", request=request)
+
+
+@receiver(post_delete, sender=TotpDevice)
+def _authenticator_removed(sender, instance, **kwargs):
+    actor, request = request_actor()
+    record(actor=actor, action="account.totp.reset", target=f"user:{instance.user.get_username()}",
+           before={"confirmed": instance.confirmed}, request=request)

@@ -210,3 +210,28 @@ def entra_connect():
     with EntraConnect(_powershell(lab_url="entra_connect_url", server=settings.ENTRA_CONNECT_SERVER,
                                   exchange=False)) as client:
         yield client
+
+
+# --- sign-in with Entra ID ------------------------------------------------------------------------
+
+_sign_in_clients: dict = {}
+
+
+def entra_sign_in():
+    """The msal client that signs people in (portal/accounts/oidc.py), one per app registration and
+    process so that the tenant's OpenID configuration and keys are fetched once."""
+    from dataclasses import replace
+
+    from portal.accounts.oidc import EntraSignIn
+
+    credentials = app_credentials()
+    if settings.ENTRA_SIGN_IN_CLIENT_ID:
+        if not settings.ENTRA_SIGN_IN_CLIENT_SECRET:
+            raise NotConfigured("ENTRA_SIGN_IN_CLIENT_ID is set without ENTRA_SIGN_IN_CLIENT_SECRET (see README).")
+        register_secret(settings.ENTRA_SIGN_IN_CLIENT_SECRET)
+        credentials = replace(credentials, client_id=settings.ENTRA_SIGN_IN_CLIENT_ID,
+                              client_secret=settings.ENTRA_SIGN_IN_CLIENT_SECRET, certificate_key=None)
+    client = _sign_in_clients.get(credentials)
+    if client is None:
+        client = _sign_in_clients[credentials] = EntraSignIn(credentials)
+    return client

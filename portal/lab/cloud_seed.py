@@ -140,6 +140,7 @@ class _Builder:
         s["premium_licence"] = [{"id": "premium_licence", "value": True}]
         self.licences(s)
         self.mfa(s)
+        self.conditional_access(s)
         self.writeback_groups(s)
         self.cloud_lists(s)
 
@@ -217,6 +218,24 @@ class _Builder:
             if user["id"] not in chosen:
                 self.password(user)
                 self.row(user, is_admin=False)
+
+    def conditional_access(self, s: dict[str, list[dict[str, Any]]]) -> None:
+        """Roles for the seeded administrators, and the conditional access policies (lab/ca_seed.py)."""
+        from . import ca_seed as ca
+
+        admins = {ref["id"]: ca.ROLE_TEMPLATES.get(ref.get("role", ""), ca.GLOBAL_ADMIN)
+                  for state in ("mfa_admin_strong", "mfa_admin_weak") for ref in s.get(state, ())}
+        made = ca.seed_conditional_access(self.store, users=self.users, admins=admins,
+                                          gone_user_id=self.new_id(), gone_group_id=self.new_id(),
+                                          new_id=self.new_id)
+        s["ca_policies"] = [{"id": pid, "name": name} for name, pid in made["policies"].items()]
+        s["ca_groups"] = [{"id": gid, "name": name} for name, gid in made["groups"].items() if isinstance(gid, str)]
+        able = {ref["id"]: state in ("mfa_sms_only", "mfa_authenticator_verified", "mfa_fido2", "mfa_admin_strong")
+                for state in MFA_STATES for ref in s.get(state, ())}
+        pids = made["policies"]
+        ca.seed_sign_ins(self.store, users=self.users, able=able,
+                         report_only={"id": pids["all_users"], "displayName": "All users: require MFA"},
+                         block={"id": pids["legacy"], "displayName": "Block legacy authentication"})
 
     def register(self, user: dict[str, Any], state: str, index: int) -> dict[str, Any]:
         ref = {**_user_ref(user), "department": user.get("department")}
@@ -350,7 +369,7 @@ class _Builder:
     def writeback_groups(self, s: dict[str, list[dict[str, Any]]]) -> None:
         specs = (
             # (displayName, kind, onPremisesGroupType); only Microsoft 365 groups may be written back as
-            # distribution or mail-enabled security groups (sync.py forces security groups to security)
+            # distribution or mail-enabled security groups (the sync engine forces security groups to security)
             ("Cloud Seed Project Atlas", "m365", "universalDistributionGroup"),
             ("Cloud Seed Leadership Circle", "m365", "universalMailEnabledSecurityGroup"),
             ("Cloud Seed App Reviewers", "security", "universalSecurityGroup"),

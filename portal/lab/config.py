@@ -55,7 +55,7 @@ def seed_manifest_file() -> Path:
 
 
 def write_sync_options() -> None:
-    """The lab sync server's options (portal/lab/sync.py reads them at each cycle), from the settings."""
+    """The lab sync server's options (portal/lab/sync/ reads them at each cycle), from the settings."""
     import json
 
     from .sync import OPTIONS_FILE
@@ -109,6 +109,7 @@ def ensure_cloud_seeded(*, manifest, seed: int):
     try:
         existing = cloud_seed.read_cloud_manifest(store=store)
         if existing is not None:
+            ensure_sign_in_seeded(store=store)
             return existing
         with active_directory() as directory:
             engine.run_cycle(directory=directory, store=store, base_dn=base_dn(), policy="Initial")
@@ -116,9 +117,65 @@ def ensure_cloud_seeded(*, manifest, seed: int):
             # A full cycle, not a delta: the seed added the accepted (verified) domains, and only a full
             # cycle recomputes the addresses of objects that did not change on-premises (the groups).
             engine.run_cycle(directory=directory, store=store, base_dn=base_dn(), policy="Initial")
+        ensure_sign_in_seeded(store=store)
         return cloud_manifest
     finally:
         store.close()
+
+
+# Who signs in to the portal through the lab's "Sign in with Microsoft": one synced lab user per
+# portal role (the app role ENTRA_APP_ROLE_MAP maps to it) and one holding no app role.
+SIGN_IN_ACCOUNTS = ("Helpdesk", "Administrator", "Approver", "Auditor", "no role")
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+
+
+def sign_in_accounts_file() -> Path:
+    return cloud_dir() / "sign-in-accounts.json"
+
+
+def sign_in_accounts() -> dict[str, dict]:
+    """{portal role or "no role": {user_id, upn, display_name, password, app_role}} of the seeded lab."""
+    import json
+
+    path = sign_in_accounts_file()
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def ensure_sign_in_seeded(*, store) -> dict[str, dict]:
+    """The portal's app registration made a web app with app roles (redirect URIs on loopback, any
+    port), and the lab users of SIGN_IN_ACCOUNTS given their app role and a lab password (generated
+    once, kept in sign-in-accounts.json, mode 600). Idempotent: a complete earlier seed is kept."""
+    import json
+    from itertools import islice
+
+    from .cloud import oidc, server
+
+    creds = server.lab_credentials(data_dir=cloud_dir())
+    role_values = {role: value for value, role in settings.ENTRA_APP_ROLE_MAP.items()}
+    oidc.configure_app(data_dir=cloud_dir(), client_id=creds.client_id, app_roles=settings.ENTRA_APP_ROLE_MAP,
+                       redirect_uris=[f"http://{host}/login/microsoft/callback/" for host in LOOPBACK_NAMES])
+    saved = sign_in_accounts()
+    known = oidc.read_config(cloud_dir())["accounts"]
+    if set(saved) == set(SIGN_IN_ACCOUNTS) and all(
+            entry["user_id"] in known and store.get_object(object_id=entry["user_id"], kind="user")
+            for entry in saved.values()):
+        return saved
+    candidates = (u for u in store.iter_objects(kind="user")
+                  if u.get("onPremisesSyncEnabled") and u.get("accountEnabled", True) and u.get("userPrincipalName"))
+    saved = {}
+    for label, user in zip(SIGN_IN_ACCOUNTS, islice(candidates, len(SIGN_IN_ACCOUNTS)), strict=False):
+        password = f"Lab-{secrets.token_urlsafe(12)}"
+        app_role = role_values.get(label)
+        oidc.set_password(data_dir=cloud_dir(), user_id=user["id"], password=password)
+        oidc.assign_app_role(data_dir=cloud_dir(), client_id=creds.client_id, user_id=user["id"], role=None)
+        if app_role:
+            oidc.assign_app_role(data_dir=cloud_dir(), client_id=creds.client_id, user_id=user["id"], role=app_role)
+        saved[label] = {"user_id": user["id"], "upn": user["userPrincipalName"],
+                        "display_name": user.get("displayName", ""), "password": password, "app_role": app_role}
+    path = sign_in_accounts_file()
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(saved, indent=2))
+    return saved
 
 
 @contextlib.contextmanager

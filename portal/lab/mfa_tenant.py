@@ -22,6 +22,7 @@ import random
 from datetime import timedelta
 from typing import Any
 
+from portal.lab import ca_seed as ca
 from portal.lab.cloud.store import CloudStore
 from portal.lab.cloud.store.common import iso
 from portal.lab.cloud_seed import _Builder
@@ -34,6 +35,7 @@ STATE_SHARES = {
     "mfa_fido2": 0.05, "mfa_admin_strong": 0.004, "mfa_admin_weak": 0.002, "mfa_none": 0.10,
 }
 STALE_SHARE = 0.005
+ABLE_STATES = frozenset({"mfa_authenticator_verified", "mfa_sms_only", "mfa_fido2", "mfa_admin_strong"})
 UNKNOWN_TYPE = "quantumPasskey"
 
 
@@ -103,6 +105,27 @@ def seed_mfa_tenant(store: CloudStore, *, users: int, seed: int = 1, domain: str
         manifest["field_notes"] = _field_notes(store, builder, domain)
         if bad_input:
             manifest["bad_input"] = _bad_input(store, builder, domain)
+        admins = {uid: (ca.GLOBAL_ADMIN if n % 2 == 0 else ca.SECURITY_ADMIN)
+                  for n, uid in enumerate(by_state["mfa_admin_strong"])}
+        admins.update({uid: ca.HELPDESK_ADMIN for uid in by_state["mfa_admin_weak"]})
+        # a small tenant has few seeded administrators: the field notes' verified user (Authenticator only, not
+        # phishing-resistant) and a FIDO2 user hold roles too, so the role-targeted policy has both outcomes
+        admins[manifest["field_notes"]["verified"]] = ca.GLOBAL_ADMIN
+        admins.update({uid: ca.SECURITY_ADMIN for uid in by_state["mfa_fido2"][:1]})
+        bad = manifest.get("bad_input") or {}
+        manifest["conditional_access"] = ca.seed_conditional_access(
+            store, users=made, admins=admins, guests=[bad["guest"]] if bad.get("guest") else [],
+            gone_user_id=bad.get("deleted") or builder.new_id(), gone_group_id=builder.new_id(),
+            new_id=builder.new_id)
+        # report-only evidence: sign-ins under the all-users policy for the users whose state says able or not
+        able = {uid: state in ABLE_STATES for state, ids in by_state.items() for uid in ids}
+        able.update({manifest["field_notes"]["verified"]: True, manifest["field_notes"]["unverified"]: False})
+        policy_ids = manifest["conditional_access"]["policies"]
+        everyone = {u["id"]: u for u in store.iter_objects(kind="user")}
+        manifest["sign_ins"] = ca.seed_sign_ins(
+            store, users=[everyone[uid] for uid in able if uid in everyone], able=able,
+            report_only={"id": policy_ids["all_users"], "displayName": "All users: require MFA"},
+            block={"id": policy_ids["legacy"], "displayName": "Block legacy authentication"})
         manifest["counts"] = {s: len(v) for s, v in by_state.items()}
         if keep_lists:
             manifest["states"] = by_state
@@ -156,4 +179,31 @@ def _bad_input(store: CloudStore, b: _Builder, domain: str) -> dict[str, str]:
     b.method(odd, "fido2", {"displayName": "YubiKey 5C", "model": "YubiKey 5C"}, b.now - timedelta(days=4))
     b.row(odd, is_admin=False, mfa_registered=True, mfa_capable=True, passwordless=True,
           methods=[UNKNOWN_TYPE, "passKeyDeviceBound"])
-    return {"guest": guest["id"], "no_upn": no_upn["id"], "deleted": gone_id, "unknown_method": odd["id"]}
+    made = {"guest": guest["id"], "no_upn": no_upn["id"], "deleted": gone_id, "unknown_method": odd["id"]}
+    made.update(_method_types(store, b, domain))
+    return made
+
+
+def _method_types(store: CloudStore, b: _Builder, domain: str) -> dict[str, str]:
+    """Method types whose own properties decide: a Temporary Access Pass usable now, one expired (isUsable),
+    an office phone (voice only). The report lists a pass without saying whether it is usable."""
+    out = {}
+    start = b.now - timedelta(hours=2)
+    for key, usable in (("tap_usable", True), ("tap_expired", False)):
+        user = store.create_user(user_principal_name=f"{key.replace('_', '.')}@{domain}",
+                                 display_name=key.replace("_", " ").title(), extra={"department": "Support"})
+        b.password(user)
+        b.method(user, "temporaryAccessPass", {
+            "startDateTime": iso(start), "lifetimeInMinutes": 480 if usable else 60, "isUsableOnce": not usable,
+            "isUsable": usable, "methodUsabilityReason": "EnabledByPolicy" if usable else "Expired",
+            "temporaryAccessPass": None}, start)
+        b.row(user, is_admin=False, methods=["temporaryAccessPass"])
+        out[key] = user["id"]
+    office = store.create_user(user_principal_name=f"office.phone@{domain}", display_name="Office phone",
+                               extra={"department": "Legal"})
+    b.password(office)
+    b.method(office, "phone", {"phoneNumber": "+1 4255550100", "phoneType": "office", "smsSignInState":
+                               "notSupported"}, start)
+    b.row(office, is_admin=False, mfa_registered=True, mfa_capable=True, methods=["officePhone"], preferred="call")
+    out["office_phone"] = office["id"]
+    return out

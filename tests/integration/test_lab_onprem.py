@@ -1,4 +1,4 @@
-"""The lab's Exchange on-premises (portal/lab/onprem.py) against the test suite's lab AD.
+"""The lab's Exchange on-premises (portal/lab/onprem/) against the test suite's lab AD.
 
 Most tests call ``run()`` in-process, as the lab cloud would; one goes end to end: a lab cloud
 service of its own (port DIROPS_TEST_ONPREM_PORT, default 8453, data in a temporary directory) with

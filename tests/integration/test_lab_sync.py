@@ -1,4 +1,4 @@
-"""The lab sync engine (portal/lab/sync.py) against a Samba AD DC and a lab tenant of its own.
+"""The lab sync engine (portal/lab/sync/) against a Samba AD DC and a lab tenant of its own.
 
 The module resets a lab under ``$DIROPS_VAR_DIR/lab/sync-test`` on 127.0.0.8 (DIROPS_TEST_SYNC_DIR /
 DIROPS_TEST_SYNC_HOST override), seeds the default organisation, opens a CloudStore in a temporary
@@ -370,7 +370,7 @@ def test_disabling_group_writeback_deletes_the_written_back_groups_but_not_in_st
 def test_sync_runner_records_runs_and_refuses_a_second_cycle(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     """Start-ADSyncSyncCycle: one cycle at a time ("Sync is already running..."), each in the run history;
     the scheduler's interval decides when the next one is due."""
-    monkeypatch.setattr(sync, "_runner", None)
+    monkeypatch.setattr(sync.runner, "_runner", None)
     sync.configure_runner(directory_factory=lambda: ad.ActiveDirectory(lab.settings),
                           store_factory=lambda: CloudStore.open(data_dir=lab.store.path.parent), base_dn=lab.base,
                           options=sync.SyncOptions(latency_seconds=1.0))
@@ -383,7 +383,7 @@ def test_sync_runner_records_runs_and_refuses_a_second_cycle(lab: Lab, monkeypat
         in_latency.set()
         assert release.wait(30), "the test never released the cycle"
 
-    monkeypatch.setattr(sync, "time", SimpleNamespace(monotonic=time.monotonic, sleep=held))
+    monkeypatch.setattr(sync.cycle, "time", SimpleNamespace(monotonic=time.monotonic, sleep=held))
     outcome: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: outcome.update(sync.sync_runner("Delta")))
     thread.start()

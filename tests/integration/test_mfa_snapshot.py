@@ -13,6 +13,7 @@ collector over a fake of 100,000 rows; bench/mfa_snapshot.py runs it over a 100,
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,7 +147,13 @@ def test_snapshot_classifies_the_seeded_states_and_keeps_bad_input(lab):
     assert odd.question == "unknown method name" and "unknown_method:quantumPasskey" in odd.verdict.flags
     assert odd.verdict.classification == MfaClass.PASSWORDLESS
     # bounded: per-user reads only for the questions, and the job can say how many calls it made
-    assert result.methods_read == len(stale) + 1
+    # ...and for the passes the report lists without saying whether they are usable
+    assert result.methods_read == len(stale) + 1 + 2
+    usable_tap, expired_tap = result.users[bad["tap_usable"]], result.users[bad["tap_expired"]]
+    assert usable_tap.question == "temporary access pass" and usable_tap.verdict.can_satisfy_mfa
+    assert "tap_only" in usable_tap.verdict.flags
+    assert expired_tap.verdict.can_satisfy_mfa is False and any("Expired" in r for r in expired_tap.verdict.reasons)
+    assert result.users[bad["office_phone"]].verdict.classification == MfaClass.SMS_VOICE_ONLY
     phases = result.phases
     assert phases["methods"]["calls"] == 1  # one $batch post
     assert phases["report"]["calls"] == 1 and phases["users"]["calls"] == 2  # $count + one page
@@ -239,6 +246,8 @@ def test_snapshot_job_stores_history_and_the_report_shows_it(lab_graph, role_use
     assert MfaSnapshot.objects.count() == 2
     latest = MfaSnapshot.objects.first()
     assert latest.status == "fallback" and latest.methods_read == 10
+    # conditional access needs the same licence: said plainly, the rest of the report still produced
+    assert not latest.policies_read and "Entra ID P1" in latest.policies_message
     client.force_login(role_users["Auditor"])
     page = client.get("/diagnostics/mfa/").content.decode()
     assert "No premium licence" in page and "P1 or P2" in page
@@ -257,3 +266,90 @@ def test_mfa_snapshot_command_prints_json(lab_graph, transactional_db, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["status"] in ("succeeded", "warnings") and data["users"] > 60
     assert data["graph_calls"]["requests"] > 0 and data["methods_read"] <= 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_conditional_access_is_read_evaluated_per_user_and_shown(lab_graph, role_users, client):
+    """The seeded policies (portal/lab/ca_seed.py): a role-targeted phishing-resistant policy,
+    a pilot group with a nested group and a break-glass exclusion, a report-only all-users policy, a disabled
+    one, a guests policy, a block. Only enabled ones decide the outcome."""
+    from diagnostics_app.mfa.services import do_start_snapshot
+    from diagnostics_app.models import MfaPolicy, MfaSnapshot
+    from portal.jobs.services import run_job_inline
+
+    lab, manifest = lab_graph
+    ca = manifest["conditional_access"]
+    job = run_job_inline(do_start_snapshot(user=role_users["Administrator"], enqueue=False))
+    assert job.status in ("succeeded", "warnings"), job.error
+    snapshot = MfaSnapshot.objects.first()
+    assert snapshot.policies_read and snapshot.security_defaults is False
+    policies = {p.policy_id: p for p in MfaPolicy.objects.filter(snapshot=snapshot)}
+    assert {p.state for p in policies.values()} == {"enabled", "enabledForReportingButNotEnforced", "disabled"}
+    pilot = policies[ca["policies"]["pilot"]]
+    assert any("no longer exists" in p for p in pilot.problems) and any("not in the directory" in p
+                                                                          for p in pilot.problems)
+    rows = {r.user_id: r for r in snapshot.rows.all()}
+    # the nested group's members are covered by the pilot policy through the outer group
+    for uid in ca["groups"]["nested_members"]:
+        hit = next(h for h in rows[uid].policy_hits if h["policy_id"] == pilot.policy_id)
+        assert hit["in_scope"] and "CA pilot" in hit["why"]
+        assert rows[uid].policy_outcome == ("covered_able" if rows[uid].can_satisfy_mfa else "covered_interrupted")
+    # the break-glass member is excluded, the exclusion winning over the pilot group
+    for uid in ca["groups"]["excluded"]:
+        hit = next(h for h in rows[uid].policy_hits if h["policy_id"] == pilot.policy_id)
+        assert not hit["in_scope"] and "break glass" in hit["why"]
+    # MFATest1 holds Global Administrator: Authenticator only, so the phishing-resistant strength interrupts
+    admin = rows[manifest["field_notes"]["verified"]]
+    assert admin.can_satisfy_mfa and admin.policy_outcome == "covered_interrupted"
+    assert "Phishing-resistant MFA accepts" in " ".join(admin.policy_reasons)
+    # the report-only all-users policy never makes anyone covered
+    broken = rows[manifest["field_notes"]["unverified"]]
+    assert broken.policy_outcome == "not_covered" and any("Report-only" in r for r in broken.policy_reasons)
+    # legacy per-user MFA asks these users for MFA although no enabled policy covers them
+    for uid in ca["per_user_mfa"]:
+        hit = rows[uid].policy_hits[0]
+        assert hit["name"].startswith("Per-user MFA (legacy") and rows[uid].policy_outcome != "not_covered"
+    assert job.result["phases"]["per_user_mfa"]["items"] > 0
+    all_users = policies[ca["policies"]["all_users"]]
+    assert all_users.interrupted > 0 and all_users.state == "enabledForReportingButNotEnforced"
+
+    client.force_login(role_users["Auditor"])
+    listing = client.get(f"/diagnostics/mfa/policies/?snapshot={snapshot.pk}").content.decode()
+    assert "Admins: phishing-resistant MFA" in listing and "Report-only" in listing and "Disabled" in listing
+    page = client.get(f"/diagnostics/mfa/policies/{policies[ca['policies']['admins']].pk}/?status=interrupted")
+    text = page.content.decode()
+    assert page.status_code == 200 and "mfatest1@contoso.com" in text and "fido2" in text
+    user_page = client.get(f"/diagnostics/mfa/users/{admin.pk}/").content.decode()
+    assert "Covered, will be interrupted" in user_page and "holds role Global Administrator" in user_page
+    export = client.get(f"/diagnostics/mfa/policies/{all_users.pk}/?export=csv&status=interrupted")
+    body = b"".join(export.streaming_content).decode()
+    assert body.splitlines()[0].startswith("policy,policy_state,demand,upn")
+    assert len(body.splitlines()) == all_users.interrupted + 1
+
+    # readiness of the report-only policy: the prediction against the sign-in logs' report-only results
+    from diagnostics_app.mfa.policy_selectors import policy_readiness
+
+    ready = policy_readiness(snapshot, existing=all_users, list_limit=None)
+    assert ready.interrupted_total == all_users.interrupted and ready.with_evidence > 0
+    assert ready.evidence.get("agrees", 0) > 0 and ready.evidence.get("disagrees", 0) == 0
+    assert any(u["user_id"] == manifest["field_notes"]["unverified"] and "user action required" in u["evidence"]
+               for u in ready.interrupted)
+    text = client.get("/diagnostics/mfa/policies/readiness/", {"snapshot": snapshot.pk,
+                                                               "policy": all_users.pk}).content.decode()
+    assert "Sign-in evidence against the prediction" in text and "mfatest2@contoso.com" in text
+    hypothetical = policy_readiness(snapshot, demand_key="00000000-0000-0000-0000-000000000004", list_limit=None)
+    assert not hypothetical.with_evidence and hypothetical.interrupted_total > all_users.interrupted
+
+    # the command line: one policy's users, by name, as JSON; an unknown policy is said plainly
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("mfa_report", "--policy", "all users: require mfa", "--status", "interrupted", "--format", "json",
+                 stdout=out)
+    data = json.loads(out.getvalue())
+    assert data["state"] == "enabledForReportingButNotEnforced" and len(data["users"]) == all_users.interrupted
+    assert {u["status"] for u in data["users"]} == {"interrupted"}
+    with pytest.raises(CommandError, match="has no policy 'Nope'.*All users: require MFA"):
+        call_command("mfa_report", "--policy", "Nope")

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 from diagnostics_app.mfa.choices import MfaClass
 from diagnostics_app.mfa.collect import CollectOptions, collect
-from portal.connectors.graph import GraphCallStats, UserAuthMethods
+from portal.connectors.graph import ConditionalAccessPolicy, GraphCallStats, UserAuthMethods
 
 N = 100_000
 PAGE = 999
@@ -47,6 +47,26 @@ class FakeGraph:
 
     def iter_groups(self, select=None):
         return iter(())
+
+    # conditional access: one tenant-wide enabled policy, so every user is evaluated against it
+    def security_defaults_enabled(self):
+        self.stats.requests += 1
+        return False
+
+    def conditional_access_policies(self):
+        self.stats.requests += 1
+        return iter([ConditionalAccessPolicy(
+            id="p-all", display_name="All users: MFA", state="enabled", users={"includeUsers": ["All"]},
+            operator="OR", built_in_controls=("mfa",), custom_controls=(), terms_of_use=(), strength=None,
+            strength_id=None)])
+
+    def authentication_strengths(self):
+        self.stats.requests += 1
+        return iter(())
+
+    def directory_roles(self):
+        self.stats.requests += 1
+        return []
 
     def user_registration_details(self, top=None):
         updated = NOW - timedelta(hours=3)
@@ -88,6 +108,9 @@ def test_collect_pages_a_hundred_thousand_users_and_reads_methods_only_for_quest
     assert result.phases["report"]["calls"] == pages
     assert result.phases["methods"]["calls"] == -(-len(stale) // 20)
     assert result.methods_read == len(stale) and result.questions == {"report older than the audit": len(stale)}
+    assert result.phases["policies"]["calls"] == 4
+    outcomes = {rec.policy.outcome for rec in result.users.values()}
+    assert outcomes == {"covered_able", "covered_interrupted"}
     assert result.graph_calls["requests"] < 300  # against 100,000+ for one read per user
     counts = result.counts()
     assert counts[MfaClass.NOT_REGISTERED] == N // 4 - N // 1000  # every 1000th user is an admin without one

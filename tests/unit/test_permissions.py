@@ -8,7 +8,9 @@ from portal.accounts.roles import ROLE_PERMISSIONS
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = {"login"}
+# The sign-in pages: the login form, its second factor (needs the password first), the two legs of "Sign in
+# with Microsoft" (state-bound to the session) and the Django admin's login (a redirect to the portal's).
+PUBLIC = {"login", "login_second_factor", "entra_start", "entra_callback", "admin_login"}
 
 
 def _walk(patterns, prefix="", namespace=""):
@@ -137,3 +139,4 @@ def test_areas_not_built_yet_say_so_in_the_navigation(client, role_users):
 
     assert page.count('<span class="soon">not built yet</span>') == len(NOT_BUILT)
     assert 'href="/diagnostics/mfa/">MFA registration</a>' in page, "built areas carry no marker"
+    assert 'href="/diagnostics/address-repair/">Address repair</a>' in page

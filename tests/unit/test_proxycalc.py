@@ -13,8 +13,7 @@ import re
 
 import pytest
 
-from portal.lab import layout
-from portal.lab.proxycalc import (
+from portal.addressing.proxycalc import (
     CloudAddresses,
     ObjectKind,
     PrimarySource,
@@ -26,6 +25,7 @@ from portal.lab.proxycalc import (
     is_valid_smtp_address,
     parse_proxy_address,
 )
+from portal.lab import layout
 
 ARTICLE_VERIFIED = frozenset({"Contoso.com"})
 ARTICLE_INITIAL = "Contoso.onmicrosoft.com"

@@ -91,7 +91,8 @@ def test_every_page_carries_the_policy_and_obeys_it(admin_client, report_urls, n
     assert len(urls) > 15
     for url in sorted(urls):
         response = admin_client.get(url)
-        assert response.status_code < 500, url
+        # Sign-in with Microsoft answers 503 with the login page while Entra ID (here: the lab cloud) is unreachable.
+        assert response.status_code < 500 or (url == reverse("entra_start") and response.status_code == 503), url
         csp = response["Content-Security-Policy"]
         assert "script-src 'self';" in csp and "style-src 'self';" in csp and "frame-ancestors 'none'" in csp, url
         if response.get("Content-Type", "").startswith("text/html") and not response.streaming:

@@ -9,9 +9,10 @@ import pytest
 from django.utils import timezone
 
 import portal.urls  # noqa: F401  (imports every view, hence every table)
+from diagnostics_app.addresses.tables import AddressFindingTable
 from diagnostics_app.mfa.choices import MfaClass
 from diagnostics_app.mfa.tables import MfaUserRowTable
-from diagnostics_app.models import MfaSnapshot, MfaUserRow, WritebackPlan, WritebackPlanRow
+from diagnostics_app.models import AddressFinding, AddressScan, MfaSnapshot, MfaUserRow, WritebackPlan, WritebackPlanRow
 from diagnostics_app.writeback.tables import WritebackPlanRowTable
 from migrations_app.choices import ListKind, ListState
 from migrations_app.models import DistributionList, Migration
@@ -60,6 +61,13 @@ def _writeback_rows(user):
                                                           display_name=f"g{i}") for i in range(ROWS))
 
 
+def _address_findings(user):
+    scan = AddressScan.objects.create(status="complete", findings_total=ROWS)
+    AddressFinding.objects.bulk_create(AddressFinding(
+        scan=scan, key=f"k{i}", first_seen=timezone.now(), dn=f"CN=u{i},OU=Users,DC=contoso,DC=com",
+        attribute="mail", rule="idfix", severity="error", explanation="x") for i in range(ROWS))
+
+
 # Every table of the portal, the page it is on, and how to fill it with more rows than one page may hold.
 TABLE_PAGES = {
     JobTable: ("/jobs/", _jobs),
@@ -68,6 +76,7 @@ TABLE_PAGES = {
     MigrationTable: ("/dl/migrations/", _migrations),
     MfaUserRowTable: ("/diagnostics/mfa/", _mfa_rows),
     WritebackPlanRowTable: ("/diagnostics/writeback/", _writeback_rows),
+    AddressFindingTable: ("/diagnostics/address-repair/", _address_findings),
 }
 
 

@@ -582,6 +582,26 @@ class ActiveDirectory(AdConnection):
             stored, SUBTREE, self._attribute_list(attributes or ["*"]), self.settings.page_size, None,
         )
 
+    # ---- address repair: the objects Entra Connect exports (one self-contained method, easy to move)
+
+    def iter_in_scope(
+        self, *, bases: Sequence[str], kinds: Iterable[str] = ("user", "group", "contact"),
+        attributes: Sequence[str] | None = None, page_size: int | None = None,
+    ) -> Iterator[DirectoryObject]:
+        """Every object of ``kinds`` under each of ``bases`` (the sync OUs), paged: one page in memory at a time.
+
+        An OU nested in another listed one is read once (its objects come with the outer OU).
+        """
+        parsed = [parse_dn(b) for b in bases]
+        outer = [b for b in parsed if not any(o.normalized() != b.normalized() and b.is_within(o) for o in parsed)]
+        seen: set = set()
+        flt = kind_filter(kinds)
+        for base in outer:
+            if base.normalized() in seen:
+                continue
+            seen.add(base.normalized())
+            yield from self.search(filter=flt, base=str(base), attributes=attributes, page_size=page_size)
+
     # ---- connectivity check
 
     def check(self, *, required_ous: Sequence[str] = ()) -> CheckReport:

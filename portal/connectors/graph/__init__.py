@@ -62,6 +62,7 @@ from .errors import (
     Unreachable,
     error_for_status,
 )
+from .policies import AuthStrength, ConditionalAccessPolicy, DirectoryRole, SignIn
 from .query import (
     ODataFilter,
     odata_any_eq,
@@ -95,6 +96,9 @@ __all__ = [
     "AuditTarget",
     "AuthenticationFailed",
     "AuthMethod",
+    "AuthStrength",
+    "ConditionalAccessPolicy",
+    "DirectoryRole",
     "BadRequest",
     "CloudCheckReport",
     "DEFAULT_GROUP_SELECT",
@@ -127,6 +131,7 @@ __all__ = [
     "ProvisioningError",
     "RegistrationDetails",
     "ServiceUnavailable",
+    "SignIn",
     "Throttled",
     "TokenError",
     "TokenSource",

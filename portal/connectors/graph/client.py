@@ -44,6 +44,7 @@ from .convert import (
     _user,
 )
 from .errors import GraphError, TokenError, _header, _map_exception, _retry_after, error_for_status
+from .policies import PolicyReadsMixin
 from .query import ODataFilter, _filter_text, _select
 from .settings import GraphSettings
 from .transport import (
@@ -71,7 +72,7 @@ from .types import (
 T = TypeVar("T")
 
 
-class EntraGraph:
+class EntraGraph(PolicyReadsMixin):
     """Microsoft Graph for one tenant, as a synchronous API. See the package docstring.
 
     Use as a context manager (or call :meth:`close`) so that its loop thread and connections end.
@@ -521,6 +522,21 @@ class EntraGraph:
 
     def _get_json(self, what: str, url: str) -> dict[str, Any]:
         return self._run(what, lambda c: self._get_json_async(c, what, url))
+
+    # ---- address repair: the tenant's domains (one self-contained method, easy to move)
+
+    def verified_domains(self) -> tuple[tuple[str, ...], str | None]:
+        """The tenant's verified domain names and its initial (``*.onmicrosoft.com``) domain (``/organization``)."""
+        orgs = self._run("read the organization", lambda c: c.organization.get())
+        names: list[str] = []
+        initial: str | None = None
+        for org in (orgs.value if orgs is not None else None) or ():
+            for domain in org.verified_domains or ():
+                if domain.name:
+                    names.append(domain.name)
+                    if domain.is_initial:
+                        initial = domain.name
+        return tuple(names), initial
 
     # ---- connectivity check
 

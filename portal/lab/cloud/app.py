@@ -6,7 +6,8 @@ Endpoints (``{tenant}`` is the tenant id or its initial domain):
 
 - OAuth 2.0 (Entra ID): ``GET /{tenant}/v2.0/.well-known/openid-configuration``,
   ``POST /{tenant}/oauth2/v2.0/token`` (client credentials with a secret, HTTP Basic or a signed
-  client assertion), ``GET /{tenant}/discovery/v2.0/keys``.
+  client assertion; and ``authorization_code`` with PKCE), ``GET /{tenant}/discovery/v2.0/keys`` (the id
+  tokens' JWKS), ``/{tenant}/oauth2/v2.0/authorize`` (the lab sign-in page) and ``/logout`` (``oidc.py``).
 - Microsoft Graph ``/v1.0`` and ``/beta``: users, groups, contacts, members, transitive members,
   memberOf, ``$batch``, authentication methods, ``reports/authenticationMethods/userRegistrationDetails``,
   ``auditLogs/directoryAudits``, ``organization``; the query options ``$select``, ``$filter``,
@@ -29,9 +30,12 @@ Layout: this module composes the service; each API surface lives in a module of 
 
 - ``api`` (ApiRequest, ApiResponse, ApiError), ``errors`` (graph_error, ExchangeError, PowerShell
   error records), ``auth`` (token endpoint, token issue/verify), ``odata`` ($filter parser, Graph
-  query options and paging), ``opath`` (Exchange -Filter), ``graph_schema`` (Graph object shapes);
+  query options and paging), ``graph_schema`` (Graph object shapes); Exchange -Filter is the
+  lab's one OPATH parser, ``portal/lab/opath.py``;
 - one mixin per surface, composed into ``LabCloud`` below: ``graph_directory`` (users, groups,
   members, contacts), ``graph_auth_methods``, ``graph_reports`` (registration report, audit log),
+  ``graph_conditional_access`` (policies, authentication strengths, security defaults, directory roles,
+  sign-ins),
   ``exchange`` (InvokeCommand cmdlets), ``connect`` (Entra Connect and on-premises PowerShell);
 - the tenant's data: ``store`` (a package split the same way).
 
@@ -69,14 +73,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .api import ApiError, ApiRequest, ApiResponse, OnPremRunner, SyncRunner, _Route
-from .auth import AuthMixin
+from .auth import GRAPH_RESOURCE, AuthMixin, issue_access_token
 from .connect import ConnectMixin
 from .errors import _ps_error, _request_ids, graph_error
 from .exchange import ExchangeMixin
 from .graph_auth_methods import GraphAuthMethodsMixin
+from .graph_conditional_access import GraphConditionalAccessMixin
 from .graph_directory import GraphDirectoryMixin
 from .graph_reports import GraphReportsMixin
 from .odata import GraphQueryMixin
+from .oidc import LabSignIn
 from .store import CloudStore
 from .store.common import utc_now
 
@@ -84,7 +90,7 @@ MAX_BATCH = 20
 
 
 class LabCloud(AuthMixin, GraphQueryMixin, GraphDirectoryMixin, GraphAuthMethodsMixin, GraphReportsMixin,
-               ExchangeMixin, ConnectMixin):
+               GraphConditionalAccessMixin, ExchangeMixin, ConnectMixin):
     """Holds the store and answers requests; ``create_app`` wraps it in Starlette."""
 
     def __init__(
@@ -110,6 +116,11 @@ class LabCloud(AuthMixin, GraphQueryMixin, GraphDirectoryMixin, GraphAuthMethods
         self.token_lifetime = token_lifetime
         self.sync_in_background = sync_in_background
         self._key = self.store.signing_key()
+        self.sign_in = LabSignIn(  # OpenID Connect sign-in (oidc.py): authorize page, code exchange, JWKS
+            data_dir=data_dir, tenant_id=tenant_id, store=self.store, aadsts=self._aadsts,
+            access_token=lambda user_id, client_id: issue_access_token(
+                key=self._key, tenant_id=self.tenant_id, client_id=client_id, audience=GRAPH_RESOURCE,
+                lifetime=self.token_lifetime))
         self._sync_threads: list[threading.Thread] = []
         self.graph_routes = self._graph_routes()
 
@@ -224,6 +235,7 @@ class LabCloud(AuthMixin, GraphQueryMixin, GraphDirectoryMixin, GraphAuthMethods
             route("GET", rf"/reports/authenticationMethods/userRegistrationDetails/{seg}", self._registration_item),
             route("GET", r"/auditLogs/directoryAudits", self._audit_list),
             route("GET", rf"/auditLogs/directoryAudits/{seg}", self._audit_item),
+            *self.conditional_access_routes(route, seg),
         ]
 
     # -- query options

@@ -18,6 +18,7 @@ from typing import Any
 
 from .api import ApiError, ApiRequest, ApiResponse
 from .errors import graph_error
+from .oidc import sign_in_endpoint
 from .store.common import utc_now
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
@@ -117,7 +118,8 @@ class AuthMixin:
 
     def _login_entry(self, req: ApiRequest) -> ApiResponse:
         match = re.fullmatch(r"/([^/]+)/(v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/token|"
-                             r"discovery/v2\.0/keys|\.well-known/openid-configuration)", req.path)
+                             r"discovery/v2\.0/keys|\.well-known/openid-configuration|oauth2/v2\.0/authorize|"
+                             r"oauth2/v2\.0/logout)", req.path)
         if not match:
             raise self._not_found_path(req)
         tenant, endpoint = match.groups()
@@ -130,8 +132,8 @@ class AuthMixin:
             if req.method != "GET":
                 raise self._not_found_path(req)
             return ApiResponse(200, self._openid_configuration(req))
-        if endpoint.endswith("keys"):
-            return ApiResponse(200, {"keys": []})
+        if endpoint.endswith(("keys", "authorize", "logout")):
+            return sign_in_endpoint(self.sign_in, req, endpoint, issuer=self._openid_configuration(req)["issuer"])
         if req.method != "POST":
             raise self._aadsts(400, "invalid_request", 900561,
                                "The endpoint only accepts POST requests. Received a GET request.")
@@ -159,7 +161,9 @@ class AuthMixin:
             "http_logout_supported": True,
             "frontchannel_logout_supported": True,
             "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "ver"],
+            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name",
+                                 "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr",
+                                 "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
             "kerberos_endpoint": f"{base}/kerberos",
             "tenant_region_scope": "EU",
             "cloud_instance_name": "microsoftonline.com",
@@ -192,10 +196,11 @@ class AuthMixin:
                 user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
                 client_id = client_id or urllib.parse.unquote(user)
                 client_secret = client_secret or urllib.parse.unquote(password)
-        if form.get("grant_type") != "client_credentials":
+        if form.get("grant_type") not in {"client_credentials", "authorization_code"}:
             raise self._aadsts(400, "unsupported_grant_type", 70003,
                                "The app requested an unsupported grant type "
-                               f"'{form.get('grant_type', '')}'. The lab supports client_credentials only.")
+                               f"'{form.get('grant_type', '')}'. The lab supports client_credentials and "
+                               "authorization_code only.")
         if not client_id:
             raise self._aadsts(400, "invalid_request", 900144,
                                "The request body must contain the following parameter: 'client_id'.")
@@ -219,6 +224,10 @@ class AuthMixin:
             raise self._aadsts(401, "invalid_client", 7000218,
                                "The request body must contain the following parameter: 'client_assertion' or "
                                "'client_secret'.")
+        if form.get("grant_type") == "authorization_code":
+            return ApiResponse(200, self.sign_in.redeem(form=form, client_id=client_id, lifetime=self.token_lifetime,
+                                                        issuer=self._openid_configuration(req)["issuer"]),
+                               {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
         scope = form.get("scope", "")
         scopes = [s for s in scope.split() if s not in {"openid", "profile", "offline_access", "email"}]
         if not scopes:

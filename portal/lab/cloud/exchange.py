@@ -10,6 +10,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from portal.lab.opath import CLOUD, OpathError, parse_opath
+from portal.lab.opath import matches as opath_matches
+
 from .api import ApiError, ApiRequest, ApiResponse
 from .auth import EXCHANGE_APP_ID, EXCHANGE_RESOURCE, TokenError, _b64url, _b64url_decode, verify_access_token
 from .cmdlets import _COMMON_PARAMETERS, _bind_parameters, _Cmdlet, _cmdlet, _truthy
@@ -22,7 +25,6 @@ from .errors import (
     not_found,
     synced_object,
 )
-from .opath import OpathError, _opath_match, parse_opath
 from .store.common import (
     CONTACT_RECIPIENT_TYPES,
     GROUP_RECIPIENT_TYPES,
@@ -220,13 +222,13 @@ class ExchangeMixin:
             known = {p.lower(): p for rec in recs[:1] for p in rec if not p.startswith("@")}
             known.update({p.lower(): p for p in _OPATH_EXTRA})
             try:
-                tree = parse_opath(str(bound["Filter"]), known=lambda name: known.get(name.lower()) or
-                                   _FILTERABLE_ALWAYS.get(name.lower()))
+                tree = parse_opath(str(bound["Filter"]), dialect=CLOUD, resolve=lambda name: known.get(name.lower())
+                                   or _FILTERABLE_ALWAYS.get(name.lower()))
             except OpathError as exc:
                 raise ExchangeError("System.Management.Automation.ParameterBindingException", exc.message) from None
             link_ids = {i for rec in recs for prop in RECIPIENT_LINK_PROPERTIES for i in rec.get(prop) or []}
             dns = {i: r["DistinguishedName"] for i, r in self.store.recipients_by_ids(link_ids).items()}
-            recs = [rec for rec in recs if _opath_match(tree, self._opath_getter(rec, dns))]
+            recs = [rec for rec in recs if opath_matches(tree, self._opath_getter(rec, dns))]
         if bound.get("SortBy"):
             key = str(bound["SortBy"]).lstrip("-+")
             recs.sort(key=lambda rec: str(rec.get(key) or "").lower(), reverse=str(bound["SortBy"]).startswith("-"))

@@ -38,7 +38,8 @@ Layout: ``CloudStore`` (here) is composed of one mixin per surface, over the sam
 ``base`` (connections, transactions, tenant, app registrations, maintenance), ``directory``
 (objects, memberships), ``exchange`` (recipients, permissions, accepted domains, connectors),
 ``auth_methods``, ``reports`` (registration report, audit log), ``settings`` (lab settings,
-faults), ``connect`` (Entra Connect server state). ``common`` holds the constants, errors and time
+faults), ``connect`` (Entra Connect server state), ``conditional_access`` (policies, strengths, security
+defaults, directory roles, sign-ins). ``common`` holds the constants, errors and time
 helpers; ``query`` the condition tree and its SQL compiler; ``schema`` the tables. A new surface
 adds its tables to ``schema._SCHEMA`` and a mixin module here.
 """
@@ -50,6 +51,7 @@ from pathlib import Path
 from .auth_methods import AuthMethodsStoreMixin
 from .base import StoreBase
 from .common import DB_NAME
+from .conditional_access import ConditionalAccessStoreMixin
 from .connect import ConnectStoreMixin
 from .directory import DirectoryStoreMixin
 from .exchange import ExchangeStoreMixin
@@ -58,7 +60,7 @@ from .settings import SettingsStoreMixin
 
 
 class CloudStore(StoreBase, DirectoryStoreMixin, ExchangeStoreMixin, AuthMethodsStoreMixin, ReportsStoreMixin,
-                 SettingsStoreMixin, ConnectStoreMixin):
+                 SettingsStoreMixin, ConnectStoreMixin, ConditionalAccessStoreMixin):
     """The lab tenant's database. Cheap to create; open one per process (connections are per thread).
 
     Every write method commits on return unless it runs inside :meth:`transaction`, which groups

@@ -125,7 +125,8 @@ class StoreBase:
         client_secret: str | None,
         display_name: str = "DirOps Portal (lab)",
         roles: Sequence[str] = ("Directory.Read.All", "Group.ReadWrite.All", "User.ReadWrite.All", "AuditLog.Read.All",
-                                "UserAuthenticationMethod.Read.All", "Exchange.ManageAsApp"),
+                                "UserAuthenticationMethod.Read.All", "Exchange.ManageAsApp", "Policy.Read.All",
+                                "RoleManagement.Read.Directory"),
     ) -> None:
         """Create or update an app registration; only a salted hash of the secret is kept."""
         salt = secrets.token_hex(16) if client_secret else None
@@ -174,7 +175,8 @@ class StoreBase:
         with self.transaction():
             for table in ("objects", "proxy_addresses", "members", "recipients", "recipient_addresses",
                           "recipient_permissions", "outbound_connectors", "auth_methods", "registration_details",
-                          "audit_events", "sync_runs", "export_errors", "pending_exports"):
+                          "audit_events", "sync_runs", "export_errors", "pending_exports", "ca_policies",
+                          "ca_strengths", "directory_roles", "directory_role_members", "ca_signins", "per_user_mfa"):
                 self._execute(f"DELETE FROM {table}")
 
     def stats(self) -> dict[str, int]:

@@ -156,6 +156,17 @@ CREATE TABLE IF NOT EXISTS pending_exports (
     dn TEXT COLLATE NOCASE,
     doc TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ca_policies (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+                                        doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ca_strengths (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS directory_roles (id TEXT PRIMARY KEY, template_id TEXT NOT NULL UNIQUE,
+                                            doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS directory_role_members (role_id TEXT NOT NULL, member_id TEXT NOT NULL,
+                                                   PRIMARY KEY (role_id, member_id));
+CREATE TABLE IF NOT EXISTS ca_signins (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+                                       created TEXT NOT NULL, user_id TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ca_signins_created ON ca_signins (created);
+CREATE TABLE IF NOT EXISTS per_user_mfa (user_id TEXT PRIMARY KEY, state TEXT NOT NULL);
 """
 
 _SETTING_DEFAULTS: dict[str, Any] = {

@@ -140,3 +140,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"lab seed (users={users}, seed={seed}) ready in {time.monotonic() - started:.1f}s; "
                               f"manifest in {config.seed_manifest_file()}")
+            self.stdout.write("Sign in with Microsoft (lab users; kept in "
+                              f"{config.sign_in_accounts_file()}):")
+            for label, account in config.sign_in_accounts().items():
+                self.stdout.write(f"  {account['upn']:<40} {account['password']:<22} {label}")

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('diagnostics_app', '0001_initial'),
+        ('diagnostics_app', '0003_mfa_policies'),
         ('jobs', '0002_cancellable'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -1,0 +1,70 @@
+"""What the scan reads, turned into the rules' inputs. No ORM here (the job stores through services).
+
+AD: every user, group and contact under the sync OUs, paged by the connector (one page in memory);
+the tenant: users and groups from Graph (paged), the verified domains, and today's export errors from
+the sync server when it can list them.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+from portal.connectors.ad import ActiveDirectory, DirectoryObject
+
+from .rules import CloudObject, Entry, ExportError, entry
+from .rules.idfix import ATTRIBUTES
+
+# What the rules read (IdFix's AttributesToQuery, and what ProxyCalc and the skip logic need).
+AD_ATTRIBUTES = (*ATTRIBUTES, "cn", "objectClass", "objectGUID", "mS-DS-ConsistencyGuid", "groupType",
+                 "isCriticalSystemObject", "msExchHideFromAddressLists", "msExchRecipientTypeDetails",
+                 "msExchRemoteRecipientType", "homeMDB", "userCertificate", "thumbnailPhoto")
+USER_SELECT = ("id", "displayName", "userPrincipalName", "mail", "mailNickname", "proxyAddresses",
+               "onPremisesSyncEnabled", "onPremisesImmutableId", "onPremisesDistinguishedName",
+               "authorizationInfo", "assignedLicenses")
+GROUP_SELECT = ("id", "displayName", "mail", "mailNickname", "proxyAddresses", "mailEnabled",
+                "onPremisesSyncEnabled")
+
+
+def _anchor(obj: DirectoryObject) -> str | None:
+    raw = obj.first("mS-DS-ConsistencyGuid")
+    if isinstance(raw, bytes | bytearray) and raw:
+        return base64.b64encode(bytes(raw)).decode()
+    if obj.guid is not None:
+        return base64.b64encode(obj.guid.bytes_le).decode()
+    return None
+
+
+def read_scope(directory: ActiveDirectory, *, bases: list[str], attributes: tuple[str, ...],
+               page_size: int | None = None) -> Iterator[Entry]:
+    for obj in directory.iter_in_scope(bases=bases, attributes=list(dict.fromkeys(attributes)),
+                                       page_size=page_size):
+        # Binary attributes are only counted or measured by the rules.
+        values: dict[str, Any] = {k: v for k, v in obj.attributes.items()
+                                  if k.lower() not in ("objectguid", "ms-ds-consistencyguid")}
+        yield entry(dn=obj.dn, object_class=obj.get("objectClass"), attributes=values, anchor=_anchor(obj))
+
+
+def read_tenant(graph: Any) -> Iterator[CloudObject]:
+    for user in graph.iter_users(select=USER_SELECT):
+        licensed = bool((user.extra or {}).get("assignedLicenses"))
+        yield CloudObject(
+            id=user.id, kind="user", display_name=user.display_name or "",
+            user_principal_name=user.user_principal_name, mail=user.mail, mail_nickname=user.mail_nickname,
+            proxy_addresses=tuple(user.proxy_addresses), certificate_user_ids=tuple(user.certificate_user_ids),
+            synced=bool(user.on_premises_sync_enabled), immutable_id=user.on_premises_immutable_id,
+            on_premises_dn=user.on_premises_distinguished_name,
+            # Graph does not say whether a mailbox exists; a licensed user with addresses has one.
+            recipient="mailbox" if licensed and user.proxy_addresses else None)
+    for group in graph.iter_groups(select=GROUP_SELECT):
+        yield CloudObject(
+            id=group.id, kind="group", display_name=group.display_name or "", mail=group.mail,
+            mail_nickname=group.mail_nickname, proxy_addresses=tuple(group.proxy_addresses),
+            synced=bool(group.on_premises_sync_enabled),
+            recipient="mail_enabled" if group.mail_enabled else None)
+
+
+def read_export_errors(sync: Any) -> list[ExportError]:
+    return [ExportError(dn=e.distinguished_name, error_type=e.error_code or "", attribute=e.attribute or "",
+                        message=e.message or "") for e in sync.export_errors() if e.distinguished_name]

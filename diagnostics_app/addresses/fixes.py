@@ -1,0 +1,208 @@
+"""Writes of the fix flow: plan selected findings, approve (four eyes, pinned hash, expiry: DL migrations'
+pattern), and the apply / undo steps the jobs call. The AD reads and writes go through the connector."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from migrations_app.services import MigrationRefused, check_approval_validity
+from portal.audit.services import record, refusal_recorded
+from portal.jobs.models import Job
+from portal.jobs.services import do_start_job
+
+from ..models import AddressFinding, AddressFix
+from .choices import FixStatus
+from .fixplan import AttributeChange, FixPlan, build_plan
+from .rules import Fix
+
+APPLY_JOB = "address_fix_apply"
+UNDO_JOB = "address_fix_undo"
+MAX_OBJECTS = 200
+
+
+class FixRefused(Exception):
+    """A fix step refused with a reason the person reads (nothing was changed)."""
+
+
+def _fix_of(finding: AddressFinding) -> Fix | None:
+    data = finding.fix or None
+    if not data or data.get("target") != "ad":
+        return None
+    return Fix(attribute=data["attribute"], replace=data.get("replace"), clear=bool(data.get("clear")),
+               add=tuple(data.get("add") or ()), remove=tuple(data.get("remove") or ()), target="ad")
+
+
+def check_can_plan(*, findings: list[AddressFinding], user) -> list[tuple[AddressFinding, Fix]]:
+    if not user.has_perm("diagnostics_app.plan_address_fix"):
+        raise PermissionDenied("Planning a fix needs the Administrator role.")
+    fixable = [(f, fix) for f in findings if (fix := _fix_of(f)) is not None]
+    if not fixable:
+        raise FixRefused("None of the selected findings has a fix that can be made in AD (a duplicate needs your "
+                         "choice of holder; a cloud-managed object is fixed in Exchange Online).")
+    objects = {f.dn.lower() for f, _ in fixable}
+    if len(objects) > MAX_OBJECTS:
+        raise FixRefused(f"A plan holds at most {MAX_OBJECTS} objects; {len(objects)} were selected.")
+    return fixable
+
+
+def current_values(directory: Any, wanted: Mapping[str, set[str]]) -> dict[str, dict[str, list[str]]]:
+    """dn -> attribute -> values, read from AD now; a DN that is gone is left out."""
+    from portal.connectors.ad import NotFound
+
+    out: dict[str, dict[str, list[str]]] = {}
+    for dn, attributes in wanted.items():
+        try:
+            obj = directory.read(dn, attributes=sorted(attributes))
+        except NotFound:
+            continue
+        out[dn] = {a: [v for v in obj.get(a) if isinstance(v, str)] for a in attributes}
+    return out
+
+
+def _wanted(changes: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    wanted: dict[str, set[str]] = {}
+    for dn, attribute in changes:
+        wanted.setdefault(dn, set()).add(attribute)
+    return wanted
+
+
+def do_plan_fix(*, findings: list[AddressFinding], user, directory: Any, request=None) -> AddressFix:
+    """The before/after of every selected finding's fix from AD's values now, awaiting someone else's approval."""
+    with refusal_recorded(user=user, action="address.fix.plan", target="address_fix", request=request,
+                          refused=(FixRefused, PermissionDenied), findings=[f.pk for f in findings][:50]):
+        fixable = check_can_plan(findings=findings, user=user)
+        current = current_values(directory, _wanted((f.dn, fix.attribute) for f, fix in fixable))
+        plan = build_plan([(f.dn, fix) for f, fix in fixable], current)
+        if not plan.changes:
+            raise FixRefused("Nothing to change: " + (" ".join(plan.refused) or "AD already holds the fixed values."))
+    fix = AddressFix.objects.create(
+        scan=fixable[0][0].scan, requested_by=user, finding_ids=[f.pk for f, _ in fixable], plan=plan.as_dict(),
+        plan_hash=plan.hash, refused=list(plan.refused))
+    record(actor=user, action="address.fix.plan", target=f"address_fix:{fix.pk}",
+           after={"plan_hash": fix.plan_hash, "changes": len(plan.changes), "findings": fix.finding_ids},
+           request=request)
+    return fix
+
+
+def stored_plan(fix: AddressFix) -> FixPlan:
+    return FixPlan(changes=tuple(AttributeChange(dn=c["dn"], attribute=c["attribute"], before=tuple(c["before"]),
+                                                 after=tuple(c["after"]), target=c.get("target", "ad"))
+                                 for c in fix.changes))
+
+
+def check_can_approve(*, fix: AddressFix, user) -> None:
+    if not user.has_perm("diagnostics_app.approve_address_fix"):
+        raise PermissionDenied("Approving an address fix needs the Approver or Administrator role.")
+    if fix.status != FixStatus.AWAITING_APPROVAL:
+        raise FixRefused(f"Fix #{fix.pk} is {fix.get_status_display().lower()}, not awaiting approval.")
+    if fix.requested_by_id == user.pk:
+        raise FixRefused("Four eyes: someone other than the person who planned this fix must approve it.")
+    if stored_plan(fix).hash != fix.plan_hash:
+        raise FixRefused("The stored plan does not match its hash: it was altered after it was planned.")
+
+
+def _decision(action: str):
+    def wrap(fn):
+        def decide(*, fix: AddressFix, user, request=None, **kw):
+            with refusal_recorded(user=user, action=action, target=f"address_fix:{fix.pk}", request=request,
+                                  refused=(FixRefused, PermissionDenied)):
+                return fn(fix=fix, user=user, request=request, **kw)
+        decide.__name__, decide.__doc__ = fn.__name__, fn.__doc__
+        return decide
+    return wrap
+
+
+@_decision("address.fix.approve")
+@transaction.atomic
+def do_approve_fix(*, fix: AddressFix, user, valid_for: timedelta | None = None, note: str = "", request=None,
+                   enqueue: bool = True) -> AddressFix:
+    """Sign off the plan (its hash); the apply job refuses once the approval expired, and skips each object
+    whose values changed since the plan."""
+    fix = AddressFix.objects.select_for_update().get(pk=fix.pk)
+    check_can_approve(fix=fix, user=user)
+    try:
+        validity = check_approval_validity(valid_for)
+    except MigrationRefused as exc:
+        raise FixRefused(str(exc)) from None
+    now = timezone.now()
+    AddressFix.objects.filter(pk=fix.pk).update(approved_by=user, decided_at=now, decision_note=note[:500],
+                                                approval_expires_at=now + validity, status=FixStatus.APPROVED)
+    record(actor=user, action="address.fix.approve", target=f"address_fix:{fix.pk}",
+           after={"plan_hash": fix.plan_hash, "expires_at": (now + validity).isoformat(), "note": note[:500]},
+           request=request)
+    # The approver starts it on behalf of the person who planned it, under their permission.
+    job = do_start_job(kind=APPLY_JOB, user=user, on_behalf_of=fix.requested_by, params={"fix": fix.pk},
+                       target=f"address fix #{fix.pk}", request=request, enqueue=enqueue)
+    AddressFix.objects.filter(pk=fix.pk).update(job=job)
+    fix.refresh_from_db()
+    return fix
+
+
+@_decision("address.fix.reject")
+@transaction.atomic
+def do_reject_fix(*, fix: AddressFix, user, reason: str = "", request=None) -> AddressFix:
+    fix = AddressFix.objects.select_for_update().get(pk=fix.pk)
+    check_can_approve(fix=fix, user=user)
+    if not reason.strip():
+        raise FixRefused("Say why it is rejected: the person who planned it reads the reason.")
+    AddressFix.objects.filter(pk=fix.pk).update(status=FixStatus.REJECTED, approved_by=user,
+                                                decided_at=timezone.now(), decision_note=reason[:500])
+    record(actor=user, action="address.fix.reject", target=f"address_fix:{fix.pk}", after={"reason": reason[:500]},
+           request=request)
+    fix.refresh_from_db()
+    return fix
+
+
+def check_can_apply(*, fix: AddressFix) -> None:
+    if fix.status != FixStatus.APPROVED or fix.approved_by_id is None:
+        raise FixRefused(f"Fix #{fix.pk} is {fix.get_status_display().lower()}: only an approved fix is applied.")
+    if fix.approval_expires_at is None or fix.approval_expires_at < timezone.now():
+        raise FixRefused(f"The approval of fix #{fix.pk} expired; plan it again and have it approved again.")
+    if stored_plan(fix).hash != fix.plan_hash:
+        raise FixRefused("The stored plan does not match the approved hash: nothing is applied.")
+
+
+def do_save_backup(*, fix: AddressFix, backup: dict[str, dict[str, list[str]]]) -> None:
+    AddressFix.objects.filter(pk=fix.pk).update(backup=backup)
+
+
+def do_finish_apply(*, fix: AddressFix, applied: list[dict], skipped: list[dict], failed: str = "") -> AddressFix:
+    status = FixStatus.FAILED if failed else (FixStatus.APPLIED_WITH_SKIPS if skipped else FixStatus.APPLIED)
+    report = {**(fix.report or {}), "applied": applied, "skipped": skipped, "error": failed}
+    AddressFix.objects.filter(pk=fix.pk).update(status=status, report=report)
+    record(actor=None, action="address.fix.apply", target=f"address_fix:{fix.pk}", job=fix.job,
+           after={"applied": len(applied), "skipped": len(skipped), "error": failed})
+    fix.refresh_from_db()
+    return fix
+
+
+def check_can_undo(*, fix: AddressFix, user) -> None:
+    if not user.has_perm("diagnostics_app.plan_address_fix"):
+        raise PermissionDenied("Undoing a fix needs the Administrator role.")
+    if fix.status not in (FixStatus.APPLIED, FixStatus.APPLIED_WITH_SKIPS, FixStatus.FAILED) or not fix.backup:
+        raise FixRefused(f"Fix #{fix.pk} is {fix.get_status_display().lower()}: there is nothing applied to undo.")
+
+
+def do_start_undo(*, fix: AddressFix, user, request=None, enqueue: bool = True) -> Job:
+    with refusal_recorded(user=user, action="address.fix.undo", target=f"address_fix:{fix.pk}", request=request,
+                          refused=(FixRefused, PermissionDenied)):
+        check_can_undo(fix=fix, user=user)
+    job = do_start_job(kind=UNDO_JOB, user=user, params={"fix": fix.pk}, target=f"undo address fix #{fix.pk}",
+                       request=request, enqueue=enqueue)
+    AddressFix.objects.filter(pk=fix.pk).update(undo_job=job)
+    return job
+
+
+def do_finish_undo(*, fix: AddressFix, restored: list[dict]) -> AddressFix:
+    AddressFix.objects.filter(pk=fix.pk).update(status=FixStatus.UNDONE,
+                                                report={**(fix.report or {}), "undone": restored})
+    record(actor=None, action="address.fix.undo", target=f"address_fix:{fix.pk}", job=fix.undo_job,
+           after={"restored": len(restored)})
+    fix.refresh_from_db()
+    return fix

@@ -1,0 +1,103 @@
+"""The before/after of a fix, per object and attribute: pure, so the plan page, the approval's pinned hash and
+the apply job's "did AD change since the plan?" check all compute it the same way.
+
+``fixes.do_plan_fix`` builds the plan from AD's values at planning time; the apply job calls :func:`drift`
+with the values it reads just before writing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from migrations_app.preflight import plan_hash
+
+from .rules import Fix
+
+__all__ = ["AttributeChange", "FixPlan", "build_plan", "drift"]
+
+
+@dataclass(frozen=True)
+class AttributeChange:
+    dn: str
+    attribute: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    target: str = "ad"
+
+    def as_dict(self) -> dict:
+        return {"dn": self.dn, "attribute": self.attribute, "before": list(self.before), "after": list(self.after),
+                "target": self.target}
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    changes: tuple[AttributeChange, ...]
+    refused: tuple[str, ...] = field(default=())  # why a fix could not be planned (said on the plan page)
+
+    def as_dict(self) -> dict:
+        return {"changes": [c.as_dict() for c in self.changes]}
+
+    @property
+    def hash(self) -> str:
+        """What an approval pins (the same hashing as DL migration approvals)."""
+        return plan_hash(self.as_dict())
+
+
+def _key(value: str) -> str:
+    return value.lower()
+
+
+def build_plan(fixes: Iterable[tuple[str, Fix]], current: Mapping[str, Mapping[str, Iterable[str]]]) -> FixPlan:
+    """Every (dn, fix) applied to the object's current values, fixes of one attribute combined in order.
+
+    ``current``: dn -> attribute (any case) -> values as AD holds them now. An object missing from it has
+    vanished: its fixes are refused, not planned.
+    """
+    lowered = {dn.lower(): {a.lower(): list(v) for a, v in attrs.items()} for dn, attrs in current.items()}
+    state: dict[tuple[str, str], list[str]] = {}
+    before: dict[tuple[str, str], tuple[str, ...]] = {}
+    targets: dict[tuple[str, str], str] = {}
+    names: dict[tuple[str, str], tuple[str, str]] = {}
+    refused: list[str] = []
+    for dn, fix in fixes:
+        attrs = lowered.get(dn.lower())
+        if attrs is None:
+            refused.append(f"{dn}: the object is not in AD any more; nothing is planned for it.")
+            continue
+        slot = (dn.lower(), fix.attribute.lower())
+        if slot not in state:
+            state[slot] = list(attrs.get(fix.attribute.lower(), []))
+            before[slot] = tuple(state[slot])
+            names[slot] = (dn, fix.attribute)
+        if targets.setdefault(slot, fix.target) != fix.target:
+            refused.append(f"{dn}: {fix.attribute} cannot be fixed in AD and in Exchange Online at once.")
+            continue
+        values = state[slot]
+        if fix.replace is not None or fix.clear:
+            values[:] = [] if fix.clear else [fix.replace]
+        missing = [v for v in fix.remove if _key(v) not in {_key(x) for x in values}]
+        if missing:
+            refused.append(f"{dn}: {fix.attribute} no longer holds {', '.join(missing)}; the fix is left out.")
+            continue
+        removed = {_key(v) for v in fix.remove}
+        values[:] = [v for v in values if _key(v) not in removed]
+        for value in fix.add:
+            if _key(value) not in {_key(x) for x in values}:
+                values.append(value)
+    changes = tuple(AttributeChange(dn=names[s][0], attribute=names[s][1], before=before[s], after=tuple(v),
+                                    target=targets[s])
+                    for s, v in state.items() if tuple(v) != before[s])
+    return FixPlan(changes=changes, refused=tuple(refused))
+
+
+def drift(plan: FixPlan, current: Mapping[str, Mapping[str, Iterable[str]]]) -> list[AttributeChange]:
+    """The planned changes whose object changed since the plan (the apply job skips and reports them)."""
+    lowered = {dn.lower(): {a.lower(): list(v) for a, v in attrs.items()} for dn, attrs in current.items()}
+    changed = []
+    for change in plan.changes:
+        attrs = lowered.get(change.dn.lower())
+        now = None if attrs is None else attrs.get(change.attribute.lower(), [])
+        if now is None or sorted(map(_key, now)) != sorted(map(_key, change.before)):
+            changed.append(change)
+    return changed

@@ -1,0 +1,214 @@
+"""Jobs of Address repair."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from portal.connectors.ad import AdError
+from portal.connectors.graph import GraphError
+from portal.connectors.registry import NotConfigured, active_directory, ad_layout, entra_connect, entra_graph
+from portal.connectors.sync import SyncError
+from portal.jobs.runner import JobCancelled, JobFailed, JobRunner
+
+from ..models import AddressFix, AddressScan
+from .collect import AD_ATTRIBUTES, read_export_errors, read_scope, read_tenant
+from .fixes import (
+    APPLY_JOB,
+    UNDO_JOB,
+    FixRefused,
+    _wanted,
+    check_can_apply,
+    current_values,
+    do_finish_apply,
+    do_finish_undo,
+    do_save_backup,
+    stored_plan,
+)
+from .fixplan import drift
+from .rules import ScanConfig, Scanner
+from .services import SCAN_JOB, do_begin_scan, do_fail_scan, do_finish_scan, do_store_findings
+
+PAGE = 500  # objects per stored batch and progress line
+
+
+class AddressScanJob(JobRunner):
+    """Reads the tenant, then streams the sync scope through the rules; findings are stored page by page."""
+
+    kind = SCAN_JOB
+    name = "Address scan"
+    permission = "diagnostics_app.run_address_scan"
+
+    def run(self) -> dict[str, Any]:
+        scope = list(ad_layout().sync_ous)
+        if not scope:
+            raise JobFailed("No sync OUs are configured (AD_SYNC_OUS): there is nothing in sync scope to scan.")
+        with self.fenced():
+            scan = do_begin_scan(job=self.job, user=self.job.user, scope=scope)
+        try:
+            return self._scan(scan, scope)
+        except (NotConfigured, GraphError, AdError) as exc:
+            with self.shield(), self.fenced():
+                do_fail_scan(scan=scan, message=str(exc))
+            raise JobFailed(f"The scan stopped: {exc}") from None
+        except JobCancelled:
+            with self.shield(), self.fenced():
+                do_fail_scan(scan=scan, message="Cancelled before it finished: the findings stored so far are partial.")
+            raise
+
+    def _scan(self, scan: AddressScan, scope: list[str]) -> dict[str, Any]:
+        self.info("Reading the tenant (verified domains, users, groups)…")
+        with entra_graph() as graph:
+            verified, initial = graph.verified_domains()
+            tenant = []
+            for obj in read_tenant(graph):
+                tenant.append(obj)
+                if len(tenant) % 5_000 == 0:
+                    self.info(f"{len(tenant):,} tenant objects read…")
+                    self.check_cancel()
+        self.info(f"{len(tenant):,} tenant objects; verified domains: {', '.join(verified) or 'none'}.")
+        export_errors = []
+        try:
+            with entra_connect() as sync:
+                export_errors = read_export_errors(sync)
+            self.info(f"{len(export_errors)} export error(s) reported by the sync server today.")
+        except (NotConfigured, SyncError) as exc:
+            self.warning(f"Export errors not read from the sync server ({exc}); the predictions stand alone.")
+        attribute = settings.ADDRESS_REPAIR_CERTIFICATE_ATTRIBUTE or None
+        config = ScanConfig(verified_domains=verified, initial_domain=initial or "",
+                            certificate_attribute=attribute,
+                            extra_tlds=tuple(settings.ADDRESS_REPAIR_EXTRA_TLDS),
+                            export_errors=tuple(export_errors))
+        scanner = Scanner(config, tenant)
+        attributes = AD_ATTRIBUTES + ((attribute,) if attribute else ())
+        self.info(f"Reading the sync scope: {'; '.join(scope)}")
+        pending, stored = [], 0
+        with active_directory() as directory:
+            for entry in read_scope(directory, bases=scope, attributes=attributes):
+                pending += scanner.feed(entry)
+                if scanner.seen % PAGE == 0:
+                    with self.fenced():
+                        stored += do_store_findings(scan=scan, findings=pending)
+                    pending = []
+                    self.progress(scanner.seen)
+                    self.check_cancel()
+        self.info(f"{scanner.seen:,} objects read; looking for duplicates across the scope and the tenant…")
+        pending += scanner.finish()
+        with self.fenced():
+            stored += do_store_findings(scan=scan, findings=pending)
+            scan = do_finish_scan(scan=scan, objects_read=scanner.seen, cloud_objects_read=len(tenant),
+                                  skipped=scanner.skipped)
+        self.progress(scanner.seen, scanner.seen)
+        severity = scan.counts.get("severity", {})
+        self.success(f"Scan #{scan.pk}: {scan.findings_total:,} findings ({severity.get('error', 0):,} errors, "
+                     f"{severity.get('warning', 0):,} warnings, {severity.get('info', 0):,} information) over "
+                     f"{scanner.seen:,} objects; {scan.skipped_total:,} skipped as IdFix skips them; "
+                     f"{scan.gone_total:,} gone since the last scan.")
+        self.summary = f"Address scan #{scan.pk}: {scan.findings_total:,} findings over {scanner.seen:,} objects."
+        return {"scan": scan.pk, "objects": scanner.seen, "tenant_objects": len(tenant),
+                "findings": scan.findings_total, "gone": scan.gone_total, "skipped": scan.skipped_total,
+                "counts": scan.counts, "url": scan.get_absolute_url()}
+
+
+def _same(values) -> list[str]:
+    return sorted(v.lower() for v in values)
+
+
+def _by_object(changes) -> dict[str, list]:
+    grouped: dict[str, list] = {}
+    for change in changes:
+        grouped.setdefault(change.dn, []).append(change)
+    return grouped
+
+
+class AddressFixApplyJob(JobRunner):
+    """Applies exactly the approved plan: objects whose values changed since the plan are skipped and reported;
+    the values of the others are backed up before the first write; one atomic modify per object."""
+
+    kind = APPLY_JOB
+    name = "Address fix"
+    permission = "diagnostics_app.plan_address_fix"
+
+    def run(self) -> dict[str, Any]:
+        fix = AddressFix.objects.get(pk=self.job.params["fix"])
+        try:
+            check_can_apply(fix=fix)
+        except FixRefused as exc:
+            with self.shield(), self.fenced():
+                do_finish_apply(fix=fix, applied=[], skipped=[], failed=str(exc))
+            raise JobFailed(str(exc)) from None
+        plan = stored_plan(fix)
+        applied: list[dict] = []
+        skipped: list[dict] = []
+        try:
+            with active_directory() as directory:
+                current = current_values(directory, _wanted((c.dn, c.attribute) for c in plan.changes))
+                drifted = {c.dn.lower() for c in drift(plan, current)}
+                todo = {dn: changes for dn, changes in _by_object(plan.changes).items() if dn.lower() not in drifted}
+                for dn in sorted({c.dn for c in plan.changes if c.dn.lower() in drifted}):
+                    why = "the object is gone" if dn not in current else "its values changed since the plan"
+                    skipped.append({"dn": dn, "why": why})
+                    self.warning(f"Skipped {dn}: {why}; nothing is written to it.")
+                backup = {dn: {c.attribute: current[dn].get(c.attribute, []) for c in changes}
+                          for dn, changes in todo.items()}
+                with self.fenced():
+                    do_save_backup(fix=fix, backup=backup)
+                self.info(f"Backed up the current values of {len(backup)} object(s) before any change.")
+                for number, (dn, changes) in enumerate(sorted(todo.items()), start=1):
+                    self.check_cancel()
+                    with self.shield():
+                        directory.modify(dn, replace={c.attribute: list(c.after) for c in changes})
+                    applied.append({"dn": dn, "attributes": [c.attribute for c in changes]})
+                    self.info(f"{dn}: " + "; ".join(f"{c.attribute} = {', '.join(c.after) or '(cleared)'}"
+                                                    for c in changes))
+                    self.progress(number, len(todo))
+        except AdError as exc:
+            with self.shield(), self.fenced():
+                do_finish_apply(fix=fix, applied=applied, skipped=skipped, failed=str(exc))
+            raise JobFailed(f"AD refused a change after {len(applied)} object(s): {exc}. The backup is kept; "
+                            "undo restores what was changed.") from None
+        with self.fenced():
+            fix = do_finish_apply(fix=fix, applied=applied, skipped=skipped)
+        self.summary = (f"Address fix #{fix.pk}: {len(applied)} object(s) changed, {len(skipped)} skipped. The next "
+                        "sync cycle takes the values to the cloud; the next scan shows the findings gone.")
+        self.success(self.summary)
+        return {"fix": fix.pk, "applied": applied, "skipped": skipped, "url": fix.get_absolute_url()}
+
+
+class AddressFixUndoJob(JobRunner):
+    """Writes the backed-up values back, except on an object changed since the fix (reported, not overwritten)."""
+
+    kind = UNDO_JOB
+    name = "Undo address fix"
+    permission = "diagnostics_app.plan_address_fix"
+
+    def run(self) -> dict[str, Any]:
+        fix = AddressFix.objects.get(pk=self.job.params["fix"])
+        planned = {(c.dn.lower(), c.attribute.lower()): c.after for c in stored_plan(fix).changes}
+        restored, kept = [], []
+        with active_directory() as directory:
+            wanted = {dn: set(attrs) for dn, attrs in fix.backup.items()}
+            current = current_values(directory, wanted)
+            for dn, attrs in sorted(fix.backup.items()):
+                now = current.get(dn)
+                # Untouched since the fix: each attribute holds what the fix wrote, or still what it had before
+                # (an apply stopped half-way). Anything else is someone's later change and is not overwritten.
+                changed = now is None or any(
+                    _same(now.get(a, [])) not in (_same(planned.get((dn.lower(), a.lower()), ())), _same(values))
+                    for a, values in attrs.items())
+                if changed:
+                    kept.append(dn)
+                    self.warning(f"{dn} changed since the fix (or is gone): not overwritten.")
+                    continue
+                self.check_cancel()
+                with self.shield():
+                    directory.modify(dn, replace={a: list(values) for a, values in attrs.items()})
+                restored.append({"dn": dn, "attributes": sorted(attrs)})
+                self.info(f"{dn}: restored " + ", ".join(sorted(attrs)))
+        with self.fenced():
+            fix = do_finish_undo(fix=fix, restored=restored)
+        self.summary = (f"Address fix #{fix.pk} undone: {len(restored)} object(s) restored, {len(kept)} left as "
+                        "they are.")
+        self.success(self.summary)
+        return {"fix": fix.pk, "restored": restored, "kept": kept}

@@ -1,0 +1,392 @@
+"""IdFix's multi-tenant rule set, per attribute, as its public source defines it (github.com/microsoft/idfix:
+Rules/MultiTenantRuleCollection.cs and the rules it composes; Settings/Constants.cs for the expressions).
+
+Each attribute has a chain of rules. The value passes through the chain; a rule that fails records its
+error type and hands its corrected value to the next rule (IdFix's "mimic the previous logic"), so the
+proposed value is the last failing rule's output and the errors are the union. Duplicates are not
+part of the chain here: :mod:`.duplicates` finds them across the whole scope, across attributes and
+against the tenant, which IdFix (one attribute at a time, one forest, no tenant) cannot.
+
+Where this module departs from IdFix it says so, and the finding carries ``beyond_idfix``:
+
+* IdFix's ``RFC2822Rule`` never sets ``success`` to true, so it reports an error with no error type
+  for every valid address; a valid address here raises nothing.
+* IdFix compares ``msExchRecipientTypeDetails`` with the strings ``"0x1000"``...; AD stores decimal
+  numbers, so IdFix never skips those objects. They are compared as numbers here.
+* IdFix refuses ``(`` and ``)`` in X500 addresses, yet every Exchange legacyExchangeDN holds
+  "Exchange Administrative Group (FYDIBOHF23SPDLT)" and Entra ID keeps it: not reported.
+* A proxy address cut to 256 characters is another address: Remove is proposed, not the cut value.
+* Checks IdFix's multi-tenant set lacks, reported as beyond IdFix: control characters and lone
+  surrogates in any value; ``mail`` format (IdFix's dedicated set); leading/trailing spaces in
+  ``displayName`` and the characters IdFix's dedicated set refuses in ``mailNickname``; a mail-enabled
+  object without ``mail``/``mailNickname``, a mail contact without ``targetAddress``; the UPN limits
+  Entra ID enforces at export (64 characters before the @, 48 after, its character set).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from portal.addressing.validation import upn_problem
+
+from .tlds import is_valid_tld
+from .types import Action, Category, Entry, ErrorType, Finding, Fix, Rule, Severity
+from .values import CONTROL, SURROGATE, Unreadable, printable
+
+__all__ = ["ATTRIBUTES", "check_entry", "rfc2822", "skip_reason"]
+
+ATTRIBUTES = ("displayName", "givenName", "mail", "mailNickname", "proxyAddresses", "sAMAccountName",
+              "targetAddress", "userPrincipalName")
+
+_F = re.IGNORECASE | re.ASCII
+# Settings/Constants.cs
+DOMAIN_PART = re.compile(r"@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:[a-z]{2,17})\Z", _F)
+LOCAL_PART = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@", _F)
+RFC2822 = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
+                     r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:[a-z]{2,17})", _F)
+INVALID_UPN = re.compile(r"[\s\\%&*+/=?'{}|<>();:,\[\]\"äëïöüÿÄËÏÖÜŸ]", re.IGNORECASE)
+INVALID_PROXY_SMTP = re.compile(r"[\s<>();,\[\]\"']")
+INVALID_PROXY = re.compile(r"[\s<>(),\[\]\"']")
+INVALID_TARGET_SMTP = re.compile(r"[\s\\<>();,\[\]\"']")
+INVALID_TARGET = re.compile(r"[\s\\<>(),\[\]\"']")
+INVALID_X400 = re.compile(r"[\f\n\r\t\v()\[\]\"']")
+# IdFix's X500 expression without ( ) -- see the module docstring.
+INVALID_X500 = re.compile(r"[\f\n\r\t\v\[\]\"']")
+INVALID_SAM = re.compile(r"[\\\"|,/\[\]:<>+=;?*]")
+LEADING_PERIODS = re.compile(r"^[.]+")
+# IdFix's dedicated rule set for mailNickname (beyond the multi-tenant set).
+DEDICATED_NICKNAME = re.compile(r"[\s\\!#$%&*+/=?^`{}|~<>()'\;:,\[\]\"@]")
+EDGE_SPACE = re.compile(r"^\s+|\s+$")
+X400 = re.compile(r"^x\.?400", re.IGNORECASE)
+X500 = re.compile(r"^x\.?500", re.IGNORECASE)
+_NOT_DOMAIN = re.compile(r"[^a-z0-9.-]", _F)
+_NOT_LOCAL = re.compile(r"[^a-z0-9.!#$%&'*+/=?^_`{|}~-]", _F)
+
+# Skip (MultiTenantRuleCollection.Skip): system accounts, conflict objects, Exchange system mailboxes.
+WELL_KNOWN_EXCLUSIONS = ("Admini", "CAS_{", "DiscoverySearchMailbox", "FederatedEmail", "Guest", "HTTPConnector",
+                         "krbtgt", "iusr_", "iwam", "msol", "support_", "SystemMailbox", "WWIOadmini",
+                         "HealthMailbox", "Exchange Online-ApplicationAccount")
+# Arbitration, discovery, monitoring, ... mailboxes (msExchRecipientTypeDetails).
+SKIPPED_RECIPIENT_TYPES = frozenset({0x1000, 0x2000, 0x4000, 0x400000, 0x800000, 0x1000000, 0x20000000})
+
+
+@dataclass(frozen=True)
+class _Step:
+    errors: ErrorType
+    value: str
+    beyond: bool = False
+
+
+StepRule = Callable[[Entry, str], _Step | None]
+
+
+def skip_reason(entry: Entry) -> str | None:
+    """Why IdFix leaves this object out (its ``Skip``), or None. The reason is shown with the skipped list."""
+    cn = entry.first("cn") or entry.dn.partition(",")[0].partition("=")[2]
+    if cn.endswith("$"):
+        return "its cn ends with $ (a machine or system account)"
+    upper = cn.upper()
+    for exclusion in WELL_KNOWN_EXCLUSIONS:
+        if upper.startswith(exclusion.upper()):
+            return f"its cn begins with {exclusion} (a well-known system account)"
+    if "\nCNF:" in entry.dn or "\\0ACNF:" in entry.dn.upper():
+        return "it is a replication conflict object (CNF)"
+    if (entry.first("isCriticalSystemObject") or "").upper() == "TRUE":
+        return "isCriticalSystemObject is TRUE"
+    kind = entry.object_class
+    if kind == "user":
+        sam = (entry.first("sAMAccountName") or "").upper()
+        if sam.startswith(("CAS_", "SUPPORT_", "MSOL_")):
+            return "its sAMAccountName begins with CAS_, SUPPORT_ or MSOL_"
+        nickname = (entry.first("mailNickname") or "").upper()
+        if nickname.startswith(("CAS_", "SYSTEMMAILBOX")):
+            return "its mailNickname begins with CAS_ or SystemMailbox"
+        if (entry.first("msExchHideFromAddressLists") or "").upper() == "TRUE" and \
+                (entry.first("displayName") or "").upper().startswith("MSOL"):
+            return "a hidden MSOL account"
+        try:
+            details = int(entry.first("msExchRecipientTypeDetails") or "0")
+        except ValueError:
+            details = 0
+        if details in SKIPPED_RECIPIENT_TYPES:
+            return f"an Exchange system mailbox (msExchRecipientTypeDetails {details:#x})"
+    if kind == "group":
+        try:
+            group_type = int(entry.first("groupType") or "0")
+        except ValueError:
+            group_type = 0
+        if group_type < 0 and not entry.has("mail"):
+            return "a security group without mail"
+        if group_type >= 0 and not entry.has("proxyAddresses"):
+            return "a distribution group without proxyAddresses"
+    return None
+
+
+# --- the rules IdFix composes -------------------------------------------------------------------------
+
+
+def max_length(limit: int) -> StepRule:
+    def rule(entry: Entry, value: str) -> _Step | None:
+        return _Step(ErrorType.LENGTH, value[:limit]) if len(value) > limit else None
+    return rule
+
+
+def characters(expression: re.Pattern[str], *, beyond: bool = False) -> StepRule:
+    """IdFix's RegexRule: the matching characters are removed; nothing left -> the object's cn."""
+    def rule(entry: Entry, value: str) -> _Step | None:
+        if not expression.search(value):
+            return None
+        return _Step(ErrorType.CHARACTER, expression.sub("", value) or _cn(entry), beyond)
+    return rule
+
+
+def control_characters(entry: Entry, value: str) -> _Step | None:
+    if CONTROL.search(value) or SURROGATE.search(value):
+        return _Step(ErrorType.CHARACTER, SURROGATE.sub("", CONTROL.sub("", value)) or _cn(entry), True)
+    return None
+
+
+def colon_in_suffix(entry: Entry, value: str) -> _Step | None:
+    """FixProxyTargetAddressRule: no ':' after the type prefix."""
+    position = value.find(":")
+    if position > 0 and ":" in value[position + 1:]:
+        return _Step(ErrorType.CHARACTER, value[:position] + ":" + value[position + 1:].replace(":", ""))
+    return None
+
+
+def rfc2822(value: str, *, extra_tlds: Iterable[str] = ()) -> tuple[ErrorType, str]:
+    """IdFix's RFC2822Rule: the error types of an address (``smtp:`` prefix allowed) and its corrected form."""
+    smtp = _is_smtp(value)
+    check = value[value.index(":") + 1:] if smtp else value
+    errors = ErrorType.NONE
+    if "." in check:
+        tld = check.lower()[check.rfind("."):]
+        if len(tld) > 1 and not is_valid_tld(tld[1:], extra_tlds):
+            errors |= ErrorType.TOP_LEVEL_DOMAIN
+    if not DOMAIN_PART.search(check):
+        errors |= ErrorType.DOMAIN_PART
+        if "@" in check:
+            at = check.rfind("@")
+            check = check[:at + 1] + _NOT_DOMAIN.sub("", check[at + 1:])
+    if not LOCAL_PART.match(check) or check.count("@") > 1:
+        errors |= ErrorType.LOCAL_PART
+        if "@" in check:
+            at = check.rfind("@")
+            check = (_NOT_LOCAL.sub("", check[:at]) + check[at:]).replace(".@", "@")
+    if not RFC2822.fullmatch(check):
+        errors |= ErrorType.FORMAT
+    if smtp:
+        check = value[:value.index(":") + 1].strip() + check
+    return errors, check
+
+
+def address(*, beyond: bool = False, extra_tlds: Iterable[str] = ()) -> StepRule:
+    def rule(entry: Entry, value: str) -> _Step | None:
+        errors, fixed = rfc2822(value, extra_tlds=extra_tlds)
+        return _Step(errors, fixed, beyond) if errors else None
+    return rule
+
+
+def blank_with_cn(entry: Entry, value: str) -> _Step | None:
+    return _Step(ErrorType.BLANK, _cn(entry)) if not value else None
+
+
+def _cn(entry: Entry) -> str:
+    return entry.first("cn") or entry.dn.partition(",")[0].partition("=")[2]
+
+
+def _is_smtp(value: str) -> bool:
+    return value[:5].lower() == "smtp:"
+
+
+# --- per attribute ----------------------------------------------------------------------------------
+
+
+def _chain(entry: Entry, value: str, rules: Iterable[StepRule]) -> tuple[ErrorType, str | None, bool]:
+    errors, proposed, beyond_only = ErrorType.NONE, None, True
+    current = value
+    for rule in rules:
+        step = rule(entry, current)
+        if step is None:
+            continue
+        errors |= step.errors
+        beyond_only = beyond_only and step.beyond
+        current = proposed = step.value
+    return errors, proposed, beyond_only
+
+
+def _finding(entry: Entry, attribute: str, value: str, errors: ErrorType, proposed: str | None, beyond: bool,
+             *, multi: bool = False, action: Action = Action.EDIT, explanation: str = "",
+             severity: Severity | None = None, category: Category = Category.NONE) -> Finding:
+    if multi:
+        fix = Fix(attribute=attribute, remove=(value,), add=(proposed,) if action is Action.EDIT and proposed else ())
+    else:
+        fix = Fix(attribute=attribute, replace=proposed) if action is Action.EDIT and proposed is not None else None
+    text = explanation or _explain(attribute, errors, proposed, action)
+    if beyond:
+        text += " (IdFix's multi-tenant rules do not check this; the portal does.)"
+    return Finding(dn=entry.dn, object_class=entry.object_class, attribute=attribute, value=printable(value, 1024),
+                   rule=Rule.IDFIX, severity=severity or (Severity.WARNING if beyond else Severity.ERROR),
+                   errors=errors, action=action, proposed_value=proposed if action is Action.EDIT else None,
+                   explanation=text, beyond_idfix=beyond, fix=fix, category=category)
+
+
+_WHY = {
+    ErrorType.CHARACTER: "holds characters the sync refuses",
+    ErrorType.FORMAT: "is not a valid address",
+    ErrorType.TOP_LEVEL_DOMAIN: "ends in a top-level domain that is not on the Internet",
+    ErrorType.DOMAIN_PART: "has an invalid domain part",
+    ErrorType.LOCAL_PART: "has an invalid part before the @",
+    ErrorType.LENGTH: "is too long",
+    ErrorType.BLANK: "is empty",
+}
+
+
+def _explain(attribute: str, errors: ErrorType, proposed: str | None, action: Action) -> str:
+    reasons = "; ".join(why for flag, why in _WHY.items() if flag in errors)
+    if action is Action.REMOVE:
+        return f"{attribute} {reasons}. Proposed: remove this value."
+    if proposed is not None:
+        return f"{attribute} {reasons}. Proposed value (IdFix's correction): {printable(proposed)}."
+    return f"{attribute} {reasons}."
+
+
+def check_entry(entry: Entry, *, extra_tlds: Iterable[str] = (),
+                verified_domains: Iterable[str] | None = None) -> list[Finding]:
+    """IdFix's findings for one object that is not skipped (duplicates aside: see :mod:`.duplicates`)."""
+    tlds = tuple(extra_tlds) + tuple(d.rpartition(".")[2] for d in verified_domains or ())
+    found: list[Finding] = []
+    for attribute in ATTRIBUTES:
+        for value in entry.values(attribute):
+            if isinstance(value, Unreadable):
+                found.append(Finding(
+                    dn=entry.dn, object_class=entry.object_class, attribute=attribute, value=str(value),
+                    rule=Rule.BAD_VALUE, severity=Severity.ERROR, errors=ErrorType.FORMAT, beyond_idfix=True,
+                    explanation=f"{attribute} holds a value that is not text ({value.reason}); the sync "
+                                "cannot read it. Correct it in AD."))
+    single = {a: entry.first(a) for a in ATTRIBUTES}
+    readable = {a: v for a, v in single.items() if v is not None and not isinstance(v, Unreadable)}
+
+    def run(attribute: str, rules: list[StepRule]) -> None:
+        value = readable.get(attribute)
+        if value is None:
+            return
+        errors, proposed, beyond = _chain(entry, value, [control_characters, *rules])
+        if errors:
+            found.append(_finding(entry, attribute, value, errors, proposed, beyond))
+
+    # displayName: 255, not blank (IdFix proposes the cn); edge spaces from IdFix's dedicated set.
+    display = single["displayName"]
+    if display is None or display == "":
+        found.append(_finding(entry, "displayName", "", ErrorType.BLANK, _cn(entry), False))
+    else:
+        run("displayName", [max_length(255), characters(EDGE_SPACE, beyond=True)])
+    run("givenName", [max_length(63)])
+    run("mail", [max_length(256), address(beyond=True, extra_tlds=tlds)])
+    run("mailNickname", [max_length(64), characters(LEADING_PERIODS)])
+    nickname = readable.get("mailNickname")
+    if nickname and not LEADING_PERIODS.search(nickname) and DEDICATED_NICKNAME.search(nickname):
+        found.append(_finding(
+            entry, "mailNickname", nickname, ErrorType.CHARACTER, DEDICATED_NICKNAME.sub("", nickname) or _cn(entry),
+            True, severity=Severity.INFO,
+            explanation="mailNickname holds characters IdFix's dedicated rule set refuses (Exchange Online accepts "
+                        "them in an alias, many mail systems and scripts do not). Proposed: "
+                        f"{printable(DEDICATED_NICKNAME.sub('', nickname) or _cn(entry))}."))
+    run("sAMAccountName", [max_length(20 if entry.object_class == "user" else 256), characters(INVALID_SAM)])
+    target = readable.get("targetAddress")
+    if target is not None:
+        run("targetAddress", [max_length(255), colon_in_suffix,
+                              *([characters(INVALID_TARGET_SMTP), address(extra_tlds=tlds)] if _is_smtp(target)
+                                else [characters(INVALID_TARGET)])])
+    run("userPrincipalName", [max_length(113), characters(INVALID_UPN), address(extra_tlds=tlds)])
+    for value in entry.values("proxyAddresses"):
+        if isinstance(value, Unreadable):
+            continue
+        found.extend(_proxy_address(entry, value, tlds))
+    found.extend(_beyond(entry, readable, verified_domains))
+    return found
+
+
+def _proxy_address(entry: Entry, value: str, tlds: tuple[str, ...]) -> list[Finding]:
+    if _is_smtp(value):
+        kind_rules = [characters(INVALID_PROXY_SMTP), address(extra_tlds=tlds)]
+    elif X400.match(value):
+        kind_rules = [characters(INVALID_X400)]
+    elif X500.match(value):
+        kind_rules = [characters(INVALID_X500)]
+    else:
+        kind_rules = [characters(INVALID_PROXY)]
+    errors, proposed, beyond = _chain(entry, value, [control_characters, max_length(256), colon_in_suffix,
+                                                     *kind_rules])
+    if not errors:
+        return []
+    if ErrorType.LENGTH in errors and not value.startswith("SMTP:"):
+        return [_finding(entry, "proxyAddresses", value, errors, None, beyond, multi=True, action=Action.REMOVE,
+                         explanation=f"This proxy address is {len(value)} characters long; Entra ID keeps at most "
+                                     "256. Cut short it would be another address, so removing it is proposed "
+                                     "(IdFix proposes the cut value).")]
+    return [_finding(entry, "proxyAddresses", value, errors, proposed, beyond, multi=True)]
+
+
+_MAIL_RECIPIENT_ATTRIBUTES = ("msExchRecipientTypeDetails", "homeMDB", "msExchRemoteRecipientType")
+
+
+def _beyond(entry: Entry, readable: dict[str, str], verified_domains: Iterable[str] | None) -> list[Finding]:
+    found: list[Finding] = []
+    recipient = any(entry.has(a) for a in _MAIL_RECIPIENT_ATTRIBUTES) or entry.has("proxyAddresses")
+    primary = next((v[5:] for v in entry.values("proxyAddresses") if v.startswith("SMTP:")), None)
+    if recipient and entry.object_class in ("user", "group", "contact"):
+        if not entry.has("mail"):
+            found.append(_finding(
+                entry, "mail", "", ErrorType.BLANK, primary, True, action=Action.EDIT if primary else Action.NONE,
+                explanation="A mail-enabled object without mail: Exchange Online and the address book show no "
+                            "address for it." + (f" Proposed: its primary SMTP address {primary}." if primary
+                                                 else "")))
+        if not entry.has("mailNickname"):
+            alias = (primary or readable.get("mail") or "").partition("@")[0] or readable.get("sAMAccountName")
+            found.append(_finding(
+                entry, "mailNickname", "", ErrorType.BLANK, alias, True,
+                action=Action.EDIT if alias else Action.NONE,
+                explanation="A mail-enabled object without mailNickname (alias): Exchange requires one and Entra ID "
+                            "builds the MOERA from it." + (f" Proposed: {alias}." if alias else "")))
+    if entry.object_class == "contact" and entry.has("mail") and not entry.has("targetAddress"):
+        mail = readable.get("mail")
+        found.append(_finding(
+            entry, "targetAddress", "", ErrorType.BLANK, f"SMTP:{mail}" if mail else None, True,
+            action=Action.EDIT if mail else Action.NONE,
+            explanation="A mail contact without targetAddress: mail to it cannot be routed."
+                        + (f" Proposed: SMTP:{mail}." if mail else "")))
+    upn = readable.get("userPrincipalName")
+    if upn is not None and not INVALID_UPN.search(upn) and not rfc2822(upn)[0] and len(upn) <= 113:
+        problem = _entra_upn_problem(upn)
+        if problem is not None:
+            errors, why = problem
+            found.append(_finding(
+                entry, "userPrincipalName", upn, errors, None, True, action=Action.NONE,
+                severity=Severity.ERROR, category=Category.DATA_VALIDATION_FAILURE,
+                explanation=f"Entra ID refuses this userPrincipalName at export ({why}): DataValidationFailed is "
+                            "predicted."))
+    if upn is not None and verified_domains is not None and "@" in upn:
+        suffix = upn.rpartition("@")[2].lower()
+        verified = {d.lower() for d in verified_domains}
+        if suffix not in verified:
+            found.append(Finding(
+                dn=entry.dn, object_class=entry.object_class, attribute="userPrincipalName", value=printable(upn),
+                rule=Rule.IDFIX, severity=Severity.WARNING, beyond_idfix=True,
+                explanation=f"The UPN suffix {suffix} is not a verified domain of the tenant: Entra ID gives the "
+                            "user <alias>@<initial domain> instead, and the user signs in with that."))
+    return found
+
+
+def _entra_upn_problem(upn: str) -> tuple[ErrorType, str] | None:
+    why = upn_problem(upn)
+    if why is None:
+        return None
+    if "longer" in why:
+        return ErrorType.LENGTH, why
+    if "characters" in why:
+        return ErrorType.CHARACTER, why
+    return ErrorType.FORMAT, why
+

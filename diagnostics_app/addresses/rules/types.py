@@ -1,0 +1,178 @@
+"""The vocabulary of the address rules: what a finding is, IdFix's error types and actions, severities."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ErrorType(enum.Flag):
+    """IdFix's error types (Settings/Enums.cs, same bit values), so that an IdFix export and ours compare."""
+
+    NONE = 0
+    FORMAT = 1
+    BLANK = 2
+    DUPLICATE = 4
+    CHARACTER = 8
+    TOP_LEVEL_DOMAIN = 16
+    DOMAIN_PART = 32
+    LOCAL_PART = 64
+    LENGTH = 128
+
+    @property
+    def labels(self) -> list[str]:
+        """IdFix's names, lowest bit first (``["Character", "LocalPart"]``)."""
+        return [_LABELS[flag] for flag in ErrorType if flag and flag in self]
+
+
+_LABELS = {
+    ErrorType.FORMAT: "Format", ErrorType.BLANK: "Blank", ErrorType.DUPLICATE: "Duplicate",
+    ErrorType.CHARACTER: "Character", ErrorType.TOP_LEVEL_DOMAIN: "TopLevelDomain",
+    ErrorType.DOMAIN_PART: "DomainPart", ErrorType.LOCAL_PART: "LocalPart", ErrorType.LENGTH: "Length",
+}
+
+
+def error_type_from_labels(labels: Iterable[str]) -> ErrorType:
+    by_label = {label.lower(): flag for flag, label in _LABELS.items()}
+    result = ErrorType.NONE
+    for label in labels:
+        result |= by_label[label.lower()]
+    return result
+
+
+class Action(enum.StrEnum):
+    """IdFix's proposed actions: Edit (write the proposed value), Remove (delete the value; one value of a
+    multi-valued attribute), Complete (keep the value as it is: nothing to write, the finding is
+    acknowledged). NONE: the admin has to decide (IdFix leaves the action blank for a duplicate)."""
+
+    NONE = ""
+    EDIT = "Edit"
+    REMOVE = "Remove"
+    COMPLETE = "Complete"
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"  # the export fails or the value is quarantined
+    WARNING = "warning"  # the sync succeeds but the cloud will not show what AD says
+    INFO = "info"  # by design; explained so nobody opens a support case about it
+
+
+class Category(enum.StrEnum):
+    """Entra Connect Health's sync error categories, predicted before the export happens."""
+
+    DUPLICATE_ATTRIBUTE = "Duplicate Attribute"
+    DATA_MISMATCH = "Data Mismatch"
+    DATA_VALIDATION_FAILURE = "Data Validation Failure"
+    LARGE_ATTRIBUTE = "Large Attribute"
+    NONE = ""
+
+
+class Rule(enum.StrEnum):
+    """Which rule raised a finding (stable codes: stored with findings and used by filters)."""
+
+    IDFIX = "idfix"
+    DUPLICATE = "duplicate"
+    BAD_VALUE = "bad_value"
+    MAIL_NOT_PRIMARY = "mail_not_primary"
+    X500_ONLY = "x500_only"
+    NO_PRIMARY = "no_primary"
+    SEVERAL_PRIMARIES = "several_primaries"
+    CLOUD_PRIMARY_DIFFERS = "cloud_primary_differs"
+    UPN_SECONDARY = "upn_secondary"
+    CERTIFICATE_USER_IDS = "certificate_user_ids"
+    LARGE_ATTRIBUTE = "large_attribute"
+    CLOUD_MANAGED = "cloud_managed"
+    EXPORT_ERROR = "export_error"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fix:
+    """A change to one attribute of one object: ``replace`` for a single value (None clears it), or values
+    to ``add`` / ``remove`` for a multi-valued attribute. ``target`` says which directory takes it."""
+
+    attribute: str
+    replace: str | None = None
+    clear: bool = False
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    target: str = "ad"  # "ad", or "exchange_online" for a cloud-managed object
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"attribute": self.attribute, "replace": self.replace, "clear": self.clear, "add": list(self.add),
+                "remove": list(self.remove), "target": self.target}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    dn: str
+    object_class: str
+    attribute: str
+    value: str
+    rule: Rule
+    severity: Severity
+    explanation: str
+    errors: ErrorType = ErrorType.NONE
+    action: Action = Action.NONE
+    proposed_value: str | None = None
+    category: Category = Category.NONE
+    # True where the portal checks more than IdFix's multi-tenant rule set does (said on the page).
+    beyond_idfix: bool = False
+    fix: Fix | None = None
+    # The other holders of a duplicated value: DNs, or "cloud:<objectId>" for a tenant object.
+    others: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The shape ``manage.py check_values`` prints."""
+        return {
+            "dn": self.dn, "object_class": self.object_class, "attribute": self.attribute, "value": self.value,
+            "errors": self.errors.labels, "proposed_value": self.proposed_value,
+            "proposed_action": str(self.action), "rule": str(self.rule), "severity": str(self.severity),
+            "category": str(self.category), "explanation": self.explanation, "beyond_idfix": self.beyond_idfix,
+            "others": list(self.others), "fix": self.fix.as_dict() if self.fix else None,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """One on-premises object as the rules see it: attribute name (any case) -> list of string values."""
+
+    dn: str
+    object_class: str  # the most specific class: user, group, contact, ...
+    attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The source anchor (base64 of mS-DS-ConsistencyGuid / objectGUID) to recognise its own cloud object.
+    anchor: str | None = None
+
+    def values(self, name: str) -> tuple[str, ...]:
+        return self.attributes.get(name.lower(), ())
+
+    def first(self, name: str) -> str | None:
+        values = self.values(name)
+        return values[0] if values else None
+
+    def has(self, name: str) -> bool:
+        return bool(self.values(name))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloudObject:
+    """One object of the tenant as Graph (and Exchange Online) shows it."""
+
+    id: str
+    kind: str = "user"  # user, group, contact
+    display_name: str = ""
+    user_principal_name: str | None = None
+    mail: str | None = None
+    mail_nickname: str | None = None
+    proxy_addresses: tuple[str, ...] = ()
+    certificate_user_ids: tuple[str, ...] = ()
+    synced: bool = False  # onPremisesSyncEnabled
+    immutable_id: str | None = None  # onPremisesImmutableId
+    on_premises_dn: str | None = None  # onPremisesDistinguishedName
+    # The source of authority moved to the cloud (onPremisesSyncBehavior.isCloudManaged), or a mailbox's
+    # Exchange attributes are managed in Exchange Online (IsExchangeCloudManaged).
+    cloud_managed: bool = False
+    exchange_cloud_managed: bool = False
+    # What it is in Exchange Online: "mailbox", "mail_enabled", or None (not a recipient / unknown).
+    recipient: str | None = None

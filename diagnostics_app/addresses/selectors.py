@@ -1,0 +1,58 @@
+"""Reads of Address repair."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from ..models import AddressFinding, AddressScan
+from .choices import SEVERITY_COLOURS, FindingCategory, FindingRule, FindingSeverity, FindingState, ScanStatus
+
+
+def scans() -> QuerySet[AddressScan]:
+    return AddressScan.objects.all()
+
+
+def scan_or_latest(scan_id: str | int | None) -> AddressScan | None:
+    """The scan asked for, else the latest complete one (else the latest at all, to show that it runs)."""
+    if scan_id not in (None, ""):
+        try:
+            return AddressScan.objects.filter(pk=int(scan_id)).first()
+        except (TypeError, ValueError):
+            return None
+    return (AddressScan.objects.filter(status=ScanStatus.COMPLETE).first() or AddressScan.objects.first())
+
+
+def scan_findings(scan: AddressScan) -> QuerySet[AddressFinding]:
+    return scan.findings.all()
+
+
+def object_findings(finding: AddressFinding) -> QuerySet[AddressFinding]:
+    """Every finding of the same object in the same scan (the drill-down page)."""
+    return finding.scan.findings.filter(dn=finding.dn).order_by("state", "attribute", "id")
+
+
+def object_history(finding: AddressFinding, limit: int = 20) -> QuerySet[AddressFinding]:
+    return (AddressFinding.objects.filter(key=finding.key).select_related("scan")
+            .only("id", "state", "scan__id", "scan__created_at").order_by("-scan__created_at")[:limit])
+
+
+def breakdown(scan: AddressScan) -> dict[str, list[dict]]:
+    """Counts per severity, rule and Connect Health category for the charts and the filter links."""
+    counts = scan.counts or {}
+    total = max(scan.findings_total, 1)
+
+    def rows(field: str, choices) -> list[dict]:
+        out = []
+        for value, label in choices:
+            n = int((counts.get(field) or {}).get(value, 0))
+            if n:
+                out.append({"value": value, "label": label, "count": n, "pct": round(100 * n / total, 1)})
+        return out
+
+    severity = rows("severity", FindingSeverity.choices)
+    fills = {"red": "#cf222e", "amber": "#bf8700", "grey": "#8c959f"}
+    for row in severity:
+        row["fill"] = fills[SEVERITY_COLOURS[FindingSeverity(row["value"])]]
+    return {"severity": severity, "rule": sorted(rows("rule", FindingRule.choices), key=lambda r: -r["count"]),
+            "category": rows("category", [c for c in FindingCategory.choices if c[0]]),
+            "state": rows("state", FindingState.choices)}

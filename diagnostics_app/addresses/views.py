@@ -1,0 +1,156 @@
+import re
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_tables2 import RequestConfig
+
+from migrations_app.forms import ApproveForm, RejectForm
+from portal.accounts.permissions import requires
+from portal.audit.services import record_download
+from portal.connectors.ad import AdError
+from portal.connectors.registry import NotConfigured, active_directory
+from portal.jobs.services import JobActionRefused
+
+from .. import charts
+from ..models import AddressFinding, AddressFix
+from . import exports, selectors
+from .choices import FindingRule
+from .filtersets import AddressFindingFilterSet
+from .fixes import FixRefused, do_approve_fix, do_plan_fix, do_reject_fix, do_start_undo
+from .forms import PlanForm, ScanForm
+from .services import do_start_scan
+from .tables import AddressFindingTable
+
+
+def _filename(scan, filters: dict | None = None) -> str:
+    used = [f"{k}-{v}" for k, v in sorted((filters or {}).items()) if v not in (None, "", [])]
+    tag = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(used))[:80]
+    return f"address-findings-{scan.pk}-{scan.created_at:%Y%m%d-%H%M}{'-' + tag if tag else ''}.csv"
+
+
+@requires("accounts.view_address_repair")
+@require_GET
+def address_repair(request):
+    scan = selectors.scan_or_latest(request.GET.get("scan"))
+    context = {"scan": scan, "scan_form": ScanForm(),
+               "can_run": request.user.has_perm("diagnostics_app.run_address_scan"),
+               "history": selectors.scans()[:12]}
+    if scan is None:
+        return render(request, "diagnostics_app/addresses/findings.html", context)
+    filterset = AddressFindingFilterSet(request.GET or None, queryset=selectors.scan_findings(scan), scan=scan)
+    rows = filterset.qs
+    if request.GET.get("export") == "csv":
+        filters = filterset.form.cleaned_data if filterset.is_bound and filterset.form.is_valid() else {}
+        record_download(user=request.user, what="address_findings", target=f"address_scan:{scan.pk}",
+                        request=request, format="csv", rows=rows.count())
+        response = StreamingHttpResponse(exports.csv_lines(rows, scan), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{_filename(scan, filters)}"'
+        return response
+    can_plan = request.user.has_perm("diagnostics_app.plan_address_fix")
+    table = AddressFindingTable(rows, exclude=() if can_plan else ("selection",))
+    RequestConfig(request).configure(table)
+    counts = selectors.breakdown(scan)
+    context.update({"filter": filterset, "table": table, "counts": counts, "can_plan": can_plan,
+                    "fixes": scan.fixes.all()[:10],
+                    "donut": charts.donut(counts["severity"]) if counts["severity"] else None})
+    return render(request, "diagnostics_app/addresses/findings.html", context)
+
+
+@requires("accounts.view_address_repair")
+@require_GET
+def address_finding(request, pk: int):
+    finding = get_object_or_404(AddressFinding.objects.select_related("scan"), pk=pk)
+    return render(request, "diagnostics_app/addresses/finding.html", {
+        "finding": finding, "scan": finding.scan, "rule_label": FindingRule(finding.rule).label,
+        "object_findings": selectors.object_findings(finding), "history": selectors.object_history(finding)})
+
+
+@requires("diagnostics_app.run_address_scan")
+@require_POST
+def address_start_scan(request):
+    form = ScanForm(request.POST)
+    if not form.is_valid():
+        messages.warning(request, "The scan request was not valid. Nothing was started.")
+        return redirect("diagnostics_app:address_repair")
+    try:
+        job = do_start_scan(user=request.user, request=request)
+    except (JobActionRefused, PermissionDenied) as exc:
+        messages.warning(request, str(exc))
+        return redirect("diagnostics_app:address_repair")
+    return redirect(job)
+
+
+@requires("diagnostics_app.plan_address_fix")
+@require_POST
+def address_plan_fix(request):
+    form = PlanForm(request.POST)
+    if not form.is_valid():
+        messages.warning(request, "Select at least one finding to plan a fix for. Nothing was planned.")
+        return redirect("diagnostics_app:address_repair")
+    findings = list(AddressFinding.objects.filter(pk__in=form.cleaned_data["selection"]).select_related("scan"))
+    try:
+        with active_directory() as directory:
+            fix = do_plan_fix(findings=findings, user=request.user, directory=directory, request=request)
+    except (FixRefused, PermissionDenied, NotConfigured, AdError) as exc:
+        messages.warning(request, f"No fix was planned: {exc}")
+        return redirect("diagnostics_app:address_repair")
+    return redirect(fix)
+
+
+@requires("accounts.view_address_repair")
+@require_GET
+def address_fix(request, pk: int):
+    fix = get_object_or_404(AddressFix.objects.select_related("requested_by", "approved_by", "job", "undo_job"),
+                            pk=pk)
+    user = request.user
+    return render(request, "diagnostics_app/addresses/fix.html", {
+        "fix": fix, "approve_form": ApproveForm.with_defaults(), "reject_form": RejectForm(),
+        "can_decide": (user.has_perm("diagnostics_app.approve_address_fix") and fix.requested_by_id != user.pk
+                       and fix.status == "awaiting_approval"),
+        "can_undo": user.has_perm("diagnostics_app.plan_address_fix") and bool(fix.backup)
+        and fix.status in ("applied", "applied_with_skips", "failed")})
+
+
+def _fix_action(request, pk: int, action, done: str):
+    fix = get_object_or_404(AddressFix, pk=pk)
+    try:
+        result = action(fix)
+    except (FixRefused, PermissionDenied) as exc:
+        messages.warning(request, f"{exc} Nothing was changed.")
+        return redirect(fix)
+    messages.info(request, done.format(pk=pk))
+    return redirect(result)
+
+
+@requires("diagnostics_app.approve_address_fix")
+@require_POST
+def address_approve_fix(request, pk: int):
+    form = ApproveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Tick the confirmation that you read the plan, and give a positive number of "
+                                "hours. Nothing was changed.")
+        return redirect("diagnostics_app:address_fix", pk=pk)
+    hours = form.cleaned_data["valid_hours"]
+    return _fix_action(request, pk, lambda f: do_approve_fix(
+        fix=f, user=request.user, request=request, note=form.cleaned_data["note"],
+        valid_for=timedelta(hours=hours) if hours else None), "Fix #{pk} approved; the apply job is queued.")
+
+
+@requires("diagnostics_app.approve_address_fix")
+@require_POST
+def address_reject_fix(request, pk: int):
+    form = RejectForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    return _fix_action(request, pk, lambda f: do_reject_fix(fix=f, user=request.user, reason=reason,
+                                                            request=request), "Fix #{pk} rejected.")
+
+
+@requires("diagnostics_app.plan_address_fix")
+@require_POST
+def address_undo_fix(request, pk: int):
+    return _fix_action(request, pk, lambda f: do_start_undo(fix=f, user=request.user, request=request),
+                       "Undo of fix #{pk} queued: the backed-up values are written back.")

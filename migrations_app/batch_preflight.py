@@ -1,0 +1,124 @@
+"""The preflight of a whole batch: every list judged by the single-list preflight, with what is the
+same for every list (accepted domains, outbound connectors, the non-sync OU and its sync scope, the
+cloud recipient of a member two lists share) read once for the batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+from portal.jobs.runner import JobRunner
+
+from . import engine
+from .batch_order import Order, order_lists
+from .batch_services import ListVerdict
+from .choices import BatchListOutcome, CheckOutcome
+from .models import MigrationBatch
+from .options import MigrationOptions
+
+# Reads that answer the same for every list of one batch while nothing is being changed.
+_SHARED_READS = {
+    "exchange": ("get_accepted_domains", "get_outbound_connectors", "get_recipient"),
+    "directory": ("exists",),
+    "sync": ("in_scope",),
+}
+
+
+class _ReadOnce:
+    """Answers a repeated read from memory (an exception is remembered too: it would be raised again)."""
+
+    def __init__(self, target: Any, methods: tuple[str, ...], counter: Counter, label: str) -> None:
+        self._target, self._methods, self._counter, self._label = target, methods, counter, label
+        self._memo: dict[tuple, tuple[bool, Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if name not in self._methods:
+            return attr
+
+        def once(*args: Any, **kwargs: Any) -> Any:
+            key = (name, args, tuple(sorted(kwargs.items())))
+            if key not in self._memo:
+                self._counter[f"{self._label}.{name}"] += 1
+                try:
+                    self._memo[key] = (True, attr(*args, **kwargs))
+                except Exception as exc:  # noqa: BLE001 - remembered and raised again, as a second read would
+                    self._memo[key] = (False, exc)
+            ok, value = self._memo[key]
+            if not ok:
+                raise value
+            return value
+
+        return once
+
+
+def shared(c: engine.Connectors, counter: Counter) -> engine.Connectors:
+    return dataclasses.replace(c, **{label: _ReadOnce(getattr(c, label), methods, counter, label)
+                                     for label, methods in _SHARED_READS.items()})
+
+
+def outcome_of(report: dict[str, Any], *, batch_dns: set[str]) -> tuple[str, list[str]]:
+    """Ready, warnings or blocked. A parent whose only failure is child lists still on-premises that
+    are all in this batch is not blocked: the batch migrates those children first."""
+    failures = [c for c in report.get("checks", []) if c.get("outcome") == CheckOutcome.FAILURE]
+    waits = [c for c in failures if c.get("key") == "nested_groups"
+             and c.get("objects_total", 0) <= len(c.get("objects", []))
+             and all(dn.lower() in batch_dns for dn in c.get("objects", []))]
+    if len(failures) > len(waits):
+        return BatchListOutcome.BLOCKED, [c["title"] for c in failures if c not in waits]
+    if waits or report.get("warnings"):
+        return BatchListOutcome.WARNINGS, []
+    return BatchListOutcome.READY, []
+
+
+def nesting_order(lists) -> Order:
+    """The batch's run order from the inventory's nesting (child_lists): keys are the lists' addresses."""
+    by_dn = {item.distribution_list.dn.lower(): item.mail.lower() for item in lists if item.distribution_list}
+    return order_lists({item.mail.lower(): {by_dn[dn.lower()] for dn in (item.distribution_list.child_lists or [])
+                                            if dn.lower() in by_dn} if item.distribution_list else set()
+                        for item in lists})
+
+
+def preflight_batch(*, batch: MigrationBatch, c: engine.Connectors, runner: JobRunner
+                    ) -> tuple[list[ListVerdict], dict[str, Any]]:
+    options = MigrationOptions.from_dict(batch.options)
+    lists = list(batch.lists.select_related("distribution_list").order_by("mail"))
+    batch_dns = {item.distribution_list.dn.lower() for item in lists if item.distribution_list}
+    reads: Counter = Counter()
+    c = shared(c, reads)
+    order = nesting_order(lists)
+    waves = order.wave_of()
+    on_cycle = {key for cycle in order.cycles for key in cycle}
+    for cycle in order.cycles:
+        runner.error(f"Nesting cycle: {' > '.join(cycle)} > {cycle[0]}: these lists cannot be ordered; remove one "
+                     "of them from the batch or break the cycle in Active Directory.")
+    verdicts: list[ListVerdict] = []
+    blocked_by: Counter = Counter()
+    members = dependencies = 0
+    for index, item in enumerate(lists):
+        runner.progress(index, len(lists))
+        _, report = engine.run_preflight(mail=item.mail, options=options, c=c)
+        data = report.as_dict()
+        outcome, reasons = outcome_of(data, batch_dns=batch_dns)
+        key = item.mail.lower()
+        if key in on_cycle or key in order.behind_cycle:
+            outcome = BatchListOutcome.BLOCKED
+            reasons.append("Nesting cycle in the batch" if key in on_cycle else "Contains a list on a nesting cycle")
+        data["wave"] = waves.get(key)
+        blocked_by.update(reasons)
+        members += report.member_count
+        dependencies += sum(len(v) for v in (report.plan.get("dependencies") or {}).values())
+        verdicts.append(ListVerdict(mail=item.mail, report=data, outcome=outcome))
+        line = f"{item.mail}: {BatchListOutcome(outcome).label.lower()}" + (f" ({'; '.join(reasons)})" if reasons
+                                                                           else "")
+        {BatchListOutcome.BLOCKED: runner.error, BatchListOutcome.WARNINGS: runner.warning}.get(
+            outcome, runner.success)(line)
+    runner.progress(len(lists), len(lists))
+    counts = Counter(v.outcome for v in verdicts)
+    summary = {"lists": len(lists), "ready": counts[BatchListOutcome.READY],
+               "warnings": counts[BatchListOutcome.WARNINGS], "blocked": counts[BatchListOutcome.BLOCKED],
+               "blocked_by": dict(blocked_by.most_common()), "members": members, "dependencies": dependencies,
+               "shared_reads": sum(reads.values()), "waves": len(order.waves), "cycles": order.cycles}
+    return verdicts, summary

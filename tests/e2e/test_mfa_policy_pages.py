@@ -1,0 +1,56 @@
+"""An Administrator takes an MFA snapshot from the button, opens Conditional access, drills into a policy and
+one of its users, then asks the readiness of the report-only policy and of a hypothetical one from the form."""
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import login, screenshot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+
+def test_policy_view_drill_down_and_readiness_form(page, rq_workers, make_user, lab_tenant):
+    rq_workers(1)
+    make_user("admin", "Administrator")
+    login(page, "admin")
+    page.goto("/diagnostics/mfa/")
+    page.get_by_role("button", name=re.compile(r"Take (the first|a new) snapshot")).click()
+    page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
+    page.wait_for_selector("#log-poller[data-state=stopped]", state="attached", timeout=180_000)
+    assert page.locator("#job-header .badge").inner_text().startswith("Succeeded"), \
+        page.locator("#job-header").inner_text()
+    page.goto("/diagnostics/mfa/")
+    page.get_by_role("link", name="Conditional access").click()
+    policies = page.locator("#policy-list")
+    assert "Report-only" in policies.inner_text() and "Disabled" in policies.inner_text()
+    assert page.locator("#policy-outcomes").get_by_text("Covered, will be interrupted").is_visible()
+    screenshot(page, "e2e-mfa-conditional-access")
+
+    page.get_by_role("link", name="Admins: phishing-resistant MFA").click()
+    assert "holds role" not in page.locator("#policy-targets").inner_text()  # targets list the roles themselves
+    assert "role Global Administrator" in page.locator("#policy-targets").inner_text()
+    assert "Phishing-resistant MFA" in page.locator("#policy-demand").inner_text()
+    page.get_by_label("Show").select_option("interrupted")
+    page.get_by_role("button", name="Filter").click()
+    users = page.locator("#policy-users tbody tr")
+    assert users.count() >= 1 and "Will be interrupted" in users.first.inner_text()
+    users.first.get_by_role("link").click()
+    drill = page.locator("#user-policies")
+    assert "Admins: phishing-resistant MFA" in drill.inner_text() and "Cannot answer" in drill.inner_text()
+
+    drill.get_by_role("link", name=re.compile(r"All policies of snapshot")).click()
+    page.get_by_role("link", name="All users: require MFA").click()
+    page.get_by_role("link", name="Readiness if enforced, with sign-in evidence").click()
+    assert "would be interrupted once it is enforced" in page.locator("#policy-readiness-result").inner_text()
+    assert "agrees" in page.locator("#policy-evidence").inner_text()
+    screenshot(page, "e2e-mfa-policy-readiness")
+
+    page.get_by_label("Policy", exact=True).select_option("hypothetical")
+    page.get_by_label("Hypothetical policy: demand").select_option(
+        label="Authentication strength: Phishing-resistant MFA")
+    page.get_by_role("button", name="Show who would be interrupted").click()
+    result = page.locator("#policy-readiness-result")
+    assert "Hypothetical policy on the whole tenant" in result.inner_text()
+    assert "Phishing-resistant MFA" in result.inner_text()
+    assert page.locator(".field-error").count() == 0
