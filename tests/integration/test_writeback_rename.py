@@ -17,6 +17,7 @@ from diagnostics_app.models import WritebackPlan
 from diagnostics_app.writeback import runbook
 from diagnostics_app.writeback import services as svc
 from diagnostics_app.writeback.choices import RowSection
+from portal.connectors import ad
 from portal.connectors.registry import active_directory, ad_layout, entra_connect
 from portal.directory import writeback_names as wn
 from portal.jobs.choices import JobStatus
@@ -31,6 +32,15 @@ def _cycle(policy: str = "Delta") -> None:
     with entra_connect() as connect:
         connect.start_sync_cycle(policy=policy)
         assert connect.wait_until_idle(timeout=300, poll=0.3), "the lab sync cycle did not finish"
+
+
+def _written_back(ids: set[str]) -> bool:
+    flt = ad.starts_with("msDS-ExternalDirectoryObjectId", "Group_")
+    with active_directory() as directory:
+        found = {str(o.first("msDS-ExternalDirectoryObjectId"))[6:].lower()
+                 for o in directory.search(filter=flt, base=ad_layout().writeback_ou,
+                                           attributes=["msDS-ExternalDirectoryObjectId"])}
+    return ids <= found
 
 
 def _wizard(store: CloudStore, *, staging: bool, scheduler: bool, writeback: bool, display_name: bool) -> None:
@@ -56,7 +66,15 @@ def store(lab_tenant):
                                                              "onPremisesGroupType": "universalSecurityGroup"}}),
     ]
     store.shared = {"made": made}  # type: ignore[attr-defined]
-    _cycle()  # written back as Group_<objectId>
+    # Written back as Group_<objectId>. Once, on a lab rebuilt for this session, the first cycle did not write
+    # them back yet (not reproduced since): a second cycle is allowed before the test gives up with the run's report.
+    for _ in range(2):
+        _cycle()
+        if _written_back({g["id"] for g in made}):
+            break
+    else:
+        with entra_connect() as connect:
+            pytest.fail(f"the groups were not written back: {connect.run_history(count=1)[0].details}")
     yield store
     # put the lab back: option off (renames back to Group_<id>), our groups gone, wizard as the options say
     _wizard(store, staging=False, scheduler=True, writeback=True, display_name=False)
