@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 # Debian packages the portal, its lab and its browser tests run on (PostgreSQL: the tests marked `postgres`).
 APT_PACKAGES := redis-server chromium fonts-dejavu-core samba samba-ad-dc ldb-tools postgresql-15
 PYTEST_ARGS ?=
+# Test modules run in parallel (pytest-xdist), each worker with a lab of its own (portal/pytest_defaults.py);
+# a module's tests stay on one worker and share its lab. The suite mostly waits on the lab and the browser,
+# so more workers than cores pays: PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 3
 PG_PYTEST_ARGS ?=
 # The tests' own PostgreSQL (`manage.py stack up postgres`); another port keeps two checkouts apart.
 POSTGRES_TEST_PORT ?= 5439
@@ -76,7 +80,8 @@ test: install
 	$(PY) manage.py stack up redis postgres
 	trap '$(PY) manage.py stack down' EXIT; \
 	$(VENV)/bin/ruff check . && \
-	$(PY) -m pytest tests/unit tests/integration tests/e2e --durations=20 $(PYTEST_ARGS) && \
+	$(PY) -m pytest tests/unit tests/integration tests/e2e --durations=20 -n $(PYTEST_WORKERS) --dist loadfile \
+	  $(PYTEST_ARGS) && \
 	$(MAKE) --no-print-directory test-postgres
 
 # The tests marked `postgres` once more, on PostgreSQL (pytest-django creates test_dirops there). make test

@@ -57,6 +57,7 @@ def test_no_cancel_past_the_point_of_no_return_and_a_lost_job_is_resumed_from_th
     assert page.get_by_role("button", name="Cancel job").count() == 0
     screenshot(page, "e2e-job-past-point-of-no-return")
 
+    page.goto("about:blank")  # the running job's page polls on: signed out, it would navigate to /login/ itself
     page.context.clear_cookies()
     login(page, "admin")
     page.goto("/jobs/")

@@ -123,3 +123,28 @@ def test_long_log_opens_at_its_end_and_pages_back_keeping_the_reader_in_place(pa
     seqs = [int(s) for s in lines.evaluate_all("els => els.map(e => e.dataset.seq)")]
     assert seqs == list(range(1, total + 1)), "every line once, in order"
     assert page.get_by_role("button", name="Show earlier lines").count() == 0
+
+
+def test_a_running_check_is_cancelled_from_its_page(page, rq_workers, make_user):
+    """A person ticks 'Yes, stop this job', and the log polls at least once (re-rendering the job's header)
+    before they press Cancel job: the job still stops."""
+    from portal.audit.models import AuditEvent
+    from portal.jobs.choices import JobStatus
+    from portal.jobs.models import Job
+
+    rq_workers(1, CONNECTIVITY_CHECK_STEP_DELAY=3)
+    make_user("helpdesk", "Helpdesk")
+    login(page, "helpdesk")
+    page.get_by_role("button", name="Run connectivity check").click()
+    page.wait_for_url("**/jobs/*/")
+    page.wait_for_selector("#job-status .badge:has-text('Running')", timeout=30_000)
+    page.get_by_label("Yes, stop this job").check()
+    with page.expect_response(lambda response: "/log/?after=" in response.url, timeout=10_000):
+        pass
+    page.get_by_role("button", name="Cancel job").click()
+    page.wait_for_selector("#log-poller[data-state=stopped]", state="attached", timeout=60_000)
+    assert page.locator("#job-status .badge").inner_text() == "Cancelled"
+    job = Job.objects.get(kind="connectivity_check")
+    assert job.status == JobStatus.CANCELLED
+    assert AuditEvent.objects.filter(action="job.cancel", target=f"job:{job.pk}", actor__username="helpdesk").exists()
+    screenshot(page, "e2e-job-cancelled")

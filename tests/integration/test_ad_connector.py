@@ -1,9 +1,9 @@
 """The ActiveDirectory connector against the lab's real Samba AD DC.
 
-The module starts its own lab (``$DIROPS_VAR_DIR/lab/ad-test``, default ``var/lab/ad-test``, on
-127.0.0.3; DIROPS_TEST_AD_DIR / DIROPS_TEST_AD_HOST override), reset at the start so every run sees
-an empty directory with the Exchange schema, and stopped at the end. The connector itself needs no
-Django; the shared tests/conftest.py does, so run these tests with pytest-django enabled.
+The module starts its own lab (``$DIROPS_VAR_DIR/lab/ad-test``, default ``var/lab/ad-test``, on an address of
+its own from tests/support/labs.py; DIROPS_TEST_AD_DIR / DIROPS_TEST_AD_HOST override), reset at the start so
+every run sees an empty directory with the Exchange schema, and stopped at the end. The connector itself needs
+no Django; the shared tests/conftest.py does, so run these tests with pytest-django enabled.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ import pytest
 
 from portal.connectors import ad
 from portal.lab import samba
+from tests.support import labs
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.environ.get("DIROPS_VAR_DIR", REPO / "var"))
 LAB_DIR = Path(os.environ.get("DIROPS_TEST_AD_DIR", VAR_DIR / "lab" / "ad-test"))
-LAB_HOST = os.environ.get("DIROPS_TEST_AD_HOST", "127.0.0.3")
+LAB_HOST = os.environ.get("DIROPS_TEST_AD_HOST") or labs.own_host(labs.AD_CONNECTOR)
 
 INJECTION_NAMES = ("*", "star*", "paren(x)", "back\\slash", "*)(objectClass=*", "x)(|(cn=*", "a,b+c;d<e>f\"g=h")
 

@@ -1,9 +1,9 @@
 """The cloud connectors against the real lab cloud service (portal.lab.cloud), over HTTPS with its CA.
 
-The module starts its own service on a port of its own (DIROPS_TEST_CLOUD_PORT, default 8451; the
-sync-runner service takes the next port) with its data in a temporary directory, seeds it through
-``portal.lab.cloud.store`` and stops it at the end. Real msal, msgraph-sdk and httpx code runs; only
-the server is the lab's. The connectors need no Django.
+The module starts its own service on a port of its own (DIROPS_TEST_CONNECTORS_PORT, default from
+tests/support/labs.py; the sync-runner service takes the next port) with its data in a temporary directory,
+seeds it through ``portal.lab.cloud.store`` and stops it at the end. Real msal, msgraph-sdk and httpx code
+runs; only the server is the lab's. The connectors need no Django.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from portal.connectors import exchange, graph, sync
 from portal.lab.cloud import server
 from portal.lab.cloud.store import CloudStore
 from tests.conftest import wait_for
+from tests.support import labs
 
 pytestmark = [
     pytest.mark.integration,
@@ -30,7 +31,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:GetQueryParameters is deprecated:DeprecationWarning"),
 ]
 
-PORT = int(os.environ.get("DIROPS_TEST_CLOUD_PORT", "8451"))
+PORT = int(os.environ.get("DIROPS_TEST_CONNECTORS_PORT") or labs.own_port(labs.CLOUD_CONNECTORS))
 USERS = 10_000
 DOMAIN = "contoso.onmicrosoft.com"
 

@@ -112,6 +112,24 @@ def test_object_page_shows_proxies_with_primary_and_ranged_members(helpdesk, obj
     assert len(seen) == MEMBERS, "every member reachable across the pages, none twice"
 
 
+def test_a_lists_page_shows_its_members_read_from_active_directory(helpdesk, objects):
+    from django.utils import timezone
+
+    from migrations_app.choices import ListKind, ListState
+    from migrations_app.models import DistributionList
+
+    tag = objects["tag"]
+    DistributionList.objects.create(
+        name=f"sales{tag}", guid=objects["guid"], dn=objects["group"], display_name=f"Zed Sales {tag}",
+        mail=f"sales.{tag}@contoso.com", alias=f"sales{tag}", ou=objects["ou"], kind=ListKind.DISTRIBUTION,
+        state=ListState.SYNCED, member_count=3, inventoried_at=timezone.now(), cloud_type="")
+    page = helpdesk.get(f"/dl/{objects['guid']}/").content.decode()
+    members = page.split('id="members"')[1].split("</section>")[0]
+    assert f'Members <span class="muted">({MEMBERS + 1})' in members, "the count AD gives, not the inventory's 3"
+    assert "read from Active Directory in ranges" in members and f'title="CN=member {tag} ' in members
+    assert "could not be read" not in page
+
+
 def test_member_link_opens_the_member_and_shows_member_of(helpdesk, objects):
     tag = objects["tag"]
     dn = ad.child_dn(objects["ou"], "CN", objects["names"]["plain"])

@@ -1,7 +1,7 @@
 """Lifecycle of the lab's Samba AD DC and its Exchange schema (portal.lab.samba, exchange_schema).
 
-Runs a throw-away lab in a temporary directory on 127.0.0.4 (DIROPS_TEST_LAB_HOST overrides), so
-it never touches the development lab in var/lab/ad nor the connector tests' lab.
+Runs a throw-away lab in a temporary directory on an address of its own (tests/support/labs.py;
+DIROPS_TEST_LAB_HOST overrides), so it never touches the development lab in var/lab/ad nor the connector tests' lab.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from portal.lab import exchange_schema, samba
+from tests.support import labs
 
 pytestmark = pytest.mark.integration
 
-HOST = os.environ.get("DIROPS_TEST_LAB_HOST", "127.0.0.4")
+HOST = os.environ.get("DIROPS_TEST_LAB_HOST") or labs.own_host(labs.LAB_AD)
 PASSWORD = "Lab-" + secrets.token_urlsafe(16) + "-7b"
 
 
@@ -99,7 +100,7 @@ def test_stop_signals_only_the_labs_own_samba(lab_dir: Path) -> None:
     samba.stop(base_dir=lab_dir)
     bystander = subprocess.Popen(["sleep", "60"])
     try:
-        (lab_dir / "run").mkdir(exist_ok=True)
+        (lab_dir / "run").mkdir(parents=True, exist_ok=True)  # in any order: the lab may not be provisioned yet
         (lab_dir / "run" / "samba.pid").write_text(f"{bystander.pid}\n")
         assert not samba.status(base_dir=lab_dir).running
         samba.stop(base_dir=lab_dir)
@@ -111,7 +112,7 @@ def test_stop_signals_only_the_labs_own_samba(lab_dir: Path) -> None:
 
 def test_start_refuses_an_address_already_served(lab_dir: Path) -> None:
     samba.stop(base_dir=lab_dir)
-    squatter = "127.0.0.9"  # an address no other lab of the test suite uses
+    squatter = labs.own_host(labs.LAB_AD_SQUATTER)  # an address no other lab of the test suite uses
     import socket
 
     listener = socket.socket()
@@ -198,14 +199,14 @@ def test_wipe_refuses_a_directory_the_lab_did_not_create(tmp_path: Path) -> None
     precious = tmp_path / "notes.txt"
     precious.write_text("keep me")
     with pytest.raises(samba.LabError, match="refusing to wipe"):
-        samba.provision(base_dir=tmp_path, admin_password=PASSWORD, host="127.0.0.6")
+        samba.provision(base_dir=tmp_path, admin_password=PASSWORD, host=labs.own_host(labs.LAB_AD_THROWAWAY))
     assert precious.read_text() == "keep me"
 
 
 def test_provision_errors_never_show_the_password(tmp_path: Path) -> None:
     weak = "zq7" + secrets.token_hex(1)
     with pytest.raises(samba.LabError) as err:
-        samba.provision(base_dir=tmp_path / "weak", admin_password=weak, host="127.0.0.6")
+        samba.provision(base_dir=tmp_path / "weak", admin_password=weak, host=labs.own_host(labs.LAB_AD_THROWAWAY))
     assert "password" in str(err.value).lower() and weak not in str(err.value)
     with pytest.raises(samba.LabError, match="loopback"):
         samba.provision(base_dir=tmp_path / "wide", admin_password=PASSWORD, host="0.0.0.0")

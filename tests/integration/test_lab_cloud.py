@@ -2,7 +2,7 @@
 cloud does: msal gets tokens from it, msgraph-sdk pages, filters, batches and retries against it,
 and the Exchange InvokeCommand and Entra Connect endpoints answer in their services' shapes.
 
-One service runs for the whole module on a port of its own (8449; DIROPS_TEST_CLOUD_PORT
+One service runs for the whole module on a port of its own (tests/support/labs.py; DIROPS_TEST_CLOUD_PORT
 overrides) with its data in a temporary directory, and is stopped at the end. Its tenant is seeded
 through store.py directly, as the sync engine will do.
 """
@@ -40,10 +40,11 @@ from portal.lab.cloud import server
 from portal.lab.cloud.auth import issue_access_token
 from portal.lab.cloud.store import CloudStore
 from portal.lab.cloud.store.common import utc_now
+from tests.support import labs
 
 pytestmark = pytest.mark.integration
 
-PORT = int(os.environ.get("DIROPS_TEST_CLOUD_PORT", "8449"))
+PORT = int(os.environ.get("DIROPS_TEST_CLOUD_PORT") or labs.own_port(labs.LAB_CLOUD))
 USERS = 10_000
 GRAPH_SCOPE = ["https://graph.microsoft.com/.default"]
 EXCHANGE_SCOPE = ["https://outlook.office365.com/.default"]

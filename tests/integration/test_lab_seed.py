@@ -1,8 +1,8 @@
 """The scenario seeder against a Samba AD DC of its own.
 
-The module resets a lab under ``$DIROPS_VAR_DIR/lab/seed-test`` (default ``var/lab/seed-test``) on
-127.0.0.6 (DIROPS_TEST_SEED_DIR / DIROPS_TEST_SEED_HOST override), seeds the default organisation
-once, reads every scenario back through the connector, and stops the lab at the end. The seeder
+The module resets a lab under ``$DIROPS_VAR_DIR/lab/seed-test`` (default ``var/lab/seed-test``) on an address
+of its own (tests/support/labs.py; DIROPS_TEST_SEED_DIR / DIROPS_TEST_SEED_HOST override), seeds the default
+organisation once, reads every scenario back through the connector, and stops the lab at the end. The seeder
 needs no Django; the shared tests/conftest.py does, so run these with pytest-django enabled.
 """
 
@@ -24,13 +24,14 @@ from portal.connectors import ad
 from portal.connectors.ad import security as ad_security
 from portal.lab import layout, samba
 from portal.lab import seed as seeder
+from tests.support import labs
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.environ.get("DIROPS_VAR_DIR", REPO / "var"))
 LAB_DIR = Path(os.environ.get("DIROPS_TEST_SEED_DIR", VAR_DIR / "lab" / "seed-test"))
-LAB_HOST = os.environ.get("DIROPS_TEST_SEED_HOST", "127.0.0.6")
+LAB_HOST = os.environ.get("DIROPS_TEST_SEED_HOST") or labs.own_host(labs.LAB_SEED)
 
 USERS = 200
 SEED = 1

@@ -1,10 +1,10 @@
 """The MFA snapshot against the lab cloud: real msal, msgraph-sdk and httpx; the lab answers as Graph does.
 
-The module starts its own lab cloud service (port DIROPS_TEST_MFA_CLOUD_PORT, default 8466) with its data
-in a temporary directory, and builds an MFA tenant in it with portal/lab/mfa_tenant.py: the scenario
-seed's MFA states (cloud_seed's own builder), the field notes' MFATest1/MFATest2 pair, users whose report
-row lags their registration, and bad input (a guest, a user with no UPN, a report row for a user no
-longer there, a method type the lab does not model).
+The module starts its own lab cloud service (port DIROPS_TEST_MFA_CLOUD_PORT, default from
+tests/support/labs.py) with its data in a temporary directory, and builds an MFA tenant in it with
+portal/lab/mfa_tenant.py: the scenario seed's MFA states (cloud_seed's own builder), the field notes'
+MFATest1/MFATest2 pair, users whose report row lags their registration, and bad input (a guest, a user with no
+UPN, a report row for a user no longer there, a method type the lab does not model).
 
 Paging over 100,000 users: the lab test here pages a 2,500-user tenant with 500-row pages (real
 @odata.nextLink paging of users, report and audit); tests/unit/test_mfa_collect_paging.py runs the
@@ -29,6 +29,7 @@ from portal.connectors import graph
 from portal.lab.cloud import server
 from portal.lab.cloud.store import CloudStore
 from portal.lab.mfa_tenant import seed_mfa_tenant
+from tests.support import labs
 
 pytestmark = [
     pytest.mark.integration,
@@ -36,7 +37,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:GetQueryParameters is deprecated:DeprecationWarning"),
 ]
 
-PORT = int(os.environ.get("DIROPS_TEST_MFA_CLOUD_PORT", "8466"))
+PORT = int(os.environ.get("DIROPS_TEST_MFA_CLOUD_PORT") or labs.own_port(labs.MFA_SNAPSHOT))
 
 
 class Lab:

@@ -24,9 +24,10 @@ pytestmark = pytest.mark.django_db
 OU = "OU=Lists,OU=Sync,DC=contoso,DC=com"
 
 
-@pytest.fixture(autouse=True)
-def _no_directory(monkeypatch):
-    """The list page reads members from AD; here AD is 'down' and the page must still answer."""
+@pytest.fixture
+def ad_down(monkeypatch):
+    """A list's page reads its members from AD (tests/integration/test_directory_pages.py shows them read from
+    the lab's); a unit test that opens one says so by taking this fixture: AD is down, the page still answers."""
     def down(**kwargs):
         raise ad.ServerDown("lab AD not running in unit tests")
     monkeypatch.setattr("migrations_app.views.directory_object", down)
@@ -62,7 +63,7 @@ def login(client, user) -> Client:
 
 
 # -- viewing ---------------------------------------------------------------------------------------
-def test_every_role_views_inventory_list_and_migration_pages(client, role_users):
+def test_every_role_views_inventory_list_and_migration_pages(client, role_users, ad_down):
     dl = make_list("sales-team")
     migration = Migration.objects.create(mail=dl.mail, group_guid=dl.guid, requested_by=role_users["Helpdesk"],
                                          status=MigrationStatus.MIGRATED, distribution_list=dl)
@@ -86,7 +87,17 @@ def test_empty_inventory_explains_how_to_fill_it(client, role_users, no_enqueue)
     assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
 
 
-def test_auditor_views_but_cannot_post(client, role_users, no_enqueue):
+def test_a_list_gone_from_active_directory_says_so(client, role_users, monkeypatch):
+    def gone(**kwargs):
+        raise ad.NotFound("no object with this GUID")
+    monkeypatch.setattr("migrations_app.views.directory_object", gone)
+    dl = make_list("sales-team")
+    login(client, role_users["Helpdesk"])
+    body = client.get(f"/dl/{dl.guid}/").content.decode()
+    assert "no longer in Active Directory under this GUID" in body and "sales-team@contoso.com" in body
+
+
+def test_auditor_views_but_cannot_post(client, role_users, no_enqueue, ad_down):
     dl = make_list("sales-team")
     login(client, role_users["Auditor"])
     body = client.get(f"/dl/{dl.guid}/").content.decode()

@@ -43,13 +43,18 @@ def test_every_portal_view_declares_its_permissions():
     assert {name for _, name, view in PORTAL if is_public(view)} == PUBLIC
 
 
-@pytest.mark.parametrize("route,name,view", [p for p in PORTAL if p[1] not in PUBLIC], ids=lambda v: str(v))
+def _param_id(value) -> str:
+    # A view's repr holds its memory address: ids must be the same in every xdist worker.
+    return value if isinstance(value, str) else getattr(value, "__qualname__", type(value).__name__)
+
+
+@pytest.mark.parametrize("route,name,view", [p for p in PORTAL if p[1] not in PUBLIC], ids=_param_id)
 def test_anonymous_is_sent_to_login(client, route, name, view):
     response = client.get(_concrete(route))
     assert response.status_code == 302 and response["Location"].startswith("/login/?next=")
 
 
-@pytest.mark.parametrize("route,name,view", [p for p in PORTAL if p[1] not in PUBLIC], ids=lambda v: str(v))
+@pytest.mark.parametrize("route,name,view", [p for p in PORTAL if p[1] not in PUBLIC], ids=_param_id)
 def test_roles_without_the_permission_are_refused(client, role_users, route, name, view):
     needed = set(required_permissions_of(view))
     for role, user in role_users.items():
@@ -82,7 +87,7 @@ def test_user_without_a_role_sees_only_home(client, django_user_model):
             assert client.get(_concrete(route)).status_code == 403, route
 
 
-@pytest.mark.parametrize("route,name,view", ADMIN[:40], ids=lambda v: str(v))
+@pytest.mark.parametrize("route,name,view", ADMIN[:40], ids=_param_id)
 def test_django_admin_is_for_superusers_only(client, role_users, route, name, view):
     client.force_login(role_users["Administrator"])
     assert client.get(_concrete(route)).status_code == 403
@@ -140,3 +145,44 @@ def test_areas_not_built_yet_say_so_in_the_navigation(client, role_users):
     assert page.count('<span class="soon">not built yet</span>') == len(NOT_BUILT)
     assert 'href="/diagnostics/mfa/">MFA registration</a>' in page, "built areas carry no marker"
     assert 'href="/diagnostics/address-repair/">Address repair</a>' in page
+
+
+def _undeclared_view(request):
+    from django.http import HttpResponse
+
+    return HttpResponse("reached")
+
+
+def _declared_view(request):
+    from django.http import HttpResponse
+
+    return HttpResponse("reached")
+
+
+# A URLconf of this module's own (ROOT_URLCONF in the test below): the portal's, plus the same page body
+# twice, once from a view without a declared permission and once with.
+urlpatterns = []
+
+
+@pytest.fixture
+def own_urls(settings):
+    from django.urls import path
+
+    from portal.accounts.permissions import requires
+    from portal.urls import urlpatterns as portal_urls
+
+    urlpatterns[:] = [path("undeclared/", _undeclared_view),
+                      path("declared/", requires("accounts.view_dl_migration")(_declared_view)), *portal_urls]
+    settings.ROOT_URLCONF = __name__
+    yield
+    urlpatterns.clear()
+
+
+def test_the_middleware_refuses_a_view_that_declares_no_permission_even_to_a_superuser(client, django_user_model,
+                                                                                        own_urls):
+    client.force_login(django_user_model.objects.create_superuser("root", password="x-pw-123456"))
+    refused = client.get("/undeclared/")
+    assert refused.status_code == 403
+    assert "This page declares no permission, so it is refused." in refused.content.decode()
+    reached = client.get("/declared/")
+    assert reached.status_code == 200 and reached.content == b"reached"
