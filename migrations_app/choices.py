@@ -140,3 +140,29 @@ BATCH_LIST_OUTCOME_COLOURS = {
     BatchListOutcome.WARNINGS: "amber",
     BatchListOutcome.BLOCKED: "red",
 }
+
+
+class BatchListRun(models.TextChoices):
+    """Where one list of a running batch stands."""
+
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Running"
+    MIGRATED = "migrated", "Migrated"
+    WARNINGS = "warnings", "Migrated with warnings"
+    FAILED = "failed", "Failed"
+    BLOCKED = "blocked", "Blocked"
+    NOT_STARTED = "not_started", "Not started"
+
+
+BATCH_LIST_RUN_COLOURS = {
+    BatchListRun.PENDING: "grey",
+    BatchListRun.RUNNING: "blue",
+    BatchListRun.MIGRATED: "green",
+    BatchListRun.WARNINGS: "amber",
+    BatchListRun.FAILED: "red",
+    BatchListRun.BLOCKED: "red",
+    BatchListRun.NOT_STARTED: "dark",
+}
+# A list in one of these will not move any more in this batch.
+FINAL_LIST_RUNS = (BatchListRun.MIGRATED, BatchListRun.WARNINGS, BatchListRun.FAILED, BatchListRun.BLOCKED,
+                   BatchListRun.NOT_STARTED)

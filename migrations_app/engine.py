@@ -391,8 +391,8 @@ class MigrationProcess:
     def _member_identities(self) -> list[str]:
         members = self.backup(BackupKind.ONPREM_MEMBERS)["members"]
         skip_children = self.options.skip_nested_group_check
-        return [m["cloud_identity"] for m in members
-                if m["cloud_identity"] and not (skip_children and m["kind"] == "group" and m["mail"])]
+        return list(dict.fromkeys(m["cloud_identity"] for m in members if m["cloud_identity"]  # stand-ins: once
+                                  and not (skip_children and m["kind"] == "group" and m["mail"])))
 
     def _link_identities(self, *attributes: str) -> list[str]:
         links = self.backup(BackupKind.ONPREM_MEMBERS)["links"]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from portal.audit.services import record
 from portal.jobs.models import Job
 from portal.jobs.runner import JobFailed, JobRunner
+from portal.jobs.services import run_job_inline
 
-from . import aftercare, batch_preflight, engine
+from . import aftercare, batch_preflight, batch_run, engine
 from . import batch_services as batch_svc
 from . import services as svc
 from .choices import MigrationStatus
@@ -162,3 +165,46 @@ class PreflightBatchJob(JobRunner):
         if summary["blocked"]:
             raise JobFailed(self.summary + " Fix or remove the blocked lists.", result=summary)
         return summary
+
+
+class RunBatchJob(JobRunner):
+    """Starts the batch's lists as migration jobs (children first) and follows them to the end. The
+    lists run on the other workers; this job only decides, so it needs one worker more than they do."""
+
+    kind = batch_run.KIND_BATCH_RUN
+    name = "DL batch run"
+    permission = "migrations_app.migrate_dl"
+
+    @classmethod
+    def object_url(cls, job: Job) -> str | None:
+        pk = (job.params or {}).get("batch_id")
+        return reverse("migrations_app:batch", args=[pk]) if pk else None
+
+    def run(self) -> dict[str, Any]:
+        self.forbid_cancel("cancel the batch from its page: lists running then finish or roll back")
+        batch = MigrationBatch.objects.get(pk=self.job.params["batch_id"])
+        self.info(f"Running batch #{batch.pk} '{batch.name}': {batch.lists.count()} list(s), children first.")
+        lines: list[tuple[str, str]] = []
+
+        def note(level: str, message: str) -> None:
+            lines.append((level, message))
+
+        while True:
+            with self.fenced():
+                decision = batch_run.do_advance_batch(batch=batch, log=note, enqueue=not self.job.params.get("inline"))
+            for level, message in lines:
+                self.log(message, level=level)
+            lines.clear()
+            self.progress(*batch_run.batch_progress(batch))
+            if decision.finished:
+                break
+            if self.job.params.get("inline") and (queued := batch_run.queued_migration_jobs(batch)):
+                for job in queued:
+                    run_job_inline(job)
+                continue
+            time.sleep(settings.DL_BATCH_POLL_SECONDS)
+        batch.refresh_from_db()
+        self.summary = f"Batch #{batch.pk} {batch.get_status_display().lower()}: {batch.decision_note or ''}".strip()
+        if batch.status == "completed_errors":
+            raise JobFailed(self.summary, result={"batch": batch.pk, "status": batch.status})
+        return {"batch": batch.pk, "status": batch.status}

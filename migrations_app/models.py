@@ -13,6 +13,7 @@ from .choices import (
     OPEN_MIGRATION_STATUSES,
     BackupKind,
     BatchListOutcome,
+    BatchListRun,
     BatchStatus,
     ListKind,
     ListState,
@@ -206,6 +207,8 @@ class BatchList(models.Model):
     preflight = models.JSONField(default=dict, blank=True, help_text="This list's preflight report in the batch's")
     plan_hash = models.CharField(max_length=64, blank=True)
     migration = models.ForeignKey(Migration, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    run_state = models.CharField(max_length=20, choices=BatchListRun.choices, default=BatchListRun.PENDING)
+    run_note = models.CharField(max_length=500, blank=True, help_text="Why it waits, was blocked or failed")
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

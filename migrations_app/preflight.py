@@ -91,8 +91,10 @@ def plan_of(facts: ListFacts, options: MigrationOptions) -> dict[str, Any]:
         "group_dn": group.dn,
         "mail": facts.mail.lower(),
         "addresses": sorted(a.lower() for a in facts.addresses),
-        "members": sorted(m.dn.lower() for m in facts.members),
-        "links": {attr: sorted(o.dn.lower() for o in objs) for attr, objs in sorted(facts.links.items()) if objs},
+        # A migrated child's kept original and routing contact count as the child under its old DN: a
+        # parent's plan does not change when its children are migrated first.
+        "members": sorted({m.plan_key for m in facts.members}),
+        "links": {attr: sorted({o.plan_key for o in objs}) for attr, objs in sorted(facts.links.items()) if objs},
         "dependencies": {attr: sorted(d.lower() for d in dns) for attr, dns in sorted(facts.dependencies.items())
                          if dns},
         "cloud_twin": (facts.twin.external_directory_object_id or facts.twin.guid) if facts.twin else None,

@@ -12,6 +12,7 @@ from portal.jobs.models import Job
 
 from . import services as svc
 from .choices import DONE_MIGRATION_STATUSES, BackupKind, ListState, MigrationStatus
+from .inspection import StandIn
 from .models import DistributionList, Migration, MigrationBackup, MigrationSettings
 from .options import MigrationOptions
 
@@ -152,6 +153,20 @@ def is_migrated(*, mail: str, exclude: Migration | None = None) -> bool:
     if exclude is not None:
         found = found.exclude(pk=exclude.pk)
     return found.exists()
+
+
+def migrated_stand_ins() -> dict[str, StandIn]:
+    """What completed migrations left on-premises, each standing for its list now in the cloud: the kept
+    original (by objectGUID: renamed '!…', it keeps it) and the routing contact (by DN)."""
+    out: dict[str, StandIn] = {}
+    for guid, contact, mail, dn in Migration.objects.filter(status__in=DONE_MIGRATION_STATUSES).values_list(
+            "group_guid", "contact_dn", "mail", "original_dn"):
+        stand_in = StandIn(mail=mail, original_dn=dn)
+        if guid and dn:
+            out[str(guid)] = stand_in
+        if contact and dn:
+            out[contact.lower()] = stand_in
+    return out
 
 
 def migrations_awaiting_approval(*, user) -> QuerySet[Migration]:
