@@ -70,6 +70,7 @@ def test_plan_approve_refused_step_and_verification(page, rq_workers, make_user,
 
     page.goto("/lab/")
     page.get_by_label("Staging mode").check()
+    page.get_by_label("Group writeback", exact=True).check()
     page.get_by_label("Scheduler runs cycles (SyncCycleEnabled)").uncheck()
     page.get_by_role("button", name="Apply the wizard settings").click()
     assert page.get_by_text("wizard settings were applied").is_visible()

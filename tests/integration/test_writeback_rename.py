@@ -55,6 +55,8 @@ def _confirm(plan, step: str, user):
 @pytest.fixture
 def store(lab_tenant):
     store = CloudStore.open(data_dir=config.cloud_dir())
+    # Start from a known server whatever an earlier test left: writeback on, Group_<id> names, not staging.
+    _wizard(store, staging=False, scheduler=True, writeback=True, display_name=False)
     tag = secrets.token_hex(3)
     made = [
         store.create_group(display_name=f'Wb14 {tag} #1 <Ops>, "R&D"; a+b=c \\ x', security_enabled=True,
