@@ -2,3 +2,4 @@
 
 from .addresses import jobs as address_jobs  # noqa: F401
 from .mfa import jobs as mfa_jobs  # noqa: F401
+from .writeback import jobs as writeback_jobs  # noqa: F401

@@ -1,13 +1,11 @@
-from django.urls import path
-
-from . import views
 from .addresses import urls as address_urls
 from .mfa import urls as mfa_urls
+from .writeback import urls as writeback_urls
 
 # One namespace for the app; each area's sub-package lists its own paths.
 app_name = "diagnostics_app"
 urlpatterns = [
     *address_urls.urlpatterns,
     *mfa_urls.urlpatterns,
-    path("writeback/", views.writeback, name="writeback"),
+    *writeback_urls.urlpatterns,
 ]

@@ -263,13 +263,16 @@ def withdraw(request, pk: int):
 @requires("migrations_app.approve_migration")
 @require_GET
 def approvals(request):
-    # One queue for everything an Approver signs: the Address repair area's fixes wait here too.
+    # One queue for everything an Approver signs: Address repair fixes and writeback rename plans wait here too.
     from diagnostics_app.addresses.selectors import fixes_awaiting_approval
+    from diagnostics_app.writeback.selectors import awaiting_approval as writeback_awaiting
 
+    plans = (writeback_awaiting().exclude(requested_by=request.user)
+             if request.user.has_perm("diagnostics_app.approve_writeback_plan") else [])
     return render(request, "migrations_app/approvals.html",
                   {"pending": sel.migrations_awaiting_approval(user=request.user),
                    "batches": batches_awaiting_approval(user=request.user),
-                   "fixes": fixes_awaiting_approval(user=request.user)})
+                   "fixes": fixes_awaiting_approval(user=request.user), "writeback_plans": plans})
 
 
 @requires("migrations_app.change_migrated_dl")

@@ -3,5 +3,7 @@
 from .addresses import AddressFinding, AddressFix, AddressScan
 from .mfa import MfaSnapshot, MfaUserRow
 from .mfa_policies import MfaPolicy
+from .writeback import WritebackPlan, WritebackPlanRow, WritebackRunbookStep, WritebackVerification
 
-__all__ = ["AddressFinding", "AddressFix", "AddressScan", "MfaPolicy", "MfaSnapshot", "MfaUserRow"]
+__all__ = ["AddressFinding", "AddressFix", "AddressScan", "MfaPolicy", "MfaSnapshot", "MfaUserRow", "WritebackPlan",
+           "WritebackPlanRow", "WritebackRunbookStep", "WritebackVerification"]

@@ -13,7 +13,7 @@ AREAS = [
     ("Writeback rename", "diagnostics_app:writeback", "accounts.view_writeback_plan"),
 ]
 # Areas whose pages are still a placeholder: the navigation says so before anyone clicks.
-NOT_BUILT = {"diagnostics_app:writeback"}
+NOT_BUILT: set[str] = set()
 TOOLS = [
     ("Directory", "directory:search", "accounts.view_directory"),
     ("Jobs", "jobs:list", "jobs.view_job"),
@@ -46,8 +46,11 @@ def navigation(request):
         from diagnostics_app.addresses.selectors import fixes_awaiting_approval
 
         count = pending_approval_count(user=user) + fixes_awaiting_approval(user=user).count()
-        context["nav_approvals"] = {"url": url, "count": count,
-                                    "active": path.startswith(url)}
+        if user.has_perm("diagnostics_app.approve_writeback_plan"):
+            from diagnostics_app.writeback.selectors import awaiting_approval
+
+            count += awaiting_approval().exclude(requested_by=user).count()  # listed on the same page
+        context["nav_approvals"] = {"url": url, "count": count, "active": path.startswith(url)}
     if user.has_perm("accounts.view_dl_migration"):
         from migrations_app.batch_selectors import unread_notifications
 

@@ -43,6 +43,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "diagnostics_app.plan_address_fix",
         "diagnostics_app.approve_address_fix",
         "accounts.view_writeback_plan",
+        "diagnostics_app.run_writeback_plan",
+        "diagnostics_app.approve_writeback_plan",
+        "diagnostics_app.confirm_writeback_step",
         "jobs.view_job",
         "jobs.run_connectivity_check",
         "jobs.cancel_job",
@@ -58,6 +61,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "accounts.view_address_repair",
         "diagnostics_app.approve_address_fix",
         "accounts.view_writeback_plan",
+        "diagnostics_app.approve_writeback_plan",
         "jobs.view_job",
     },
     AUDITOR: {

@@ -287,6 +287,15 @@ class PendingExport:
         )
 
 
+@dataclass(frozen=True)
+class GroupWritebackConfig:
+    """Group writeback as the wizard configured it: on or off, its OU, the display-name DN option."""
+
+    enabled: bool | None  # Get-ADSyncAADCompanyFeature's GroupWritebackV2
+    target_ou: str | None
+    display_name_option: bool | None  # "Writeback Group Distinguished Name with cloud Display Name"
+
+
 # --------------------------------------------------------------------------------------------
 # the connector
 
@@ -400,6 +409,22 @@ class EntraConnect:
                 "changes with csexport.exe", cmdlet=exc.cmdlet, exception_type=exc.exception_type,
                 server_message=exc.server_message) from None
 
+    def group_writeback_configuration(self) -> GroupWritebackConfig:
+        """Group writeback's settings. ``Get-ADSyncAADCompanyFeature`` (the ADSync module's) says whether it
+        is on; the OU and the display-name option come from ``Get-ADSyncGroupWritebackConfiguration``, which
+        only the lab answers (a real server shows them on the wizard's group writeback page): against a real
+        server they are None and the caller has a person check them."""
+        features = self._run("Get-ADSyncAADCompanyFeature")
+        enabled = _bool(features[0].get("GroupWritebackV2")) if features else None
+        try:
+            output = self._run("Get-ADSyncGroupWritebackConfiguration")
+        except UnknownCmdlet:
+            return GroupWritebackConfig(enabled=enabled, target_ou=None, display_name_option=None)
+        doc = output[0] if output else {}
+        return GroupWritebackConfig(enabled=enabled if enabled is not None else _bool(doc.get("Enabled")),
+                                    target_ou=_str(doc.get("TargetOU")),
+                                    display_name_option=_bool(doc.get("WritebackGroupDnWithDisplayName")))
+
     def is_busy(self) -> bool:
         if self.connector_run_status():
             return True
@@ -450,7 +475,8 @@ class EntraConnect:
 
 
 __all__ = [
-    "ConnectorRunStatus", "EntraConnect", "ExportError", "InvalidParameter", "PendingExport", "RunProfileResult",
+    "ConnectorRunStatus", "EntraConnect", "ExportError", "GroupWritebackConfig", "InvalidParameter", "PendingExport",
+    "RunProfileResult",
     "SchedulerStatus", "SyncAlreadyRunning", "SyncAuthFailed", "SyncConnector", "SyncCycleStart",
     "SyncEngineUnavailable", "SyncError", "SyncOutcomeUnknown", "SyncUnreachable", "UnknownCmdlet",
 ]

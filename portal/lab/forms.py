@@ -9,3 +9,25 @@ class FaultForm(forms.Form):
     scope = forms.ChoiceField(label="Which calls", choices=[("all", "All"), ("graph", "Graph"),
                                                            ("exchange", "Exchange Online"),
                                                            ("powershell", "PowerShell endpoints")])
+
+
+class SyncWizardForm(forms.Form):
+    """What the Entra Connect wizard would set on the sync server, for rehearsing the writeback rename."""
+
+    staging_mode = forms.BooleanField(label="Staging mode", required=False)
+    sync_cycle_enabled = forms.BooleanField(label="Scheduler runs cycles (SyncCycleEnabled)", required=False)
+    group_writeback = forms.BooleanField(label="Group writeback", required=False)
+    writeback_display_name = forms.BooleanField(
+        label="Writeback Group Distinguished Name with cloud Display Name", required=False)
+    target_ou = forms.CharField(label="Group writeback OU (empty: the lab's)", max_length=1024, required=False)
+
+    def clean_target_ou(self):
+        from portal.connectors.ad import InvalidDn, parse_dn
+
+        value = (self.cleaned_data.get("target_ou") or "").strip()
+        if value:
+            try:
+                return str(parse_dn(value))
+            except InvalidDn as exc:
+                raise forms.ValidationError(f"Not a distinguished name: {exc}") from None
+        return ""

@@ -7,9 +7,9 @@ from django.views.decorators.http import require_POST
 from portal.accounts.permissions import requires
 from portal.jobs.services import do_start_job
 
-from .forms import FaultForm
+from .forms import FaultForm, SyncWizardForm
 from .selectors import lab_state
-from .services import do_set_lab_faults
+from .services import do_set_lab_faults, do_set_lab_sync_wizard, lab_sync_wizard
 
 
 def _lab_only():
@@ -27,7 +27,28 @@ def home(request):
             do_set_lab_faults(user=request.user, request=request, **form.cleaned_data)
             messages.info(request, "Fault injection updated.")
             return redirect("lab:home")
-    return render(request, "lab/home.html", {"state": lab_state(), "form": form})
+    state = lab_state()
+    wizard = None
+    if state.cloud.running:
+        try:
+            wizard = SyncWizardForm(initial=lab_sync_wizard())
+        except Exception:  # noqa: BLE001 - a lab not set up shows no wizard form, the page still opens
+            wizard = None
+    return render(request, "lab/home.html", {"state": state, "form": form, "wizard_form": wizard})
+
+
+@requires("accounts.manage_lab")
+@require_POST
+def sync_wizard(request):
+    _lab_only()
+    form = SyncWizardForm(request.POST)
+    if not form.is_valid():
+        messages.warning(request, "The wizard settings are not valid: "
+                         + "; ".join(" ".join(v) for v in form.errors.values()) + " Nothing was changed.")
+        return redirect("lab:home")
+    do_set_lab_sync_wizard(user=request.user, request=request, **form.cleaned_data)
+    messages.info(request, "The lab sync server's wizard settings were applied (the next cycle uses them).")
+    return redirect("lab:home")
 
 
 @requires("accounts.manage_lab")

@@ -755,3 +755,18 @@ def test_the_facade_survives_a_fork() -> None:
             os.waitpid(pid, 0)
             raise
         assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_entra_connect_group_writeback_configuration_real_server_and_lab() -> None:
+    missing = exchange.CmdletFailed("x", cmdlet="Get-ADSyncGroupWritebackConfiguration", records=[
+        exchange.PSErrorRecord(message="The term 'Get-ADSyncGroupWritebackConfiguration' is not recognized as a name "
+                                       "of a cmdlet", exception_type="CommandNotFoundException")])
+    real = sync.EntraConnect(ScriptedTransport({"Get-ADSyncAADCompanyFeature": [{"GroupWritebackV2": False}],
+                                                "Get-ADSyncGroupWritebackConfiguration": missing}))
+    # A real server tells whether writeback is on; the OU and the option are left to a person.
+    assert real.group_writeback_configuration() == sync.GroupWritebackConfig(False, None, None)
+    lab = sync.EntraConnect(ScriptedTransport({
+        "Get-ADSyncAADCompanyFeature": [{"GroupWritebackV2": True}],
+        "Get-ADSyncGroupWritebackConfiguration": [{"Enabled": True, "TargetOU": "OU=W,DC=lab,DC=example",
+                                                   "WritebackGroupDnWithDisplayName": "True"}]}))
+    assert lab.group_writeback_configuration() == sync.GroupWritebackConfig(True, "OU=W,DC=lab,DC=example", True)

@@ -12,7 +12,8 @@ import portal.urls  # noqa: F401  (imports every view, hence every table)
 from diagnostics_app.addresses.tables import AddressFindingTable
 from diagnostics_app.mfa.choices import MfaClass
 from diagnostics_app.mfa.tables import MfaUserRowTable
-from diagnostics_app.models import AddressFinding, AddressScan, MfaSnapshot, MfaUserRow
+from diagnostics_app.models import AddressFinding, AddressScan, MfaSnapshot, MfaUserRow, WritebackPlan, WritebackPlanRow
+from diagnostics_app.writeback.tables import WritebackPlanRowTable
 from migrations_app.choices import ListKind, ListState
 from migrations_app.models import DistributionList, Migration
 from migrations_app.tables import DistributionListTable, MigrationTable
@@ -54,6 +55,12 @@ def _mfa_rows(user):
                                               classification=MfaClass.MFA_CAPABLE) for i in range(ROWS))
 
 
+def _writeback_rows(user):
+    plan = WritebackPlan.objects.create(version=1, container="OU=W,DC=lab,DC=example", plan_hash="0" * 64)
+    WritebackPlanRow.objects.bulk_create(WritebackPlanRow(plan=plan, section="planned", object_id=f"id-{i}",
+                                                          display_name=f"g{i}") for i in range(ROWS))
+
+
 def _address_findings(user):
     scan = AddressScan.objects.create(status="complete", findings_total=ROWS)
     AddressFinding.objects.bulk_create(AddressFinding(
@@ -68,6 +75,7 @@ TABLE_PAGES = {
     DistributionListTable: ("/dl/", _lists),
     MigrationTable: ("/dl/migrations/", _migrations),
     MfaUserRowTable: ("/diagnostics/mfa/", _mfa_rows),
+    WritebackPlanRowTable: ("/diagnostics/writeback/", _writeback_rows),
     AddressFindingTable: ("/diagnostics/address-repair/", _address_findings),
 }
 

@@ -145,3 +145,31 @@ def _with_dacl(sd: bytes, aces: Sequence[bytes]) -> bytes:
         position += len(part)
     return struct.pack("<BBHIIII", rev, sbz, control | 0x0004, *offsets) + b"".join(parts)  # SE_DACL_PRESENT
 
+
+
+def dacl_trustees(sd: bytes) -> set[str]:
+    """The SIDs (S-1-5-...) every ACE of the DACL names, object ACEs included: who holds or is denied a right
+    on the object. A descriptor too short or malformed gives what could be read before the damage."""
+    from .types import sid_to_str
+
+    found: set[str] = set()
+    try:
+        _rev, _sbz, _control, _owner, _group, _sacl, dacl_offset = _sd_header(sd)
+        if not dacl_offset:
+            return found
+        acl = _acl_at(sd, dacl_offset)
+        count = struct.unpack_from("<H", acl, 4)[0]
+        pos = 8
+        for _ in range(count):
+            ace_type, _flags, size = struct.unpack_from("<BBH", acl, pos)
+            raw = acl[pos : pos + size]
+            start = 8
+            if ace_type in (5, 6, 7, 8):  # object ACEs: flags, then the GUIDs those flags announce
+                object_flags = struct.unpack_from("<I", raw, 8)[0]
+                start = 12 + 16 * bool(object_flags & 1) + 16 * bool(object_flags & 2)
+            if len(raw) >= start + 8:
+                found.add(sid_to_str(raw[start:]))
+            pos += size
+    except (struct.error, ValueError):
+        pass
+    return found

@@ -207,13 +207,27 @@ class ConnectMixin:
     def cmd_get_adsync_pending_export(self, bound: dict[str, Any], req: ApiRequest | None) -> Any:
         return self.store.list_pending_exports(connector=bound.get("ConnectorName"))
 
+    def _group_writeback(self) -> dict[str, Any]:
+        # What the wizard last set, else what the last cycle ran with (the engine's options), else the default.
+        effective = {"Enabled": True, "TargetOU": None, "WritebackGroupDnWithDisplayName": False,
+                     **self.store.group_writeback_effective()}
+        return {**effective, **self.store.group_writeback_wizard()}
+
+    def cmd_get_adsync_aad_company_feature(self, bound: dict[str, Any], req: ApiRequest | None) -> Any:
+        return [{"PasswordHashSync": True, "ForcePasswordChangeOnLogOn": False, "UserWriteback": False,
+                 "DeviceWriteback": False, "UnifiedGroupWriteback": False,
+                 "GroupWritebackV2": bool(self._group_writeback()["Enabled"])}]
+
+    def cmd_get_adsync_group_writeback_configuration(self, bound: dict[str, Any], req: ApiRequest | None) -> Any:
+        return [self._group_writeback()]
+
 
 
 
 # ADSync module cmdlets (Get-/Set-ADSyncScheduler, Start-ADSyncSyncCycle, Get-ADSyncConnectorRunStatus,
-# Get-ADSyncConnector, Get-ADSyncRunProfileResult are real; Get-ADSyncExportError and
-# Get-ADSyncPendingExport are the lab's own: the real server shows those through csexport.exe and
-# the Synchronization Service Manager, which no remote call reaches).
+# Get-ADSyncConnector, Get-ADSyncRunProfileResult, Get-ADSyncAADCompanyFeature are real; Get-ADSyncExportError,
+# Get-ADSyncPendingExport and Get-ADSyncGroupWritebackConfiguration are the lab's own: the real server shows
+# those through csexport.exe, the Synchronization Service Manager and the wizard, which no remote call reaches).
 _ADSYNC_CMDLETS: dict[str, _Cmdlet] = dict([
     _cmdlet("Get-ADSyncScheduler", ConnectMixin.cmd_get_adsync_scheduler, ()),
     _cmdlet("Set-ADSyncScheduler", ConnectMixin.cmd_set_adsync_scheduler, (
@@ -227,6 +241,9 @@ _ADSYNC_CMDLETS: dict[str, _Cmdlet] = dict([
     _cmdlet("Get-ADSyncGlobalSettings", ConnectMixin.cmd_get_adsync_global_settings, ()),
     _cmdlet("Get-ADSyncExportError", ConnectMixin.cmd_get_adsync_export_error, ("ConnectorName",)),
     _cmdlet("Get-ADSyncPendingExport", ConnectMixin.cmd_get_adsync_pending_export, ("ConnectorName",)),
+    _cmdlet("Get-ADSyncAADCompanyFeature", ConnectMixin.cmd_get_adsync_aad_company_feature, ()),
+    # the lab's own, like the two above: a real server shows these on the wizard's group writeback page
+    _cmdlet("Get-ADSyncGroupWritebackConfiguration", ConnectMixin.cmd_get_adsync_group_writeback_configuration, ()),
 ])
 
 

@@ -65,7 +65,8 @@ Sources (Microsoft Learn unless said otherwise) and what each one decides here
   group disabled for writeback on its own stays in AD (the documented default; the other behaviour is
   :attr:`SyncOptions.delete_groups_disabled_for_writeback`). The display-name part of the CN is cut to
   51 characters so that ``<name>_<12 characters>`` fits the 64 characters of ``cn`` -- the limit is the
-  schema's, the exact cut the product applies was not found in its documentation.
+  schema's, the exact cut the product applies was not found in its documentation; the name is computed by
+  :mod:`portal.directory.writeback_names`, the code the portal's rename plan predicts it with.
 * "Configure Group Source of Authority (SOA)" -- :mod:`.authority`: Connect Sync 2.5.76.0+ stops applying AD
   changes to an object whose ``onPremisesSyncBehavior.isCloudManaged`` is true and clears its
   ``onPremisesSyncEnabled``; false hands it back at the next cycle; an older build (the lab store's
@@ -97,6 +98,9 @@ Decisions of the lab (not the product's words)
   ``/o=ExchangeLabs`` X500 the AD object already carries (what an earlier writeback put there), so a
   rebuilt lab cloud matches the seed's AD. Link properties only name objects that have a recipient.
 * Exports to the cloud of one cycle are one store transaction; AD writes follow it.
+* The wizard's group writeback page (on/off, OU, display-name DN option), when the lab page or a rehearsal set
+  it in the store (``group_writeback_wizard``), overrides the options a cycle is given; each cycle records
+  what it ran with (``group_writeback_effective``), which the lab's Entra Connect endpoint reports.
 """
 
 from __future__ import annotations

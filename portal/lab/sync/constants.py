@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from portal.connectors import ad
+from portal.directory import writeback_names
 from portal.lab.seed import CERTIFICATE_USER_IDS_ATTRIBUTE
 
 Policy = Literal["Delta", "Initial"]
@@ -57,9 +58,9 @@ WRITEBACK_GROUP_TYPES: dict[str, int] = {
     "universalMailEnabledSecurityGroup": -2147483640,
 }
 WRITEBACK_MAIL_ENABLED = frozenset({"universalDistributionGroup", "universalMailEnabledSecurityGroup"})
-CN_MAX = 64
-WRITEBACK_TAIL = 12
-WRITEBACK_NAME_MAX = CN_MAX - 1 - WRITEBACK_TAIL  # "<name>_<12 characters>" within cn's 64
+CN_MAX = writeback_names.CN_MAX
+WRITEBACK_TAIL = writeback_names.TAIL
+WRITEBACK_NAME_MAX = writeback_names.NAME_MAX  # "<name>_<12 characters>" within cn's 64
 
 # Recipient link properties and the on-premises attributes they come from.
 LINKS: dict[str, tuple[str, ...]] = {

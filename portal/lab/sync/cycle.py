@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Literal
 from uuid import UUID
@@ -57,6 +58,17 @@ class _Cycle(_Projection, _Recipients, _Writeback, _ExportErrors, _SourceOfAutho
         self.domain_fqdn = ".".join(v for t, v in (r[0] for r in ad.parse_dn(self.base_dn).rdns) if t.lower() == "dc")
         self.sync_ous = [str(ad.parse_dn(ou)) for ou in layout.sync_ous(self.base_dn)]
         self.writeback_ou = str(ad.parse_dn(layout.writeback_ou(self.base_dn)))
+        # The lab wizard's group writeback page (a rehearsal flips it) overrides the options given to the cycle.
+        wizard = store.group_writeback_wizard()
+        if wizard:
+            self.options = options = replace(
+                options, group_writeback_enabled=bool(wizard.get("Enabled", options.group_writeback_enabled)),
+                writeback_display_name=bool(wizard.get("WritebackGroupDnWithDisplayName",
+                                                       options.writeback_display_name)))
+            if wizard.get("TargetOU"):
+                self.writeback_ou = str(ad.parse_dn(wizard["TargetOU"]))
+        store.record_group_writeback_effective(Enabled=options.group_writeback_enabled, TargetOU=self.writeback_ou,
+                                               WritebackGroupDnWithDisplayName=options.writeback_display_name)
         self.state_path = store.path.parent / STATE_FILE
         self.state = _State.load(self.state_path)
         self.result = CycleResult(policy=policy, run_id=run_id, staging=self.staging)

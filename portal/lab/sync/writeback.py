@@ -7,13 +7,12 @@ from typing import Any
 
 from portal.connectors import ad
 from portal.connectors.ad import DirectoryObject
+from portal.directory import writeback_names
 
 from .constants import (
     WRITEBACK_GROUP_TYPES,
     WRITEBACK_MAIL_ENABLED,
-    WRITEBACK_NAME_MAX,
     WRITEBACK_READ_ATTRIBUTES,
-    WRITEBACK_TAIL,
 )
 from .model import ExportErrorRecord
 from .scoping import _Attrs
@@ -23,13 +22,11 @@ from .state import _json_safe
 def writeback_cn(*, object_id: str, display_name: str | None, with_display_name: bool) -> str:
     """The cn group writeback gives a cloud group: ``Group_<id>`` or ``<name>_<last 12 of id>``.
 
-    The value is unescaped; build the DN with ``ad.child_dn`` (EscapeDNComponent's job).
+    One computation with the portal's rename plan (:mod:`portal.directory.writeback_names`), so a
+    rehearsal proves what the plan predicted. The value is unescaped; build the DN with ``ad.child_dn``.
     """
-    oid = object_id.lower()
-    name = (display_name or "").strip()
-    if not with_display_name or not name:
-        return f"Group_{oid}"
-    return f"{name[:WRITEBACK_NAME_MAX]}_{oid[-WRITEBACK_TAIL:]}"
+    return writeback_names.writeback_cn(object_id=object_id, display_name=display_name,
+                                        with_display_name=with_display_name)
 
 
 class _Writeback:

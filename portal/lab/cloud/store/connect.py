@@ -37,6 +37,34 @@ class ConnectStoreMixin:
             raise ValueError(f"not a four-part build number: {version!r}")
         self._execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('connect_version', ?)", (_dumps(version),))
 
+    def group_writeback_wizard(self) -> dict[str, Any]:
+        """Group writeback as the lab's wizard last set it ({} when never set: the engine's options decide).
+
+        Keys: ``Enabled``, ``TargetOU``, ``WritebackGroupDnWithDisplayName`` (the wizard's checkbox)."""
+        row = self._execute("SELECT value FROM settings WHERE key = 'group_writeback_wizard'").fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def set_group_writeback_wizard(self, **values: Any) -> dict[str, Any]:
+        unknown = set(values) - {"Enabled", "TargetOU", "WritebackGroupDnWithDisplayName"}
+        if unknown:
+            raise ValueError(f"unknown group writeback settings: {', '.join(sorted(unknown))}")
+        merged = {**self.group_writeback_wizard(), **values}
+        self._execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('group_writeback_wizard', ?)",
+                      (_dumps(merged),))
+        return merged
+
+    def clear_group_writeback_wizard(self) -> None:
+        self._execute("DELETE FROM settings WHERE key = 'group_writeback_wizard'")
+
+    def group_writeback_effective(self) -> dict[str, Any]:
+        """What the last cycle did about group writeback (the engine records it)."""
+        row = self._execute("SELECT value FROM settings WHERE key = 'group_writeback_effective'").fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def record_group_writeback_effective(self, **values: Any) -> None:
+        self._execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('group_writeback_effective', ?)",
+                      (_dumps(values),))
+
     def sync_connectors(self) -> list[dict[str, Any]]:
         """The sync server's connectors (AD and Entra ID), as ``Get-ADSyncConnector`` lists them."""
         row = self._execute("SELECT value FROM settings WHERE key = 'sync_connectors'").fetchone()

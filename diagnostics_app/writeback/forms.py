@@ -1,0 +1,24 @@
+"""Forms of the writeback rename pages. They collect; the services judge."""
+
+from __future__ import annotations
+
+from django import forms
+
+# The approval forms are the DL migration's: one wording of what an approver signs, one validity rule.
+from migrations_app.forms import ApproveForm, RejectForm
+
+__all__ = ["ApproveForm", "ConfirmStepForm", "PlanApproveForm", "RejectForm", "StartForm"]
+
+
+class StartForm(forms.Form):
+    """Starting a plan or a verification takes no options: the form carries the CSRF token."""
+
+
+class PlanApproveForm(ApproveForm):
+    # The hash of the plan the approver read: a newer reading of the same plan id cannot be signed blind.
+    plan_hash = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+
+class ConfirmStepForm(forms.Form):
+    note = forms.CharField(label="Note (what you saw)", max_length=500, required=False)
+    confirm = forms.BooleanField(label="I did this step and checked what it asks", required=True)
