@@ -18,6 +18,7 @@ TOOLS = [
     ("Directory", "directory:search", "accounts.view_directory"),
     ("Jobs", "jobs:list", "jobs.view_job"),
     ("Audit", "audit:list", "audit.view_auditevent"),
+    ("Sign-in lockouts", "lockouts", "accounts.unlock_sign_in"),
     ("Lab", "lab:home", "accounts.manage_lab"),
 ]
 
