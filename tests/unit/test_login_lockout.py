@@ -135,6 +135,10 @@ def test_an_administrator_sees_the_lockout_and_unlocks_it_from_the_page(client, 
     unlock = AuditEvent.objects.get(action="auth.unlock")
     assert unlock.target == "user:breakglass" and unlock.actor_id == admin.pk
     assert _sign_in(client, "breakglass", "10.0.0.1")
+    client.force_login(admin)
+    again = client.post(action, form_fields(html, action), follow=True)  # the same form, posted twice
+    assert "That lockout had already ended" in again.content.decode()
+    assert AuditEvent.objects.filter(action="auth.unlock").count() == 1
 
 
 def test_lockouts_page_is_for_administrators_only(client, make_user, settings):
