@@ -237,6 +237,8 @@ def main() -> None:
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else None
     print(f"Portal under load: {CONCURRENCY} signed-in users for {SECONDS}s, lab of {USERS:,} users "
           f"(gunicorn {' '.join(__import__('portal.stack', fromlist=['WEB_ARGV']).WEB_ARGV[2:])}, {BIND})")
+    print(f"  machine load average while it ran: {os.getloadavg()[1]:.1f} over 5 min on {os.cpu_count()} cores "
+          f"(the figures are this machine's, shared or not)")
     print(f"  signing in through the login form, one after the other before the run: median "
           f"{sorted(sign_in)[len(sign_in) // 2] * 1000:.0f} ms, slowest {max(sign_in) * 1000:.0f} ms")
     print(f"  {'page':32} {'requests':>8} {'req/s':>6} {'p50':>6} {'p95':>6} {'p99':>6} {'fail':>5}  p95 vs baseline")
@@ -253,14 +255,16 @@ def main() -> None:
           f"{'met' if not slow else 'NOT met on ' + ', '.join(slow)}; failures: {total['failures']}; "
           f"live log p99 under {GOAL_LOG_MS} ms: {'met' if log and log['p99'] < GOAL_LOG_MS else 'NOT met'}")
     if baseline is not None:
-        print(f"  baseline ({baseline['recorded']}, {baseline['users']:,} users, {baseline['seconds']}s): "
+        print(f"  baseline ({baseline['recorded']}, {baseline['users']:,} users, {baseline['seconds']}s, load average "
+              f"{baseline.get('loadavg_5min', '?')}): "
               f"{baseline['rps']:.1f} req/s; now {total['rps'] / baseline['rps']:.2f}x the throughput")
     if total["failures"]:
         print(f"  failures, first ones: {(VAR / 'locust_failures.csv').read_text()[:1500]}")
     elif baseline is None or os.environ.get("BENCH_LOAD_RECORD") == "1":
         BASELINE.write_text(json.dumps({
             "recorded": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "users": USERS, "seconds": SECONDS,
-            "concurrency": CONCURRENCY, "rps": total["rps"], "pages": pages}, indent=1) + "\n")
+            "concurrency": CONCURRENCY, "loadavg_5min": round(os.getloadavg()[1], 1), "cores": os.cpu_count(),
+            "rps": total["rps"], "pages": pages}, indent=1) + "\n")
         print(f"  recorded this run as the baseline: {BASELINE.relative_to(ROOT)}")
 
 

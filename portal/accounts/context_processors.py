@@ -24,6 +24,18 @@ TOOLS = [
 
 
 def navigation(request):
+    # Context processors run at every render with the request, and a table renders a template per cell
+    # (TemplateColumn): without this, a 100-row page asked for the roles and the counts 100 times.
+    cached = getattr(request, "_navigation_context", None)
+    if cached is not None:
+        return cached
+    context = _navigation(request)
+    if request is not None:
+        request._navigation_context = context
+    return context
+
+
+def _navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
