@@ -16,7 +16,7 @@ PG_PYTEST_ARGS ?=
 POSTGRES_TEST_PORT ?= 5439
 POSTGRES_URL ?= postgres://dirops@127.0.0.1:$(POSTGRES_TEST_PORT)/dirops
 # Exact versions with their hashes, for the machines' Python and architecture (the image uses the same):
-# base.lock is what production runs (Dockerfile), dev.lock adds the lab, test and tooling extras.
+# base.lock is what production runs (Dockerfile), dev.lock adds the lab, test, bench and tooling extras.
 LOCKS := requirements/pip.lock requirements/base.lock requirements/dev.lock
 LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes
 LOCK_ARGS ?=
@@ -46,7 +46,7 @@ install: system-packages $(STAMP)
 lock: $(STAMP)
 	$(VENV)/bin/uv pip compile -q pyproject.toml $(LOCK_TARGET) $(LOCK_ARGS) \
 	  --custom-compile-command 'make lock' -o requirements/base.lock
-	$(VENV)/bin/uv pip compile -q pyproject.toml --extra lab --extra test -c requirements/base.lock \
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra lab --extra test --extra bench -c requirements/base.lock \
 	  $(LOCK_TARGET) $(LOCK_ARGS) --custom-compile-command 'make lock' -o requirements/dev.lock
 
 demo: export LAB_MODE := 1

@@ -166,8 +166,23 @@ LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_MINUTES = env.float("LOGIN_LOCKOUT_MINUTES", default=15.0)
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = LOGIN_LOCKOUT_MINUTES / 60  # hours
-# Either counts: a username guessed at from many addresses, or one address trying many usernames.
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# What a run of failures locks. `username+address` (the default): that username from that client address
+# only, so behind a reverse proxy without AUDIT_CLIENT_IP_HEADER, or on a shared NAT, where every sign-in
+# seems to come from one address, one person's wrong passwords never lock anyone else out. `username`: the
+# account from everywhere (a password guessed at from many addresses is stopped too, but anyone who knows
+# the name can lock the account). `username,address`: either counts; only where each person's address is
+# really seen, since failures from one address then lock every username tried from it.
+LOGIN_LOCKOUT_CHOICES = {
+    "username+address": [["username", "ip_address"]],
+    "username": ["username"],
+    "username,address": ["username", "ip_address"],
+}
+LOGIN_LOCKOUT_BY = env.str("LOGIN_LOCKOUT_BY", default="username+address").replace(" ", "").lower()
+if LOGIN_LOCKOUT_BY not in LOGIN_LOCKOUT_CHOICES:
+    raise ValueError(f"LOGIN_LOCKOUT_BY must be one of {', '.join(LOGIN_LOCKOUT_CHOICES)}, not {LOGIN_LOCKOUT_BY!r}")
+AXES_LOCKOUT_PARAMETERS = LOGIN_LOCKOUT_CHOICES[LOGIN_LOCKOUT_BY]
+# axes warns when the address is left out; `username` leaves it out on purpose.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"] if LOGIN_LOCKOUT_BY == "username" else []
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit log already

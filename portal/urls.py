@@ -13,6 +13,8 @@ urlpatterns = [
     path("login/microsoft/", account_views.entra_start, name="entra_start"),
     path("login/microsoft/callback/", account_views.entra_callback, name="entra_callback"),
     path("logout/", requires()(account_views.PortalLogoutView.as_view()), name="logout"),
+    path("accounts/lockouts/", account_views.lockouts, name="lockouts"),
+    path("accounts/lockouts/<int:pk>/unlock/", account_views.unlock, name="unlock"),
     path("jobs/", include("portal.jobs.urls")),
     path("audit/", include("portal.audit.urls")),
     path("directory/", include("portal.directory.urls")),

@@ -18,11 +18,24 @@ TOOLS = [
     ("Directory", "directory:search", "accounts.view_directory"),
     ("Jobs", "jobs:list", "jobs.view_job"),
     ("Audit", "audit:list", "audit.view_auditevent"),
+    ("Sign-in lockouts", "lockouts", "accounts.unlock_sign_in"),
     ("Lab", "lab:home", "accounts.manage_lab"),
 ]
 
 
 def navigation(request):
+    # Context processors run at every render with the request, and a table renders a template per cell
+    # (TemplateColumn): without this, a 100-row page asked for the roles and the counts 100 times.
+    cached = getattr(request, "_navigation_context", None)
+    if cached is not None:
+        return cached
+    context = _navigation(request)
+    if request is not None:
+        request._navigation_context = context
+    return context
+
+
+def _navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}

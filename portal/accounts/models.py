@@ -18,6 +18,7 @@ class PortalPermission(models.Model):
             ("view_mfa_report", "Read the MFA registration report"),
             ("view_writeback_plan", "Read writeback rename plans"),
             ("manage_lab", "Run the rehearsal lab (lab mode only)"),
+            ("unlock_sign_in", "See locked-out local sign-ins and unlock them"),
         ]
 
 

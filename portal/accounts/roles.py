@@ -53,6 +53,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "jobs.resume_job",
         "audit.view_auditevent",
         "accounts.manage_lab",
+        "accounts.unlock_sign_in",
     },
     APPROVER: {
         "accounts.view_directory",

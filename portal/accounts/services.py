@@ -160,3 +160,16 @@ def check_second_factor(*, user, code: str, request=None) -> bool:
                after={"left": len(device.recovery_code_hashes)}, request=request)
         return True
     return False
+
+
+def do_unlock_sign_in(*, attempt_id: int) -> str | None:
+    """End one lockout now. Deleting axes' count is what unlocks; its post_delete signal audits the unlock
+    (auth.unlock, by the signed-in person), as it does for the Django admin and `axes_reset_username`.
+    Returns the username unlocked, None when that lockout had already ended."""
+    from .selectors import locked_out_attempts
+
+    attempt = locked_out_attempts().filter(pk=attempt_id).first()
+    if attempt is None:  # unlocked meanwhile, or its cool-off ran out (axes clears that count itself)
+        return None
+    attempt.delete()
+    return attempt.username or ""

@@ -10,7 +10,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from . import totp
 from .middleware import ENTRA_SESSION_KEY, SIGN_IN_NOTICE_KEY
@@ -210,3 +210,32 @@ def _finish_local_sign_in(request, user) -> None:
     request.session.pop(PENDING_KEY, None)
     user._sign_in_method = "password+totp"
     login(request, user, backend="portal.accounts.backends.LocalAccountBackend")
+
+
+# -- lockouts of local sign-ins --------------------------------------------------------------------
+
+
+@requires("accounts.unlock_sign_in")
+@require_GET
+def lockouts(request):
+    from .selectors import locked_out_attempts, lockout_until
+
+    rows = [{"attempt": a, "until": lockout_until(a)} for a in locked_out_attempts()]
+    return render(request, "registration/lockouts.html", {
+        "rows": rows, "limit": settings.AXES_FAILURE_LIMIT, "minutes": settings.LOGIN_LOCKOUT_MINUTES,
+        "lockout_by": settings.LOGIN_LOCKOUT_BY})
+
+
+@requires("accounts.unlock_sign_in")
+@require_POST
+def unlock(request, pk: int):
+    from django.contrib import messages
+
+    from .services import do_unlock_sign_in
+
+    username = do_unlock_sign_in(attempt_id=pk)
+    if username is None:
+        messages.info(request, "That lockout had already ended.")
+    else:
+        messages.info(request, f"Unlocked the sign-in of {username or 'an unnamed attempt'}.")
+    return redirect("lockouts")
