@@ -3,5 +3,6 @@
 from .addresses import AddressFinding, AddressFix, AddressScan
 from .mfa import MfaSnapshot, MfaUserRow
 from .mfa_policies import MfaPolicy
+from .mfa_waves import MfaWaveGroups
 
-__all__ = ["AddressFinding", "AddressFix", "AddressScan", "MfaPolicy", "MfaSnapshot", "MfaUserRow"]
+__all__ = ["AddressFinding", "AddressFix", "AddressScan", "MfaPolicy", "MfaSnapshot", "MfaUserRow", "MfaWaveGroups"]

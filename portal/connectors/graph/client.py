@@ -44,6 +44,7 @@ from .convert import (
     _user,
 )
 from .errors import GraphError, TokenError, _header, _map_exception, _retry_after, error_for_status
+from .group_writes import GroupWritesMixin
 from .policies import PolicyReadsMixin
 from .query import ODataFilter, _filter_text, _select
 from .settings import GraphSettings
@@ -72,7 +73,7 @@ from .types import (
 T = TypeVar("T")
 
 
-class EntraGraph(PolicyReadsMixin):
+class EntraGraph(PolicyReadsMixin, GroupWritesMixin):
     """Microsoft Graph for one tenant, as a synchronous API. See the package docstring.
 
     Use as a context manager (or call :meth:`close`) so that its loop thread and connections end.
