@@ -91,7 +91,7 @@ class MfaWaveGroupsJob(JobRunner):
             raise JobFailed(f"Microsoft Graph refused a write: {exc}") from None
         do_finish_wave_groups(req=req, report=report)
         waves = report["waves"].values()
-        created = sum(1 for w in waves if w.get("created"))
+        created = sum(1 for w in waves if w.get("created_now"))
         added, removed = sum(w["added"] for w in waves), sum(w["removed"] for w in waves)
         self.summary = (f"MFA wave groups #{req.pk}: {len(req.waves)} group(s), {created} created; "
                         f"{added} member(s) added, {removed} removed.")
@@ -101,7 +101,7 @@ class MfaWaveGroupsJob(JobRunner):
 
     def _write_wave(self, graph, wave: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
         group_id = (before or {}).get("group_id")
-        created = bool((before or {}).get("created"))
+        created, created_now = bool((before or {}).get("created")), False
         if not group_id:
             nickname = wave["mail_nickname"].replace("'", "''")
             found = list(graph.iter_groups(filter=f"mailNickname eq '{nickname}'", select=["id", "displayName"]))
@@ -112,7 +112,7 @@ class MfaWaveGroupsJob(JobRunner):
             group_id = graph.create_security_group(
                 display_name=wave["group_name"], mail_nickname=wave["mail_nickname"],
                 description="Staged MFA roll-out wave, written by DirOps Portal")
-            created = True
+            created = created_now = True
             self.info(f"Created group {wave['group_name']}.")
         skipped: list[str] = []
         for user_id in plan.add:
@@ -130,5 +130,5 @@ class MfaWaveGroupsJob(JobRunner):
         else:
             self.info(f"{wave['group_name']}: {len(plan.add) - len(skipped)} added, {len(plan.remove)} removed"
                       + (f", {len(skipped)} no longer in the tenant" if skipped else "") + ".")
-        return {"group_id": group_id, "group_name": wave["group_name"], "created": created,
+        return {"group_id": group_id, "group_name": wave["group_name"], "created": created, "created_now": created_now,
                 "added": len(plan.add) - len(skipped), "removed": len(plan.remove), "skipped": skipped}

@@ -121,7 +121,9 @@ def do_reject_wave_groups(*, req: MfaWaveGroups, user, reason: str = "", request
 
 
 def check_can_write(*, req: MfaWaveGroups) -> None:
-    if req.status not in (WaveGroupsStatus.APPROVED, WaveGroupsStatus.FAILED) or req.approved_by_id is None:
+    # A finished or failed request may run again while its approval lasts: the groups converge to the waves.
+    if req.status not in (WaveGroupsStatus.APPROVED, WaveGroupsStatus.DONE, WaveGroupsStatus.FAILED) \
+            or req.approved_by_id is None:
         raise WavesRefused(f"Wave groups #{req.pk} are {req.get_status_display().lower()}: only approved wave "
                            "groups are written.")
     if req.approval_expires_at is None or req.approval_expires_at < timezone.now():
@@ -141,7 +143,7 @@ def do_finish_wave_groups(*, req: MfaWaveGroups, report: dict[str, Any], failed:
     MfaWaveGroups.objects.filter(pk=req.pk).update(status=status, report=report)
     waves = report.get("waves") or {}
     record(actor=None, action="mfa.wave_groups.write", target=f"mfa_wave_groups:{req.pk}", job=req.job,
-           after={"created": sum(1 for w in waves.values() if w.get("created")),
+           after={"created": sum(1 for w in waves.values() if w.get("created_now")),
                   "added": sum(int(w.get("added", 0)) for w in waves.values()),
                   "removed": sum(int(w.get("removed", 0)) for w in waves.values()), "error": failed})
     req.refresh_from_db()

@@ -220,9 +220,9 @@ class LabCloud(AuthMixin, GraphQueryMixin, GraphDirectoryMixin, GraphAuthMethods
             route("GET", rf"/users/{seg}/authentication/methods", self._auth_methods),
             route("GET", rf"/users/{seg}/authentication/methods/{seg}", self._auth_method),
             route("GET DELETE PATCH", rf"/users/{seg}", self._user_item),
-            route("GET", r"/groups", lambda r, m: self._list_kind(r, "group")),
+            route("GET POST", r"/groups", lambda r, m: self._list_kind(r, "group") if r.method == "GET"
+                  else self._create_group(r, m)),
             route("GET", r"/groups/\$count", lambda r, m: self._count_kind(r, "group")),
-            route("POST", r"/groups", self._create_group),
             route("GET", rf"/groups/{seg}/(members|transitiveMembers){cast}/\$count", self._members_count),
             route("GET", rf"/groups/{seg}/(members|transitiveMembers){cast}", self._members),
             route("POST", rf"/groups/{seg}/members/\$ref", self._add_member_ref),
