@@ -73,12 +73,16 @@ def outcome_of(report: dict[str, Any], *, batch_dns: set[str]) -> tuple[str, lis
     return BatchListOutcome.READY, []
 
 
+def children_in_batch(lists) -> dict[str, set[str]]:
+    """Each list of the batch (by address) → the lists of the batch it contains, from the inventory."""
+    by_dn = {item.distribution_list.dn.lower(): item.mail.lower() for item in lists if item.distribution_list}
+    return {item.mail.lower(): {by_dn[dn.lower()] for dn in (item.distribution_list.child_lists or [])
+                                if dn.lower() in by_dn} if item.distribution_list else set() for item in lists}
+
+
 def nesting_order(lists) -> Order:
     """The batch's run order from the inventory's nesting (child_lists): keys are the lists' addresses."""
-    by_dn = {item.distribution_list.dn.lower(): item.mail.lower() for item in lists if item.distribution_list}
-    return order_lists({item.mail.lower(): {by_dn[dn.lower()] for dn in (item.distribution_list.child_lists or [])
-                                            if dn.lower() in by_dn} if item.distribution_list else set()
-                        for item in lists})
+    return order_lists(children_in_batch(lists))
 
 
 def preflight_batch(*, batch: MigrationBatch, c: engine.Connectors, runner: JobRunner

@@ -67,3 +67,14 @@ def unread_notifications(*, user) -> int:
 
 def notifications_of(*, user) -> QuerySet[Notification]:
     return Notification.objects.filter(user=user)[:100]
+
+
+def run_report(batch: MigrationBatch) -> list[list]:
+    """One row per list: address, wave, run result, why, migration, job and its warnings."""
+    rows = []
+    for item in batch.lists.select_related("migration", "migration__job").order_by("mail"):
+        job = item.migration.job if item.migration else None
+        rows.append([item.mail, (item.preflight or {}).get("wave", ""), item.get_run_state_display(), item.run_note,
+                     item.migration_id or "", job.pk if job else "", job.get_absolute_url() if job else "",
+                     job.warning_count if job else ""])
+    return rows

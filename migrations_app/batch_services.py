@@ -8,8 +8,6 @@ after its sign-off sends it back to Submitted.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from portal.approvals import check_approval_validity, plan_hash
 from portal.audit.services import record, refusal_recorded
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
@@ -30,7 +29,7 @@ from .choices import (
     BatchStatus,
 )
 from .models import BatchList, MigrationBatch
-from .services import MigrationRefused, check_approval_validity, check_options
+from .services import MigrationRefused, check_options
 
 KIND_BATCH_PREFLIGHT = "dl_batch_preflight"
 _SIGNED = (BatchStatus.APPROVED, BatchStatus.SCHEDULED)
@@ -71,7 +70,7 @@ def batch_plan_hash(batch: MigrationBatch) -> str:
     plan = {"options": batch.options, "lists": [[m.lower(), h] for m, h, _ in lists],
             "window_start": batch.window_start.isoformat() if batch.window_start else None,
             "window_end": batch.window_end.isoformat() if batch.window_end else None}
-    return hashlib.sha256(json.dumps(plan, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return plan_hash(plan)
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -273,7 +272,7 @@ def _transition(*, batch, to, user, note, request, valid_for, signed_hash) -> Mi
         _check_ready_to_sign(batch)
         if signed_hash is not None and signed_hash != batch.plan_hash:
             raise MigrationRefused("The batch changed while you read it: read it again before you sign.")
-        validity = check_approval_validity(valid_for)
+        validity = check_approval_validity(valid_for, refused=MigrationRefused)
         fields.update(approved_by=user, decided_at=now, decision_note=note[:500], approval_expires_at=now + validity)
         detail = {"plan_hash": batch.plan_hash, "expires_at": (now + validity).isoformat(),
                   "lists": batch.lists.count()}

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.accounts.permissions import requires
 
-from . import batch_rows
+from . import batch_rows, batch_run
 from . import batch_selectors as bsel
 from . import batch_services as bsvc
 from . import selectors as sel
@@ -23,9 +25,10 @@ from .models import MigrationBatch
 from .notifications import do_mark_read
 from .services import MigrationRefused
 
-# What a person may ask from the batch page's buttons; approval and rejection have their own forms.
-# Scheduling is not offered until the batch run exists: a Scheduled batch would wait for nothing.
+# What a person may ask from the batch page's buttons; approval, rejection and scheduling have their own forms.
 _MOVES = {"submit": BatchStatus.SUBMITTED, "withdraw": BatchStatus.DRAFT, "cancel": BatchStatus.CANCELLED}
+_PAUSE = {"pause": True, "resume": False}
+_LIVE = (BatchStatus.SCHEDULED, BatchStatus.RUNNING)
 
 
 @requires("accounts.view_dl_migration")
@@ -74,6 +77,8 @@ def _page(request, batch: MigrationBatch, *, status: int = 200, **extra):
         "approve_form": BatchApproveForm(initial={**BatchApproveForm.with_defaults().initial,
                                                   "plan_hash": batch.plan_hash}),
         "reject_form": RejectForm(),
+        "live": batch.status in _LIVE or bool(batch.job_id and batch.job and batch.job.finished_at is None),
+        "progress": batch_run.batch_progress(batch),
         **extra,
     }
     return render(request, "migrations_app/batch_detail.html", context, status=status)
@@ -209,14 +214,54 @@ def batch_preflight(request, pk: int):
 @require_POST
 def batch_move(request, pk: int, move: str):
     batch = get_object_or_404(MigrationBatch, pk=pk)
-    if move not in _MOVES:
+    if move not in _MOVES and move not in _PAUSE:
         return _refused(request, pk, MigrationRefused(f"There is no '{move[:40]}' for a batch."))
     try:
+        if move in _PAUSE:
+            batch = batch_run.do_pause_batch(batch=batch, user=request.user, paused=_PAUSE[move], request=request)
+            messages.info(request, f"Batch #{pk} {'paused: no new list starts' if batch.paused else 'resumed'}.")
+            return redirect(batch)
         batch = bsvc.do_transition_batch(batch=batch, to=_MOVES[move], user=request.user, request=request)
     except (MigrationRefused, PermissionDenied) as exc:
         return _refused(request, pk, exc)
     messages.info(request, f"Batch #{pk} is {batch.get_status_display().lower()}.")
     return redirect(batch)
+
+
+@requires("migrations_app.migrate_dl")
+@require_POST
+def batch_schedule(request, pk: int):
+    batch = get_object_or_404(MigrationBatch, pk=pk)
+    when = request.POST.get("when", "now")
+    if when not in ("now", "window"):
+        return _refused(request, pk, MigrationRefused("Choose to start now or at the window's start."))
+    try:
+        batch = batch_run.do_schedule_batch(batch=batch, user=request.user, now_=when == "now", request=request)
+    except (MigrationRefused, PermissionDenied) as exc:
+        return _refused(request, pk, exc)
+    messages.info(request, f"Batch #{pk} is {batch.get_status_display().lower()}"
+                  + (": its lists start now, children first." if batch.status == BatchStatus.RUNNING
+                     else f"; it starts at {batch.window_start:%Y-%m-%d %H:%M} UTC."))
+    return redirect(batch)
+
+
+@requires("accounts.view_dl_migration")
+@require_GET
+def batch_report_csv(request, pk: int):
+    batch = get_object_or_404(MigrationBatch, pk=pk)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-report.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["list", "wave", "result", "note", "migration", "job", "job_url", "warnings"])
+    for row in bsel.run_report(batch):
+        writer.writerow([_cell(v) for v in row])
+    return response
+
+
+def _cell(value) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @requires("migrations_app.approve_migration")

@@ -34,6 +34,17 @@ OPEN_MIGRATION_STATUSES = (MigrationStatus.AWAITING_APPROVAL, MigrationStatus.QU
 DONE_MIGRATION_STATUSES = (MigrationStatus.MIGRATED, MigrationStatus.MIGRATED_WITH_WARNINGS)
 
 
+class MigrationMethod(models.TextChoices):
+    """How a list reaches the cloud: recreated as a cloud-only list (the field notes' method), or its
+    source of authority handed to the cloud in place (``onPremisesSyncBehavior``, 2025)."""
+
+    RECREATE = "recreate", "Recreate"
+    IN_PLACE = "in_place", "In place"
+
+
+MIGRATION_METHOD_COLOURS = {MigrationMethod.RECREATE: "grey", MigrationMethod.IN_PLACE: "blue"}
+
+
 class CheckOutcome(models.TextChoices):
     PASS = "pass", "Pass"
     WARNING = "warning", "Warning"
@@ -140,3 +151,29 @@ BATCH_LIST_OUTCOME_COLOURS = {
     BatchListOutcome.WARNINGS: "amber",
     BatchListOutcome.BLOCKED: "red",
 }
+
+
+class BatchListRun(models.TextChoices):
+    """Where one list of a running batch stands."""
+
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Running"
+    MIGRATED = "migrated", "Migrated"
+    WARNINGS = "warnings", "Migrated with warnings"
+    FAILED = "failed", "Failed"
+    BLOCKED = "blocked", "Blocked"
+    NOT_STARTED = "not_started", "Not started"
+
+
+BATCH_LIST_RUN_COLOURS = {
+    BatchListRun.PENDING: "grey",
+    BatchListRun.RUNNING: "blue",
+    BatchListRun.MIGRATED: "green",
+    BatchListRun.WARNINGS: "amber",
+    BatchListRun.FAILED: "red",
+    BatchListRun.BLOCKED: "red",
+    BatchListRun.NOT_STARTED: "dark",
+}
+# A list in one of these will not move any more in this batch.
+FINAL_LIST_RUNS = (BatchListRun.MIGRATED, BatchListRun.WARNINGS, BatchListRun.FAILED, BatchListRun.BLOCKED,
+                   BatchListRun.NOT_STARTED)

@@ -129,6 +129,9 @@ def run_preflight(*, mail: str, options: MigrationOptions, c: Connectors,
         protected = is_protected_from_deletion(sd) if isinstance(sd, bytes) and len(sd) >= 20 else None
     report = check_preflight(facts=facts, options=options, non_sync_ou=non_sync, non_sync_ou_exists=exists,
                              non_sync_ou_in_scope=in_scope, already_migrated=already_migrated, protected=protected)
+    from .inplace import assess_preflight  # the in-place method builds on this module
+
+    assess_preflight(report=report, facts=facts, options=options, c=c)
     return facts, report
 
 
@@ -185,6 +188,9 @@ def _recipient_dict(r: exo.Recipient) -> dict[str, Any]:
 
 class MigrationProcess:
     """Runs the steps of one migration inside its job (``runner``) with open connectors (``c``)."""
+
+    steps: tuple[str, ...] = STEPS  # the in-place method (inplace.InPlaceProcess) has steps of its own
+    point_of_no_return: str = POINT_OF_NO_RETURN
 
     def __init__(self, *, migration: Migration, runner: JobRunner, c: Connectors,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -254,12 +260,13 @@ class MigrationProcess:
     # -- the run ------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self.save(status=MigrationStatus.RUNNING)
-        total = len(STEPS)
-        for index, name in enumerate(STEPS):
+        steps = self.steps
+        total = len(steps)
+        for index, name in enumerate(steps):
             self.runner.progress(index, total)
-            before_return = STEPS.index(name) < STEPS.index(POINT_OF_NO_RETURN)
+            before_return = steps.index(name) < steps.index(self.point_of_no_return)
             try:
-                if name == POINT_OF_NO_RETURN and not self.runner.completed(name):
+                if name == self.point_of_no_return and not self.runner.completed(name):
                     # A cancel requested until now still rolls back; from here it is refused.
                     self.runner.forbid_cancel("the original list is being disabled on-premises")
                 with self.runner.step(name) as todo:
@@ -391,8 +398,8 @@ class MigrationProcess:
     def _member_identities(self) -> list[str]:
         members = self.backup(BackupKind.ONPREM_MEMBERS)["members"]
         skip_children = self.options.skip_nested_group_check
-        return [m["cloud_identity"] for m in members
-                if m["cloud_identity"] and not (skip_children and m["kind"] == "group" and m["mail"])]
+        return list(dict.fromkeys(m["cloud_identity"] for m in members if m["cloud_identity"]  # stand-ins: once
+                                  and not (skip_children and m["kind"] == "group" and m["mail"])))
 
     def _link_identities(self, *attributes: str) -> list[str]:
         links = self.backup(BackupKind.ONPREM_MEMBERS)["links"]

@@ -6,18 +6,28 @@ from typing import Any
 
 from django import forms
 
+# The sign-off forms are shared by every area (portal/approvals); the DL pages import them from here too.
+from portal.approvals.forms import ApproveForm, RejectForm  # noqa: F401
+
 from .models import MigrationSettings
 
 GROUP_TYPE_CHOICES = [("", "Keep the on-premises type"), ("Distribution", "Distribution"),
                       ("Security", "Security")]
-OPTION_FIELDS = ("skip_nested_group_check", "hybrid_mail_flow", "keep_original", "group_type", "routing_domain",
-                 "name_prefix", "name_suffix", "remove_twin_via_graph", "allow_centralized_mail_flow", "non_sync_ou")
+METHOD_CHOICES = [("recreate", "Recreate as a cloud list"),
+                  ("in_place", "In place: hand its source of authority to the cloud")]
+OPTION_FIELDS = ("method", "skip_nested_group_check", "hybrid_mail_flow", "keep_original", "group_type",
+                 "routing_domain", "name_prefix", "name_suffix", "remove_twin_via_graph", "allow_centralized_mail_flow",
+                 "non_sync_ou")
 
 
 class PreflightForm(forms.Form):
     mail = forms.CharField(label="Primary SMTP address of the list", max_length=400,
                            widget=forms.TextInput(attrs={"placeholder": "sales-team@contoso.com",
                                                          "autocomplete": "off", "spellcheck": "false"}))
+    method = forms.ChoiceField(
+        choices=METHOD_CHOICES, initial="recreate", widget=forms.RadioSelect, label="Method", required=False,
+        help_text="In place keeps the cloud list's object id, addresses, members and permissions (Entra Connect "
+                  "2.5.76.0 or later); the preflight recommends one for this list and says why.")
     hybrid_mail_flow = forms.BooleanField(
         required=False, label="Hybrid mail flow",
         help_text="Create a dynamic list on-premises that forwards to the cloud list, so on-premises senders "
@@ -50,8 +60,10 @@ class PreflightForm(forms.Form):
 
     def options(self) -> dict[str, Any]:
         data = self.cleaned_data
-        return {name: (data.get(name).strip() if isinstance(data.get(name), str) else bool(data.get(name)))
-                for name in OPTION_FIELDS}
+        options = {name: (data.get(name).strip() if isinstance(data.get(name), str) else bool(data.get(name)))
+                   for name in OPTION_FIELDS}
+        options["method"] = options.get("method") or "recreate"  # forms without the choice (batches) recreate
+        return options
 
 
 class AddressForm(forms.Form):
@@ -67,23 +79,6 @@ class RestoreForm(forms.Form):
 
     def matches(self, mail: str) -> bool:
         return self.is_valid() and self.cleaned_data["confirm_mail"].strip().lower() == mail.lower()
-
-
-class ApproveForm(forms.Form):
-    valid_hours = forms.FloatField(label="Valid for (hours)", min_value=0.1, required=False,
-                                   help_text="The run refuses to start on this approval after that time.")
-    note = forms.CharField(label="Note", max_length=500, required=False)
-    confirm = forms.BooleanField(label="I have read the plan and every check, and approve exactly this", required=True)
-
-    @classmethod
-    def with_defaults(cls) -> ApproveForm:
-        from django.conf import settings
-        return cls(initial={"valid_hours": settings.DL_APPROVAL_DEFAULT_VALID_HOURS})
-
-
-class RejectForm(forms.Form):
-    reason = forms.CharField(label="Reason", max_length=500, required=True,
-                             widget=forms.TextInput(attrs={"placeholder": "Why it may not go ahead"}))
 
 
 class SettingsForm(forms.Form):

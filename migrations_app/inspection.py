@@ -5,6 +5,7 @@ later steps act on them, so the two can never disagree about what a list is."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,13 @@ class ObjectFacts:
     cloud_identity: str | None = None  # what cmdlets are given: the cloud recipient's primary SMTP or id
     cloud_type: str | None = None
     cloud_dir_synced: bool | None = None
+    # The DN of the list migrated earlier this object stands in for (its kept original or its routing
+    # contact): plans name that list as they did before it moved, so its migration changes no plan.
+    stands_for: str | None = None
+
+    @property
+    def plan_key(self) -> str:
+        return (self.stands_for or self.dn).lower()
 
     @property
     def mail_enabled(self) -> bool:
@@ -110,9 +118,25 @@ class ListFacts:
              and not (d.domain_name or "").lower().endswith(".mail.onmicrosoft.com")), None)
 
 
+@dataclass(frozen=True)
+class StandIn:
+    """An on-premises object left behind by a completed migration, and the cloud list it stands for."""
+
+    mail: str  # the migrated list's address: the cloud list a member or link resolves to
+    original_dn: str  # the DN the list had before its migration
+
+
 def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnline,
-                 group_dn: str | None = None) -> ListFacts:
-    """Read the list ``mail`` names (or the group at ``group_dn`` once it has lost its address)."""
+                 group_dn: str | None = None, stand_ins: Mapping[str, StandIn] | None = None) -> ListFacts:
+    """Read the list ``mail`` names (or the group at ``group_dn`` once it has lost its address).
+
+    ``stand_ins`` (objectGUID or lower-case DN → :class:`StandIn`; the portal's completed migrations when
+    not given): a kept original (``!Child``, no longer mail-enabled) or routing contact of a list migrated
+    earlier resolves to that list in the cloud, so a parent migrates after its children."""
+    if stand_ins is None:
+        from .selectors import migrated_stand_ins
+
+        stand_ins = migrated_stand_ins()
     facts = ListFacts(mail=mail)
     if group_dn:
         facts.matches = [directory.read(group_dn, attributes=list(recipients.GROUP_ATTRIBUTES))]
@@ -141,7 +165,7 @@ def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnl
     resolver = _CloudResolver(exchange, facts.cloud_members, facts.calls)
     for obj in recipients.direct_members(directory, facts.group.dn):
         member = ObjectFacts.from_object(obj)
-        resolver.resolve(member)
+        resolver.resolve(member, stand_in=_stand_in(obj, stand_ins))
         facts.members.append(member)
     facts.calls["ldap"] += 1
     for attribute in recipients.LIST_LINKS:
@@ -157,7 +181,7 @@ def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnl
                 continue
             facts.calls["ldap"] += 1
             target = ObjectFacts.from_object(obj)
-            resolver.resolve(target)
+            resolver.resolve(target, stand_in=_stand_in(obj, stand_ins))
             named.append(target)
         if named:
             facts.links[attribute] = named
@@ -165,6 +189,12 @@ def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnl
     facts.outbound_connectors = exchange.get_outbound_connectors()
     facts.calls["cmdlet"] += 2
     return facts
+
+
+def _stand_in(obj: DirectoryObject, stand_ins: Mapping[str, StandIn]) -> StandIn | None:
+    if not stand_ins:
+        return None
+    return (stand_ins.get(str(obj.guid)) if obj.guid else None) or stand_ins.get(obj.dn.lower())
 
 
 class _CloudResolver:
@@ -181,11 +211,15 @@ class _CloudResolver:
             if recipient.primary_smtp_address:
                 self.by_address[recipient.primary_smtp_address.lower()] = recipient
 
-    def resolve(self, target: ObjectFacts) -> None:
+    def resolve(self, target: ObjectFacts, *, stand_in: StandIn | None = None) -> None:
         candidates = [a for a in (target.mail, *target.addresses) if a]
+        if stand_in is not None:
+            # Not the object's own (cleared, or contact) address: the migrated list it stands for.
+            target.stands_for, candidates = stand_in.original_dn, [stand_in.mail]
         recipient = next((self.by_address[a.lower()] for a in candidates if a.lower() in self.by_address), None)
         if recipient is None:
-            lookup = target.mail or (target.upn if target.kind == "user" else None)
+            lookup = candidates[0] if stand_in is not None else (
+                target.mail or (target.upn if target.kind == "user" else None))
             if not lookup:
                 return
             try:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from portal.audit.services import record
 from portal.jobs.models import Job
 from portal.jobs.runner import JobFailed, JobRunner
+from portal.jobs.services import run_job_inline
 
-from . import aftercare, batch_preflight, engine
+from . import aftercare, batch_preflight, batch_run, engine, inplace
 from . import batch_services as batch_svc
 from . import services as svc
 from .choices import MigrationStatus
@@ -75,7 +79,7 @@ class MigrateDistributionListJob(_MigrationObjectJob):
         self.info(f"Migrating {migration.mail} (migration #{migration.pk}).")
         try:
             with engine.open_connectors() as c:
-                result = engine.MigrationProcess(migration=migration, runner=self, c=c).run()
+                result = inplace.process_for(migration)(migration=migration, runner=self, c=c).run()
         except Exception:  # JobFailed and JobCancelled included; a superseded run (BaseException) records nothing
             self._record_finished(migration)
             raise
@@ -137,6 +141,8 @@ class RestoreDistributionListJob(_MigrationObjectJob):
         self.forbid_cancel("a restore is not stopped half-way: the list would exist in neither directory")
         migration = Migration.objects.get(pk=self.job.params["migration_id"])
         with engine.open_connectors() as c:
+            if inplace.process_for(migration) is inplace.InPlaceProcess:  # take back: authority returns to AD
+                return inplace.InPlaceProcess(migration=migration, runner=self, c=c).run_take_back()
             return aftercare.do_restore(migration=migration, c=c, runner=self)
 
 
@@ -162,3 +168,54 @@ class PreflightBatchJob(JobRunner):
         if summary["blocked"]:
             raise JobFailed(self.summary + " Fix or remove the blocked lists.", result=summary)
         return summary
+
+
+class RunBatchJob(JobRunner):
+    """Starts the batch's lists as migration jobs (children first) and follows them to the end. Its
+    worker is not idle meanwhile: a list no other worker has taken within a poll interval is run here,
+    so one worker runs a whole batch and each further worker adds one list at a time."""
+
+    kind = batch_run.KIND_BATCH_RUN
+    name = "DL batch run"
+    permission = "migrations_app.migrate_dl"
+
+    @classmethod
+    def object_url(cls, job: Job) -> str | None:
+        pk = (job.params or {}).get("batch_id")
+        return reverse("migrations_app:batch", args=[pk]) if pk else None
+
+    def run(self) -> dict[str, Any]:
+        self.forbid_cancel("cancel the batch from its page: lists running then finish or roll back")
+        batch = MigrationBatch.objects.get(pk=self.job.params["batch_id"])
+        self.info(f"Running batch #{batch.pk} '{batch.name}': {batch.lists.count()} list(s), children first.")
+        lines: list[tuple[str, str]] = []
+
+        def note(level: str, message: str) -> None:
+            lines.append((level, message))
+
+        while True:
+            with self.fenced():
+                decision = batch_run.do_advance_batch(batch=batch, log=note, enqueue=not self.job.params.get("inline"))
+            for level, message in lines:
+                self.log(message, level=level)
+            lines.clear()
+            self.progress(*batch_run.batch_progress(batch))
+            if decision.finished:
+                break
+            if self.job.params.get("inline"):
+                if queued := batch_run.queued_migration_jobs(batch):
+                    for job in queued:
+                        run_job_inline(job)
+                    continue
+            elif waiting := batch_run.queued_migration_jobs(
+                    batch, older_than=timedelta(seconds=settings.DL_BATCH_POLL_SECONDS)):
+                # The claim is a compare-and-set: the worker its queue entry reaches later finds it taken.
+                self.info(f"No free worker took migration job #{waiting[0].pk}: it runs on this batch's worker.")
+                run_job_inline(waiting[0])
+                continue
+            time.sleep(settings.DL_BATCH_POLL_SECONDS)
+        batch.refresh_from_db()
+        self.summary = f"Batch #{batch.pk} {batch.get_status_display().lower()}: {batch.decision_note or ''}".strip()
+        if batch.status == "completed_errors":
+            raise JobFailed(self.summary, result={"batch": batch.pk, "status": batch.status})
+        return {"batch": batch.pk, "status": batch.status}

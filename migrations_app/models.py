@@ -13,9 +13,11 @@ from .choices import (
     OPEN_MIGRATION_STATUSES,
     BackupKind,
     BatchListOutcome,
+    BatchListRun,
     BatchStatus,
     ListKind,
     ListState,
+    MigrationMethod,
     MigrationStatus,
 )
 
@@ -83,6 +85,8 @@ class Migration(models.Model):
     group_guid = models.UUIDField(null=True, blank=True, db_index=True)
     group_name = models.CharField(max_length=256, blank=True)
     options = models.JSONField(default=dict, blank=True)
+    method = models.CharField(max_length=20, choices=MigrationMethod.choices, default=MigrationMethod.RECREATE,
+                              help_text="Recreate as a cloud list, or hand its source of authority to the cloud")
     status = models.CharField(max_length=20, choices=MigrationStatus.choices, default=MigrationStatus.QUEUED,
                               db_index=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
@@ -206,6 +210,8 @@ class BatchList(models.Model):
     preflight = models.JSONField(default=dict, blank=True, help_text="This list's preflight report in the batch's")
     plan_hash = models.CharField(max_length=64, blank=True)
     migration = models.ForeignKey(Migration, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    run_state = models.CharField(max_length=20, choices=BatchListRun.choices, default=BatchListRun.PENDING)
+    run_note = models.CharField(max_length=500, blank=True, help_text="Why it waits, was blocked or failed")
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

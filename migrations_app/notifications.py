@@ -31,7 +31,7 @@ def _sentence(batch: MigrationBatch, actor) -> str:
     label = f"Batch #{batch.pk} '{batch.name}' ({batch.lists.count()} list(s))"
     return {
         BatchStatus.SUBMITTED: f"{label} waits for your sign-off (submitted by {who}).",
-        BatchStatus.APPROVED: f"{label} was approved by {who}.",
+        BatchStatus.APPROVED: f"{label} was approved by {who}: schedule it from its page.",
         BatchStatus.REJECTED: f"{label} was rejected by {who}: {batch.decision_note}",
         BatchStatus.SCHEDULED: f"{label} is scheduled by {who}.",
         BatchStatus.RUNNING: f"{label} is running.",

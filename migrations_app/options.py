@@ -10,6 +10,7 @@ GROUP_TYPES = ("", "Distribution", "Security")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 _AFFIX = re.compile(r"^[A-Za-z0-9 ._\-]*$")
 EXCHANGE_NAME_LIMIT = 64
+METHODS = ("recreate", "in_place")  # MigrationMethod's values (no Django import here)
 
 
 class InvalidOptions(ValueError):
@@ -28,6 +29,7 @@ class MigrationOptions:
     remove_twin_via_graph: bool = False
     allow_centralized_mail_flow: bool = False  # proceed although an outbound connector routes all mail on-premises
     non_sync_ou: str = ""  # "" = the configured non-sync OU
+    method: str = "recreate"  # or "in_place": a MigrationMethod value; pinned with the plan an approval signs
 
     def __post_init__(self) -> None:
         if self.group_type not in GROUP_TYPES:
@@ -37,6 +39,8 @@ class MigrationOptions:
         for label, value in (("prefix", self.name_prefix), ("suffix", self.name_suffix)):
             if not _AFFIX.match(value) or len(value) > EXCHANGE_NAME_LIMIT:
                 raise InvalidOptions(f"the name {label} may hold letters, digits, spaces and . _ - only")
+        if self.method not in METHODS:
+            raise InvalidOptions(f"method must be recreate or in_place, not {self.method!r}")
         if self.non_sync_ou and "=" not in self.non_sync_ou:
             raise InvalidOptions(f"{self.non_sync_ou!r} is not a distinguished name")
 

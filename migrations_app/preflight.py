@@ -6,11 +6,10 @@ failure blocks the migration; warnings are shown and the migration may go on.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from portal.approvals import plan_hash
 from portal.connectors import ad as adc
 
 from .choices import CheckOutcome
@@ -48,6 +47,7 @@ class PreflightReport:
     calls: dict[str, int] = field(default_factory=dict)
     plan: dict[str, Any] = field(default_factory=dict)
     routing_domain: str = ""
+    recommendation: dict[str, Any] = field(default_factory=dict)  # the method that suits the list, and why
 
     @property
     def failures(self) -> list[Check]:
@@ -74,6 +74,7 @@ class PreflightReport:
                 "group_guid": self.group_guid, "group_name": self.group_name, "member_count": self.member_count,
                 "failures": len(self.failures), "warnings": len(self.warnings), "calls": self.calls,
                 "checks": [c.as_dict() for c in self.checks], "plan": self.plan, "routing_domain": self.routing_domain,
+                "recommendation": self.recommendation,
                 "plan_hash": plan_hash(self.plan) if self.plan else ""}
 
 
@@ -91,17 +92,15 @@ def plan_of(facts: ListFacts, options: MigrationOptions) -> dict[str, Any]:
         "group_dn": group.dn,
         "mail": facts.mail.lower(),
         "addresses": sorted(a.lower() for a in facts.addresses),
-        "members": sorted(m.dn.lower() for m in facts.members),
-        "links": {attr: sorted(o.dn.lower() for o in objs) for attr, objs in sorted(facts.links.items()) if objs},
+        # A migrated child's kept original and routing contact count as the child under its old DN: a
+        # parent's plan does not change when its children are migrated first.
+        "members": sorted({m.plan_key for m in facts.members}),
+        "links": {attr: sorted({o.plan_key for o in objs}) for attr, objs in sorted(facts.links.items()) if objs},
         "dependencies": {attr: sorted(d.lower() for d in dns) for attr, dns in sorted(facts.dependencies.items())
                          if dns},
         "cloud_twin": (facts.twin.external_directory_object_id or facts.twin.guid) if facts.twin else None,
         "options": options.to_dict(),
     }
-
-
-def plan_hash(plan: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(plan, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def plan_differences(approved: dict[str, Any], now: dict[str, Any], *, limit: int = 10) -> list[str]:

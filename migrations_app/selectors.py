@@ -11,7 +11,8 @@ from portal.connectors import registry
 from portal.jobs.models import Job
 
 from . import services as svc
-from .choices import DONE_MIGRATION_STATUSES, BackupKind, ListState, MigrationStatus
+from .choices import DONE_MIGRATION_STATUSES, BackupKind, ListState, MigrationMethod, MigrationStatus
+from .inspection import StandIn
 from .models import DistributionList, Migration, MigrationBackup, MigrationSettings
 from .options import MigrationOptions
 
@@ -101,6 +102,8 @@ class PlanStep:
 def migration_plan(*, report: dict[str, Any], options: dict[str, Any]) -> list[PlanStep]:
     """What the migration of this list will do, in the engine's order, in words for the person confirming."""
     opts = MigrationOptions.from_dict(options)
+    if opts.method == MigrationMethod.IN_PLACE:
+        return in_place_plan(report=report, options=opts)
     name = report.get("group_name") or report.get("mail") or "the list"
     mail = report.get("mail") or ""
     members = int(report.get("member_count") or 0)
@@ -146,12 +149,51 @@ def migration_plan(*, report: dict[str, Any], options: dict[str, Any]) -> list[P
     return steps
 
 
+def in_place_plan(*, report: dict[str, Any], options: MigrationOptions) -> list[PlanStep]:
+    """The in-place conversion's steps (inplace.IN_PLACE_STEPS), in words."""
+    name = report.get("group_dn") or report.get("group_name") or "the list"
+    mail = report.get("mail") or ""
+    alias = mail.split("@", 1)[0]
+    domain = mail.split("@", 1)[1] if "@" in mail else "<domain>"
+    routing = report.get("routing_domain") or options.routing_domain or "the tenant's mail.onmicrosoft.com domain"
+    return [
+        PlanStep("Back up", f"every attribute of {name}, its {int(report.get('member_count') or 0)} member(s) and "
+                            "dependencies; the cloud list's settings, membership and Graph object."),
+        PlanStep("Hand the source of authority to the cloud", "PATCH onPremisesSyncBehavior isCloudManaged=true: "
+                 "same object id, addresses, members and cloud permissions."),
+        PlanStep("Prove it", "change the on-premises description on purpose, run a delta sync and verify: "
+                             "isCloudManaged true, onPremisesSyncEnabled cleared, Exchange Online no longer "
+                             "directory-synced, the on-premises change not in the cloud, the audit event written. "
+                             "Anything else rolls back (isCloudManaged=false and the backup restored)."),
+        PlanStep("Route on-premises senders", f"the on-premises group's membership is replaced by the contact "
+                 f"{alias}-MigratedByScript@{domain} (targetAddress {alias}@{routing}); the old membership stays "
+                 "in the backup."),
+        PlanStep("Mark the on-premises copy", "description and extensionAttribute1=SourceOfAuthorityCloud, so "
+                                              "nobody edits it there."),
+        PlanStep("Report", "the cloud state and membership against the backup. Take back from the migration page."),
+    ]
+
+
 def is_migrated(*, mail: str, exclude: Migration | None = None) -> bool:
     """A migration of this address already ended with the list in the cloud."""
     found = Migration.objects.filter(mail__iexact=mail, status__in=DONE_MIGRATION_STATUSES)
     if exclude is not None:
         found = found.exclude(pk=exclude.pk)
     return found.exists()
+
+
+def migrated_stand_ins() -> dict[str, StandIn]:
+    """What completed migrations left on-premises, each standing for its list now in the cloud: the kept
+    original (by objectGUID: renamed '!…', it keeps it) and the routing contact (by DN)."""
+    out: dict[str, StandIn] = {}
+    for guid, contact, mail, dn in Migration.objects.filter(status__in=DONE_MIGRATION_STATUSES).values_list(
+            "group_guid", "contact_dn", "mail", "original_dn"):
+        stand_in = StandIn(mail=mail, original_dn=dn)
+        if guid and dn:
+            out[str(guid)] = stand_in
+        if contact and dn:
+            out[contact.lower()] = stand_in
+    return out
 
 
 def migrations_awaiting_approval(*, user) -> QuerySet[Migration]:

@@ -11,17 +11,17 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portal.approvals import check_approval_validity
 from portal.audit.services import record, refusal_recorded
 from portal.jobs.choices import JobStatus
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
 
-from .choices import DONE_MIGRATION_STATUSES, OPEN_MIGRATION_STATUSES, MigrationStatus
+from .choices import DONE_MIGRATION_STATUSES, OPEN_MIGRATION_STATUSES, MigrationMethod, MigrationStatus
 from .models import Migration, MigrationSettings
 from .options import InvalidOptions, MigrationOptions
 
@@ -119,7 +119,7 @@ def do_request_migration(*, mail: str, options: dict[str, Any] | None = None, us
     try:
         with transaction.atomic():
             migration = Migration.objects.create(
-                mail=address, options=opts.to_dict(), requested_by=user, preflight=report,
+                mail=address, options=opts.to_dict(), method=opts.method, requested_by=user, preflight=report,
                 group_name=report.get("group_name") or "", original_dn=report.get("group_dn") or "",
                 group_guid=report.get("group_guid") or None, plan_hash=report.get("plan_hash") or "",
                 status=MigrationStatus.AWAITING_APPROVAL if needs_approval else MigrationStatus.QUEUED)
@@ -152,16 +152,6 @@ def check_can_approve(*, migration: Migration, user) -> None:
         raise MigrationRefused("Four eyes: someone other than the requester must approve this migration.")
 
 
-def check_approval_validity(valid_for: timedelta | None) -> timedelta:
-    """How long an approval may wait for its run: the approver chooses, within the configured maximum."""
-    maximum = timedelta(hours=settings.DL_APPROVAL_MAX_VALID_HOURS)
-    chosen = valid_for if valid_for is not None else timedelta(hours=settings.DL_APPROVAL_DEFAULT_VALID_HOURS)
-    if chosen <= timedelta(0) or chosen > maximum:
-        raise MigrationRefused(f"An approval is valid for at most {maximum.days or maximum.seconds // 3600} "
-                               f"{'day(s)' if maximum.days else 'hour(s)'}; choose a shorter time.")
-    return chosen
-
-
 def _audited_decision(action: str):
     """A refused approval, rejection or withdrawal (a forged POST, a replayed one) is audited."""
     def wrap(fn):
@@ -182,7 +172,7 @@ def do_approve_migration(*, migration: Migration, user, valid_for: timedelta | N
     longer matches that plan, or once the approval has expired."""
     migration = Migration.objects.select_for_update().get(pk=migration.pk)
     check_can_approve(migration=migration, user=user)
-    validity = check_approval_validity(valid_for)
+    validity = check_approval_validity(valid_for, refused=MigrationRefused)
     now = timezone.now()
     Migration.objects.filter(pk=migration.pk).update(approved_by=user, decided_at=now, decision_note=note[:500],
                                                      approval_expires_at=now + validity)
@@ -242,6 +232,10 @@ def _check_migrated(migration: Migration, user, what: str) -> None:
     if not migration.is_done:
         raise MigrationRefused(f"Migration #{migration.pk} is {migration.get_status_display().lower()}: only a "
                                "migrated list can be changed this way.")
+    if migration.method == MigrationMethod.IN_PLACE:
+        # The aftercare jobs act on the recreate method's artefacts (new list, '!' original, dynamic list).
+        raise MigrationRefused(f"{migration.mail} was converted in place: change it in Exchange Online, where it is "
+                               "managed now.")
 
 
 def do_start_enable_hybrid_mail_flow(*, migration: Migration, user, request=None, enqueue: bool = True) -> Job:

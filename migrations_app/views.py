@@ -25,7 +25,7 @@ from portal.jobs.selectors import log_lines_before
 from . import selectors as sel
 from . import services as svc
 from .batch_selectors import batches_awaiting_approval, editable_batches_of
-from .choices import BackupKind, MigrationStatus
+from .choices import BackupKind, MigrationMethod, MigrationStatus
 from .filtersets import DistributionListFilterSet, MigrationFilterSet
 from .forms import AddressForm, ApproveForm, PreflightForm, RejectForm, RestoreForm, SettingsForm, option_labels
 from .models import DistributionList, Migration
@@ -196,7 +196,8 @@ def migration_detail(request, pk: int):
         "can_approve": awaiting and user.has_perm("migrations_app.approve_migration")
         and migration.requested_by_id != user.pk,
         "own_request": awaiting and migration.requested_by_id == user.pk,
-        "can_change": migration.is_done and user.has_perm("migrations_app.change_migrated_dl"),
+        "can_change": migration.is_done and user.has_perm("migrations_app.change_migrated_dl")
+        and migration.method == MigrationMethod.RECREATE,
         "can_restore": migration.is_done and bool(backups) and user.has_perm("migrations_app.restore_dl"),
         "address_form": AddressForm(), "reject_form": RejectForm(), "approve_form": ApproveForm.with_defaults(),
         "restore_form": RestoreForm(),
@@ -262,9 +263,13 @@ def withdraw(request, pk: int):
 @requires("migrations_app.approve_migration")
 @require_GET
 def approvals(request):
+    # One queue for everything an Approver signs: the Address repair area's fixes wait here too.
+    from diagnostics_app.addresses.selectors import fixes_awaiting_approval
+
     return render(request, "migrations_app/approvals.html",
                   {"pending": sel.migrations_awaiting_approval(user=request.user),
-                   "batches": batches_awaiting_approval(user=request.user)})
+                   "batches": batches_awaiting_approval(user=request.user),
+                   "fixes": fixes_awaiting_approval(user=request.user)})
 
 
 @requires("migrations_app.change_migrated_dl")

@@ -238,6 +238,8 @@ JOB_RQ_WORKER_SILENCE_SECONDS = env.float("JOB_RQ_WORKER_SILENCE_SECONDS", defau
 JOB_SWEEP_SECONDS = env.int("JOB_SWEEP_SECONDS", default=60)
 # A queued job without a queue entry older than this was missed by its on-commit enqueue.
 JOB_REQUEUE_AFTER_SECONDS = env.float("JOB_REQUEUE_AFTER_SECONDS", default=30.0)
+# Called with no argument at every sweep too (dotted paths): e.g. the start of batches whose window began.
+JOB_SWEEP_HOOKS = env.list("JOB_SWEEP_HOOKS", default=["migrations_app.batch_run.do_start_due_batches"])
 # Extra modules defining JobRunner kinds (plugins; the tests load their own kinds this way).
 JOB_EXTRA_MODULES = env.list("JOB_EXTRA_MODULES", default=[])
 # Slows the connectivity check so that its lines can be watched arriving (tests, demo).
@@ -279,9 +281,13 @@ AD_WRITEBACK_OU = env.str("AD_WRITEBACK_OU", default="")  # group writeback targ
 # top-level domains to accept beyond country codes, the common generic ones and the tenant's own.
 ADDRESS_REPAIR_CERTIFICATE_ATTRIBUTE = env.str("ADDRESS_REPAIR_CERTIFICATE_ATTRIBUTE", default="altSecurityIdentities")
 ADDRESS_REPAIR_EXTRA_TLDS = env.list("ADDRESS_REPAIR_EXTRA_TLDS", default=[])
+# How long a fix's verification waits for the sync server to be idle, then for its delta cycle (seconds).
+ADDRESS_REPAIR_VERIFY_SYNC_TIMEOUT = env.float("ADDRESS_REPAIR_VERIFY_SYNC_TIMEOUT", default=600.0)
 # How long an approval may wait for its run: the approver picks, up to the maximum (a window days ahead).
 DL_APPROVAL_DEFAULT_VALID_HOURS = env.float("DL_APPROVAL_DEFAULT_VALID_HOURS", default=24.0)
 DL_APPROVAL_MAX_VALID_HOURS = env.float("DL_APPROVAL_MAX_VALID_HOURS", default=14 * 24.0)
+# A running batch's job looks at its lists this often (it starts a parent once its children are done).
+DL_BATCH_POLL_SECONDS = env.float("DL_BATCH_POLL_SECONDS", default=5.0)
 
 # E-mail for notifications (a batch waits for sign-off, a batch moved on): sent only when EMAIL_HOST is set;
 # the portal's inbox gets every notification either way.

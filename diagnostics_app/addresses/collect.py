@@ -68,3 +68,30 @@ def read_tenant(graph: Any) -> Iterator[CloudObject]:
 def read_export_errors(sync: Any) -> list[ExportError]:
     return [ExportError(dn=e.distinguished_name, error_type=e.error_code or "", attribute=e.attribute or "",
                         message=e.message or "") for e in sync.export_errors() if e.distinguished_name]
+
+
+def explainer_prefill(directory: ActiveDirectory, graph: Any | None, dn: str) -> dict[str, Any]:
+    """Today's values of one object, in the explainer's input shape (portal.addressing.explain.FIELDS): its AD
+    attributes, what it is in Exchange Online, the tenant's domains and, for a user, its cloud addresses."""
+    from .rules.addresses import recipient_of
+
+    obj = directory.read(dn, attributes=["objectClass", "userPrincipalName", "mail", "mailNickname",
+                                         "proxyAddresses", "targetAddress", "msExchRecipientTypeDetails"])
+    item = entry(dn=obj.dn, object_class=obj.get("objectClass"), attributes=obj.attributes)
+    kind = item.object_class if item.object_class in ("user", "group", "contact") else "user"
+    data: dict[str, Any] = {
+        "kind": kind, "recipient": recipient_of(item, None).value,
+        "userPrincipalName": obj.first("userPrincipalName") or "", "mail": obj.first("mail") or "",
+        "mailNickname": obj.first("mailNickname") or "", "proxyAddresses": [str(v) for v in obj.get("proxyAddresses")],
+        "targetAddress": obj.first("targetAddress") or "", "verified_domains": [], "initial_domain": "", "cloud": {}}
+    if graph is None:
+        return data
+    verified, initial = graph.verified_domains()
+    data["verified_domains"], data["initial_domain"] = list(verified), initial or ""
+    if kind == "user" and data["userPrincipalName"]:
+        user = graph.get_user(data["userPrincipalName"], select=USER_SELECT)
+        data["cloud"] = {"mail": user.mail or "", "mailNickname": user.mail_nickname or "",
+                         "proxyAddresses": list(user.proxy_addresses)}
+        if user.extra and user.extra.get("assignedLicenses") and user.proxy_addresses:
+            data["recipient"] = "mailbox"
+    return data

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from migrations_app.services import MigrationRefused, check_approval_validity
+from portal.approvals import check_approval_validity
 from portal.audit.services import record, refusal_recorded
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
@@ -23,6 +23,7 @@ from .rules import Fix
 
 APPLY_JOB = "address_fix_apply"
 UNDO_JOB = "address_fix_undo"
+VERIFY_JOB = "address_fix_verify"
 MAX_OBJECTS = 200
 
 
@@ -126,10 +127,7 @@ def do_approve_fix(*, fix: AddressFix, user, valid_for: timedelta | None = None,
     whose values changed since the plan."""
     fix = AddressFix.objects.select_for_update().get(pk=fix.pk)
     check_can_approve(fix=fix, user=user)
-    try:
-        validity = check_approval_validity(valid_for)
-    except MigrationRefused as exc:
-        raise FixRefused(str(exc)) from None
+    validity = check_approval_validity(valid_for, refused=FixRefused)
     now = timezone.now()
     AddressFix.objects.filter(pk=fix.pk).update(approved_by=user, decided_at=now, decision_note=note[:500],
                                                 approval_expires_at=now + validity, status=FixStatus.APPROVED)
@@ -204,5 +202,35 @@ def do_finish_undo(*, fix: AddressFix, restored: list[dict]) -> AddressFix:
                                                 report={**(fix.report or {}), "undone": restored})
     record(actor=None, action="address.fix.undo", target=f"address_fix:{fix.pk}", job=fix.undo_job,
            after={"restored": len(restored)})
+    fix.refresh_from_db()
+    return fix
+
+
+def check_can_verify(*, fix: AddressFix, user) -> None:
+    if not user.has_perm("diagnostics_app.plan_address_fix"):
+        raise PermissionDenied("Verifying a fix needs the Administrator role.")
+    if fix.status not in (FixStatus.APPLIED, FixStatus.APPLIED_WITH_SKIPS) or not (fix.report or {}).get("applied"):
+        raise FixRefused(f"Fix #{fix.pk} is {fix.get_status_display().lower()}: only an applied fix is verified.")
+
+
+def do_start_verify(*, fix: AddressFix, user, request=None, enqueue: bool = True) -> Job:
+    """A delta sync through the Entra Connect server, then a comparison of the cloud objects with the plan."""
+    with refusal_recorded(user=user, action="address.fix.verify", target=f"address_fix:{fix.pk}", request=request,
+                          refused=(FixRefused, PermissionDenied)):
+        check_can_verify(fix=fix, user=user)
+    job = do_start_job(kind=VERIFY_JOB, user=user, params={"fix": fix.pk}, target=f"verify address fix #{fix.pk}",
+                       request=request, enqueue=enqueue)
+    AddressFix.objects.filter(pk=fix.pk).update(report={**(fix.report or {}), "verify_job": job.pk})
+    return job
+
+
+def do_finish_verify(*, fix: AddressFix, job: Job | None, sync: str, results: list[dict]) -> AddressFix:
+    fix.refresh_from_db()
+    verified = all(r["ok"] is not False for r in results) and bool(results)
+    verification = {"at": timezone.now().isoformat(), "sync": sync, "verified": verified, "results": results}
+    AddressFix.objects.filter(pk=fix.pk).update(report={**(fix.report or {}), "verification": verification})
+    record(actor=None, action="address.fix.verify", target=f"address_fix:{fix.pk}", job=job,
+           after={"verified": verified, "checked": len(results),
+                  "differences": sum(1 for r in results if r["ok"] is False)})
     fix.refresh_from_db()
     return fix

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from migrations_app.preflight import plan_hash
+from portal.approvals import plan_hash
 
 from .rules import Fix
 
-__all__ = ["AttributeChange", "FixPlan", "build_plan", "drift"]
+__all__ = ["AttributeChange", "FixPlan", "build_plan", "drift", "verify_change"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +102,38 @@ def drift(plan: FixPlan, current: Mapping[str, Mapping[str, Iterable[str]]]) -> 
         if now is None or sorted(map(_key, now)) != sorted(map(_key, change.before)):
             changed.append(change)
     return changed
+
+
+# AD attribute -> the cloud property Entra Connect writes it to, for the ones a verification can compare.
+_CLOUD_PROPERTY = {"mail": "mail", "mailnickname": "mailNickname", "displayname": "displayName",
+                   "givenname": "givenName", "userprincipalname": "userPrincipalName"}
+
+
+def verify_change(change: AttributeChange, cloud: Mapping[str, Any] | None) -> tuple[bool | None, str]:
+    """Does the cloud object now show what the change wrote on-premises? (True / False / None = cannot tell), and
+    the sentence the fix page shows. proxyAddresses: the planned SMTP: value must be the cloud primary and each
+    smtp: value one of its addresses; other types (X500) are not cloud addresses and are not compared."""
+    where = f"{change.attribute} of {change.dn}"
+    if cloud is None:
+        return False, f"{where}: the object is not in the cloud (not synchronised yet, or out of sync scope)."
+    if change.attribute.lower() == "proxyaddresses":
+        have = [str(a) for a in cloud.get("proxyAddresses") or ()]
+        primary = next((a[5:] for a in have if a.startswith("SMTP:")), None)
+        held = {a[5:].lower() for a in have if a[:5].lower() == "smtp:"}
+        missing: list[str] = []
+        for value in change.after:
+            if value.startswith("SMTP:") and (primary or "").lower() != value[5:].lower():
+                missing.append(f"{value[5:]} as the primary address (the cloud's is {primary or 'none'})")
+            elif value[:5].lower() == "smtp:" and value[5:].lower() not in held:
+                missing.append(f"{value[5:]}")
+        if missing:
+            return False, f"{where}: the cloud does not show " + "; ".join(missing) + "."
+        return True, f"{where}: the cloud shows the planned addresses (primary {primary or 'none'})."
+    prop = _CLOUD_PROPERTY.get(change.attribute.lower())
+    if prop is None:
+        return None, f"{where}: not a property the cloud shows; not compared."
+    want = change.after[0] if change.after else None
+    have_value = cloud.get(prop)
+    if (have_value or "").lower() == (want or "").lower():
+        return True, f"{where}: the cloud's {prop} is {have_value or '(empty)'} as planned."
+    return False, f"{where}: the cloud's {prop} is {have_value or '(empty)'}, the plan wrote {want or '(empty)'}."

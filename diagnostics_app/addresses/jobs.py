@@ -17,16 +17,19 @@ from .collect import AD_ATTRIBUTES, read_export_errors, read_scope, read_tenant
 from .fixes import (
     APPLY_JOB,
     UNDO_JOB,
+    VERIFY_JOB,
     FixRefused,
     _wanted,
     check_can_apply,
+    check_can_verify,
     current_values,
     do_finish_apply,
     do_finish_undo,
+    do_finish_verify,
     do_save_backup,
     stored_plan,
 )
-from .fixplan import drift
+from .fixplan import drift, verify_change
 from .rules import ScanConfig, Scanner
 from .services import SCAN_JOB, do_begin_scan, do_fail_scan, do_finish_scan, do_store_findings
 
@@ -212,3 +215,72 @@ class AddressFixUndoJob(JobRunner):
                         "they are.")
         self.success(self.summary)
         return {"fix": fix.pk, "restored": restored, "kept": kept}
+
+
+class AddressFixVerifyJob(JobRunner):
+    """After the apply: a delta sync cycle on the Entra Connect server, then each applied object's cloud copy
+    compared with the planned values; the result is stored on the fix."""
+
+    kind = VERIFY_JOB
+    name = "Verify address fix"
+    permission = "diagnostics_app.plan_address_fix"
+
+    def run(self) -> dict[str, Any]:
+        fix = AddressFix.objects.get(pk=self.job.params["fix"])
+        try:
+            check_can_verify(fix=fix, user=self.job.user)
+        except FixRefused as exc:
+            raise JobFailed(str(exc)) from None
+        wait = float(settings.ADDRESS_REPAIR_VERIFY_SYNC_TIMEOUT)
+        applied = {a["dn"].lower() for a in fix.report.get("applied", [])}
+        changes = [c for c in stored_plan(fix).changes if c.dn.lower() in applied]
+        try:
+            with entra_connect() as sync:
+                if not sync.wait_until_idle(timeout=wait):
+                    raise JobFailed(f"A sync cycle was still running after {wait:.0f} s; verify again later.")
+                started = sync.start_sync_cycle(policy="Delta")
+                self.info(f"Delta sync cycle started ({getattr(started, 'result', '') or 'accepted'}); waiting "
+                          "for it to finish…")
+                with self.shield():
+                    if not sync.wait_until_idle(timeout=wait):
+                        raise JobFailed(f"The delta sync did not finish within {wait:.0f} s; nothing was compared.")
+            sync_note = "delta sync cycle finished"
+            self.info("The delta sync finished; reading the cloud objects…")
+            results: list[dict] = []
+            with active_directory() as directory, entra_graph() as graph:
+                upns = current_values(directory, {dn: {"userPrincipalName"} for dn in {c.dn for c in changes}})
+                for number, change in enumerate(changes, start=1):
+                    self.check_cancel()
+                    upn = next(iter(upns.get(change.dn, {}).get("userPrincipalName", [])), None)
+                    cloud = self._cloud(graph, upn)
+                    ok, text = verify_change(change, cloud)
+                    if upn is None:
+                        ok, text = None, f"{change.attribute} of {change.dn}: only users are looked up in the cloud " \
+                                         "by their UPN; not compared."
+                    results.append({"dn": change.dn, "attribute": change.attribute, "ok": ok, "text": text})
+                    (self.info if ok else self.warning)(text)
+                    self.progress(number, len(changes))
+        except (SyncError, GraphError, AdError, NotConfigured) as exc:
+            raise JobFailed(f"Verification stopped: {exc}") from None
+        with self.fenced():
+            fix = do_finish_verify(fix=fix, job=self.job, sync=sync_note, results=results)
+        bad = sum(1 for r in results if r["ok"] is False)
+        self.summary = (f"Address fix #{fix.pk}: the cloud shows the planned values" if fix.report["verification"]
+                        ["verified"] else f"Address fix #{fix.pk}: {bad} planned value(s) not in the cloud yet")
+        (self.success if not bad else self.warning)(self.summary)
+        return {"fix": fix.pk, "verified": fix.report["verification"]["verified"], "results": results}
+
+    @staticmethod
+    def _cloud(graph, upn: str | None) -> dict | None:
+        from portal.connectors.graph import NotFound as GraphNotFound
+
+        if not upn:
+            return None
+        try:
+            user = graph.get_user(upn, select=("id", "userPrincipalName", "displayName", "givenName", "mail",
+                                               "mailNickname", "proxyAddresses"))
+        except GraphNotFound:
+            return None
+        return {"userPrincipalName": user.user_principal_name, "displayName": user.display_name, "mail": user.mail,
+                "mailNickname": user.mail_nickname, "proxyAddresses": list(user.proxy_addresses),
+                "givenName": getattr(user, "given_name", None) or (user.extra or {}).get("givenName")}

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from ..models import AddressFinding, AddressScan
-from .choices import SEVERITY_COLOURS, FindingCategory, FindingRule, FindingSeverity, FindingState, ScanStatus
+from ..models import AddressFinding, AddressFix, AddressScan
+from .choices import (
+    SEVERITY_COLOURS,
+    FindingCategory,
+    FindingRule,
+    FindingSeverity,
+    FindingState,
+    FixStatus,
+    ScanStatus,
+)
 
 
 def scans() -> QuerySet[AddressScan]:
@@ -56,3 +64,11 @@ def breakdown(scan: AddressScan) -> dict[str, list[dict]]:
     return {"severity": severity, "rule": sorted(rows("rule", FindingRule.choices), key=lambda r: -r["count"]),
             "category": rows("category", [c for c in FindingCategory.choices if c[0]]),
             "state": rows("state", FindingState.choices)}
+
+
+def fixes_awaiting_approval(*, user) -> QuerySet[AddressFix]:
+    """Address fixes this user may sign (four eyes: never their own), oldest first, for the approvals queue."""
+    if not user.has_perm("diagnostics_app.approve_address_fix"):
+        return AddressFix.objects.none()
+    return (AddressFix.objects.filter(status=FixStatus.AWAITING_APPROVAL).exclude(requested_by=user)
+            .select_related("requested_by").order_by("created_at"))

@@ -3,33 +3,36 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
-from migrations_app.forms import ApproveForm, RejectForm
 from portal.accounts.permissions import requires
+from portal.addressing.explain import ExplainInputError, explain
+from portal.approvals import ApproveForm, RejectForm
 from portal.audit.services import record_download
 from portal.connectors.ad import AdError
-from portal.connectors.registry import NotConfigured, active_directory
+from portal.connectors.graph import GraphError
+from portal.connectors.registry import NotConfigured, active_directory, entra_graph
 from portal.jobs.services import JobActionRefused
 
 from .. import charts
 from ..models import AddressFinding, AddressFix
 from . import exports, selectors
 from .choices import FindingRule
+from .collect import explainer_prefill
 from .filtersets import AddressFindingFilterSet
-from .fixes import FixRefused, do_approve_fix, do_plan_fix, do_reject_fix, do_start_undo
-from .forms import PlanForm, ScanForm
+from .fixes import FixRefused, do_approve_fix, do_plan_fix, do_reject_fix, do_start_undo, do_start_verify
+from .forms import ExplainForm, PlanForm, ScanForm
 from .services import do_start_scan
 from .tables import AddressFindingTable
 
 
-def _filename(scan, filters: dict | None = None) -> str:
+def _filename(scan, filters: dict | None = None, extension: str = "csv") -> str:
     used = [f"{k}-{v}" for k, v in sorted((filters or {}).items()) if v not in (None, "", [])]
     tag = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(used))[:80]
-    return f"address-findings-{scan.pk}-{scan.created_at:%Y%m%d-%H%M}{'-' + tag if tag else ''}.csv"
+    return f"address-findings-{scan.pk}-{scan.created_at:%Y%m%d-%H%M}{'-' + tag if tag else ''}.{extension}"
 
 
 @requires("accounts.view_address_repair")
@@ -43,12 +46,17 @@ def address_repair(request):
         return render(request, "diagnostics_app/addresses/findings.html", context)
     filterset = AddressFindingFilterSet(request.GET or None, queryset=selectors.scan_findings(scan), scan=scan)
     rows = filterset.qs
-    if request.GET.get("export") == "csv":
+    export = request.GET.get("export")
+    if export in ("csv", "xlsx"):
         filters = filterset.form.cleaned_data if filterset.is_bound and filterset.form.is_valid() else {}
         record_download(user=request.user, what="address_findings", target=f"address_scan:{scan.pk}",
-                        request=request, format="csv", rows=rows.count())
-        response = StreamingHttpResponse(exports.csv_lines(rows, scan), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{_filename(scan, filters)}"'
+                        request=request, format=export, rows=rows.count())
+        if export == "csv":
+            response = StreamingHttpResponse(exports.csv_lines(rows, scan), content_type="text/csv; charset=utf-8")
+        else:
+            response = HttpResponse(exports.xlsx_bytes(rows, scan), content_type=(
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+        response["Content-Disposition"] = f'attachment; filename="{_filename(scan, filters, export)}"'
         return response
     can_plan = request.user.has_perm("diagnostics_app.plan_address_fix")
     table = AddressFindingTable(rows, exclude=() if can_plan else ("selection",))
@@ -112,7 +120,9 @@ def address_fix(request, pk: int):
         "can_decide": (user.has_perm("diagnostics_app.approve_address_fix") and fix.requested_by_id != user.pk
                        and fix.status == "awaiting_approval"),
         "can_undo": user.has_perm("diagnostics_app.plan_address_fix") and bool(fix.backup)
-        and fix.status in ("applied", "applied_with_skips", "failed")})
+        and fix.status in ("applied", "applied_with_skips", "failed"),
+        "can_verify": user.has_perm("diagnostics_app.plan_address_fix") and bool((fix.report or {}).get("applied"))
+        and fix.status in ("applied", "applied_with_skips")})
 
 
 def _fix_action(request, pk: int, action, done: str):
@@ -151,6 +161,51 @@ def address_reject_fix(request, pk: int):
 
 @requires("diagnostics_app.plan_address_fix")
 @require_POST
+def address_verify_fix(request, pk: int):
+    return _fix_action(request, pk, lambda f: do_start_verify(fix=f, user=request.user, request=request),
+                       "Verification of fix #{pk} queued: a delta sync, then the cloud objects are compared.")
+
+
+@requires("diagnostics_app.plan_address_fix")
+@require_POST
 def address_undo_fix(request, pk: int):
     return _fix_action(request, pk, lambda f: do_start_undo(fix=f, user=request.user, request=request),
                        "Undo of fix #{pk} queued: the backed-up values are written back.")
+
+
+def _prefill(dn: str) -> tuple[dict, str | None]:
+    """An object's values for the explainer; the tenant's part is left empty (with a note) if it cannot be read."""
+    with active_directory() as directory:
+        try:
+            with entra_graph() as graph:
+                return explainer_prefill(directory, graph, dn), None
+        except (NotConfigured, GraphError) as exc:
+            return explainer_prefill(directory, None, dn), f"The tenant could not be read ({exc}); " \
+                "enter its domains and the cloud's current addresses by hand."
+
+
+@requires("accounts.view_address_repair")
+@require_GET
+def address_explain(request):
+    """ProxyCalc explained: what Entra ID computes from the values entered (or an object's values), step by
+    step. The form re-renders #explain-result through htmx as the admin types; nothing is written anywhere."""
+    dn = (request.GET.get("dn") or "").strip()
+    note = None
+    if dn:
+        try:
+            data, note = _prefill(dn)
+        except (NotConfigured, AdError, ValueError) as exc:
+            messages.warning(request, f"The object {dn[:200]} could not be read: {exc}")
+            data = None
+        form = ExplainForm(ExplainForm.initial_from(data)) if data else ExplainForm()
+    else:
+        form = ExplainForm(request.GET) if request.GET else ExplainForm()
+    answer = None
+    if form.is_bound:
+        form.is_valid()
+        try:
+            answer = explain(form.explain_input())
+        except ExplainInputError as exc:
+            form.show_problems(exc.problems)
+    return render(request, "diagnostics_app/addresses/explain.html",
+                  {"form": form, "answer": answer, "dn": dn, "note": note})

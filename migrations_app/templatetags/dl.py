@@ -4,6 +4,7 @@ from django import template
 
 from migrations_app.choices import (
     BATCH_LIST_OUTCOME_COLOURS,
+    BATCH_LIST_RUN_COLOURS,
     BATCH_STATUS_COLOURS,
     CHECK_OUTCOME_COLOURS,
     LIST_KIND_COLOURS,
@@ -81,3 +82,8 @@ def batch_colour(status: str) -> str:
 @register.filter
 def batch_outcome_colour(outcome: str) -> str:
     return BATCH_LIST_OUTCOME_COLOURS.get(outcome, "grey")
+
+
+@register.filter
+def batch_run_colour(state: str) -> str:
+    return BATCH_LIST_RUN_COLOURS.get(state, "grey")

@@ -43,7 +43,10 @@ def navigation(request):
         from migrations_app.selectors import pending_approval_count
 
         url = reverse("migrations_app:approvals")
-        context["nav_approvals"] = {"url": url, "count": pending_approval_count(user=user),
+        from diagnostics_app.addresses.selectors import fixes_awaiting_approval
+
+        count = pending_approval_count(user=user) + fixes_awaiting_approval(user=user).count()
+        context["nav_approvals"] = {"url": url, "count": count,
                                     "active": path.startswith(url)}
     if user.has_perm("accounts.view_dl_migration"):
         from migrations_app.batch_selectors import unread_notifications

@@ -338,6 +338,16 @@ class EntraConnect:
         return tuple(ConnectorRunStatus(_str(d.get("ConnectorName")), _str(d.get("RunState")))
                      for d in self._run("Get-ADSyncConnectorRunStatus"))
 
+    def server_version(self) -> str | None:
+        """The Entra Connect Sync build (``2.5.79.0``): ``(Get-ADSyncGlobalSettings).Parameters`` named
+        ``Microsoft.Synchronize.ServerConfigurationVersion``; None when the server does not say."""
+        for settings in self._run("Get-ADSyncGlobalSettings"):
+            for parameter in settings.get("Parameters") or []:
+                if isinstance(parameter, Mapping) and \
+                        parameter.get("Name") == "Microsoft.Synchronize.ServerConfigurationVersion":
+                    return _str(parameter.get("Value"))
+        return None
+
     def connectors(self) -> list[SyncConnector]:
         return [SyncConnector.from_dict(d) for d in self._run("Get-ADSyncConnector")]
 

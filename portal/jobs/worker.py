@@ -7,6 +7,7 @@ import logging
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.utils.module_loading import import_string
 from rq.worker import Worker
 
 logger = logging.getLogger("portal.jobs")
@@ -26,6 +27,8 @@ class PortalWorker(Worker):
             swept = do_sweep_jobs()
             if any(swept.values()):
                 logger.info("job sweep: %s", swept)
+            for hook in settings.JOB_SWEEP_HOOKS:
+                import_string(hook)()
         except Exception:  # noqa: BLE001 - a failed sweep is retried at the next turn; the worker goes on
             logger.warning("job sweep failed", exc_info=True)
         finally:

@@ -1,7 +1,8 @@
 """A batch as people click it: a helpdesk tech creates a batch, adds a lab list from the inventory's
 filter ("add all matching"), runs the batch preflight on a real worker and submits; an Approver finds it
-in the queue beside single lists, reads what is signed and approves it with a note; the tech is notified.
-(Scheduling and running a batch are not built yet.)"""
+in the queue beside single lists, reads what is signed and approves it with a note; the tech is notified,
+schedules it to start now, and watches it run to Completed on the page (the batch's run job on one worker,
+the list's migration job on the other)."""
 
 import re
 
@@ -73,4 +74,18 @@ def test_helpdesk_builds_and_submits_a_batch_and_an_approver_signs_it(page, rq_w
     page.locator("#nav-notifications").click()
     assert "was approved by approver" in page.locator("#notification-list").inner_text()
     page.get_by_role("link", name=re.compile("E2E batch")).click()
-    assert page.locator("#batch-run-not-built").is_visible()
+    rq_workers(1, DL_BATCH_POLL_SECONDS=1)  # the batch's run job holds one worker, its lists run on the other
+    schedule = page.locator("#batch-schedule-form")
+    assert schedule.get_by_label("Start now").is_checked()
+    schedule.get_by_role("button", name="Schedule the batch").click()
+    page.wait_for_selector("#batch-status:has-text('Running')")
+    assert page.locator("#batch-live").get_attribute("data-state") == "running"
+    page.wait_for_selector("#batch-status:has-text('Completed')", timeout=600_000)  # the page polls by itself
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.COMPLETED
+    assert "Migrated" in page.locator("#batch-list-table").inner_text()
+    screenshot(page, "e2e-batch-completed")
+    with page.expect_download() as download:
+        page.locator("#batch-report-csv").click()
+    report = download.value.path().read_text(encoding="utf-8").splitlines()
+    assert report[1].startswith(f"{mail},") and ",Migrated," in report[1]

@@ -85,9 +85,10 @@ def _cloud_addresses(upn: str) -> list[str]:
 
 def test_field_notes_fix_end_to_end_plan_approve_apply_sync_undo(lab_tenant, lab, make_user, request):
     """The field notes' case: mail changed, proxyAddresses only the X500 written back, cloud unchanged. The fix
-    adds SMTP:<mail>; after a delta sync the cloud's primary is the new mail; undo restores AD exactly."""
+    adds SMTP:<mail>; the verify job's delta sync makes the new mail the cloud's primary, and it says so; undo
+    restores AD exactly."""
     from diagnostics_app.addresses.choices import FixStatus
-    from diagnostics_app.addresses.fixes import do_approve_fix, do_plan_fix, do_start_undo
+    from diagnostics_app.addresses.fixes import do_approve_fix, do_plan_fix, do_start_undo, do_start_verify
     from diagnostics_app.addresses.rules import ScanConfig, entry, evaluate
     from diagnostics_app.addresses.services import do_begin_scan, do_finish_scan, do_store_findings
     from portal.connectors.registry import active_directory
@@ -129,7 +130,12 @@ def test_field_notes_fix_end_to_end_plan_approve_apply_sync_undo(lab_tenant, lab
     assert fix.status == FixStatus.APPLIED and fix.backup == {item.dn: {"proxyAddresses": original}}
     with active_directory() as directory:
         assert f"SMTP:{mail}" in directory.read(item.dn, attributes=["proxyAddresses"]).get("proxyAddresses")
-    _sync()
+    # Verify: the job runs the delta sync through the lab's Entra Connect server, then reads the cloud user.
+    verify = run_job_inline(do_start_verify(fix=fix, user=planner, enqueue=False))
+    fix.refresh_from_db()
+    assert verify.status == "succeeded", (verify.error, fix.report.get("verification"))
+    assert fix.report["verification"]["verified"] is True
+    assert [r["ok"] for r in fix.report["verification"]["results"]] == [True]
     cloud = _cloud_addresses(upn)
     assert f"SMTP:{mail}".lower() in [a.lower() for a in cloud if a.startswith("SMTP:")], cloud
 

@@ -9,12 +9,14 @@ import json
 import pytest
 from django.utils import timezone
 
+from migrations_app import batch_run
 from migrations_app import batch_services as bsvc
-from migrations_app.choices import BatchListOutcome, BatchStatus
-from migrations_app.models import DistributionList
-from portal.connectors.registry import active_directory
+from migrations_app.choices import BatchListOutcome, BatchListRun, BatchStatus, MigrationStatus
+from migrations_app.models import DistributionList, MigrationBatch
+from portal.connectors.registry import active_directory, exchange_online
 from portal.jobs.choices import JobStatus
 from portal.jobs.services import run_job_inline
+from tests.conftest import wait_for
 from tests.integration.dl_lab import fresh_list, sync_now
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -57,3 +59,44 @@ def test_a_batch_preflight_orders_a_parent_after_its_child_in_the_lab(lab_tenant
     # What is the same for every list (accepted domains, connectors, the non-sync OU) was read once.
     assert batch.preflight_summary["shared_reads"] < 2 * 5
     assert bsvc.do_submit_batch(batch=batch, user=tech).status == BatchStatus.SUBMITTED
+
+
+def test_a_batch_runs_a_child_then_its_parent_on_one_real_worker(lab_tenant, lab, make_user, rq_workers):
+    """Scheduled now: the batch's run job starts the child's migration job; the parent, whose plan the
+    child's migration leaves as signed, starts once the child is migrated; the batch ends Completed.
+    One worker: the run job holds it, so it runs the lists no other worker takes itself."""
+    tech, approver = make_user("tech", "Helpdesk"), make_user("approver", "Approver")
+    child_mail, child_dn = fresh_list(lab, prefix="runchild", members=2)
+    parent_mail, parent_dn = fresh_list(lab, prefix="runparent", members=2)
+    with active_directory() as directory:
+        directory.add_values(parent_dn, "member", [child_dn])
+    sync_now()
+    inventory_row(parent_mail, parent_dn, child_lists=[child_dn])
+    inventory_row(child_mail, child_dn, parent_lists=[parent_dn])
+    batch = bsvc.do_create_batch(name="run on workers", options={"keep_original": True}, user=tech)
+    bsvc.do_add_to_batch(batch=batch, values=[(0, parent_mail), (0, child_mail)], user=tech)
+    run_job_inline(bsvc.do_start_batch_preflight(batch=batch, user=tech, enqueue=False))
+    batch.refresh_from_db()
+    bsvc.do_submit_batch(batch=batch, user=tech)
+    bsvc.do_approve_batch(batch=batch, user=approver, signed_hash=batch.plan_hash)
+
+    rq_workers(1, DL_BATCH_POLL_SECONDS=1)
+    batch = batch_run.do_schedule_batch(batch=batch, user=tech)
+    assert batch.status == BatchStatus.RUNNING
+    wait_for(lambda: MigrationBatch.objects.get(pk=batch.pk).status not in (BatchStatus.RUNNING,),
+             timeout=900, interval=2, message="the batch to end")
+    batch.refresh_from_db()
+    items = {i.mail: i for i in batch.lists.select_related("migration__job")}
+    assert batch.status == BatchStatus.COMPLETED, [(i.mail, i.run_state, i.run_note) for i in items.values()]
+    child, parent = items[child_mail].migration, items[parent_mail].migration
+    assert {child.status, parent.status} == {MigrationStatus.MIGRATED}
+    assert all(i.run_state == BatchListRun.MIGRATED for i in items.values())
+    assert child.job.finished_at <= parent.job.started_at, "the parent started once its child was migrated"
+    assert parent.plan_hash == items[parent_mail].plan_hash and parent.approved_by == approver
+    assert batch.job.status == JobStatus.SUCCEEDED
+    assert "runs on this batch's worker" in " ".join(batch.job.log_lines.values_list("message", flat=True))
+    assert JobStatus.SUCCEEDED == child.job.status == parent.job.status
+    with exchange_online() as exchange:
+        members = {(r.primary_smtp_address or "").lower()
+                   for r in exchange.iter_distribution_group_members(parent.cloud_group_id)}
+    assert child_mail.lower() in members

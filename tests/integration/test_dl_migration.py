@@ -338,6 +338,34 @@ def test_skip_nested_group_check_keeps_children_on_premises_and_routes_mail_to_t
         assert directory.read(child_dn, attributes=["mail"]).first("mail") == child
 
 
+def test_a_child_migrated_first_then_its_parent_whose_plan_is_unchanged(manifest, tech):
+    """Kept, the migrated child stays in the parent as '!Child' (no address) beside its routing contact:
+    both stand for the child's cloud list, so the parent's preflight passes with the plan it had before."""
+    child_mail, child_dn = new_list(manifest, members=2, offset=60)
+    parent_mail, parent_dn = new_list(manifest, members=3, offset=64)
+    with active_directory() as directory:
+        directory.add_values(parent_dn, "member", [child_dn])
+    sync_now()
+    waiting = preflight(tech, parent_mail)
+    assert waiting.status == JobStatus.FAILED and "child" in waiting.summary.lower(), waiting.summary
+    planned = waiting.result["plan_hash"]
+
+    child, job = migrate(tech, child_mail, keep_original=True)
+    assert child.is_done, log_of(job)
+    with active_directory() as directory:
+        assert child_dn.lower() not in {m.lower() for m in directory.read(parent_dn, attributes=["member"])
+                                        .get("member")}, "the child was renamed '!…'"
+    sync_now()
+    parent, job = migrate(tech, parent_mail, keep_original=True)
+    assert parent.is_done, log_of(job)
+    assert parent.plan_hash == planned, "the parent's plan did not change with its child's migration"
+    assert_migrated(parent, parent_mail, member_mails(manifest, 3, offset=64))
+    members = cloud_member_addresses(parent.cloud_group_id)
+    assert child_mail.lower() in members, "the parent's cloud list holds the child's cloud list"
+    assert f"{child_mail.split('@')[0]}-migratedbyscript@contoso.com" not in members
+    assert parent.report["members"]["missing"] == []
+
+
 def test_restore_rebuilds_the_list_on_premises_and_it_soft_matches_again(manifest, tech, make_user):
     admin = make_user("admin3", "Administrator")
     mail, dn = new_list(manifest, members=4, offset=50)

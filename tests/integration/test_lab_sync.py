@@ -430,3 +430,62 @@ def test_source_anchor_is_the_base64_object_guid_written_back_as_consistency_gui
     obj = lab.conn.read(dn, attributes=["objectGUID", "mS-DS-ConsistencyGuid"])
     assert obj.first("mS-DS-ConsistencyGuid") == obj.guid.bytes_le
     assert lab.cloud(dn)["onPremisesImmutableId"] == base64.b64encode(obj.guid.bytes_le).decode()
+
+
+# --- source of authority handed to the cloud ---------------------------------------------------
+
+
+def test_cloud_managed_list_ignores_ad_until_handed_back_and_an_old_client_reverts_it(lab: Lab) -> None:
+    """"Configure Group Source of Authority": with Connect Sync 2.5.76.0+ an AD change stops reaching a group
+    whose ``isCloudManaged`` is true and ``onPremisesSyncEnabled`` is cleared at the next cycle (Exchange Online
+    shows it as not synced); false hands it back and the next cycle re-applies AD's values. A client older than
+    2.5.76.0 knows nothing of the flag: its next cycle overwrites the cloud and the conversion is gone."""
+    from portal.lab.cloud.store.common import CLOUD_MANAGED_KEY
+
+    dn = lab.manifest.first("distribution_lists_flat").dn
+    group = lab.cloud(dn)
+    members = set(lab.store.member_ids(group_id=group["id"]))
+    assert group["onPremisesSyncEnabled"] is True and len(members) > 1
+    lab.store.update_object(object_id=group["id"], properties={CLOUD_MANAGED_KEY: True})
+    try:
+        first = lab.cycle()
+        assert first.cloud_managed >= 1 and first.cloud_managed_reverted == []
+        after = lab.store.get_object(object_id=group["id"])
+        assert "onPremisesSyncEnabled" not in after  # null in Graph
+        assert lab.store.get_recipient_by_object_id(object_id=group["id"])["IsDirSynced"] is False
+
+        # an AD change no longer flows; a cloud change stays
+        lab.conn.modify(dn, replace={"description": "edited on-premises after the conversion"})
+        dropped = next(iter(members))
+        lab.store.remove_member(group_id=group["id"], member_id=dropped)
+        lab.cycle()
+        cloud = lab.store.get_object(object_id=group["id"])
+        assert cloud.get("description") != "edited on-premises after the conversion"
+        assert dropped not in lab.store.member_ids(group_id=group["id"])
+        assert "onPremisesSyncEnabled" not in cloud
+
+        # an old client overwrites it at its next cycle
+        lab.store.set_connect_version(version="2.4.131.0")
+        old = lab.cycle()
+        assert old.cloud_managed_reverted == [group["id"]]
+        reverted = lab.store.get_object(object_id=group["id"])
+        assert reverted["onPremisesSyncEnabled"] is True and CLOUD_MANAGED_KEY not in reverted
+        assert reverted["description"] == "edited on-premises after the conversion"
+        assert set(lab.store.member_ids(group_id=group["id"])) == members
+        assert lab.store.get_recipient_by_object_id(object_id=group["id"])["IsDirSynced"] is True
+        lab.store.set_connect_version(version="2.5.79.0")
+
+        # convert again, then hand back: the next cycle re-applies AD's values
+        lab.store.update_object(object_id=group["id"], properties={CLOUD_MANAGED_KEY: True})
+        lab.cycle()
+        lab.store.remove_member(group_id=group["id"], member_id=dropped)
+        lab.store.update_object(object_id=group["id"], properties={CLOUD_MANAGED_KEY: False})
+        back = lab.cycle()
+        assert back.cloud_managed_reverted == []
+        taken = lab.store.get_object(object_id=group["id"])
+        assert taken["onPremisesSyncEnabled"] is True and CLOUD_MANAGED_KEY not in taken
+        assert set(lab.store.member_ids(group_id=group["id"])) == members
+        assert lab.store.get_recipient_by_object_id(object_id=group["id"])["IsDirSynced"] is True
+    finally:
+        lab.store.set_connect_version(version="2.5.79.0")
+        lab.store.update_object(object_id=group["id"], properties={CLOUD_MANAGED_KEY: None})

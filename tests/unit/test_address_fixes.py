@@ -112,6 +112,20 @@ def test_plan_shows_before_and_after_and_waits_for_someone_else(client, role_use
         AddressFix.objects.filter(pk=fix.pk).update(approved_by=role_users["Administrator"])
 
 
+def test_a_fix_waiting_for_approval_is_counted_and_queued_for_others_only(client, role_users, finding):
+    fix = plan(client, role_users["Administrator"], finding)
+    # The requester does not see their own fix in the queue (four eyes).
+    page = client.get("/dl/approvals/").content.decode()
+    assert f"Fix #{fix.pk}" not in page and 'id="nav-approvals"' in page and "Pending approvals (0)" in page
+    client.force_login(role_users["Approver"])
+    page = client.get("/dl/approvals/").content.decode()
+    assert f'href="{URL}{fix.pk}/">Fix #{fix.pk}</a>' in page and "Nothing waits for your sign-off" not in page
+    assert '<span class="badge badge-amber nav-count">1</span>' in page
+    approve(client, role_users["Approver"], fix)
+    page = client.get("/dl/approvals/").content.decode()
+    assert f"Fix #{fix.pk}" not in page and "Nothing waits for your sign-off" in page
+
+
 def test_approved_fix_backs_up_then_applies_and_undo_restores_exactly(client, role_users, finding, directory,
                                                                      no_enqueue):
     fix = plan(client, role_users["Administrator"], finding)
@@ -173,3 +187,97 @@ def test_reject_needs_a_reason_and_a_vanished_object_is_not_planned(client, role
     client.force_login(role_users["Administrator"])
     body = client.post(f"{URL}plan/", {"selection": [finding.pk]}, follow=True).content.decode()
     assert "not in AD any more" in body and AddressFix.objects.count() == 1
+
+
+class FakeSync:
+    """The Entra Connect server: a delta cycle 'exports' what the test says the cloud gets."""
+
+    def __init__(self, cloud, exported):
+        self.cloud, self.exported, self.cycles = cloud, exported, []
+
+    def wait_until_idle(self, *, timeout=600.0, poll=2.0):
+        return True
+
+    def start_sync_cycle(self, *, policy="Delta"):
+        self.cycles.append(policy)
+        self.cloud.update(self.exported)
+        return type("Start", (), {"result": "Success"})()
+
+
+class FakeGraph:
+    def __init__(self, cloud):
+        self.cloud = cloud
+
+    def get_user(self, upn, *, select=None):
+        from portal.connectors.graph import NotFound as GraphNotFound
+
+        if upn != "mailonly@contoso.com":
+            raise GraphNotFound(f"{upn} is not in the tenant")
+        return type("User", (), {"user_principal_name": upn, "display_name": "Mail Only", "extra": {},
+                                 "mail": self.cloud["mail"], "mail_nickname": "mailonly",
+                                 "proxy_addresses": tuple(self.cloud["proxyAddresses"])})()
+
+
+@pytest.mark.parametrize("exported,verified,shown", [
+    ({"mail": "new@contoso.com", "proxyAddresses": ["SMTP:new@contoso.com", "smtp:mailonly@contoso.com"]},
+     True, "the cloud shows the planned addresses (primary new@contoso.com)"),
+    ({}, False, "the cloud does not show new@contoso.com as the primary address (the cloud&#x27;s is "
+                "mailonly@contoso.com)"),
+])
+def test_verify_runs_a_delta_sync_and_stores_what_the_cloud_shows(client, role_users, finding, directory,
+                                                                  no_enqueue, monkeypatch, exported, verified, shown):
+    from tests.support.forms import form_fields
+
+    cloud = {"mail": "mailonly@contoso.com", "proxyAddresses": ["SMTP:mailonly@contoso.com"]}
+    sync = FakeSync(cloud, exported)
+
+    @contextmanager
+    def connect_sync():
+        yield sync
+
+    @contextmanager
+    def connect_graph():
+        yield FakeGraph(cloud)
+
+    monkeypatch.setattr("diagnostics_app.addresses.jobs.entra_connect", connect_sync)
+    monkeypatch.setattr("diagnostics_app.addresses.jobs.entra_graph", connect_graph)
+    directory.objects[DN]["userPrincipalName"] = ["mailonly@contoso.com"]
+    fix = plan(client, role_users["Administrator"], finding)
+    verify_url = f"{URL}{fix.pk}/verify/"
+    assert "Sync and verify" not in client.get(f"{URL}{fix.pk}/").content.decode()
+    assert "only an applied fix is verified" in client.post(verify_url, follow=True).content.decode()
+    approve(client, role_users["Approver"], fix)
+    fix.refresh_from_db()
+    run_job_inline(fix.job)
+    client.force_login(role_users["Administrator"])
+    page = client.get(f"{URL}{fix.pk}/").content.decode()
+    client.post(verify_url, form_fields(page, verify_url))
+    job = run_job_inline(Job.objects.get(kind="address_fix_verify"))
+    assert job.status == ("succeeded" if verified else "warnings"), job.error
+    assert sync.cycles == ["Delta"]
+    fix.refresh_from_db()
+    verification = fix.report["verification"]
+    assert verification["verified"] is verified and fix.report["applied"] and fix.report["verify_job"] == job.pk
+    assert [r["ok"] for r in verification["results"]] == [verified]
+    page = client.get(f"{URL}{fix.pk}/").content.decode()
+    assert ("Verified</span>" if verified else "Not verified</span>") in page and shown in page
+    from portal.audit.models import AuditEvent
+    assert AuditEvent.objects.filter(action="address.fix.verify", target=f"address_fix:{fix.pk}").exists()
+
+
+def test_verify_change_compares_each_kind_of_attribute():
+    from diagnostics_app.addresses.fixplan import AttributeChange, verify_change
+
+    change = AttributeChange(dn=DN, attribute="proxyAddresses", before=(X500,),
+                             after=(X500, "SMTP:new@contoso.com", "smtp:old@contoso.com"))
+    cloud = {"proxyAddresses": ["SMTP:new@contoso.com", "smtp:OLD@contoso.com"]}
+    assert verify_change(change, cloud)[0] is True
+    ok, text = verify_change(change, {"proxyAddresses": ["SMTP:new@contoso.com"]})
+    assert ok is False and text.endswith("the cloud does not show old@contoso.com.")
+    assert verify_change(change, None) == (False, f"proxyAddresses of {DN}: the object is not in the cloud (not "
+                                                  "synchronised yet, or out of sync scope).")
+    upn = AttributeChange(dn=DN, attribute="userPrincipalName", before=("a b@contoso.com",), after=("ab@contoso.com",))
+    assert verify_change(upn, {"userPrincipalName": "AB@contoso.com"})[0] is True
+    assert verify_change(upn, {"userPrincipalName": "a@contoso.com"})[0] is False
+    other = AttributeChange(dn=DN, attribute="sAMAccountName", before=("a b",), after=("ab",))
+    assert verify_change(other, {})[0] is None

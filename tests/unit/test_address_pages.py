@@ -114,6 +114,27 @@ def test_csv_keeps_formulas_inert_and_is_audited(client, role_users, scan):
     assert AuditEvent.objects.filter(action="download.address_findings").exists()
 
 
+def test_xlsx_has_the_csv_rows_a_frozen_filterable_header_and_is_audited(client, role_users, scan):
+    from openpyxl import load_workbook
+
+    from portal.audit.models import AuditEvent
+
+    client.force_login(role_users["Auditor"])
+    response = client.get(URL, {"scan": scan.pk, "attribute": "givenName", "export": "xlsx"})
+    assert response["Content-Type"].startswith("application/vnd.openxmlformats")
+    assert response["Content-Disposition"].endswith('-attribute-givenName.xlsx"')
+    book = load_workbook(io.BytesIO(response.content))
+    sheet = book["Address findings"]
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:O{sheet.max_row}"
+    rows = [[c or "" for c in r] for r in sheet.iter_rows(values_only=True)]
+    body = b"".join(client.get(URL, {"scan": scan.pk, "attribute": "givenName", "export": "csv"})
+                    .streaming_content).decode()
+    assert rows == list(csv.reader(io.StringIO(body)))
+    assert rows[1][4].startswith("'=HYPERLINK")
+    assert dict(book["Summary"].iter_rows(values_only=True))["findings exported"] == len(rows) - 1
+    assert AuditEvent.objects.filter(action="download.address_findings", detail__format="xlsx").exists()
+
+
 def test_finding_page_explains_and_escapes_directory_data(client, role_users, scan):
     client.force_login(role_users["Auditor"])
     x500 = scan.findings.get(rule="x500_only")

@@ -149,6 +149,7 @@ def test_an_approval_through_the_page_signs_with_note_and_expiry(client, submitt
     page = client.get(f"/dl/batches/{submitted.pk}/").content.decode()
     assert "Members affected" in page and 'id="batch-members">12<' in page
     assert 'id="batch-dependencies">3<' in page and page.count("managedBy: 1") == 3
+    assert "migrating the children first leaves the parent's plan as signed" in page.replace("&#x27;", "'")
     fields = {**form_fields(page, f"/dl/batches/{submitted.pk}/approve/"), "note": "Saturday only",
               "valid_hours": "6", "confirm": "on"}
     client.post(f"/dl/batches/{submitted.pk}/approve/", fields)

@@ -106,6 +106,7 @@ def one_group(monkeypatch):
     group = facts_for(accepted=[]).group
     monkeypatch.setattr(inspection.recipients, "find_by_address", lambda directory, mail: [group])
     monkeypatch.setattr(inspection.recipients, "direct_members", lambda directory, dn: [])
+    monkeypatch.setattr("migrations_app.selectors.migrated_stand_ins", dict)  # no migration done: no database
     return group
 
 
@@ -129,3 +130,82 @@ def test_exchanges_own_ambiguity_error_fails_the_same_way(one_group):
                                     exchange=ExchangeSaysAmbiguous())
     check = judge(facts)["synced"]
     assert check["outcome"] == "failure" and "matches multiple entries" in check["objects"][0]
+
+
+# -- a parent after its migrated child ------------------------------------------------------------
+CHILD_DN = f"CN=Child,{OU}"
+PARENT = facts_for(accepted=[])  # one parent group and twin, read before and after its child's migration
+
+
+def recipient(mail: str, type_details: str, synced: bool) -> exo.Recipient:
+    return exo.Recipient.from_dict({"PrimarySmtpAddress": mail, "EmailAddresses": [f"SMTP:{mail}"],
+                                    "RecipientTypeDetails": type_details, "IsDirSynced": synced,
+                                    "Guid": str(uuid.uuid4())})
+
+
+class ParentExchange(AmbiguousExchange):
+    """The parent's synced twin; its members are looked up one by one (Get-Recipient)."""
+
+    def __init__(self, known: dict[str, exo.Recipient]) -> None:
+        self.known, self.asked = known, []
+
+    def get_distribution_group(self, identity):
+        return PARENT.twin
+
+    def iter_distribution_group_members(self, identity):
+        return []
+
+    def get_recipient(self, identity):
+        self.asked.append(identity)
+        if identity.lower() not in self.known:
+            raise exo.ObjectNotFound(identity)
+        return self.known[identity.lower()]
+
+
+def parent_facts(monkeypatch, members: list[DirectoryObject], known: dict[str, exo.Recipient], stand_ins):
+    group = PARENT.group
+    monkeypatch.setattr(inspection.recipients, "find_by_address", lambda directory, mail: [group])
+    monkeypatch.setattr(inspection.recipients, "direct_members", lambda directory, dn: list(members))
+    exchange = ParentExchange(known)
+    return inspection.inspect_list(mail="sales@contoso.com", directory=OneGroupDirectory(group),
+                                   exchange=exchange, stand_ins=stand_ins), exchange
+
+
+def test_a_migrated_childs_kept_original_and_contact_resolve_to_its_cloud_list_and_keep_the_parents_plan(
+        monkeypatch):
+    from migrations_app.preflight import plan_of
+
+    child_guid = uuid.uuid4()
+    user = DirectoryObject(dn=f"CN=Ann,{OU}", guid=uuid.uuid4(), sid=None, object_classes=("top", "user"),
+                           attributes={"cn": ["Ann"], "mail": ["ann@contoso.com"]})
+    child = DirectoryObject(dn=CHILD_DN, guid=child_guid, sid=None, object_classes=("top", "group"),
+                            attributes={"cn": ["Child"], "mail": ["child@contoso.com"], "groupType": [2]})
+    ann = recipient("ann@contoso.com", "RemoteUserMailbox", True)
+    before, _ = parent_facts(monkeypatch, [user, child], {
+        "ann@contoso.com": ann, "child@contoso.com": recipient("child@contoso.com",
+                                                               "MailUniversalDistributionGroup", True)}, {})
+    assert judge(before)["nested_groups"]["outcome"] == "failure"
+
+    # Migrated, kept: the child is '!Child' without its address, and its routing contact joined the parent.
+    kept = DirectoryObject(dn=f"CN=!Child,{OU}", guid=child_guid, sid=None, object_classes=("top", "group"),
+                           attributes={"cn": ["!Child"], "groupType": [2], "extensionAttribute1": ["MigratedByScript"]})
+    contact = DirectoryObject(dn=f"CN=child-MigratedByScript,{OU}", guid=uuid.uuid4(), sid=None,
+                              object_classes=("top", "contact"),
+                              attributes={"cn": ["child-MigratedByScript"],
+                                          "mail": ["child-MigratedByScript@contoso.com"]})
+    cloud_child = recipient("child@contoso.com", "MailUniversalDistributionGroup", False)
+    stand_in = inspection.StandIn(mail="child@contoso.com", original_dn=CHILD_DN)
+    after, exchange = parent_facts(monkeypatch, [user, kept, contact], {"ann@contoso.com": ann,
+                                                                       "child@contoso.com": cloud_child},
+                                   {str(child_guid): stand_in, contact.dn.lower(): stand_in})
+    checks = judge(after)
+    assert checks["recipients_resolve"]["outcome"] == "pass", checks["recipients_resolve"]
+    assert checks["nested_groups"]["outcome"] == "pass"
+    assert {m.cloud_identity for m in after.members} == {"ann@contoso.com", "child@contoso.com"}
+    assert "child-MigratedByScript@contoso.com" not in exchange.asked, "the contact stands for the list"
+    assert plan_of(after, MigrationOptions()) == plan_of(before, MigrationOptions())
+
+    # Without the record of that migration the kept original is a group without an address: it fails.
+    unknown, _ = parent_facts(monkeypatch, [user, kept], {"ann@contoso.com": ann}, {})
+    assert judge(unknown)["recipients_resolve"]["outcome"] == "failure"
+    assert plan_of(unknown, MigrationOptions()) != plan_of(before, MigrationOptions())

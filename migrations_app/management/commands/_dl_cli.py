@@ -80,11 +80,16 @@ def add_option_arguments(parser) -> None:
     names = ", ".join(f.name for f in fields(MigrationOptions))
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help=f"A migration option, repeatable. Keys: {names}.")
+    parser.add_argument("--method", choices=("recreate", "in-place"), default=None,
+                        help="recreate (default) or in-place: hand the list's source of authority to the cloud.")
 
 
-def parse_options(pairs: list[str], *, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+def parse_options(pairs: list[str], *, defaults: dict[str, Any] | None = None,
+                  method: str | None = None) -> dict[str, Any]:
     kinds = {f.name: f.type for f in fields(MigrationOptions)}
     out: dict[str, Any] = dict(defaults or {})
+    if method:
+        out["method"] = method.replace("-", "_")
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip().replace("-", "_")
@@ -118,7 +123,7 @@ def migration_dict(migration: Migration) -> dict[str, Any]:
     migration.refresh_from_db()
     job = migration.job
     return {"id": migration.pk, "mail": migration.mail, "status": migration.status,
-            "status_label": migration.get_status_display(), "options": migration.options,
+            "status_label": migration.get_status_display(), "options": migration.options, "method": migration.method,
             "requested_by": migration.requested_by.username if migration.requested_by else None,
             "approved_by": migration.approved_by.username if migration.approved_by else None,
             "job": {"id": job.pk, "status": job.status, "summary": job.summary} if job else None,

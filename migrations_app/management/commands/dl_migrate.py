@@ -29,7 +29,7 @@ class Command(DlCommand):
 
     def handle(self, *args, **opts):
         user = self.acting_user(opts["user"])
-        options = parse_options(opts["option"], defaults=default_options())
+        options = parse_options(opts["option"], defaults=default_options(), method=opts.get("method"))
         try:
             svc.check_no_open_migration(mail=svc.check_address(opts["mail"]))
             pre = svc.do_start_preflight(mail=opts["mail"], options=options, user=user, enqueue=False)

@@ -20,7 +20,7 @@ class Command(DlCommand):
 
     def handle(self, *args, **opts):
         user = self.acting_user(opts["user"])
-        options = parse_options(opts["option"], defaults=default_options())
+        options = parse_options(opts["option"], defaults=default_options(), method=opts.get("method"))
         try:
             job = svc.do_start_preflight(mail=opts["mail"], options=options, user=user, enqueue=False)
         except (svc.MigrationRefused, PermissionDenied) as exc:

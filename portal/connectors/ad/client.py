@@ -66,6 +66,19 @@ class ActiveDirectory(AdConnection):
             raise NotFound("the rootDSE returned nothing")
         return {k: _decode_values(k, v) for k, v in entries[0]["raw_attributes"].items()}
 
+    def recycle_bin_enabled(self) -> bool | None:
+        """Whether the forest's AD Recycle Bin optional feature is on (``msDS-EnabledFeature`` of the
+        Partitions container names it); None when that cannot be read."""
+        try:
+            config = (self.root_dse().get("configurationNamingContext") or [""])[0]
+            if not config:
+                return None
+            partitions = self.read(f"CN=Partitions,{config}", attributes=["msDS-EnabledFeature"])
+        except AdError:
+            return None
+        enabled = partitions.get("msDS-EnabledFeature")
+        return any(str(dn).lower().startswith("cn=recycle bin feature,") for dn in enabled)
+
     def read(self, dn: str, *, attributes: Sequence[str] | None = None) -> DirectoryObject:
         """One object by DN. ``attributes=None`` reads everything (as :meth:`read_all`)."""
         return self._read_base(str(parse_dn(dn)), attributes, shown=dn)

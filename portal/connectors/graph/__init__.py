@@ -87,6 +87,7 @@ from .types import (
     GroupWriteback,
     ProvisioningError,
     RegistrationDetails,
+    SyncBehavior,
     UserAuthMethods,
 )
 
@@ -116,6 +117,7 @@ __all__ = [
     "GraphSettings",
     "GroupMember",
     "GroupWriteback",
+    "SyncBehavior",
     "jwt_claims",
     "LicenceRequired",
     "NotFound",

@@ -67,6 +67,7 @@ from .types import (
     GroupMember,
     GroupWriteback,
     RegistrationDetails,
+    SyncBehavior,
     UserAuthMethods,
 )
 
@@ -345,6 +346,30 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin):
             is_enabled=config.get("isEnabled"),
             on_premises_group_type=config.get("onPremisesGroupType"),
         )
+
+    # ---- source of authority (Graph v1.0 ``onPremisesSyncBehavior``; Group-OnPremisesSyncBehavior.ReadWrite.All)
+
+    def sync_behavior(self, group_id: str) -> SyncBehavior:
+        """Whether the group's source of authority is the cloud (``isCloudManaged``)."""
+        key = _path_key(group_id)
+        doc = self._get(f"read the source of authority of group {group_id}",
+                        lambda c: c.groups.by_group_id(key).on_premises_sync_behavior.to_get_request_information())
+        return SyncBehavior(object_id=str(doc.get("id") or group_id), is_cloud_managed=bool(doc.get("isCloudManaged")))
+
+    def granted_roles(self) -> frozenset[str]:
+        """The application permissions in the app's current Graph token (``roles`` claim)."""
+        return frozenset(str(r) for r in self._tokens.acquire(self.settings.scope).claims.get("roles") or ())
+
+    def set_sync_behavior(self, group_id: str, *, cloud_managed: bool) -> None:
+        """Hand the group's source of authority to the cloud (True) or back to AD (False, effective at the
+        next sync cycle)."""
+        from msgraph.generated.models.on_premises_sync_behavior import OnPremisesSyncBehavior
+
+        key = _path_key(group_id)
+        body = OnPremisesSyncBehavior(is_cloud_managed=cloud_managed)
+        verb = "hand to the cloud" if cloud_managed else "hand back to AD"
+        self._run(f"{verb} the source of authority of group {group_id}",
+                  lambda c: c.groups.by_group_id(key).on_premises_sync_behavior.patch(body))
 
     # ---- reports and audit log
 

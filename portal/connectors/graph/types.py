@@ -150,6 +150,14 @@ class DirectoryAudit:
 
 
 @dataclass(frozen=True)
+class SyncBehavior:
+    """``onPremisesSyncBehavior`` of one object: True when its source of authority is the cloud."""
+
+    object_id: str
+    is_cloud_managed: bool
+
+
+@dataclass(frozen=True)
 class GroupWriteback:
     """Group writeback settings of one cloud group (beta ``writebackConfiguration``)."""
 

@@ -10,7 +10,9 @@ Endpoints (``{tenant}`` is the tenant id or its initial domain):
   tokens' JWKS), ``/{tenant}/oauth2/v2.0/authorize`` (the lab sign-in page) and ``/logout`` (``oidc.py``).
 - Microsoft Graph ``/v1.0`` and ``/beta``: users, groups, contacts, members, transitive members,
   memberOf, ``$batch``, authentication methods, ``reports/authenticationMethods/userRegistrationDetails``,
-  ``auditLogs/directoryAudits``, ``organization``; the query options ``$select``, ``$filter``,
+  ``auditLogs/directoryAudits``, ``organization``, ``{users|groups|contacts}/{id}/onPremisesSyncBehavior``
+  (source of authority; ``Group-OnPremisesSyncBehavior.ReadWrite.All`` and its user/contact siblings);
+  the query options ``$select``, ``$filter``,
   ``$top``, ``$count``, ``$orderby`` and ``$skiptoken`` paging with absolute ``@odata.nextLink``.
 - Exchange Online: ``POST /adminapi/beta/{tenant}/InvokeCommand`` with the cmdlets the portal uses.
 - PowerShell-shaped: ``POST /powershell/entra-connect`` (ADSync cmdlets) and
@@ -219,6 +221,7 @@ class LabCloud(AuthMixin, GraphQueryMixin, GraphDirectoryMixin, GraphAuthMethods
             route("GET", rf"/users/{seg}/(memberOf|transitiveMemberOf){cast}", self._member_of),
             route("GET", rf"/users/{seg}/authentication/methods", self._auth_methods),
             route("GET", rf"/users/{seg}/authentication/methods/{seg}", self._auth_method),
+            route("GET PATCH", rf"/(users|groups|contacts)/{seg}/onPremisesSyncBehavior", self._sync_behavior),
             route("GET DELETE PATCH", rf"/users/{seg}", self._user_item),
             route("GET POST", r"/groups", lambda r, m: self._list_kind(r, "group") if r.method == "GET"
                   else self._create_group(r, m)),

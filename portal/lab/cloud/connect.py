@@ -190,6 +190,20 @@ class ConnectMixin:
     def cmd_get_adsync_export_error(self, bound: dict[str, Any], req: ApiRequest | None) -> Any:
         return self.store.list_export_errors(connector=bound.get("ConnectorName"))
 
+    def cmd_get_adsync_global_settings(self, bound: dict[str, Any], req: ApiRequest | None) -> Any:
+        # The real object carries many parameters; the build number is the one the portal reads (admins
+        # read it the same way: ``(Get-ADSyncGlobalSettings).Parameters`` named
+        # ``Microsoft.Synchronize.ServerConfigurationVersion``).
+        version = self.store.connect_version()
+        return [{"InstanceId": "9a2a4b0c-6f0e-4c2a-8f4e-2b8f0e6c1d01", "SchemaXml": None, "Version": 1,
+                 "Parameters": [
+                     {"Name": "Microsoft.Synchronize.ServerConfigurationVersion", "Value": version,
+                      "Scope": "Global", "DataType": "String"},
+                     {"Name": "Microsoft.Synchronize.StagingMode",
+                      "Value": str(bool(self.store.scheduler().get("StagingModeEnabled"))), "Scope": "Global",
+                      "DataType": "Boolean"},
+                 ]}]
+
     def cmd_get_adsync_pending_export(self, bound: dict[str, Any], req: ApiRequest | None) -> Any:
         return self.store.list_pending_exports(connector=bound.get("ConnectorName"))
 
@@ -210,6 +224,7 @@ _ADSYNC_CMDLETS: dict[str, _Cmdlet] = dict([
     _cmdlet("Get-ADSyncConnector", ConnectMixin.cmd_get_adsync_connector, ("Name", "Identifier")),
     _cmdlet("Get-ADSyncRunProfileResult", ConnectMixin.cmd_get_adsync_run_profile_result,
             ("NumberRequested", "ConnectorId", "RunHistoryId", "RunStepDetails")),
+    _cmdlet("Get-ADSyncGlobalSettings", ConnectMixin.cmd_get_adsync_global_settings, ()),
     _cmdlet("Get-ADSyncExportError", ConnectMixin.cmd_get_adsync_export_error, ("ConnectorName",)),
     _cmdlet("Get-ADSyncPendingExport", ConnectMixin.cmd_get_adsync_pending_export, ("ConnectorName",)),
 ])

@@ -66,6 +66,10 @@ Sources (Microsoft Learn unless said otherwise) and what each one decides here
   :attr:`SyncOptions.delete_groups_disabled_for_writeback`). The display-name part of the CN is cut to
   51 characters so that ``<name>_<12 characters>`` fits the 64 characters of ``cn`` -- the limit is the
   schema's, the exact cut the product applies was not found in its documentation.
+* "Configure Group Source of Authority (SOA)" -- :mod:`.authority`: Connect Sync 2.5.76.0+ stops applying AD
+  changes to an object whose ``onPremisesSyncBehavior.isCloudManaged`` is true and clears its
+  ``onPremisesSyncEnabled``; false hands it back at the next cycle; an older build (the lab store's
+  ``connect_version``) overwrites the cloud and so undoes the conversion.
 * The field notes ("Enabling the cloud display name feature without deleting already synchronized
   groups") -- changing the DN option renames the written-back groups (a modify of the DN, pending in
   staging mode as an update whose CN comes from EscapeDNComponent), it does not delete them.

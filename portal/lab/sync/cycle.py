@@ -13,8 +13,9 @@ from portal.connectors import ad
 from portal.connectors.ad import ActiveDirectory, DirectoryObject
 from portal.lab import layout
 from portal.lab.cloud.store import CloudStore
-from portal.lab.cloud.store.common import iso, parse_datetime, utc_now
+from portal.lab.cloud.store.common import CLOUD_MANAGED_KEY, iso, parse_datetime, utc_now
 
+from .authority import _SourceOfAuthority
 from .constants import (
     _SCOPE_FILTER,
     BACK_LINKS,
@@ -34,7 +35,7 @@ from .state import _json_safe, _State
 from .writeback import _Writeback
 
 
-class _Cycle(_Projection, _Recipients, _Writeback, _ExportErrors):
+class _Cycle(_Projection, _Recipients, _Writeback, _ExportErrors, _SourceOfAuthority):
     """One sync cycle; the steps are grouped by responsibility in the mixins it is built from."""
 
     def __init__(self, *, directory: ActiveDirectory, store: CloudStore, base_dn: str, policy: Policy,
@@ -124,12 +125,14 @@ class _Cycle(_Projection, _Recipients, _Writeback, _ExportErrors):
                 oid = doc["id"]
                 self.docs[oid] = doc
                 self.index(oid, doc)
-                if doc.get("onPremisesSyncEnabled"):
+                # a cloud-managed object stays joined: the client keeps its connector space entry
+                if doc.get("onPremisesSyncEnabled") or doc.get(CLOUD_MANAGED_KEY) is not None:
                     anchor = store.source_anchor_of(object_id=oid)
                     if anchor:
                         self.joined[anchor] = oid
                         self.anchor_of[oid] = anchor
         self.recipients = store.recipients_by_object_ids(self.docs)
+        self.honours = self.honours_cloud_managed()
         self.prior_errors = store.list_export_errors(connector=self.aad_connector)
         self.prior_ad_errors = store.list_export_errors(connector=self.ad_connector)
 
@@ -184,7 +187,7 @@ class _Cycle(_Projection, _Recipients, _Writeback, _ExportErrors):
             for obj in self.search(changed, READ_ATTRIBUTES):
                 if obj.guid in self.entries:
                     self.fetched[obj.guid] = obj
-            self.fetch(self.cloud_side_dirty())
+            self.fetch(self.cloud_side_dirty() | self.soa_dirty())
         self.result.in_scope = len(self.entries)
         self.result.imported = len(self.fetched)
 
@@ -279,10 +282,13 @@ class _Cycle(_Projection, _Recipients, _Writeback, _ExportErrors):
             self.result.imported = len(self.fetched)
         self.export_memberships()
         self.export_recipient_links()
+        self.settle_source_of_authority()
 
     def deprovision(self) -> None:
         """Delete the cloud objects whose AD object left the scope (moved, deleted or filtered out)."""
         for anchor, oid in list(self.joined.items()):
+            if self.cloud_managed(oid):
+                continue  # AD no longer decides whether it exists
             guid = self.by_anchor.get(anchor)
             if guid is None:
                 gone = True  # deleted, or moved out of every synchronised OU
@@ -328,6 +334,8 @@ class _Cycle(_Projection, _Recipients, _Writeback, _ExportErrors):
                 continue
             plan = self.plan(obj, entry)
             self.plans[guid] = plan
+            if self.cloud_managed(plan.oid):
+                continue  # handed to the cloud: AD's changes stop here
             self.export_object(plan)
             if plan.exported:
                 self.export_recipient(plan)

@@ -94,6 +94,8 @@ class CycleResult:
     watermark: int | None = None
     orphaned_writeback_groups: int = 0
     soft_matches: int = 0
+    cloud_managed: int = 0  # joined objects whose source of authority is the cloud (left alone)
+    cloud_managed_reverted: list[str] = field(default_factory=list)  # object ids an old client took back
     touched: list[str] = field(default_factory=list)  # DNs whose cloud object changed (the first 100)
     timings: dict[str, float] = field(default_factory=dict)
 

@@ -126,7 +126,7 @@ class StoreBase:
         display_name: str = "DirOps Portal (lab)",
         roles: Sequence[str] = ("Directory.Read.All", "Group.ReadWrite.All", "User.ReadWrite.All", "AuditLog.Read.All",
                                 "UserAuthenticationMethod.Read.All", "Exchange.ManageAsApp", "Policy.Read.All",
-                                "RoleManagement.Read.Directory"),
+                                "RoleManagement.Read.Directory", "Group-OnPremisesSyncBehavior.ReadWrite.All"),
     ) -> None:
         """Create or update an app registration; only a salted hash of the secret is kept."""
         salt = secrets.token_hex(16) if client_secret else None

@@ -70,6 +70,12 @@ AUTH_METHOD_TYPES: dict[str, str] = {
     "platformCredential": "#microsoft.graph.platformCredentialAuthenticationMethod",
 }
 
+# A build that honours onPremisesSyncBehavior (2.5.76.0 is the first, "Configure Group Source of Authority").
+DEFAULT_CONNECT_VERSION = "2.5.79.0"
+# Where the lab keeps onPremisesSyncBehavior.isCloudManaged on an object's document (a key no Graph
+# projection shows): True handed to the cloud, False handed back and not yet re-applied by a cycle.
+CLOUD_MANAGED_KEY = "@isCloudManaged"
+
 DEFAULT_SCHEDULER: dict[str, Any] = {
     "AllowedSyncCycleInterval": "00:30:00",
     "CurrentlyEffectiveSyncCycleInterval": "00:30:00",

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from .common import DEFAULT_SCHEDULER, _dumps, _new_id, iso, utc_now
+from .common import DEFAULT_CONNECT_VERSION, DEFAULT_SCHEDULER, _dumps, _new_id, iso, utc_now
 
 
 class ConnectStoreMixin:
@@ -25,6 +25,17 @@ class ConnectStoreMixin:
         merged = {**self.scheduler(), **changes}
         self._execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('scheduler', ?)", (_dumps(merged),))
         return merged
+
+    def connect_version(self) -> str:
+        """The Entra Connect Sync build the lab server runs (settable to rehearse an old client)."""
+        row = self._execute("SELECT value FROM settings WHERE key = 'connect_version'").fetchone()
+        return json.loads(row[0]) if row else DEFAULT_CONNECT_VERSION
+
+    def set_connect_version(self, *, version: str) -> None:
+        parts = version.split(".")
+        if len(parts) != 4 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"not a four-part build number: {version!r}")
+        self._execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('connect_version', ?)", (_dumps(version),))
 
     def sync_connectors(self) -> list[dict[str, Any]]:
         """The sync server's connectors (AD and Entra ID), as ``Get-ADSyncConnector`` lists them."""

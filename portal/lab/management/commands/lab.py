@@ -25,6 +25,9 @@ class Command(BaseCommand):
         sync.add_argument("--policy", choices=["Delta", "Initial"], default="Delta")
         sync.add_argument("--loop", action="store_true",
                           help="be the sync server's scheduler: start a cycle whenever one is due")
+        sync.add_argument("--set-version", metavar="BUILD", default=None,
+                          help="set the Entra Connect build the lab server reports (e.g. 2.4.131.0 rehearses a client "
+                               "too old for in-place conversions) and run no cycle")
         seed = sub.add_parser("seed", help="fill the lab AD with the field notes' scenarios")
         seed.add_argument("--users", type=int, default=settings.LAB_SEED_USERS)
         seed.add_argument("--seed", type=int, default=1)
@@ -37,6 +40,8 @@ class Command(BaseCommand):
                 self._ad(options["action"], options["as_json"])
             elif part == "cloud":
                 self._cloud(options["action"], options["as_json"])
+            elif part == "sync" and options.get("set_version"):
+                self._set_connect_version(options["set_version"])
             elif part == "sync":
                 self._sync(policy=options["policy"], loop=options["loop"])
             else:
@@ -44,6 +49,18 @@ class Command(BaseCommand):
                            as_json=options["as_json"])
         except (samba.LabError, cloud_server.CloudLabError) as exc:
             raise CommandError(str(exc)) from exc
+
+    def _set_connect_version(self, version: str) -> None:
+        from portal.lab.cloud.store import CloudStore
+
+        store = CloudStore.open(data_dir=config.cloud_dir())
+        try:
+            store.set_connect_version(version=version)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            store.close()
+        self.stdout.write(f"Entra Connect now reports build {version} (Get-ADSyncGlobalSettings).")
 
     def _ad(self, action: str, as_json: bool) -> None:
         kwargs = {"base_dir": config.ad_dir()}
