@@ -1,6 +1,6 @@
 from django import forms
 
-from migrations_app.forms import ApproveForm
+from portal.approvals import ApproveForm
 
 
 class SnapshotForm(forms.Form):
@@ -70,6 +70,6 @@ class WaveRequestForm(forms.Form):
 
 
 class WaveApproveForm(ApproveForm):
-    """DL migrations' approval form, with the hash of the waves the approver was shown."""
+    """The portal's approval form, with the hash of the waves the approver was shown."""
 
     plan_hash = forms.CharField(max_length=64, widget=forms.HiddenInput)

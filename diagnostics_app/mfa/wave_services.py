@@ -1,6 +1,6 @@
-"""Writes of the wave-groups flow: request (the waves pinned by their hash), approve (four eyes, expiry: DL
-migrations' validity rule and forms, reused), reject, and the steps the job calls. The tenant is written by
-the job through the Graph connector only."""
+"""Writes of the wave-groups flow: request (the waves pinned by their hash), approve (four eyes, expiry:
+portal/approvals' validity rule and forms, shared with DL migrations and address fixes), reject, and the steps
+the job calls. The tenant is written by the job through the Graph connector only."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from migrations_app.services import MigrationRefused, check_approval_validity
+from portal.approvals import check_approval_validity
 from portal.audit.services import record, refusal_recorded
 from portal.jobs.services import do_start_job
 
@@ -86,10 +86,7 @@ def do_approve_wave_groups(*, req: MfaWaveGroups, user, shown_hash: str, valid_f
     check_can_approve(req=req, user=user)
     if shown_hash != req.plan_hash:
         raise WavesRefused("The waves you were shown are not the ones requested; reload the page and look again.")
-    try:
-        validity = check_approval_validity(valid_for)
-    except MigrationRefused as exc:
-        raise WavesRefused(str(exc)) from None
+    validity = check_approval_validity(valid_for, refused=WavesRefused)
     now = timezone.now()
     MfaWaveGroups.objects.filter(pk=req.pk).update(approved_by=user, decided_at=now, decision_note=note[:500],
                                                    approval_expires_at=now + validity,

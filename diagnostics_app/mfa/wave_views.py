@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from migrations_app.forms import RejectForm
 from portal.accounts.permissions import requires
+from portal.approvals import RejectForm
 from portal.jobs.services import JobActionRefused
 
 from ..models import MfaSnapshot, MfaWaveGroups

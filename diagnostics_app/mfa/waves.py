@@ -4,11 +4,11 @@ Pure functions: the services store and approve, the job reads the tenant and cal
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from portal.approvals import plan_hash as approval_hash
 
 DEFAULT_MAX = 500
 MAX_WAVES = 200
@@ -73,9 +73,8 @@ def split_waves(buckets: Sequence[tuple[str, Sequence[str]]], max_size: int) -> 
 
 def plan_hash(waves: Iterable[Mapping]) -> str:
     """What the approval pins: every wave's group name and its exact membership (order-free)."""
-    canon = [{"group_name": w["group_name"], "mail_nickname": w["mail_nickname"],
-              "user_ids": sorted(str(u).lower() for u in w["user_ids"])} for w in waves]
-    return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+    return approval_hash([{"group_name": w["group_name"], "mail_nickname": w["mail_nickname"],
+                           "user_ids": sorted(str(u).lower() for u in w["user_ids"])} for w in waves])
 
 
 @dataclass(frozen=True)
