@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 USERS = int(os.environ.get("BENCH_MFA_USERS", "100000"))
 SAMPLE = int(os.environ.get("BENCH_MFA_SAMPLE", "2000"))
-PORT = 8465
+PORT = int(os.environ.get("BENCH_MFA_PORT", "8465"))  # another port where two benches share a machine
 DATA_DIR = ROOT / "var" / "bench" / "lab" / "cloud-mfa"
 
 

@@ -106,3 +106,17 @@ POLICY_STATE_COLOURS = {
     PolicyState.REPORT_ONLY: "blue",
     PolicyState.DISABLED: "grey",
 }
+
+
+class WaveGroupsStatus(models.TextChoices):
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    APPROVED = "approved", "Approved, writing the groups"
+    DONE = "done", "Groups written"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+
+
+WAVE_GROUPS_STATUS_COLOURS = {
+    WaveGroupsStatus.AWAITING_APPROVAL: "blue", WaveGroupsStatus.APPROVED: "blue", WaveGroupsStatus.DONE: "green",
+    WaveGroupsStatus.FAILED: "red", WaveGroupsStatus.REJECTED: "grey",
+}

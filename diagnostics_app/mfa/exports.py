@@ -67,39 +67,35 @@ def json_chunks(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> Iterator[s
     yield "\n]}\n"
 
 
-def xlsx_bytes(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> bytes:
+def _xlsx(title: str, columns: list[str], records: Iterable[dict[str, Any]], summary: Iterable[list[Any]]) -> bytes:
+    """One sheet of rows (header frozen, autofilter over every row) and a summary sheet: both exports' layout."""
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet("MFA registration")
+    sheet = book.create_sheet(title)
     sheet.freeze_panes = "A2"  # the header stays in view while scrolling
-    sheet.append(COLUMNS)
+    sheet.append(columns)
     count = 0
-    for rec in _records(rows, snapshot):
-        sheet.append([safe_cell(rec[c]) for c in COLUMNS])
+    for rec in records:
+        sheet.append([safe_cell(rec[c]) for c in columns])
         count += 1
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{count + 1}"
-    summary = book.create_sheet("Summary")
-    summary.append(["snapshot", snapshot.pk])
-    summary.append(["taken at (UTC)", snapshot.taken_at.strftime("%Y-%m-%d %H:%M:%S")])
-    summary.append(["users", snapshot.total_users])
-    for cls in MfaClass:
-        summary.append([cls.label, int(snapshot.counts.get(cls.value, 0))])
-    if snapshot.message:
-        summary.append(["note", safe_cell(snapshot.message)])
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
+    side = book.create_sheet("Summary")
+    for line in summary:
+        side.append([safe_cell(v) if isinstance(v, str) else v for v in line])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def write_csv(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot, stream: Any) -> None:
-    for line in csv_lines(rows, snapshot):
-        stream.write(line)
-
-
-def as_list(rows: Iterable[MfaUserRow], snapshot: MfaSnapshot) -> list[dict[str, Any]]:
-    return [record(r, snapshot.groups) for r in rows]
+def xlsx_bytes(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> bytes:
+    summary = [["snapshot", snapshot.pk], ["taken at (UTC)", snapshot.taken_at.strftime("%Y-%m-%d %H:%M:%S")],
+               ["users", snapshot.total_users],
+               *[[cls.label, int(snapshot.counts.get(cls.value, 0))] for cls in MfaClass]]
+    if snapshot.message:
+        summary.append(["note", snapshot.message])
+    return _xlsx("MFA registration", COLUMNS, _records(rows, snapshot), summary)
 
 
 READINESS_COLUMNS = ["upn", "display_name", "department", "classification", "why"]
@@ -133,3 +129,16 @@ def policy_csv_lines(policy: Any, rows: QuerySet[MfaUserRow]) -> Iterator[str]:
     yield writer.writerow(POLICY_COLUMNS)
     for rec in policy_records(policy, rows):
         yield writer.writerow([safe_cell(_text(rec[c])) for c in POLICY_COLUMNS])
+
+
+def policy_xlsx_bytes(policy: Any, rows: QuerySet[MfaUserRow], targets: Iterable[tuple[str, str]] = ()) -> bytes:
+    """The policy view as a workbook: its users (as the CSV), and the policy itself on the summary sheet."""
+    summary = [["policy", policy.display_name], ["state", policy.state_label],
+               ["demand", (policy.demand or {}).get("label", "")], ["snapshot", policy.snapshot_id],
+               ["in scope", policy.in_scope], ["able", policy.able], ["will be interrupted", policy.interrupted],
+               ["not evaluated", policy.not_evaluated], ["excluded", policy.excluded],
+               *[[side, what] for side, what in targets],
+               *[["problem", str(p)] for p in policy.problems or ()]]
+    return _xlsx("Policy users", POLICY_COLUMNS,
+                 ({k: _text(v) if isinstance(v, bool) or v is None else v for k, v in rec.items()}
+                  for rec in policy_records(policy, rows)), summary)

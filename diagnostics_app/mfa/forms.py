@@ -1,5 +1,7 @@
 from django import forms
 
+from portal.approvals import ApproveForm
+
 
 class SnapshotForm(forms.Form):
     """The snapshot's settings: all optional (the button alone takes a snapshot with the defaults);
@@ -24,6 +26,9 @@ class ReadinessForm(forms.Form):
                               help_text="The group a conditional access policy requiring MFA will include.")
     wave_by = forms.ChoiceField(choices=(("department", "Department"), ("group", "Group")), initial="department",
                                 required=False, label="Stage the waves by")
+    wave_max = forms.IntegerField(min_value=1, max_value=100_000, required=False, label="Most users in one wave",
+                                  help_text="Larger departments or groups are split into waves of at most this "
+                                            "many users; each wave can become a security group.")
 
     def __init__(self, *args, snapshot=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,3 +57,19 @@ class PolicyReadinessForm(forms.Form):
                                          *[(str(p.pk), f"{p.display_name} ({p.state_label})") for p in policies]]
         groups = sorted((snapshot.groups if snapshot else {}).items(), key=lambda g: g[1].lower())
         self.fields["group"].choices = [("", "The whole tenant"), *groups]
+
+
+class WaveRequestForm(forms.Form):
+    """The readiness result the requester looked at, and the hash of the waves the page showed."""
+
+    snapshot = forms.IntegerField(widget=forms.HiddenInput)
+    group = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    wave_by = forms.ChoiceField(choices=(("department", "Department"), ("group", "Group")), widget=forms.HiddenInput)
+    wave_max = forms.IntegerField(min_value=1, max_value=100_000, widget=forms.HiddenInput)
+    plan_hash = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+
+class WaveApproveForm(ApproveForm):
+    """The portal's approval form, with the hash of the waves the approver was shown."""
+
+    plan_hash = forms.CharField(max_length=64, widget=forms.HiddenInput)

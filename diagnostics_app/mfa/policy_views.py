@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -36,9 +36,17 @@ def mfa_policy(request, pk: int):
     if status not in policy_selectors.POLICY_USER_STATUSES:
         status = ""
     rows = policy_selectors.policy_users(policy, status=status).order_by("upn", "id")
-    if request.GET.get("export") == "csv":
+    export = request.GET.get("export")
+    if export in ("csv", "xlsx"):
         record_download(user=request.user, what="mfa_policy_users", target=f"mfa_policy:{policy.pk}",
-                        request=request, format="csv", rows=rows.count())
+                        request=request, format=export, rows=rows.count())
+    if export == "xlsx":
+        response = HttpResponse(exports.policy_xlsx_bytes(policy, rows, policy_selectors.target_lines(policy)),
+                                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        name = f"mfa-policy-{policy.snapshot_id}-{policy.pk}{'-' + status if status else ''}.xlsx"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    if export == "csv":
         response = StreamingHttpResponse(exports.policy_csv_lines(policy, rows), content_type="text/csv; charset=utf-8")
         name = f"mfa-policy-{policy.snapshot_id}-{policy.pk}{'-' + status if status else ''}.csv"
         response["Content-Disposition"] = f'attachment; filename="{name}"'

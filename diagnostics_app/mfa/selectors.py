@@ -100,6 +100,7 @@ class Wave:
     ready: int = 0
     interrupted: int = 0
     unknown: int = 0
+    user_ids: list[str] = field(default_factory=list, repr=False)
 
     @property
     def ready_pct(self) -> float:
@@ -159,6 +160,7 @@ def readiness(snapshot: MfaSnapshot, *, group_id: str = "", wave_by: str = "depa
             key = r["department"] or "(no department)"
         wave = waves.setdefault(key, Wave(key))
         wave.size += 1
+        wave.user_ids.append(r["user_id"])
         if unknown:
             result.unknown += 1
             wave.unknown += 1
@@ -177,3 +179,8 @@ def readiness(snapshot: MfaSnapshot, *, group_id: str = "", wave_by: str = "depa
     ordered = sorted(waves.values(), key=lambda w: (-(w.ready / w.size if w.size else 0), w.name.lower()))
     result.waves = ordered
     return result
+
+
+def wave_buckets(result: Readiness) -> list[tuple[str, list[str]]]:
+    """The readiness result's waves (readiest first) as (name, user ids): what wave splitting takes."""
+    return [(w.name, list(w.user_ids)) for w in result.waves]

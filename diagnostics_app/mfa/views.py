@@ -16,10 +16,11 @@ from ..models import MfaUserRow
 from . import exports, selectors
 from .choices import POLICY_STATE_COLOURS, MfaClass, PolicyState
 from .filtersets import MfaUserRowFilterSet
-from .forms import ReadinessForm, SnapshotForm
+from .forms import ReadinessForm, SnapshotForm, WaveRequestForm
 from .policies import EVIDENCE_LABELS
 from .services import do_start_snapshot
 from .tables import MfaUserRowTable
+from .waves import MAX_WAVES, plan_hash, split_waves
 
 READINESS_PAGE = 100
 
@@ -120,7 +121,7 @@ def mfa_user(request, pk: int):
 def mfa_readiness(request):
     snapshot = selectors.snapshot_or_latest(request.GET.get("snapshot"))
     form = ReadinessForm(request.GET, snapshot=snapshot)  # every field optional: the page opens with a result
-    result, page = None, 1
+    result, page, waves_ctx = None, 1, {}
     if snapshot is not None and form.is_valid():
         group, wave_by = form.cleaned_data["group"] or "", form.cleaned_data["wave_by"] or "department"
         if request.GET.get("export") == "csv":
@@ -138,8 +139,16 @@ def mfa_readiness(request):
             page = 1
         result = selectors.readiness(snapshot, group_id=group, wave_by=wave_by, list_limit=READINESS_PAGE,
                                      list_offset=(page - 1) * READINESS_PAGE)
+        wave_max = form.cleaned_data.get("wave_max")
+        if wave_max:
+            split = split_waves(selectors.wave_buckets(result), wave_max)
+            parts = [p.as_dict() for p in split]
+            waves_ctx = {"parts": parts, "too_many": len(parts) > MAX_WAVES,
+                         "request_form": WaveRequestForm(initial={
+                             "snapshot": snapshot.pk, "group": group, "wave_by": wave_by, "wave_max": wave_max,
+                             "plan_hash": plan_hash(parts)})}
     return render(request, "diagnostics_app/mfa/readiness.html", {
-        "snapshot": snapshot, "form": form, "result": result, "page": page,
+        "snapshot": snapshot, "form": form, "result": result, "page": page, **waves_ctx,
         "has_next": bool(result) and result.interrupted_total > page * READINESS_PAGE,
         "first_shown": (page - 1) * READINESS_PAGE + 1,
         "last_shown": (page - 1) * READINESS_PAGE + (len(result.interrupted) if result else 0)})

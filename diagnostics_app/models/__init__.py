@@ -3,7 +3,8 @@
 from .addresses import AddressFinding, AddressFix, AddressScan
 from .mfa import MfaSnapshot, MfaUserRow
 from .mfa_policies import MfaPolicy
+from .mfa_waves import MfaWaveGroups
 from .writeback import WritebackPlan, WritebackPlanRow, WritebackRunbookStep, WritebackVerification
 
-__all__ = ["AddressFinding", "AddressFix", "AddressScan", "MfaPolicy", "MfaSnapshot", "MfaUserRow", "WritebackPlan",
-           "WritebackPlanRow", "WritebackRunbookStep", "WritebackVerification"]
+__all__ = ["AddressFinding", "AddressFix", "AddressScan", "MfaPolicy", "MfaSnapshot", "MfaUserRow", "MfaWaveGroups",
+           "WritebackPlan", "WritebackPlanRow", "WritebackRunbookStep", "WritebackVerification"]

@@ -1,5 +1,7 @@
 """An Administrator takes an MFA snapshot from the button, opens Conditional access, drills into a policy and
-one of its users, then asks the readiness of the report-only policy and of a hypothetical one from the form."""
+one of its users, then asks the readiness of the report-only policy and of a hypothetical one from the form;
+then splits the roll-out readiness into waves and requests a security group per wave, which an Approver
+approves (the job writes the groups in the lab; the test deletes them afterwards)."""
 
 import re
 
@@ -10,9 +12,10 @@ from tests.e2e.conftest import login, screenshot
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
-def test_policy_view_drill_down_and_readiness_form(page, rq_workers, make_user, lab_tenant):
+def test_policy_view_drill_down_and_readiness_form(page, rq_workers, make_user, lab_tenant, request):
     rq_workers(1)
     make_user("admin", "Administrator")
+    make_user("approver", "Approver")
     login(page, "admin")
     page.goto("/diagnostics/mfa/")
     page.get_by_role("button", name=re.compile(r"Take (the first|a new) snapshot")).click()
@@ -54,3 +57,48 @@ def test_policy_view_drill_down_and_readiness_form(page, rq_workers, make_user, 
     assert "Hypothetical policy on the whole tenant" in result.inner_text()
     assert "Phishing-resistant MFA" in result.inner_text()
     assert page.locator(".field-error").count() == 0
+
+    # Waves as groups: split the readiness into waves of at most 15 users, request the groups.
+    page.goto("/diagnostics/mfa/")
+    page.get_by_role("link", name="Roll-out readiness").click()
+    page.get_by_label("Most users in one wave").fill("15")
+    page.get_by_role("button", name="Show readiness").click()
+    split = page.locator("#wave-split tbody tr")
+    assert split.count() >= 2 and "MFA wave 01 - " in split.first.inner_text()
+    sizes = [int(split.nth(i).locator("td").nth(2).inner_text()) for i in range(split.count())]
+    assert max(sizes) <= 15
+    waves = split.count()
+    page.get_by_role("button", name="Request these wave groups").click()
+    page.wait_for_url(re.compile(r".*/diagnostics/mfa/waves/\d+/$"))
+    request_url = page.url
+    assert "the requester cannot approve" in page.locator("main").inner_text()
+    assert page.get_by_role("button", name="Approve and write the groups").count() == 0
+    screenshot(page, "e2e-mfa-wave-groups-requested")
+
+    from diagnostics_app.models import MfaWaveGroups
+
+    def delete_groups():
+        from portal.connectors.registry import entra_graph
+
+        req = MfaWaveGroups.objects.order_by("-id").first()
+        with entra_graph() as graph:
+            for wave in ((req.report or {}).get("waves") or {}).values() if req else ():
+                graph.delete_group(wave["group_id"])
+
+    request.addfinalizer(delete_groups)
+    page.context.clear_cookies()
+    login(page, "approver")
+    page.goto(request_url)
+    page.get_by_label("I have read the plan and every check, and approve exactly this").check()
+    page.get_by_role("button", name="Approve and write the groups").click()
+    page.wait_for_selector("text=the job writing the groups is queued")
+    page.get_by_role("link", name=re.compile(r"job #\d+")).click()
+    page.wait_for_selector("#log-poller[data-state=stopped]", state="attached", timeout=120_000)
+    assert page.locator("#job-header .badge").inner_text().startswith("Succeeded"), \
+        page.locator("#job-header").inner_text()
+    page.goto(request_url)
+    written = page.locator("#wave-groups tbody tr")
+    assert written.count() == waves
+    assert all("created" in written.nth(i).inner_text() for i in range(written.count()))
+    assert "Groups written" in page.locator("h1").inner_text()
+    screenshot(page, "e2e-mfa-wave-groups-written")

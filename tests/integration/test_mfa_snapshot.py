@@ -310,7 +310,9 @@ def test_conditional_access_is_read_evaluated_per_user_and_shown(lab_graph, role
     for uid in ca["per_user_mfa"]:
         hit = rows[uid].policy_hits[0]
         assert hit["name"].startswith("Per-user MFA (legacy") and rows[uid].policy_outcome != "not_covered"
-    assert job.result["phases"]["per_user_mfa"]["items"] > 0
+    per_user = job.result["phases"]["per_user_mfa"]
+    assert per_user["items"] > 0
+    assert per_user["calls"] <= -(-per_user["items"] // 20), "read 20 users to a $batch call, not one call each"
     all_users = policies[ca["policies"]["all_users"]]
     assert all_users.interrupted > 0 and all_users.state == "enabledForReportingButNotEnforced"
 
@@ -354,3 +356,48 @@ def test_conditional_access_is_read_evaluated_per_user_and_shown(lab_graph, role
     assert {u["status"] for u in data["users"]} == {"interrupted"}
     with pytest.raises(CommandError, match="has no policy 'Nope'.*All users: require MFA"):
         call_command("mfa_report", "--policy", "Nope")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approved_waves_become_security_groups_in_the_lab_and_a_rerun_changes_nothing(lab_graph, role_users):
+    """Readiness of the lab tenant split into waves of at most 7 users; approved by another person, the job
+    creates one cloud security group per wave (POST /groups, members/$ref); run again, it writes nothing."""
+    from diagnostics_app.mfa import selectors
+    from diagnostics_app.mfa.services import do_start_snapshot
+    from diagnostics_app.mfa.wave_services import do_approve_wave_groups, do_request_wave_groups
+    from diagnostics_app.models import MfaSnapshot
+    from portal.jobs.services import do_start_job, run_job_inline
+
+    lab, _ = lab_graph
+    admin, approver = role_users["Administrator"], role_users["Approver"]
+    assert run_job_inline(do_start_snapshot(user=admin, enqueue=False)).status in ("succeeded", "warnings")
+    snapshot = MfaSnapshot.objects.first()
+    result = selectors.readiness(snapshot, wave_by="department", list_limit=0)
+    req = do_request_wave_groups(snapshot=snapshot, scope=result.scope, group_id="", wave_by="department",
+                                 max_size=7, buckets=selectors.wave_buckets(result), shown_hash="", user=admin)
+    req = do_approve_wave_groups(req=req, user=approver, shown_hash=req.plan_hash, enqueue=False)
+    created: list[str] = []
+    try:
+        job = run_job_inline(req.job)
+        req.refresh_from_db()
+        created = [w["group_id"] for w in req.report["waves"].values()]
+        assert job.status == "succeeded", job.error
+        assert len(created) == len(req.waves) and all(w["created"] for w in req.report["waves"].values())
+        with lab.graph() as g:
+            for wave in req.waves:
+                gid = req.report["waves"][str(wave["number"])]["group_id"]
+                group = g.get_group(gid)
+                assert group.display_name == wave["group_name"] and group.security_enabled and not group.mail_enabled
+                members = {m.id.lower() for m in g.iter_group_members(gid, select=["id"])}
+                assert members == {u.lower() for u in wave["user_ids"]} and len(members) <= 7
+        # Re-run (e.g. after a failure elsewhere): found by nickname, nothing created, added or removed.
+        before = len(lab.store.list_audit_events(limit=100_000).items)
+        again = run_job_inline(do_start_job(kind="mfa_wave_groups", user=admin, params={"wave_groups": req.pk},
+                                            target="re-run", enqueue=False))
+        assert again.status == "succeeded", again.error
+        assert again.result["created"] == 0 and again.result["added"] == 0 and again.result["removed"] == 0
+        assert len(lab.store.list_audit_events(limit=100_000).items) == before
+    finally:
+        with lab.graph() as g:
+            for gid in created:
+                g.delete_group(gid)

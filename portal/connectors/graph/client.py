@@ -44,6 +44,7 @@ from .convert import (
     _user,
 )
 from .errors import GraphError, TokenError, _header, _map_exception, _retry_after, error_for_status
+from .group_writes import GroupWritesMixin
 from .policies import PolicyReadsMixin
 from .query import ODataFilter, _filter_text, _select
 from .settings import GraphSettings
@@ -73,7 +74,7 @@ from .types import (
 T = TypeVar("T")
 
 
-class EntraGraph(PolicyReadsMixin):
+class EntraGraph(PolicyReadsMixin, GroupWritesMixin):
     """Microsoft Graph for one tenant, as a synchronous API. See the package docstring.
 
     Use as a context manager (or call :meth:`close`) so that its loop thread and connections end.
@@ -547,6 +548,24 @@ class EntraGraph(PolicyReadsMixin):
 
     def _get_json(self, what: str, url: str) -> dict[str, Any]:
         return self._run(what, lambda c: self._get_json_async(c, what, url))
+
+    def _post_json(self, what: str, url: str, body: bytes) -> dict[str, Any]:
+        """A raw JSON POST (a hand-built ``$batch``) through the same adapter: auth, retry middleware, errors."""
+
+        async def post(client: GraphServiceClient) -> dict[str, Any]:
+            request = RequestInformation()
+            request.http_method = Method.POST
+            request.url = url
+            request.headers = HeadersCollection()
+            request.headers.try_add("Accept", "application/json")
+            request.set_stream_content(body, "application/json")
+            raw = await client.request_adapter.send_primitive_async(request, "bytes", _ERROR_MAP)
+            doc = json.loads(raw or b"{}")
+            if not isinstance(doc, dict):
+                raise GraphError(f"{what}: expected a JSON object")
+            return doc
+
+        return self._run(what, post)
 
     # ---- address repair: the tenant's domains (one self-contained method, easy to move)
 

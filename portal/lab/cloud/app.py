@@ -223,7 +223,8 @@ class LabCloud(AuthMixin, GraphQueryMixin, GraphDirectoryMixin, GraphAuthMethods
             route("GET", rf"/users/{seg}/authentication/methods/{seg}", self._auth_method),
             route("GET PATCH", rf"/(users|groups|contacts)/{seg}/onPremisesSyncBehavior", self._sync_behavior),
             route("GET DELETE PATCH", rf"/users/{seg}", self._user_item),
-            route("GET", r"/groups", lambda r, m: self._list_kind(r, "group")),
+            route("GET POST", r"/groups", lambda r, m: self._list_kind(r, "group") if r.method == "GET"
+                  else self._create_group(r, m)),
             route("GET", r"/groups/\$count", lambda r, m: self._count_kind(r, "group")),
             route("GET", rf"/groups/{seg}/(members|transitiveMembers){cast}/\$count", self._members_count),
             route("GET", rf"/groups/{seg}/(members|transitiveMembers){cast}", self._members),

@@ -223,6 +223,34 @@ class GraphDirectoryMixin:
             context += f"({','.join(select)})"
         return self._collection(req, path, context, page, items, count)
 
+    def _create_group(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        """POST /groups: a cloud security group (Microsoft 365 groups and mail-enabled security groups are not
+        created through this lab path; Graph itself refuses mail-enabled security groups)."""
+        self._require(req, "Group.ReadWrite.All", "Directory.ReadWrite.All", "Group.Create")
+        body = req.json() if req.body else None
+        if not isinstance(body, dict):
+            raise graph_error(400, "BadRequest", "Empty Payload. JSON content expected.", req)
+        for prop in ("displayName", "mailNickname", "mailEnabled", "securityEnabled"):
+            if prop not in body:
+                raise graph_error(400, "Request_BadRequest", f"Invalid value specified for property '{prop}' of "
+                                  "resource 'Group'.", req)
+        name, nickname = body["displayName"], body["mailNickname"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 256:
+            raise graph_error(400, "Request_BadRequest", "Invalid value specified for property 'displayName' of "
+                              "resource 'Group'.", req)
+        if not isinstance(nickname, str) or not re.fullmatch(r"[A-Za-z0-9._\-]{1,64}", nickname):
+            raise graph_error(400, "Request_BadRequest", "Invalid value specified for property 'mailNickname' of "
+                              "resource 'Group'.", req)
+        types = body.get("groupTypes") or []
+        if body["mailEnabled"] is not False or body["securityEnabled"] is not True or types:
+            raise graph_error(400, "Request_BadRequest", "The lab creates cloud security groups only "
+                              "(mailEnabled false, securityEnabled true, no groupTypes).", req)
+        extra = {k: body[k] for k in ("description",) if isinstance(body.get(k), str)}
+        group = self.store.create_group(display_name=name, mail_nickname=nickname, extra=extra)
+        self._audit(req, "Add group", "GroupManagement", "Add", group, "Group")
+        return ApiResponse(201, {"@odata.context": self._context(req, "groups/$entity"),
+                                 **self._project(group, None, req.version)})
+
     def _add_member_ref(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
         self._require(req, "Group.ReadWrite.All", "Directory.ReadWrite.All", "GroupMember.ReadWrite.All")
         group = self._object_or_404(req, match.group(1), "group")
