@@ -108,13 +108,18 @@ def configure_runner(
                             options=fixed if callable(fixed) else (lambda: fixed))
 
 
+def lab_dir_from_environment() -> Path:
+    """Where the lab lives when no Django settings are loaded: as portal/settings.py places it."""
+    repo = Path(__file__).resolve().parents[3]  # portal/lab/sync/runner.py -> the checkout
+    var_dir = Path(os.environ.get("DIROPS_VAR_DIR", repo / "var"))
+    return Path(os.environ.get("LAB_DIR", var_dir / "lab"))
+
+
 def _runner_from_environment() -> _RunnerConfig:
     """The lab as the portal's settings place it (same variable names), for the lab cloud process."""
     from portal.lab import samba
 
-    repo = Path(__file__).resolve().parents[2]
-    var_dir = Path(os.environ.get("DIROPS_VAR_DIR", repo / "var"))
-    lab_dir = Path(os.environ.get("LAB_DIR", var_dir / "lab"))
+    lab_dir = lab_dir_from_environment()
     cloud_dir = Path(os.environ.get("LAB_CLOUD_DIR", lab_dir / "cloud"))
     realm = os.environ.get("LAB_AD_REALM", layout.DEFAULT_REALM)
     host = os.environ.get("LAB_AD_HOST", "127.0.0.2")
