@@ -295,7 +295,9 @@ AD_WRITEBACK_OU = env.str("AD_WRITEBACK_OU", default="")  # group writeback targ
 # Address repair: the AD attribute the sync rule maps to certificateUserIds (empty: not checked), and
 # top-level domains to accept beyond country codes, the common generic ones and the tenant's own.
 ADDRESS_REPAIR_CERTIFICATE_ATTRIBUTE = env.str("ADDRESS_REPAIR_CERTIFICATE_ATTRIBUTE", default="altSecurityIdentities")
-ADDRESS_REPAIR_EXTRA_TLDS = env.list("ADDRESS_REPAIR_EXTRA_TLDS", default=[])
+# The lab's made-up partners live under the reserved .example TLD (RFC 2606): accepted in lab mode, or every
+# seeded contact is a TopLevelDomain finding and the field notes' cases drown in them.
+ADDRESS_REPAIR_EXTRA_TLDS = env.list("ADDRESS_REPAIR_EXTRA_TLDS", default=["example"] if LAB_MODE else [])
 # How long a fix's verification waits for the sync server to be idle, then for its delta cycle (seconds).
 ADDRESS_REPAIR_VERIFY_SYNC_TIMEOUT = env.float("ADDRESS_REPAIR_VERIFY_SYNC_TIMEOUT", default=600.0)
 # How long an approval may wait for its run: the approver picks, up to the maximum (a window days ahead).
