@@ -514,6 +514,17 @@ class MigrationProcess:
     def step_sync_after_move(self) -> None:
         self._start_sync("so the cloud twin is deleted")
 
+    def _failed_sync_run(self) -> str | None:
+        """The newest sync run, when it stopped with an error: waiting out the deadline would only hide it."""
+        try:
+            runs = self.c.sync.run_history(count=1)
+        except syncc.SyncError:
+            return None  # the deadline still bounds the wait
+        last = runs[0] if runs else None
+        if last is None or not (last.result or "").lower().startswith("stopped-"):
+            return None
+        return f"{last.run_profile_name or 'run'} {last.run_history_id}: {last.result}"
+
     def step_wait_for_cloud_deletion(self) -> None:
         twin_id = self.cloud.get("ExternalDirectoryObjectId") or self.cloud.get("Guid")
         deadline = time.monotonic() + settings.DL_DELETION_TIMEOUT_SECONDS
@@ -533,6 +544,9 @@ class MigrationProcess:
                     continue
                 except Exception as exc:  # noqa: BLE001 - the sync's own deletion is the fallback
                     self.runner.warning(f"Graph would not remove the cloud twin ({exc}); waiting for the sync.")
+            if polls % 4 == 1 and (failed := self._failed_sync_run()):
+                raise MigrationError(f"the sync cycle that deletes the cloud twin failed ({failed}); nothing will "
+                                     "delete it until the sync server works again (see its run history)")
             if time.monotonic() >= deadline:
                 raise MigrationError(f"the cloud twin still exists after {settings.DL_DELETION_TIMEOUT_SECONDS:.0f} s; "
                                      "the sync did not delete it (check the export errors and the deletion threshold)")

@@ -474,6 +474,33 @@ def test_active_directory_down_during_the_move_is_retried_then_rolled_back(manif
     assert_original_state(before, mail2)
 
 
+def test_a_failed_sync_cycle_after_the_move_stops_the_wait_and_rolls_back(manifest, tech):
+    """The sync server's cycle fails (here its options file is unreadable; in the demo a lab path was wrong):
+    the wait for the cloud twin's deletion stops at its first check with the run's result, instead of
+    waiting out DL_DELETION_TIMEOUT_SECONDS in silence, and the migration rolls back."""
+    from portal.lab import config
+    from portal.lab.sync import OPTIONS_FILE
+
+    mail, dn = new_list(manifest, members=3, offset=190)
+    before = snapshot_onprem(dn)
+    options = config.cloud_dir() / OPTIONS_FILE
+    saved = options.read_bytes() if options.exists() else None
+    options.write_text("{ this is not JSON")
+    try:
+        migration, job = migrate(tech, mail)
+    finally:
+        if saved is None:
+            options.unlink(missing_ok=True)
+        else:
+            options.write_bytes(saved)
+    log = log_of(job)
+    assert job.status == JobStatus.FAILED and migration.status == MigrationStatus.ROLLED_BACK, log
+    assert "the sync cycle that deletes the cloud twin failed" in log and "stopped-" in log
+    assert "still exists after" not in log
+    sync_now()
+    assert_original_state(before, mail)
+
+
 ROLLBACK_STEPS = engine.STEPS[:engine.STEPS.index(engine.POINT_OF_NO_RETURN)]
 # Preflight only reads, and the backup only writes the portal's own records: a failure there leaves
 # nothing to undo (FAILED, "Failed before anything was changed"); from the temporary list on, the
