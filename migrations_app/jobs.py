@@ -208,7 +208,7 @@ class RunBatchJob(JobRunner):
                         run_job_inline(job)
                     continue
             elif waiting := batch_run.queued_migration_jobs(
-                    batch, older_than=timedelta(seconds=settings.DL_BATCH_POLL_SECONDS)):
+                    batch, older_than=timedelta(seconds=settings.DL_BATCH_TAKE_OVER_SECONDS)):
                 # The claim is a compare-and-set: the worker its queue entry reaches later finds it taken.
                 self.info(f"No free worker took migration job #{waiting[0].pk}: it runs on this batch's worker.")
                 run_job_inline(waiting[0])

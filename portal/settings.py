@@ -305,6 +305,8 @@ DL_APPROVAL_DEFAULT_VALID_HOURS = env.float("DL_APPROVAL_DEFAULT_VALID_HOURS", d
 DL_APPROVAL_MAX_VALID_HOURS = env.float("DL_APPROVAL_MAX_VALID_HOURS", default=14 * 24.0)
 # A running batch's job looks at its lists this often (it starts a parent once its children are done).
 DL_BATCH_POLL_SECONDS = env.float("DL_BATCH_POLL_SECONDS", default=5.0)
+# A list of a running batch that no free worker took within this time is run by the batch's own worker.
+DL_BATCH_TAKE_OVER_SECONDS = env.float("DL_BATCH_TAKE_OVER_SECONDS", default=10.0)
 
 # E-mail for notifications (a batch waits for sign-off, a batch moved on): sent only when EMAIL_HOST is set;
 # the portal's inbox gets every notification either way.

@@ -80,7 +80,7 @@ def test_a_batch_runs_a_child_then_its_parent_on_one_real_worker(lab_tenant, lab
     bsvc.do_submit_batch(batch=batch, user=tech)
     bsvc.do_approve_batch(batch=batch, user=approver, signed_hash=batch.plan_hash)
 
-    rq_workers(1, DL_BATCH_POLL_SECONDS=1)
+    rq_workers(1, DL_BATCH_POLL_SECONDS=1, DL_BATCH_TAKE_OVER_SECONDS=1)
     batch = batch_run.do_schedule_batch(batch=batch, user=tech)
     assert batch.status == BatchStatus.RUNNING
     wait_for(lambda: MigrationBatch.objects.get(pk=batch.pk).status not in (BatchStatus.RUNNING,),

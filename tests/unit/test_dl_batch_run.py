@@ -189,6 +189,7 @@ def test_the_page_schedules_now_and_reports_each_list_as_csv(client, nested, rol
 def test_the_run_job_waits_while_paused_and_a_cancel_starts_no_further_list(nested, role_users, settings,
                                                                             monkeypatch):
     settings.DL_BATCH_POLL_SECONDS = 0.05
+    settings.DL_BATCH_TAKE_OVER_SECONDS = 3600  # here the test is the other worker
     monkeypatch.setattr("portal.jobs.services._enqueue", lambda pk, queue: None)
 
     def migrate(self):  # a migration job's outcome without a directory
