@@ -51,6 +51,7 @@ def _must_not_run(what: str):
 def test_provision_is_idempotent_and_keeps_everything_under_base_dir(
     lab_dir: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    samba.stop(base_dir=lab_dir)  # an earlier test (any order) may have started it: provisioning never does
     started = time.monotonic()
     status = samba.provision(base_dir=lab_dir, admin_password=PASSWORD, host=HOST)
     print(f"\nprovision {time.monotonic() - started:.1f} s")
