@@ -25,6 +25,17 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # The portal caches figures of stored snapshots per process; a test's database rolled back must not
+    # leave them to the next test.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def make_user(django_user_model):
     from django.contrib.auth.models import Group

@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import QuerySet
+from django.core.cache import cache
+from django.db.models import Count, Q, QuerySet
 
 from ..models import MfaSnapshot, MfaUserRow
 from .choices import INTERRUPTED_CLASSES, MFA_CLASS_COLOURS, MFA_CLASS_FILLS, MethodFamily, MfaClass
+
+# Figures of a stored snapshot never change; the cache only bounds how long a process keeps them.
+SNAPSHOT_CACHE_SECONDS = 6 * 3600
 
 
 def snapshots() -> QuerySet[MfaSnapshot]:
@@ -27,6 +31,19 @@ def snapshot_or_latest(pk: Any = None) -> MfaSnapshot | None:
 
 def snapshot_rows(snapshot: MfaSnapshot) -> QuerySet[MfaUserRow]:
     return MfaUserRow.objects.filter(snapshot=snapshot).defer("evidence")
+
+
+def _cached(snapshot: MfaSnapshot, what: str, compute: Any) -> Any:
+    """A figure of one snapshot, computed once per process. A snapshot and its rows are stored in one
+    transaction and never change afterwards (diagnostics_app/mfa/services.py do_store_snapshot), so nothing
+    invalidates it; the key carries the creation time so that a reused primary key (a test database rolled
+    back) never meets another snapshot's figures."""
+    key = f"mfa-snapshot:{snapshot.pk}:{snapshot.created_at.isoformat() if snapshot.created_at else ''}:{what}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, SNAPSHOT_CACHE_SECONDS)
+    return value
 
 
 def _pct(part: int, whole: int) -> float:
@@ -56,8 +73,8 @@ def headline(snapshot: MfaSnapshot) -> dict[str, Any]:
     figure for the whole tenant (enabled accounts, evaluated ones), so both pages show the same share."""
     c = {k: int(v) for k, v in snapshot.counts.items()}
     total = snapshot.total_users
-    rows = MfaUserRow.objects.filter(snapshot=snapshot)
-    capable = rows.filter(can_satisfy_mfa=True).count()
+    capable = _cached(snapshot, "capable",
+                      lambda: MfaUserRow.objects.filter(snapshot=snapshot, can_satisfy_mfa=True).count())
     strong = c.get(MfaClass.MFA_CAPABLE, 0) + c.get(MfaClass.PASSWORDLESS, 0)
     policy = readiness(snapshot, list_limit=0)
     return {
@@ -91,6 +108,19 @@ def trend(limit: int = 24) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------------------------
 # roll-out readiness
+#
+# A policy requiring MFA leaves disabled accounts out (they do not sign in; an unknown state counts as
+# enabled), cannot judge users not evaluated, and interrupts every other user who cannot answer a prompt
+# (can_satisfy_mfa false or unknown). The counts are SQL aggregates grouped by wave key and class; only the
+# page of interrupted users shown is read row by row.
+
+_TARGETED = Q(enabled=True) | Q(enabled__isnull=True)
+_NOT_EVALUATED = Q(classification=MfaClass.NOT_EVALUATED)
+_CANNOT_ANSWER = Q(can_satisfy_mfa=False) | Q(can_satisfy_mfa__isnull=True)
+_INTERRUPTED = _TARGETED & ~_NOT_EVALUATED & _CANNOT_ANSWER
+INTERRUPTED_FIELDS = ("id", "upn", "display_name", "user_id", "department", "group_ids", "classification",
+                      "can_satisfy_mfa", "enabled", "reasons", "is_admin")
+NO_DEPARTMENT, NO_GROUP = "(no department)", "(in no group)"
 
 
 @dataclass
@@ -100,7 +130,6 @@ class Wave:
     ready: int = 0
     interrupted: int = 0
     unknown: int = 0
-    user_ids: list[str] = field(default_factory=list, repr=False)
 
     @property
     def ready_pct(self) -> float:
@@ -118,6 +147,10 @@ class Readiness:
     unknown: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
     waves: list[Wave] = field(default_factory=list)
+    # what the result was computed over, so that wave_buckets can read the members of its waves
+    snapshot: MfaSnapshot | None = field(default=None, repr=False)
+    group_id: str = ""
+    wave_by: str = "department"
 
     @property
     def ready_pct(self) -> float:
@@ -128,59 +161,97 @@ class Readiness:
         return _pct(self.interrupted_total, self.targeted)
 
 
+def _scope_rows(snapshot: MfaSnapshot, group_id: str) -> QuerySet[MfaUserRow]:
+    rows = MfaUserRow.objects.filter(snapshot=snapshot, deleted=False)
+    return rows.filter(groups_key__contains=f",{group_id},") if group_id else rows
+
+
+def _wave_key(*, wave_by: str, names: dict[str, str]) -> Any:
+    """The wave a user falls in: its department, or the first of its groups by name (groups the snapshot
+    did not name are ignored)."""
+    if wave_by == "group":
+        def by_group(group_ids: list[str] | None) -> str:
+            gids = sorted((g for g in group_ids or () if g in names), key=lambda g: names[g].lower())
+            return names[gids[0]] if gids else NO_GROUP
+        return by_group
+    return lambda department: department or NO_DEPARTMENT
+
+
+def _readiness_counts(snapshot: MfaSnapshot, *, group_id: str, wave_by: str) -> dict[str, Any]:
+    """One GROUP BY (wave field, class) over the scope; plain data, so that it can be cached."""
+    column = "group_ids" if wave_by == "group" else "department"
+    key_of = _wave_key(wave_by=wave_by, names=snapshot.groups)
+    totals = {"targeted": 0, "ready": 0, "skipped_disabled": 0, "interrupted_total": 0, "unknown": 0}
+    by_reason: dict[str, int] = {}
+    waves: dict[str, dict[str, Any]] = {}
+    groups = (_scope_rows(snapshot, group_id).order_by().values(column, "classification")
+              .annotate(targeted=Count("id", filter=_TARGETED),
+                        ready=Count("id", filter=_TARGETED & Q(can_satisfy_mfa=True)),
+                        disabled=Count("id", filter=Q(enabled=False))))
+    for g in groups:
+        totals["skipped_disabled"] += g["disabled"]
+        if not g["targeted"]:
+            continue
+        name = key_of(g[column])
+        wave = waves.setdefault(name, {"name": name, "size": 0, "ready": 0, "interrupted": 0, "unknown": 0})
+        wave["size"] += g["targeted"]
+        totals["targeted"] += g["targeted"]
+        if g["classification"] == MfaClass.NOT_EVALUATED:
+            wave["unknown"] += g["targeted"]
+            totals["unknown"] += g["targeted"]
+            continue
+        interrupted = g["targeted"] - g["ready"]
+        wave["ready"] += g["ready"]
+        totals["ready"] += g["ready"]
+        wave["interrupted"] += interrupted
+        totals["interrupted_total"] += interrupted
+        if interrupted:
+            label = str(MfaClass(g["classification"]).label)
+            by_reason[label] = by_reason.get(label, 0) + interrupted
+    # readiest first, so the first waves interrupt few
+    ordered = sorted(waves.values(), key=lambda w: (-(w["ready"] / w["size"]), w["name"].lower()))
+    return {**totals, "waves": ordered,
+            "by_reason": dict(sorted(by_reason.items(), key=lambda item: (-item[1], item[0])))}
+
+
 def readiness(snapshot: MfaSnapshot, *, group_id: str = "", wave_by: str = "department",
               list_limit: int | None = 500, list_offset: int = 0) -> Readiness:
     """Who a policy requiring MFA for ``group_id`` (or everyone) would interrupt, and staged waves.
 
     Disabled accounts are left out (they do not sign in). Waves are the scope's departments (or groups,
     each user in the first of its groups by name), readiest first, so the first waves interrupt few.
+    The counts are computed once per snapshot and scope; ``interrupted`` holds the page of interrupted
+    users from ``list_offset`` (by UPN), at most ``list_limit`` of them (all with None).
     """
-    rows = MfaUserRow.objects.filter(snapshot=snapshot, deleted=False)
-    scope = "the whole tenant"
-    if group_id:
-        rows = rows.filter(groups_key__contains=f",{group_id},")
-        scope = f"group {snapshot.groups.get(group_id, group_id)}"
-    result = Readiness(scope=scope)
-    names = snapshot.groups
-    waves: dict[str, Wave] = {}
-    fields = ("id", "upn", "display_name", "user_id", "department", "group_ids", "classification",
-              "can_satisfy_mfa", "enabled", "reasons", "is_admin")
-    for r in rows.values(*fields).order_by("upn").iterator(chunk_size=5000):
-        if r["enabled"] is False:
-            result.skipped_disabled += 1
-            continue
-        result.targeted += 1
-        cls = r["classification"]
-        unknown = cls == MfaClass.NOT_EVALUATED
-        interrupted = not unknown and not r["can_satisfy_mfa"]
-        if wave_by == "group":
-            gids = sorted((g for g in r["group_ids"] if g in names), key=lambda g: names[g].lower())
-            key = names[gids[0]] if gids else "(in no group)"
-        else:
-            key = r["department"] or "(no department)"
-        wave = waves.setdefault(key, Wave(key))
-        wave.size += 1
-        wave.user_ids.append(r["user_id"])
-        if unknown:
-            result.unknown += 1
-            wave.unknown += 1
-        elif interrupted:
-            result.interrupted_total += 1
-            wave.interrupted += 1
-            label = MfaClass(cls).label
-            result.by_reason[label] = result.by_reason.get(label, 0) + 1
-            shown = result.interrupted_total - 1 - list_offset  # this user's place in the page
-            if shown >= 0 and (list_limit is None or shown < list_limit):
-                result.interrupted.append({**r, "label": label, "why": (r["reasons"] or [""])[0],
-                                           "colour": MFA_CLASS_COLOURS[MfaClass(cls)]})
-        else:
-            result.ready += 1
-            wave.ready += 1
-    ordered = sorted(waves.values(), key=lambda w: (-(w.ready / w.size if w.size else 0), w.name.lower()))
-    result.waves = ordered
+    wave_by = "group" if wave_by == "group" else "department"
+    counts = _cached(snapshot, f"readiness:{wave_by}:{group_id}",
+                     lambda: _readiness_counts(snapshot, group_id=group_id, wave_by=wave_by))
+    scope = f"group {snapshot.groups.get(group_id, group_id)}" if group_id else "the whole tenant"
+    result = Readiness(scope=scope, snapshot=snapshot, group_id=group_id, wave_by=wave_by,
+                       by_reason=dict(counts["by_reason"]), waves=[Wave(**w) for w in counts["waves"]],
+                       **{k: counts[k] for k in ("targeted", "ready", "skipped_disabled", "interrupted_total",
+                                                 "unknown")})
+    if list_limit != 0 and list_offset < result.interrupted_total:
+        rows = (_scope_rows(snapshot, group_id).filter(_INTERRUPTED).order_by("upn", "id")
+                .values(*INTERRUPTED_FIELDS))
+        rows = rows[list_offset:] if list_limit is None else rows[list_offset:list_offset + list_limit]
+        for r in rows.iterator(chunk_size=2000) if list_limit is None else rows:
+            cls = MfaClass(r["classification"])
+            result.interrupted.append({**r, "label": cls.label, "why": (r["reasons"] or [""])[0],
+                                       "colour": MFA_CLASS_COLOURS[cls]})
     return result
 
 
 def wave_buckets(result: Readiness) -> list[tuple[str, list[str]]]:
-    """The readiness result's waves (readiest first) as (name, user ids): what wave splitting takes."""
-    return [(w.name, list(w.user_ids)) for w in result.waves]
+    """The readiness result's waves (readiest first) as (name, user ids by UPN): what wave splitting takes.
+    Reads the scope's enabled users' ids, once, when waves are to be split."""
+    if result.snapshot is None:
+        return [(w.name, []) for w in result.waves]
+    column = "group_ids" if result.wave_by == "group" else "department"
+    key_of = _wave_key(wave_by=result.wave_by, names=result.snapshot.groups)
+    members: dict[str, list[str]] = {w.name: [] for w in result.waves}
+    rows = (_scope_rows(result.snapshot, result.group_id).filter(_TARGETED).order_by("upn", "id")
+            .values_list("user_id", column))
+    for user_id, value in rows.iterator(chunk_size=5000):
+        members.setdefault(key_of(value), []).append(user_id)
+    return [(w.name, members[w.name]) for w in result.waves]
