@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +46,15 @@ def _cached(snapshot: MfaSnapshot, what: str, compute: Any) -> Any:
         value = compute()
         cache.set(key, value, SNAPSHOT_CACHE_SECONDS)
     return value
+
+
+def row_count(snapshot: MfaSnapshot, *, rows: QuerySet[MfaUserRow], filters: dict[str, Any] | None) -> int | None:
+    """How many of the snapshot's rows the report's filters keep, counted once per snapshot and filter
+    (None when the filters did not validate: the page counts as it always did)."""
+    if filters is None:
+        return None
+    used = json.dumps({k: v for k, v in filters.items() if v not in (None, "", [])}, sort_keys=True, default=str)
+    return _cached(snapshot, f"count:{hashlib.sha256(used.encode()).hexdigest()[:32]}", rows.count)
 
 
 def _pct(part: int, whole: int) -> float:

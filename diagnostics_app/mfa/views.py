@@ -10,6 +10,7 @@ from django_tables2 import RequestConfig
 from portal.accounts.permissions import requires
 from portal.audit.services import record_download
 from portal.jobs.services import JobActionRefused
+from portal.tables import CountedPaginator
 
 from .. import charts
 from ..models import MfaUserRow
@@ -70,7 +71,10 @@ def mfa(request):
         response["Content-Disposition"] = f'attachment; filename="{_filename(snapshot, "xlsx", filters)}"'
         return response
     table = MfaUserRowTable(rows)
-    RequestConfig(request).configure(table)
+    # a snapshot's rows never change: the number a filter keeps is counted once, not on every page
+    count = selectors.row_count(snapshot, rows=rows, filters=filters if not filterset.is_bound
+                                or filterset.form.is_valid() else None)
+    RequestConfig(request, paginate={"paginator_class": CountedPaginator, "count": count}).configure(table)
     by_class = selectors.classification_breakdown(snapshot)
     by_method = selectors.method_breakdown(snapshot)
     points = selectors.trend()

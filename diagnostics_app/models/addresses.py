@@ -89,6 +89,11 @@ class AddressFinding(models.Model):
             models.Index(fields=["scan", "rule"]),
             models.Index(fields=["scan", "key"]),
             models.Index(fields=["scan", "state"]),
+            # the findings page's default order, and its OU and attribute filter choices (DISTINCT), read
+            # from the index instead of sorting a scan's findings on every request
+            models.Index(fields=["scan", "dn", "attribute"]),
+            models.Index(fields=["scan", "ou"]),
+            models.Index(fields=["scan", "attribute"]),
         ]
 
     def __str__(self) -> str:
