@@ -197,12 +197,29 @@ def _sign_in_all(names: list[str]) -> tuple[list[str], list[float]]:
     return sessions, seconds
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of the web server: its master and its workers, as /proc counts it."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # fields[1] is the parent's pid
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+CPU: dict[str, float] = {}
+
+
 def run(names: list[str], live_job: int) -> tuple[list[dict], list[float]]:
     from portal import stack
 
     web = stack.web_service(BIND)
     web.name = "bench-load-web"
-    stack.start(web)
+    pid, _ = stack.start(web)
     stop = threading.Event()
     writer = threading.Thread(target=_log_writer, args=(live_job, stop), daemon=True)
     writer.start()
@@ -211,12 +228,14 @@ def run(names: list[str], live_job: int) -> tuple[list[dict], list[float]]:
         cookies, sign_in = _sign_in_all(names)
         env = {**os.environ, "BENCH_LOAD_SESSIONS": ",".join(cookies), "BENCH_LOAD_LIVE_JOB": str(live_job),
                "BENCH_LOAD_SESSION_COOKIE": settings.SESSION_COOKIE_NAME}
+        CPU["before"] = _cpu_seconds(pid)
         out = subprocess.run(
             [str(Path(sys.executable).with_name("locust")), "-f", str(ROOT / "bench" / "locust" / "portal_users.py"),
              "--headless", "--users", str(CONCURRENCY), "--spawn-rate", str(CONCURRENCY), "--run-time", f"{SECONDS}s",
              "--stop-timeout", "10", "--host", f"http://{BIND}", "--csv", str(prefix), "--only-summary",
              "--loglevel", "WARNING", "--exit-code-on-error", "0"],
             env=env, capture_output=True, text=True, timeout=SECONDS + 120)
+        CPU["after"] = _cpu_seconds(pid)
     finally:
         stop.set()
         writer.join(timeout=10)
@@ -239,6 +258,11 @@ def main() -> None:
           f"(gunicorn {' '.join(__import__('portal.stack', fromlist=['WEB_ARGV']).WEB_ARGV[2:])}, {BIND})")
     print(f"  machine load average while it ran: {os.getloadavg()[1]:.1f} over 5 min on {os.cpu_count()} cores "
           f"(the figures are this machine's, shared or not)")
+    if "after" in CPU and total["requests"]:
+        per_request = (CPU["after"] - CPU["before"]) / total["requests"]
+        print(f"  web server CPU: {per_request * 1000:.0f} ms per request on average (user + system, its master and "
+              f"workers): what the pages cost whatever else runs; {os.cpu_count()} free cores would serve about "
+              f"{os.cpu_count() / per_request:.0f} requests/s" if per_request else "  web server CPU: not measured")
     print(f"  signing in through the login form, one after the other before the run: median "
           f"{sorted(sign_in)[len(sign_in) // 2] * 1000:.0f} ms, slowest {max(sign_in) * 1000:.0f} ms")
     print(f"  {'page':32} {'requests':>8} {'req/s':>6} {'p50':>6} {'p95':>6} {'p99':>6} {'fail':>5}  p95 vs baseline")
@@ -264,7 +288,9 @@ def main() -> None:
         BASELINE.write_text(json.dumps({
             "recorded": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "users": USERS, "seconds": SECONDS,
             "concurrency": CONCURRENCY, "loadavg_5min": round(os.getloadavg()[1], 1), "cores": os.cpu_count(),
-            "rps": total["rps"], "pages": pages}, indent=1) + "\n")
+            "rps": total["rps"], "pages": pages,
+            "cpu_ms_per_request": round(1000 * (CPU["after"] - CPU["before"]) / total["requests"], 1)
+            if "after" in CPU and total["requests"] else None}, indent=1) + "\n")
         print(f"  recorded this run as the baseline: {BASELINE.relative_to(ROOT)}")
 
 
