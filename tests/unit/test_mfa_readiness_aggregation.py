@@ -16,7 +16,7 @@ from diagnostics_app.mfa import selectors
 from diagnostics_app.mfa.choices import MFA_CLASS_COLOURS, MfaClass
 from diagnostics_app.models import MfaSnapshot, MfaUserRow
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 GROUPS = {"g-a": "Alpha", "g-b": "beta", "g-c": "Gamma", "g-d": "alpha"}  # two names alike but for case
 
