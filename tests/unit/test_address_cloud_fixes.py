@@ -167,6 +167,8 @@ def test_cloud_managed_fix_planned_applied_verified_and_undone_in_exchange_onlin
                             "before": ["SMTP:old@contoso.com", X500],
                             "after": ["smtp:old@contoso.com", X500, "SMTP:new@contoso.com"]}]
     assert exchange.writes == [] and directory.writes == []
+    page = client.get(f"{URL}{fix.pk}/").content.decode()
+    assert f"Exchange Online <span class=\"muted small\">(cloud-managed; object {OID})</span>" in page
     client.force_login(role_users["Approver"])
     client.post(f"{URL}{fix.pk}/approve/", {"valid_hours": "4", "note": "ok", "confirm": "on"})
     fix.refresh_from_db()
