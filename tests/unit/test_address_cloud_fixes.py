@@ -293,3 +293,14 @@ def test_verify_finds_a_group_in_exchange_online_by_its_addresses(monkeypatch, r
     job = run_job_inline(do_start_verify(fix=fix, user=role_users["Administrator"], enqueue=False))
     fix.refresh_from_db()
     assert job.status == "succeeded" and fix.report["verification"]["verified"] is True
+
+
+def test_a_tenant_contact_s_finding_page_offers_no_ad_explainer(client, role_users):
+    contact = CloudObject(id=CONTACT_ID, kind="contact", display_name="Partner", mail="partner@fabrikam.com",
+                          proxy_addresses=("SMTP:partner@fabrikam.com", "smtp:part ner@fabrikam.com"))
+    found, _ = evaluate([], config=ScanConfig(), tenant=[contact])
+    scan = _stored(found)
+    finding = scan.findings.filter(dn=f"cloud:{CONTACT_ID}").first()
+    client.force_login(role_users["Administrator"])
+    page = client.get(f"/diagnostics/address-repair/findings/{finding.pk}/").content.decode()
+    assert "created in Exchange Online" in page and "Explain ProxyCalc for this object" not in page
