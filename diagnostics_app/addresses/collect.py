@@ -64,7 +64,7 @@ def read_tenant(graph: Any, *, exchange_cloud_managed: set[str] = frozenset()) -
             recipient="mailbox" if licensed and user.proxy_addresses else None)
     for group in graph.iter_groups(select=GROUP_SELECT):
         handed_over = bool(group.on_premises_last_sync and not group.on_premises_sync_enabled and
-                           graph.sync_behavior(group.id).is_cloud_managed)
+                           _cloud_managed_group(graph, group.id))
         yield CloudObject(
             id=group.id, kind="group", display_name=group.display_name or "", mail=group.mail,
             mail_nickname=group.mail_nickname, proxy_addresses=tuple(group.proxy_addresses),
@@ -72,6 +72,17 @@ def read_tenant(graph: Any, *, exchange_cloud_managed: set[str] = frozenset()) -
             on_premises_dn=(group.extra or {}).get("onPremisesDistinguishedName"),
             unified="Unified" in group.group_types,
             recipient="mail_enabled" if group.mail_enabled else None)
+
+
+def _cloud_managed_group(graph: Any, group_id: str) -> bool:
+    """onPremisesSyncBehavior of a group synced once and not now; without the permission to read it the group is
+    taken as not cloud-managed (its findings then propose AD fixes, which the plan shows before anyone applies)."""
+    from portal.connectors.graph import GraphError
+
+    try:
+        return bool(graph.sync_behavior(group_id).is_cloud_managed)
+    except GraphError:
+        return False
 
 
 def exchange_cloud_managed_ids(exchange: Any) -> set[str]:
