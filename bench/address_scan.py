@@ -121,7 +121,7 @@ def measure(mode: str, limit: int | None) -> dict:
 
     source = _generated if SOURCE == "generated" else _lab_entries
     tenant = list(_tenant()) if SOURCE == "generated" else []
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     objects = findings = 0
     if mode == "read":
         for _ in source(limit):
@@ -133,7 +133,7 @@ def measure(mode: str, limit: int | None) -> dict:
         findings += sum(1 for _ in scanner.finish())
         objects = scanner.seen
     return {"mode": mode, "objects": objects, "findings": findings, "seconds": time.perf_counter() - started,
-            "peak_mb": _peak_mb()}
+            "cpu_seconds": time.process_time() - cpu, "peak_mb": _peak_mb()}
 
 
 def _in_subprocess(mode: str, limit: int | None = None) -> dict:
@@ -179,16 +179,25 @@ def main() -> None:
     if read["objects"] != scan["objects"]:
         raise SystemExit(f"object counts differ: read {read['objects']}, scan {scan['objects']}")
     ratio = (scan["objects"] / scan["seconds"]) / (read["objects"] / read["seconds"])
+    # CPU seconds of the measuring process: on a shared machine the wall clock mostly measures the neighbours
+    # (a 24,000-object scan measured 68 s wall for 9 s of CPU at load average 18 on 2 cores). In lab mode the
+    # CPU time leaves out what Samba spends answering, so the wall-clock ratio stays the one the goal names.
+    cpu_ratio = (scan["objects"] / scan["cpu_seconds"]) / (read["objects"] / read["cpu_seconds"])
     steps = best["steps"]
     scaling = steps[-1]["seconds"] / steps[0]["seconds"]
+    cpu_scaling = steps[-1]["cpu_seconds"] / steps[0]["cpu_seconds"]
     print(f"Address scan over {what}; {scan['findings']:,} findings (best of 2 each)")
     print(f"  baseline, {baseline}: {read['objects'] / read['seconds']:,.0f} objects/s, peak {read['peak_mb']:.0f} MB")
     print(f"  address scan (every rule, ProxyCalc, duplicates): {scan['objects'] / scan['seconds']:,.0f} objects/s, "
           f"peak {scan['peak_mb']:.0f} MB")
     print(f"  ratio scan/baseline: {ratio:.2f} (goal >= {GOAL_RATIO}); peak memory {scan['peak_mb']:.0f} MB "
           f"(goal < {GOAL_MB} MB; ratio {scan['peak_mb'] / GOAL_MB:.2f})")
-    print("  time by size: " + ", ".join(f"{s['objects']:,} objects {s['seconds']:.1f}s" for s in steps)
-          + f"; time(all)/time(10%) = {scaling:.1f} (goal <= {GOAL_SCALING}, linear)")
+    print(f"  CPU time (this process only): baseline {read['objects'] / read['cpu_seconds']:,.0f} objects/s, scan "
+          f"{scan['objects'] / scan['cpu_seconds']:,.0f} objects/s, ratio {cpu_ratio:.2f}; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print("  time by size: " + ", ".join(f"{s['objects']:,} objects {s['seconds']:.1f}s ({s['cpu_seconds']:.1f}s CPU)"
+                                         for s in steps)
+          + f"; time(all)/time(10%) = {scaling:.1f}, CPU {cpu_scaling:.1f} (goal <= {GOAL_SCALING}, linear)")
     met = ratio >= GOAL_RATIO and scan["peak_mb"] < GOAL_MB and scaling <= GOAL_SCALING
     print("  goals met" if met else "  GOALS NOT MET")
 

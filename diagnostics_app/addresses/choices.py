@@ -48,6 +48,7 @@ class FindingRule(models.TextChoices):
     LARGE_ATTRIBUTE = Rule.LARGE_ATTRIBUTE.value, "Large attribute"
     CLOUD_MANAGED = Rule.CLOUD_MANAGED.value, "Cloud-managed object"
     EXPORT_ERROR = Rule.EXPORT_ERROR.value, "Export error on the sync server"
+    SOFT_MATCH = Rule.SOFT_MATCH.value, "Soft match with a cloud object"
 
 
 class FindingCategory(models.TextChoices):

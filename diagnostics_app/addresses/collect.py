@@ -23,8 +23,8 @@ AD_ATTRIBUTES = (*ATTRIBUTES, "cn", "objectClass", "objectGUID", "mS-DS-Consiste
 USER_SELECT = ("id", "displayName", "userPrincipalName", "mail", "mailNickname", "proxyAddresses",
                "onPremisesSyncEnabled", "onPremisesImmutableId", "onPremisesDistinguishedName",
                "authorizationInfo", "assignedLicenses")
-GROUP_SELECT = ("id", "displayName", "mail", "mailNickname", "proxyAddresses", "mailEnabled",
-                "onPremisesSyncEnabled")
+GROUP_SELECT = ("id", "displayName", "mail", "mailNickname", "proxyAddresses", "mailEnabled", "groupTypes",
+                "onPremisesSyncEnabled", "onPremisesLastSyncDateTime")
 
 
 def _anchor(obj: DirectoryObject) -> str | None:
@@ -46,7 +46,9 @@ def read_scope(directory: ActiveDirectory, *, bases: list[str], attributes: tupl
         yield entry(dn=obj.dn, object_class=obj.get("objectClass"), attributes=values, anchor=_anchor(obj))
 
 
-def read_tenant(graph: Any) -> Iterator[CloudObject]:
+def read_tenant(graph: Any, *, exchange_cloud_managed: set[str] = frozenset()) -> Iterator[CloudObject]:
+    """Users and groups from Graph. ``exchange_cloud_managed``: the object ids of the mailboxes whose Exchange
+    attributes are managed in Exchange Online (:func:`exchange_cloud_managed_ids`)."""
     for user in graph.iter_users(select=USER_SELECT):
         licensed = bool((user.extra or {}).get("assignedLicenses"))
         yield CloudObject(
@@ -55,14 +57,49 @@ def read_tenant(graph: Any) -> Iterator[CloudObject]:
             proxy_addresses=tuple(user.proxy_addresses), certificate_user_ids=tuple(user.certificate_user_ids),
             synced=bool(user.on_premises_sync_enabled), immutable_id=user.on_premises_immutable_id,
             on_premises_dn=user.on_premises_distinguished_name,
+            # Synced once (an immutable id) but not synced now: the source of authority was handed to the cloud.
+            cloud_managed=bool(user.on_premises_immutable_id and not user.on_premises_sync_enabled),
+            exchange_cloud_managed=str(user.id).lower() in exchange_cloud_managed,
             # Graph does not say whether a mailbox exists; a licensed user with addresses has one.
             recipient="mailbox" if licensed and user.proxy_addresses else None)
     for group in graph.iter_groups(select=GROUP_SELECT):
+        handed_over = bool(group.on_premises_last_sync and not group.on_premises_sync_enabled and
+                           _cloud_managed_group(graph, group.id))
         yield CloudObject(
             id=group.id, kind="group", display_name=group.display_name or "", mail=group.mail,
             mail_nickname=group.mail_nickname, proxy_addresses=tuple(group.proxy_addresses),
-            synced=bool(group.on_premises_sync_enabled),
+            synced=bool(group.on_premises_sync_enabled), cloud_managed=handed_over,
+            on_premises_dn=(group.extra or {}).get("onPremisesDistinguishedName"),
+            unified="Unified" in group.group_types,
             recipient="mail_enabled" if group.mail_enabled else None)
+
+
+def _cloud_managed_group(graph: Any, group_id: str) -> bool:
+    """onPremisesSyncBehavior of a group synced once and not now; without the permission to read it the group is
+    taken as not cloud-managed (its findings then propose AD fixes, which the plan shows before anyone applies)."""
+    from portal.connectors.graph import GraphError
+
+    try:
+        return bool(graph.sync_behavior(group_id).is_cloud_managed)
+    except GraphError:
+        return False
+
+
+def exchange_cloud_managed_ids(exchange: Any) -> set[str]:
+    return exchange.exchange_cloud_managed_mailbox_ids()
+
+
+def read_tenant_contacts(exchange: Any) -> Iterator[CloudObject]:
+    """Mail contacts of Exchange Online that no AD object brings (created in the cloud): scanned and fixed
+    there. A synced contact is its AD object's copy and is read from AD."""
+    for recipient in exchange.iter_recipients(recipient_type_details=["MailContact"]):
+        if recipient.is_dir_synced or not recipient.external_directory_object_id:
+            continue
+        yield CloudObject(
+            id=recipient.external_directory_object_id, kind="contact", display_name=recipient.display_name or "",
+            mail=recipient.primary_smtp_address, mail_nickname=recipient.alias,
+            proxy_addresses=tuple(recipient.email_addresses), recipient="mail_enabled",
+            target_address=recipient.raw.get("ExternalEmailAddress"))
 
 
 def read_export_errors(sync: Any) -> list[ExportError]:

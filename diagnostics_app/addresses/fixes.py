@@ -18,6 +18,7 @@ from portal.jobs.services import do_start_job
 
 from ..models import AddressFinding, AddressFix
 from .choices import FixStatus
+from .exchange_values import fixable_in_exchange, read_values
 from .fixplan import AttributeChange, FixPlan, build_plan
 from .rules import Fix
 
@@ -31,12 +32,23 @@ class FixRefused(Exception):
     """A fix step refused with a reason the person reads (nothing was changed)."""
 
 
+EXCHANGE = "exchange_online"
+
+
 def _fix_of(finding: AddressFinding) -> Fix | None:
     data = finding.fix or None
-    if not data or data.get("target") != "ad":
+    if not data:
+        return None
+    target = data.get("target")
+    if target == EXCHANGE:
+        # Exchange Online: the recipient's object id is needed, and only its address properties are changed.
+        if not data.get("identity") or not fixable_in_exchange(data["attribute"]):
+            return None
+    elif target != "ad":
         return None
     return Fix(attribute=data["attribute"], replace=data.get("replace"), clear=bool(data.get("clear")),
-               add=tuple(data.get("add") or ()), remove=tuple(data.get("remove") or ()), target="ad")
+               add=tuple(data.get("add") or ()), remove=tuple(data.get("remove") or ()), target=target,
+               identity=data.get("identity") if target == EXCHANGE else None)
 
 
 def check_can_plan(*, findings: list[AddressFinding], user) -> list[tuple[AddressFinding, Fix]]:
@@ -44,8 +56,8 @@ def check_can_plan(*, findings: list[AddressFinding], user) -> list[tuple[Addres
         raise PermissionDenied("Planning a fix needs the Administrator role.")
     fixable = [(f, fix) for f in findings if (fix := _fix_of(f)) is not None]
     if not fixable:
-        raise FixRefused("None of the selected findings has a fix that can be made in AD (a duplicate needs your "
-                         "choice of holder; a cloud-managed object is fixed in Exchange Online).")
+        raise FixRefused("None of the selected findings has a fix the portal can make (a duplicate needs your "
+                         "choice of holder).")
     objects = {f.dn.lower() for f, _ in fixable}
     if len(objects) > MAX_OBJECTS:
         raise FixRefused(f"A plan holds at most {MAX_OBJECTS} objects; {len(objects)} were selected.")
@@ -73,12 +85,35 @@ def _wanted(changes: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
     return wanted
 
 
-def do_plan_fix(*, findings: list[AddressFinding], user, directory: Any, request=None) -> AddressFix:
-    """The before/after of every selected finding's fix from AD's values now, awaiting someone else's approval."""
+def exchange_wanted(changes: Iterable[tuple[str, str | None, str]]) -> dict[str, tuple[str, set[str]]]:
+    """(dn, Entra object id, attribute) -> dn -> (object id, attributes), what exchange_values.read_values takes."""
+    wanted: dict[str, tuple[str, set[str]]] = {}
+    for dn, identity, attribute in changes:
+        wanted.setdefault(dn, (identity or "", set()))[1].add(attribute)
+    return wanted
+
+
+def needs_exchange(findings: Iterable[AddressFinding]) -> bool:
+    """Whether planning these findings reads Exchange Online (the view opens the connection only then)."""
+    return any((f.fix or {}).get("target") == EXCHANGE for f in findings)
+
+
+def do_plan_fix(*, findings: list[AddressFinding], user, directory: Any, exchange: Any | None = None,
+                request=None) -> AddressFix:
+    """The before/after of every selected finding's fix from the values now (AD's, or Exchange Online's for a
+    cloud-managed object or a tenant contact), awaiting someone else's approval."""
     with refusal_recorded(user=user, action="address.fix.plan", target="address_fix", request=request,
                           refused=(FixRefused, PermissionDenied), findings=[f.pk for f in findings][:50]):
         fixable = check_can_plan(findings=findings, user=user)
-        current = current_values(directory, _wanted((f.dn, fix.attribute) for f, fix in fixable))
+        in_ad = [(f, fix) for f, fix in fixable if fix.target == "ad"]
+        in_exchange = [(f, fix) for f, fix in fixable if fix.target == EXCHANGE]
+        current = current_values(directory, _wanted((f.dn, fix.attribute) for f, fix in in_ad)) if in_ad else {}
+        if in_exchange:
+            if exchange is None:
+                raise FixRefused("Exchange Online is not connected: a cloud-managed object's fix cannot be planned.")
+            online, _kinds = read_values(exchange, exchange_wanted((f.dn, fix.identity, fix.attribute)
+                                                                   for f, fix in in_exchange))
+            current.update(online)
         plan = build_plan([(f.dn, fix) for f, fix in fixable], current)
         if not plan.changes:
             raise FixRefused("Nothing to change: " + (" ".join(plan.refused) or "AD already holds the fixed values."))
@@ -93,7 +128,8 @@ def do_plan_fix(*, findings: list[AddressFinding], user, directory: Any, request
 
 def stored_plan(fix: AddressFix) -> FixPlan:
     return FixPlan(changes=tuple(AttributeChange(dn=c["dn"], attribute=c["attribute"], before=tuple(c["before"]),
-                                                 after=tuple(c["after"]), target=c.get("target", "ad"))
+                                                 after=tuple(c["after"]), target=c.get("target", "ad"),
+                                                 identity=c.get("identity"))
                                  for c in fix.changes))
 
 

@@ -25,10 +25,14 @@ class AttributeChange:
     before: tuple[str, ...]
     after: tuple[str, ...]
     target: str = "ad"
+    identity: str | None = None  # Exchange Online: the recipient's Entra object id
 
     def as_dict(self) -> dict:
-        return {"dn": self.dn, "attribute": self.attribute, "before": list(self.before), "after": list(self.after),
+        data = {"dn": self.dn, "attribute": self.attribute, "before": list(self.before), "after": list(self.after),
                 "target": self.target}
+        if self.target != "ad":
+            data["identity"] = self.identity  # AD changes keep the shape (and hash) they had before this field
+        return data
 
 
 @dataclass(frozen=True)
@@ -60,11 +64,13 @@ def build_plan(fixes: Iterable[tuple[str, Fix]], current: Mapping[str, Mapping[s
     before: dict[tuple[str, str], tuple[str, ...]] = {}
     targets: dict[tuple[str, str], str] = {}
     names: dict[tuple[str, str], tuple[str, str]] = {}
+    identities: dict[tuple[str, str], str | None] = {}
     refused: list[str] = []
     for dn, fix in fixes:
         attrs = lowered.get(dn.lower())
         if attrs is None:
-            refused.append(f"{dn}: the object is not in AD any more; nothing is planned for it.")
+            where = "AD" if fix.target == "ad" else "Exchange Online"
+            refused.append(f"{dn}: the object is not in {where} any more; nothing is planned for it.")
             continue
         slot = (dn.lower(), fix.attribute.lower())
         if slot not in state:
@@ -74,20 +80,28 @@ def build_plan(fixes: Iterable[tuple[str, Fix]], current: Mapping[str, Mapping[s
         if targets.setdefault(slot, fix.target) != fix.target:
             refused.append(f"{dn}: {fix.attribute} cannot be fixed in AD and in Exchange Online at once.")
             continue
+        identities.setdefault(slot, fix.identity)
         values = state[slot]
+        exchange = fix.target == "exchange_online"
         if fix.replace is not None or fix.clear:
             values[:] = [] if fix.clear else [fix.replace]
         missing = [v for v in fix.remove if _key(v) not in {_key(x) for x in values}]
-        if missing:
+        # A finding of a cloud-managed object reads AD's values, but the fix applies to Exchange Online's, which
+        # need not hold what AD holds: a value to remove that Exchange does not have is already gone there.
+        if missing and not exchange:
             refused.append(f"{dn}: {fix.attribute} no longer holds {', '.join(missing)}; the fix is left out.")
             continue
         removed = {_key(v) for v in fix.remove}
         values[:] = [v for v in values if _key(v) not in removed]
         for value in fix.add:
+            if exchange and value.startswith("SMTP:"):
+                # Exchange keeps one primary: a new SMTP: address demotes the current one, as Set-Mailbox does.
+                values[:] = [f"smtp:{v[5:]}" if v.startswith("SMTP:") else v for v in values
+                             if _key(v) != _key(value)]
             if _key(value) not in {_key(x) for x in values}:
                 values.append(value)
     changes = tuple(AttributeChange(dn=names[s][0], attribute=names[s][1], before=before[s], after=tuple(v),
-                                    target=targets[s])
+                                    target=targets[s], identity=identities[s] if targets[s] != "ad" else None)
                     for s, v in state.items() if tuple(v) != before[s])
     return FixPlan(changes=changes, refused=tuple(refused))
 

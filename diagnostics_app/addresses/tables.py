@@ -19,15 +19,17 @@ class AddressFindingTable(PortalTable):
     # The table sits in an htmx-boosted container that swaps only itself: links to other pages are not boosted.
     selection = SelectColumn(accessor="pk", attrs={"td__input": {"form": "plan-form",
                                                                  "aria-label": "Select this finding"}})
-    dn = tables.Column(verbose_name="Object", linkify=True, attrs={"a": {"hx-boost": "false"}})
+    dn = tables.Column(verbose_name="Object", linkify=True, attrs={"a": {"hx-boost": "false"},
+                                                                   "td": {"class": "col-object"}})
     object_class = tables.Column(verbose_name="Type")
     attribute = tables.Column()
-    value = tables.Column(orderable=False)
+    value = tables.Column(orderable=False, attrs={"td": {"class": "col-value"}})
     rule = tables.Column(verbose_name="Rule")
     severity = tables.Column()
     errors = tables.Column(verbose_name="IdFix errors", orderable=False)
     action = tables.Column(verbose_name="Action")
-    proposed_value = tables.Column(verbose_name="Proposed value", orderable=False)
+    proposed_value = tables.Column(verbose_name="Proposed value", orderable=False,
+                                   attrs={"td": {"class": "col-value"}})
     state = tables.Column(verbose_name="History")
 
     class Meta(PortalTable.Meta):
@@ -35,6 +37,9 @@ class AddressFindingTable(PortalTable):
         fields = ("selection", "dn", "object_class", "attribute", "value", "rule", "severity", "errors", "action",
                   "proposed_value", "state")
         empty_text = "No findings match these filters."
+        # Values are long and unbroken (DNs, X500 addresses): findings-table lets them wrap in their cells, so the
+        # table fits a 1400 px window instead of pushing the proposed value and the history off screen.
+        attrs = {"class": "table findings-table"}
         template_name = "includes/table.html"
 
     def render_dn(self, record):

@@ -1,4 +1,5 @@
 import re
+from contextlib import ExitStack
 from datetime import timedelta
 
 from django.contrib import messages
@@ -13,8 +14,9 @@ from portal.addressing.explain import ExplainInputError, explain
 from portal.approvals import ApproveForm, RejectForm
 from portal.audit.services import record_download
 from portal.connectors.ad import AdError
+from portal.connectors.exchange import ExchangeError
 from portal.connectors.graph import GraphError
-from portal.connectors.registry import NotConfigured, active_directory, entra_graph
+from portal.connectors.registry import NotConfigured, active_directory, entra_graph, exchange_online
 from portal.jobs.services import JobActionRefused
 
 from .. import charts
@@ -23,7 +25,15 @@ from . import exports, selectors
 from .choices import FindingRule
 from .collect import explainer_prefill
 from .filtersets import AddressFindingFilterSet
-from .fixes import FixRefused, do_approve_fix, do_plan_fix, do_reject_fix, do_start_undo, do_start_verify
+from .fixes import (
+    FixRefused,
+    do_approve_fix,
+    do_plan_fix,
+    do_reject_fix,
+    do_start_undo,
+    do_start_verify,
+    needs_exchange,
+)
 from .forms import ExplainForm, PlanForm, ScanForm
 from .services import do_start_scan
 from .tables import AddressFindingTable
@@ -101,9 +111,12 @@ def address_plan_fix(request):
         return redirect("diagnostics_app:address_repair")
     findings = list(AddressFinding.objects.filter(pk__in=form.cleaned_data["selection"]).select_related("scan"))
     try:
-        with active_directory() as directory:
-            fix = do_plan_fix(findings=findings, user=request.user, directory=directory, request=request)
-    except (FixRefused, PermissionDenied, NotConfigured, AdError) as exc:
+        with active_directory() as directory, ExitStack() as stack:
+            # Exchange Online is read only when a selected fix targets it (a cloud-managed object, a tenant contact).
+            exchange = stack.enter_context(exchange_online()) if needs_exchange(findings) else None
+            fix = do_plan_fix(findings=findings, user=request.user, directory=directory, exchange=exchange,
+                              request=request)
+    except (FixRefused, PermissionDenied, NotConfigured, AdError, ExchangeError) as exc:
         messages.warning(request, f"No fix was planned: {exc}")
         return redirect("diagnostics_app:address_repair")
     return redirect(fix)

@@ -98,7 +98,7 @@ class DuplicateIndex:
     def add_cloud(self, obj: CloudObject) -> None:
         """A tenant object. Call after every :meth:`add_entry`: an object synchronised from an entry in scope
         is that entry's own cloud copy and is left out (its values are the entry's, one sync behind)."""
-        if obj.synced and ((obj.immutable_id and obj.immutable_id in self._anchors)
+        if (obj.synced or obj.cloud_managed) and ((obj.immutable_id and obj.immutable_id in self._anchors)
                            or (obj.on_premises_dn and obj.on_premises_dn.lower() in self._dns)):
             return
         owner = f"cloud:{obj.id}"

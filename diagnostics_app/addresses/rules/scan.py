@@ -14,8 +14,10 @@ from .addresses import predict, proxy_address_cases, upn_and_cloud_primary
 from .certificates import check_certificate_user_ids
 from .duplicates import DuplicateIndex
 from .idfix import check_entry, skip_reason
+from .matching import soft_match
 from .types import Category, CloudObject, Entry, Finding, Rule, Severity
 from .values import Unreadable
+from .values import entry as make_entry
 
 __all__ = ["ScanConfig", "Scanner", "evaluate"]
 
@@ -54,8 +56,21 @@ class Scanner:
         self.config = config
         self.index = DuplicateIndex(certificate_attribute=config.certificate_attribute)
         self.tenant: list[CloudObject] = list(tenant)
-        self.by_anchor = {o.immutable_id: o for o in self.tenant if o.synced and o.immutable_id}
-        self.by_dn = {o.on_premises_dn.lower(): o for o in self.tenant if o.synced and o.on_premises_dn}
+        # A cloud-managed object is no longer shown as synced, but it is still the AD object's own cloud copy.
+        mine = [o for o in self.tenant if o.synced or o.cloud_managed]
+        self.by_anchor = {o.immutable_id: o for o in mine if o.immutable_id}
+        self.by_dn = {o.on_premises_dn.lower(): o for o in mine if o.on_premises_dn}
+        # Soft-match candidates: cloud objects no AD object owns, by primary SMTP address and by UPN.
+        self.soft_by_smtp: dict[str, CloudObject] = {}
+        self.soft_by_upn: dict[str, CloudObject] = {}
+        for obj in self.tenant:
+            if obj.synced or obj.immutable_id or obj.cloud_managed or obj.unified:
+                continue
+            primary = next((a[5:] for a in obj.proxy_addresses if a.startswith("SMTP:")), None) or obj.mail
+            if primary:
+                self.soft_by_smtp.setdefault(primary.lower(), obj)
+            if obj.user_principal_name:
+                self.soft_by_upn.setdefault(obj.user_principal_name.lower(), obj)
         # Tenant SMTP addresses -> the object holding them (ProxyCalc's "in use by another object").
         self.cloud_addresses: dict[str, str] = {}
         for obj in self.tenant:
@@ -87,6 +102,9 @@ class Scanner:
             found += check_certificate_user_ids(entry, cfg.certificate_attribute)
         found += _large(entry)
         cloud = self.twin(entry)
+        if cloud is None:
+            found += soft_match(entry, self.soft_by_upn, self.soft_by_smtp, verified_domains=cfg.verified_domains,
+                                initial_domain=cfg.initial_domain)
         errors = self.errors_by_dn.get(entry.dn.lower(), [])
         found += [_export_error(entry, e) for e in errors]
         if cfg.initial_domain and not (cloud and cloud.cloud_managed):
@@ -101,10 +119,35 @@ class Scanner:
         return found
 
     def finish(self) -> Iterator[Finding]:
-        """Duplicates across the whole scope and against the tenant (after the last :meth:`feed`)."""
+        """The tenant's own contacts, then duplicates across the whole scope and against the tenant (after the
+        last :meth:`feed`)."""
+        for obj in self.tenant:
+            if obj.kind == "contact" and not obj.synced and not obj.cloud_managed and obj.id:
+                yield from self._tenant_contact(obj)
         for obj in self.tenant:
             self.index.add_cloud(obj)
-        yield from self.index.findings()
+        for finding in self.index.findings():
+            if finding.dn.startswith("cloud:") and finding.fix is not None:
+                # A tenant contact's duplicate is removed in Exchange Online.
+                finding = dataclasses.replace(finding, fix=dataclasses.replace(
+                    finding.fix, target="exchange_online", identity=finding.dn[6:]))
+            yield finding
+
+    def _tenant_contact(self, obj: CloudObject) -> Iterator[Finding]:
+        """A mail contact created in Exchange Online: no AD object brings its values, so IdFix's checks and the
+        proxyAddresses cases run on what Exchange holds, and their fixes are made there (Set-MailContact)."""
+        values = {"displayName": obj.display_name, "mail": obj.mail, "mailNickname": obj.mail_nickname,
+                  "proxyAddresses": list(obj.proxy_addresses), "targetAddress": obj.target_address}
+        item = make_entry(dn=f"cloud:{obj.id}", object_class=["contact"],
+                     attributes={k: v for k, v in values.items() if v})
+        found = check_entry(item, extra_tlds=self.config.extra_tlds,
+                            verified_domains=None) + proxy_address_cases(item)
+        for f in found:
+            if f.fix is not None:
+                f = dataclasses.replace(f, fix=dataclasses.replace(f.fix, target="exchange_online", identity=obj.id),
+                                        explanation=f.explanation + " The contact was created in Exchange Online: "
+                                                                    "the fix is made there (Set-MailContact).")
+            yield dataclasses.replace(f, beyond_idfix=True)
 
 
 def _large(entry: Entry) -> list[Finding]:
@@ -145,7 +188,7 @@ def _cloud_managed(entry: Entry, cloud: CloudObject, found: list[Finding]) -> li
     for f in found:
         if f.fix is not None and (cloud.cloud_managed or f.fix.attribute.lower() in EXCHANGE_ATTRIBUTES):
             f = dataclasses.replace(
-                f, fix=dataclasses.replace(f.fix, target="exchange_online"),
+                f, fix=dataclasses.replace(f.fix, target="exchange_online", identity=cloud.id),
                 explanation=f.explanation + f" The object is cloud-managed ({what}): the fix is made in Exchange "
                                             "Online, not in AD.")
         moved.append(f)
@@ -188,5 +231,6 @@ def cloud_object(data: Mapping[str, object]) -> CloudObject:
         synced=bool(data.get("onPremisesSyncEnabled")), immutable_id=text(data.get("onPremisesImmutableId")),
         on_premises_dn=text(data.get("onPremisesDistinguishedName")),
         cloud_managed=bool(isinstance(sync_behavior, dict) and sync_behavior.get("isCloudManaged")),
+        unified="Unified" in strings(data.get("groupTypes")), target_address=text(data.get("targetAddress")),
         exchange_cloud_managed=bool(data.get("isExchangeCloudManaged")),
         recipient=text(data.get("recipient")))

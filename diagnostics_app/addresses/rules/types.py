@@ -85,6 +85,7 @@ class Rule(enum.StrEnum):
     LARGE_ATTRIBUTE = "large_attribute"
     CLOUD_MANAGED = "cloud_managed"
     EXPORT_ERROR = "export_error"
+    SOFT_MATCH = "soft_match"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,11 +98,12 @@ class Fix:
     clear: bool = False
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
-    target: str = "ad"  # "ad", or "exchange_online" for a cloud-managed object
+    target: str = "ad"  # "ad", or "exchange_online" for a cloud-managed object or a tenant contact
+    identity: str | None = None  # the Entra object id of the recipient an Exchange Online fix changes
 
     def as_dict(self) -> dict[str, Any]:
         return {"attribute": self.attribute, "replace": self.replace, "clear": self.clear, "add": list(self.add),
-                "remove": list(self.remove), "target": self.target}
+                "remove": list(self.remove), "target": self.target, "identity": self.identity}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,3 +178,5 @@ class CloudObject:
     exchange_cloud_managed: bool = False
     # What it is in Exchange Online: "mailbox", "mail_enabled", or None (not a recipient / unknown).
     recipient: str | None = None
+    unified: bool = False  # a Microsoft 365 group: lives in the cloud only, never soft-matched
+    target_address: str | None = None  # a mail contact's ExternalEmailAddress

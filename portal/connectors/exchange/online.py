@@ -40,6 +40,8 @@ from .opath import OpathFilter, _check_text, _checked_opath, opath_eq
 from .params import (
     _JOIN,
     SET_DISTRIBUTION_GROUP_PARAMETERS,
+    SET_MAIL_CONTACT_PARAMETERS,
+    SET_MAILBOX_PARAMETERS,
     SWITCH,
     _identities,
     _identity,
@@ -389,6 +391,36 @@ class ExchangeOnline:
         if bypass_security_group_manager_check:
             params["BypassSecurityGroupManagerCheck"] = SWITCH
         self.invoke("Set-DistributionGroup", **params)
+
+    def set_mailbox(self, identity: str | UUID, *, changes: Mapping[str, Any]) -> None:
+        """Set-Mailbox with the properties of :data:`SET_MAILBOX_PARAMETERS`. A directory-synchronized mailbox takes
+        them only once its Exchange attributes are cloud-managed (``IsExchangeCloudManaged``)."""
+        params = _typed_changes("Set-Mailbox", SET_MAILBOX_PARAMETERS, changes, allow_null=True)
+        if params:
+            self.invoke("Set-Mailbox", Identity=_identity(identity), **params)
+
+    def set_mail_contact(self, identity: str | UUID, *, changes: Mapping[str, Any]) -> None:
+        """Set-MailContact (a contact created in Exchange Online, or one whose source of authority is the cloud)."""
+        params = _typed_changes("Set-MailContact", SET_MAIL_CONTACT_PARAMETERS, changes, allow_null=True)
+        if params:
+            self.invoke("Set-MailContact", Identity=_identity(identity), **params)
+
+    def set_recipient(self, identity: str | UUID, *, recipient_type_details: str, changes: Mapping[str, Any]) -> None:
+        """The Set-* cmdlet of the recipient's type: mailboxes, mail contacts and distribution groups."""
+        if recipient_type_details.endswith("Mailbox"):
+            self.set_mailbox(identity, changes=changes)
+        elif recipient_type_details == "MailContact":
+            self.set_mail_contact(identity, changes=changes)
+        elif recipient_type_details.startswith("MailUniversal") or recipient_type_details == "RoomList":
+            self.set_distribution_group(identity, changes=changes)
+        else:
+            raise InvalidParameter(f"the portal does not change recipients of type {recipient_type_details!r}")
+
+    def exchange_cloud_managed_mailbox_ids(self) -> set[str]:
+        """The Entra object ids of the mailboxes whose Exchange attributes are managed in Exchange Online."""
+        docs = self.iter_invoke("Get-Mailbox", Filter=opath_eq("IsExchangeCloudManaged", True),
+                                ResultSize="Unlimited")
+        return {str(d["ExternalDirectoryObjectId"]).lower() for d in docs if d.get("ExternalDirectoryObjectId")}
 
     def remove_distribution_group(
         self, identity: str | UUID, *, bypass_security_group_manager_check: bool = False

@@ -201,6 +201,11 @@ SET_MAIL_CONTACT_PARAMETERS: dict[str, _Kind | tuple[str, ...]] = {
     **{f"CustomAttribute{i}": _TEXT for i in range(1, 16)},
     **{f"ExtensionCustomAttribute{i}": _ADDRESSES for i in range(1, 6)},
 }
+SET_MAILBOX_PARAMETERS: dict[str, _Kind | tuple[str, ...]] = {
+    "DisplayName": _TEXT, "Alias": "alias", "PrimarySmtpAddress": _SMTP, "WindowsEmailAddress": _SMTP,
+    "EmailAddresses": _ADDRESSES, "HiddenFromAddressListsEnabled": _BOOL, "IsExchangeCloudManaged": _BOOL,
+    **{f"CustomAttribute{i}": _TEXT for i in range(1, 16)},
+}
 SET_DYNAMIC_DISTRIBUTION_GROUP_PARAMETERS: dict[str, _Kind | tuple[str, ...]] = {
     "Name": _TEXT, "DisplayName": _TEXT, "Alias": "alias", "PrimarySmtpAddress": _SMTP, "EmailAddresses": _ADDRESSES,
     "RecipientFilter": "opath", "RecipientContainer": "dn", "ManagedBy": _RECIPIENTS,

@@ -278,6 +278,33 @@ class ExchangeMixin:
                         f'LegacyExchangeDN of "{obj.get("mailNickname") or obj["id"]}". Please choose another proxy '
                         "address.")
 
+    def _address_updates(self, rec: Mapping[str, Any], bound: Mapping[str, Any]) -> dict[str, Any]:
+        """EmailAddresses / PrimarySmtpAddress / WindowsEmailAddress of a Set-* cmdlet: one primary SMTP address,
+        every SMTP address well formed in an accepted domain and held by no other recipient."""
+        addresses = list(rec["EmailAddresses"])
+        if "EmailAddresses" in bound:
+            addresses = _apply_multi(addresses, bound["EmailAddresses"], _prefixed)
+        primary = rec["PrimarySmtpAddress"]
+        if "PrimarySmtpAddress" in bound or "WindowsEmailAddress" in bound:
+            primary = str(bound.get("PrimarySmtpAddress") or bound.get("WindowsEmailAddress"))
+            self._check_smtp(primary)
+            addresses = [f"smtp:{a[5:]}" if a.startswith("SMTP:") else a for a in addresses]
+            addresses = [f"SMTP:{primary}", *[a for a in addresses if a.lower() != f"smtp:{primary}".lower()]]
+        elif "EmailAddresses" in bound:
+            primaries = [a for a in addresses if a.startswith("SMTP:")]
+            if len(primaries) != 1:
+                raise ExchangeError("Microsoft.Exchange.Data.DataValidationException",
+                                    "The e-mail address list must contain exactly one primary SMTP address "
+                                    "(prefix \"SMTP:\").")
+            primary = primaries[0][5:]
+            for address in addresses:
+                if address.lower().startswith("smtp:"):
+                    self._check_smtp(address[5:])
+        if "EmailAddresses" not in bound and primary == rec["PrimarySmtpAddress"]:
+            return {}
+        self._check_address_free(addresses, [rec["@id"], rec.get("ExternalDirectoryObjectId") or ""])
+        return {"EmailAddresses": addresses, "PrimarySmtpAddress": primary}
+
     def _sync_group_object(self, rec: Mapping[str, Any]) -> None:
         """Keep the Entra group of a cloud DL in step with Exchange (what forward sync does)."""
         object_id = rec.get("ExternalDirectoryObjectId")
@@ -420,34 +447,58 @@ class ExchangeMixin:
                 self.store.resolve_recipients(identity=str(updates["Name"])):
             raise ExchangeError("Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException",
                                 f'The name "{updates["Name"]}" is already being used. Please try another name.')
-        addresses = list(rec["EmailAddresses"])
-        if "EmailAddresses" in bound:
-            addresses = _apply_multi(addresses, bound["EmailAddresses"], _prefixed)
-        primary = rec["PrimarySmtpAddress"]
-        if "PrimarySmtpAddress" in bound or "WindowsEmailAddress" in bound:
-            primary = str(bound.get("PrimarySmtpAddress") or bound.get("WindowsEmailAddress"))
-            self._check_smtp(primary)
-            addresses = [f"smtp:{a[5:]}" if a.startswith("SMTP:") else a for a in addresses]
-            addresses = [f"SMTP:{primary}", *[a for a in addresses if a.lower() != f"smtp:{primary}".lower()]]
-        elif "EmailAddresses" in bound:
-            primaries = [a for a in addresses if a.startswith("SMTP:")]
-            if len(primaries) != 1:
-                raise ExchangeError("Microsoft.Exchange.Data.DataValidationException",
-                                    "The e-mail address list must contain exactly one primary SMTP address "
-                                    "(prefix \"SMTP:\").")
-            primary = primaries[0][5:]
-            for address in addresses:
-                if address.lower().startswith("smtp:"):
-                    self._check_smtp(address[5:])
-        if "EmailAddresses" in bound or primary != rec["PrimarySmtpAddress"]:
-            self._check_address_free(addresses, [rec["@id"], rec.get("ExternalDirectoryObjectId") or ""])
-            updates["EmailAddresses"] = addresses
-            updates["PrimarySmtpAddress"] = primary
+        updates.update(self._address_updates(rec, bound))
         if updates:
             with self.store.transaction():
                 updated = self.store.update_recipient(recipient_id=rec["@id"], properties=updates)
                 self._sync_group_object(updated)
         return []
+
+    def _set_recipient(self, bound: dict[str, Any], types: frozenset[str], cmdlet: str, *,
+                       exchange_cloud_manageable: bool) -> Any:
+        """Set-Mailbox / Set-MailContact: the address and naming properties the portal changes. A synced
+        recipient refuses them unless its Exchange attributes are cloud-managed (``IsExchangeCloudManaged``,
+        mailboxes only) or its source of authority moved to the cloud (then it is not IsDirSynced any more)."""
+        rec = self._resolve_one(bound["Identity"], types)
+        changed = [k for k in bound if k not in {"Identity", *_COMMON_PARAMETERS, "IsExchangeCloudManaged"}]
+        updates: dict[str, Any] = {}
+        if "IsExchangeCloudManaged" in bound:
+            if not exchange_cloud_manageable or not rec.get("IsDirSynced"):
+                raise ExchangeError("Microsoft.Exchange.Data.DataValidationException",
+                                    f"IsExchangeCloudManaged can only be set on a directory-synchronized mailbox; "
+                                    f"'{rec['Name']}' is not one.")
+            updates["IsExchangeCloudManaged"] = _truthy(bound["IsExchangeCloudManaged"])
+        cloud_managed = updates.get("IsExchangeCloudManaged", rec.get("IsExchangeCloudManaged"))
+        if changed and not cloud_managed:
+            self._ensure_cloud_managed(rec, cmdlet, changed[0])
+        for key in ("DisplayName", "Alias", "ExternalEmailAddress", "HiddenFromAddressListsEnabled",
+                    *(f"CustomAttribute{i}" for i in range(1, 16))):
+            if key in bound:
+                updates[key] = _truthy(bound[key]) if key == "HiddenFromAddressListsEnabled" else bound[key]
+        updates.update(self._address_updates(rec, bound))
+        if updates:
+            with self.store.transaction():
+                updated = self.store.update_recipient(recipient_id=rec["@id"], properties=updates)
+                self._sync_recipient_object(updated)
+        return []
+
+    def _sync_recipient_object(self, rec: Mapping[str, Any]) -> None:
+        """Exchange Online writes a recipient's addresses to its Entra object (forward sync)."""
+        object_id = rec.get("ExternalDirectoryObjectId")
+        if not object_id:
+            return
+        smtp = [a for a in rec["EmailAddresses"] if a.lower().startswith("smtp:")]
+        with contextlib.suppress(Exception):
+            self.store.update_object(object_id=object_id, properties={
+                "displayName": rec.get("DisplayName"), "mail": rec["PrimarySmtpAddress"], "mailNickname": rec["Alias"],
+                "proxyAddresses": smtp})
+
+    def cmd_set_mailbox(self, bound: dict[str, Any], req: ApiRequest) -> Any:
+        return self._set_recipient(bound, MAILBOX_RECIPIENT_TYPES, "Set-Mailbox", exchange_cloud_manageable=True)
+
+    def cmd_set_mail_contact(self, bound: dict[str, Any], req: ApiRequest) -> Any:
+        return self._set_recipient(bound, CONTACT_RECIPIENT_TYPES, "Set-MailContact",
+                                   exchange_cloud_manageable=False)
 
     def cmd_remove_distribution_group(self, bound: dict[str, Any], req: ApiRequest) -> Any:
         rec = self._resolve_one(bound["Identity"], GROUP_RECIPIENT_TYPES)
@@ -571,6 +622,10 @@ _GROUP_SET = (
     *(f"ExtensionCustomAttribute{i}" for i in range(1, 6)),
 )
 
+_RECIPIENT_SET = ("Identity", "DisplayName", "Alias", "PrimarySmtpAddress", "WindowsEmailAddress", "EmailAddresses",
+                  "HiddenFromAddressListsEnabled", "IsExchangeCloudManaged",
+                  *(f"CustomAttribute{i}" for i in range(1, 16)))
+
 _EXCHANGE_CMDLETS: dict[str, _Cmdlet] = dict([
     _cmdlet("Get-Recipient", ExchangeMixin.cmd_get_recipient, (*_RECIPIENT_QUERY, "RecipientType")),
     _cmdlet("Get-Mailbox", ExchangeMixin.cmd_get_mailbox, _RECIPIENT_QUERY),
@@ -586,6 +641,9 @@ _EXCHANGE_CMDLETS: dict[str, _Cmdlet] = dict([
         "CopyOwnerToMember", "IgnoreNamingPolicy", "RoomList", "HiddenGroupMembershipEnabled", "OrganizationalUnit",
     ), ("Name",)),
     _cmdlet("Set-DistributionGroup", ExchangeMixin.cmd_set_distribution_group, _GROUP_SET, ("Identity",)),
+    _cmdlet("Set-Mailbox", ExchangeMixin.cmd_set_mailbox, _RECIPIENT_SET, ("Identity",)),
+    _cmdlet("Set-MailContact", ExchangeMixin.cmd_set_mail_contact, (*_RECIPIENT_SET, "ExternalEmailAddress"),
+            ("Identity",)),
     _cmdlet("Remove-DistributionGroup", ExchangeMixin.cmd_remove_distribution_group,
             ("Identity", "BypassSecurityGroupManagerCheck"), ("Identity",)),
     _cmdlet("Add-DistributionGroupMember", ExchangeMixin.cmd_add_distribution_group_member,
@@ -615,7 +673,7 @@ _FILTERABLE_ALWAYS = {p.lower(): p for p in (
     "ExternalDirectoryObjectId", "IsDirSynced", "HiddenFromAddressListsEnabled", "WindowsEmailAddress",
     "ExternalEmailAddress", "Guid", "ExchangeObjectId", "DistinguishedName", "LegacyExchangeDN",
     "RequireSenderAuthenticationEnabled", "ModerationEnabled", "ForwardingAddress", "ForwardingSmtpAddress",
-    *RECIPIENT_LINK_PROPERTIES, *_OPATH_EXTRA,
+    "IsExchangeCloudManaged", *RECIPIENT_LINK_PROPERTIES, *_OPATH_EXTRA,
     *(f"CustomAttribute{i}" for i in range(1, 16)),
 )}
 

@@ -119,3 +119,11 @@ MANAGED_RECIPIENT_PROPERTIES = (
     "UserPrincipalName", "ModerationEnabled", "ReportToOriginatorEnabled",
     *(f"CustomAttribute{n}" for n in range(1, 16)),
 )
+
+# What a mailbox whose Exchange attributes are cloud-managed (``IsExchangeCloudManaged``, "Cloud-managed remote
+# mailboxes", 2025) no longer takes from AD: the addresses and the Exchange properties on the recipient, and the
+# addresses on its Entra user. Identity attributes (names, UPN, department ...) still flow.
+EXCHANGE_CLOUD_MANAGED_RECIPIENT = frozenset({
+    "Alias", "PrimarySmtpAddress", "EmailAddresses", "HiddenFromAddressListsEnabled",
+    "RequireSenderAuthenticationEnabled", "ModerationEnabled", *(f"CustomAttribute{n}" for n in range(1, 16))})
+EXCHANGE_CLOUD_MANAGED_USER = frozenset({"mail", "mailNickname", "proxyAddresses", "showInAddressList"})

@@ -15,6 +15,7 @@ from portal.lab.seed import CERTIFICATE_USER_IDS_ATTRIBUTE
 from .constants import (
     _RECIPIENT_TYPE,
     CN_MAX,
+    EXCHANGE_CLOUD_MANAGED_USER,
     EXTENSION_ATTRIBUTES,
     GROUP_TYPE_SECURITY,
     GROUP_TYPE_UNIVERSAL,
@@ -279,6 +280,8 @@ class _Projection:
                 self.quarantine_upn(plan, desired, oid)
             desired["onPremisesProvisioningErrors"] = self.provisioning_errors(plan, doc)
             changes = {k: desired.get(k) for k in MANAGED_PROPERTIES[plan.kind] if desired.get(k) != doc.get(k)}
+            if self.exchange_cloud_managed(oid):
+                changes = {k: v for k, v in changes.items() if k not in EXCHANGE_CLOUD_MANAGED_USER}
             source_anchor = plan.anchor if self.store_anchor_missing(oid) else None
             if not changes and source_anchor is None:
                 plan.exported = True

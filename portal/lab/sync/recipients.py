@@ -6,7 +6,7 @@ from typing import Any
 
 from portal.lab.cloud.store.common import ConflictError, NotFoundError, iso
 
-from .constants import LINKS, MANAGED_RECIPIENT_PROPERTIES
+from .constants import EXCHANGE_CLOUD_MANAGED_RECIPIENT, LINKS, MANAGED_RECIPIENT_PROPERTIES
 from .model import _Plan
 
 
@@ -66,6 +66,8 @@ class _Recipients:
             return
         changes = {k: props.get(k) for k in MANAGED_RECIPIENT_PROPERTIES
                    if k in props and props.get(k) != existing.get(k)}
+        if existing.get("IsExchangeCloudManaged"):
+            changes = {k: v for k, v in changes.items() if k not in EXCHANGE_CLOUD_MANAGED_RECIPIENT}
         if not existing.get("IsDirSynced"):
             changes["IsDirSynced"] = True
         if not changes:
@@ -104,6 +106,11 @@ class _Recipients:
                 self.result.cloud_writes += 1
                 if not plan.added:
                     self.result.counts["recipient"].updates += 1
+
+    def exchange_cloud_managed(self, oid: str | None) -> bool:
+        """The object's mailbox has its Exchange attributes managed in Exchange Online: AD's addresses stay out."""
+        recipient = self.recipients.get(oid) if oid else None
+        return bool(recipient and recipient.get("IsExchangeCloudManaged"))
 
     def object_id_for_dn(self, dn: str) -> str | None:
         guid = self.by_dn.get(self.key(dn))
