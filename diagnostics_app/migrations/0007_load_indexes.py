@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('diagnostics_app', '0005_mfa_wave_groups'),
+        ('diagnostics_app', '0006_addressfinding_rule_soft_match'),
     ]
 
     operations = [
