@@ -1,27 +1,21 @@
 """The writeback rename from the pages: an Administrator makes the plan and asks for approval, an Approver
 signs it, the runbook's first step is refused by the portal's own check until the sync server really is in
-staging mode (flipped on the lab page, as the wizard would), then the verification runs from its button."""
+staging mode (flipped on the lab page, as the wizard would), then the verification runs from its button.
+
+The lab's sync server starts from a known state (writeback on, Group_<id> names, not staging) with two cloud
+groups of the test's own written back (``writeback_lab``, shared with the integration test, which restores the
+server afterwards): the page is judged on those groups, whatever other tests did to the shared lab before."""
 
 import re
 
 import pytest
 
-from portal.lab import config
-from portal.lab.cloud.store import CloudStore
+from portal.connectors.registry import ad_layout
+from portal.directory import writeback_names as wn
 from tests.e2e.conftest import login, screenshot
+from tests.support.writeback import writeback_lab  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-
-@pytest.fixture
-def lab_server_restored(lab_tenant):
-    yield
-    store = CloudStore.open(data_dir=config.cloud_dir())
-    try:
-        store.update_scheduler(StagingModeEnabled=False, SyncCycleEnabled=True)
-        store.clear_group_writeback_wizard()
-    finally:
-        store.close()
 
 
 def _wait_for_job(page) -> None:
@@ -35,7 +29,9 @@ def _logout(page) -> None:
     page.context.clear_cookies()
 
 
-def test_plan_approve_refused_step_and_verification(page, rq_workers, make_user, lab_server_restored):
+def test_plan_approve_refused_step_and_verification(page, rq_workers, make_user, writeback_lab):  # noqa: F811
+    ou = ad_layout().writeback_ou
+    ours = {g["id"]: g for g in writeback_lab.groups}
     rq_workers(1)
     make_user("wbadmin", "Administrator")
     make_user("wbapprover", "Approver")
@@ -45,7 +41,21 @@ def test_plan_approve_refused_step_and_verification(page, rq_workers, make_user,
     _wait_for_job(page)
     page.goto("/diagnostics/writeback/")
     assert page.locator("#plan-status").inner_text() == "Draft"
-    assert page.get_by_text("Renamed by the switch").first.is_visible()
+    # the test's own groups, found with the page's filter: both renamed by the switch, to the names it predicts
+    page.get_by_label("Name or DN contains").fill(writeback_lab.tag)
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(rf".*q={writeback_lab.tag}.*"))
+    rows = page.locator("#table-container tbody tr")
+    rows.first.wait_for()
+    assert rows.count() == len(ours), rows.all_inner_texts()
+    for oid, group in ours.items():
+        row = rows.filter(has_text=oid)
+        planned = wn.display_name_cn(object_id=oid, display_name=group["displayName"])
+        assert row.locator("td").nth(1).inner_text() == "Renamed by the switch"
+        assert row.locator("td").nth(2).inner_text() == wn.writeback_dn(ou, wn.default_cn(oid))
+        assert row.locator("td").nth(3).inner_text() == wn.writeback_dn(ou, planned.cn)
+    assert "cut after 51 characters" in rows.filter(has_text="Long name").inner_text()
+    screenshot(page, "e2e-writeback-plan-own-groups")
     page.get_by_role("button", name="Request approval").click()
     assert page.locator("#plan-status").inner_text() == "Awaiting approval"
     assert page.get_by_text("four eyes means someone else approves it").is_visible()
@@ -87,10 +97,13 @@ def test_plan_approve_refused_step_and_verification(page, rq_workers, make_user,
     page.get_by_role("button", name="Verify the result").click()
     _wait_for_job(page)
     page.goto("/diagnostics/writeback/")
-    # The verification is shown group by group, and nothing is missing. Whether the groups are renamed yet
-    # depends on the shared lab: the integration test's full switch may have run first in this worker (random
-    # order) and left them under display-name DNs, so both verdicts are accepted here.
-    assert page.locator("#verification h3 .badge").first.inner_text() in ("as planned", "not as planned")
-    assert page.locator("table.verification tbody tr").count() > 0
-    assert page.locator("table.verification").get_by_text("missing").count() == 0
+    # Only staging mode is on, no cycle ran: every group is still where it was, not renamed yet, none missing.
+    assert page.locator("#verification h3 .badge").first.inner_text() == "not as planned"
+    verified = page.locator("table.verification tbody tr")
+    assert verified.get_by_text("missing").count() == 0
+    for oid, group in ours.items():
+        row = verified.filter(has_text=group["displayName"])
+        assert row.count() == 1, verified.all_inner_texts()
+        assert row.locator("td").nth(1).inner_text() == "unchanged"
+        assert row.locator("td").nth(3).inner_text() == wn.writeback_dn(ou, wn.default_cn(oid))
     screenshot(page, "e2e-writeback-verification")
