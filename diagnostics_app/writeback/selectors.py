@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
+
+from portal.directory import writeback_names as wn
 
 from ..models import WritebackPlan, WritebackPlanRow
 from .choices import PlanStatus, RowSection
@@ -14,6 +18,24 @@ def plans() -> QuerySet[WritebackPlan]:
 
 def latest_plan() -> WritebackPlan | None:
     return plans().order_by("-version").first()
+
+
+def earlier_plans(plan: WritebackPlan) -> QuerySet[WritebackPlan]:
+    """Every version before ``plan``, newest first: what its diff may be taken against."""
+    return plans().filter(version__lt=plan.version).order_by("-version")
+
+
+def planned_entries(plan: WritebackPlan) -> list[dict[str, Any]]:
+    """The planned groups of a plan in the form :func:`writeback_names.diff_plans` compares."""
+    return [r.as_plan_entry() for r in plan.rows.filter(section=RowSection.PLANNED)]
+
+
+def diff_against(*, plan: WritebackPlan, earlier: WritebackPlan) -> dict[str, Any]:
+    """What changed from ``earlier`` to ``plan``: the stored diff when ``earlier`` is the previous version
+    (computed once, when the plan was made), computed from both plans' rows otherwise."""
+    if plan.previous_id == earlier.pk and plan.diff:
+        return plan.diff
+    return wn.diff_plans(planned_entries(earlier), planned_entries(plan))
 
 
 def plan_rows(plan: WritebackPlan) -> QuerySet[WritebackPlanRow]:
