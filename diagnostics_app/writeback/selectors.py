@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from portal.directory import writeback_names as wn
 
@@ -46,6 +46,11 @@ def readiness_rows(plan: WritebackPlan) -> QuerySet[WritebackPlanRow]:
     # every written-back group with a cloud group: those the switch renames and those disabled for writeback
     return plan.rows.filter(section__in=(RowSection.PLANNED, RowSection.WRITEBACK_DISABLED)).order_by(
         "cloud_sync", "display_name", "id")
+
+
+def readiness_counts(plan: WritebackPlan) -> dict[str, int]:
+    """Verdict -> groups, over the rows the readiness page lists."""
+    return dict(readiness_rows(plan).order_by().values_list("cloud_sync").annotate(n=Count("id")))
 
 
 def awaiting_approval() -> QuerySet[WritebackPlan]:

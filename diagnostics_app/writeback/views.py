@@ -18,8 +18,8 @@ from portal.connectors.registry import NotConfigured
 from portal.jobs.services import JobActionRefused
 
 from ..models import WritebackPlan
-from . import exports, runbook, selectors
-from .choices import RISKS, RowSection
+from . import cloud_sync, exports, runbook, selectors
+from .choices import CLOUD_SYNC_COLOURS, RISKS, CloudSyncVerdict, RowSection
 from .filtersets import WritebackPlanRowFilterSet
 from .forms import CompareForm, ConfirmStepForm, PlanApproveForm, RejectForm, StartForm
 from .services import (
@@ -231,5 +231,8 @@ def writeback_cloud_sync(request, pk: int):
         response = StreamingHttpResponse(exports.readiness_csv_lines(rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{_filename(plan, "cloud-sync", "csv")}"'
         return response
+    counts = selectors.readiness_counts(plan)
     return render(request, "diagnostics_app/writeback/cloud_sync.html", {
-        "plan": plan, "rows": [(r, exports.group_kind(r)) for r in rows]})
+        "plan": plan, "rows": [(r, exports.group_kind(r)) for r in rows],
+        "verdicts": [(v.value, v.label, CLOUD_SYNC_COLOURS[v], counts.get(v.value, 0)) for v in CloudSyncVerdict],
+        "prerequisites": cloud_sync.PREREQUISITES, "sources": sorted(cloud_sync.SOURCES.items())})

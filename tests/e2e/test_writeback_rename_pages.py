@@ -56,6 +56,16 @@ def test_plan_approve_refused_step_and_verification(page, rq_workers, make_user,
         assert row.locator("td").nth(3).inner_text() == wn.writeback_dn(ou, planned.cn)
     assert "cut after 51 characters" in rows.filter(has_text="Long name").inner_text()
     screenshot(page, "e2e-writeback-plan-own-groups")
+    # Cloud Sync readiness: two plain cloud security groups, ready, with the OU to map; every reason cites its source
+    page.get_by_role("link", name="Cloud Sync readiness").click()
+    readiness = page.locator("table.cloud-sync tbody tr")
+    for oid in ours:
+        row = readiness.filter(has_text=oid)
+        assert row.locator("td").nth(2).inner_text() == "Cloud Sync can take it over"
+        assert f"parentDistinguishedName) to {ou}" in row.inner_text()
+    assert page.locator("#sources a[href^='https://learn.microsoft.com/entra/']").count() >= 3
+    screenshot(page, "e2e-writeback-cloud-sync")
+    page.goto("/diagnostics/writeback/")
     page.get_by_role("button", name="Request approval").click()
     assert page.locator("#plan-status").inner_text() == "Awaiting approval"
     assert page.get_by_text("four eyes means someone else approves it").is_visible()

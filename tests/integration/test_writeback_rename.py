@@ -15,7 +15,7 @@ import pytest
 from diagnostics_app.models import WritebackPlan
 from diagnostics_app.writeback import runbook
 from diagnostics_app.writeback import services as svc
-from diagnostics_app.writeback.choices import RowSection
+from diagnostics_app.writeback.choices import CloudSyncVerdict, RowSection
 from portal.connectors.registry import active_directory, ad_layout
 from portal.directory import writeback_names as wn
 from portal.jobs.choices import JobStatus
@@ -36,6 +36,9 @@ def test_plan_runbook_and_verification_in_the_lab(writeback_lab, make_user):  # 
     store, made = writeback_lab.store, writeback_lab.groups
     ou = ad_layout().writeback_ou
 
+    # The long-named group nested in the first: Cloud Sync would provision it without its members unless it is in
+    # scope too, so the first must be prepared; the second, with no member group, is ready.
+    store.add_member(group_id=made[0]["id"], member_id=made[1]["id"])
     job = run_job_inline(svc.do_start_plan(user=admin, enqueue=False))
     assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), job.error
     plan = WritebackPlan.objects.get(pk=job.result["plan"])
@@ -46,6 +49,13 @@ def test_plan_runbook_and_verification_in_the_lab(writeback_lab, make_user):  # 
         assert row.planned_dn == wn.writeback_dn(ou, expected.cn) and row.current_dn.startswith("CN=Group_")
     assert planned[made[1]["id"]].truncated and "escaped" in planned[made[0]["id"]].flags
     assert plan.rows.filter(section=RowSection.NOT_JOINED).exists()  # the seed's groups without a cloud twin
+    nesting, nested = planned[made[0]["id"]], planned[made[1]["id"]]
+    assert nesting.cloud_sync == CloudSyncVerdict.PREPARE, nesting.cloud_sync_notes
+    assert any(n.startswith("1 member group(s) (Wb14 ") for n in nesting.cloud_sync_notes), nesting.cloud_sync_notes
+    assert "1 direct member(s): 0 synchronized user(s), 0 cloud-only user(s), 1 group(s), 0 other" \
+        in nesting.cloud_sync_notes
+    assert nested.cloud_sync == CloudSyncVerdict.READY, nested.cloud_sync_notes
+    assert any(ou in n and "parentDistinguishedName" in n for n in nested.cloud_sync_notes)
 
     plan = svc.do_request_approval(plan=plan, user=admin)
     plan = svc.do_approve_plan(plan=plan, user=approver, plan_hash=plan.plan_hash)
