@@ -29,6 +29,35 @@ def _logout(page) -> None:
     page.context.clear_cookies()
 
 
+def _wizard(page, *, staging: bool, scheduler: bool, writeback: bool, display_name: bool) -> None:
+    """The Entra Connect wizard's settings, set on the lab page as an admin sets them on the sync server."""
+    page.goto("/lab/")
+    page.get_by_label("Staging mode").set_checked(staging)
+    page.get_by_label("Scheduler runs cycles (SyncCycleEnabled)").set_checked(scheduler)
+    page.get_by_label("Group writeback", exact=True).set_checked(writeback)
+    page.get_by_label("Writeback Group Distinguished Name with cloud Display Name").set_checked(display_name)
+    page.get_by_role("button", name="Apply the wizard settings").click()
+    assert page.get_by_text("wizard settings were applied").is_visible()
+
+
+def _lab_cycle(page, button: str) -> None:
+    page.goto("/lab/")
+    page.get_by_role("button", name=button).click()
+    _wait_for_job(page)
+
+
+def _confirm(page, key: str, check: str) -> None:
+    """Tick and confirm one runbook step; the portal's own check ``check`` is shown as passed."""
+    page.goto("/diagnostics/writeback/")
+    page.get_by_role("link", name="Runbook", exact=True).click()
+    step = page.locator(f"#step-{key}")
+    step.get_by_label("I did this step and checked what it asks").check()
+    step.get_by_role("button", name="Check and confirm this step").click()
+    badge = page.locator(f"#step-{key} .badge")
+    assert badge.count() and badge.inner_text() == "confirmed", page.locator("main").inner_text()[:2000]
+    assert page.locator(f"#step-{key} .checks").get_by_text(check).first.is_visible()
+
+
 def test_plan_approve_refused_step_and_verification(page, rq_workers, make_user, writeback_lab):  # noqa: F811
     ou = ad_layout().writeback_ou
     ours = {g["id"]: g for g in writeback_lab.groups}
@@ -95,13 +124,7 @@ def test_plan_approve_refused_step_and_verification(page, rq_workers, make_user,
     page.get_by_role("button", name="Apply the wizard settings").click()
     assert page.get_by_text("wizard settings were applied").is_visible()
 
-    page.goto("/diagnostics/writeback/")
-    page.get_by_role("link", name="Runbook", exact=True).click()
-    step = page.locator("#step-staging_on")
-    step.get_by_label("I did this step and checked what it asks").check()
-    step.get_by_role("button", name="Check and confirm this step").click()
-    assert page.locator("#step-staging_on .badge").inner_text() == "confirmed"
-    assert page.locator("#step-staging_on .checks").get_by_text("staging mode is on").is_visible()
+    _confirm(page, "staging_on", "staging mode is on")
 
     page.get_by_role("link", name="Back to the plan").click()
     page.get_by_role("button", name="Verify the result").click()
@@ -116,4 +139,31 @@ def test_plan_approve_refused_step_and_verification(page, rq_workers, make_user,
         assert row.count() == 1, verified.all_inner_texts()
         assert row.locator("td").nth(1).inner_text() == "unchanged"
         assert row.locator("td").nth(3).inner_text() == wn.writeback_dn(ou, wn.default_cn(oid))
+
+    # The rest of the runbook, each step set on the lab's sync server and confirmed only after the portal's check.
+    _wizard(page, staging=True, scheduler=False, writeback=False, display_name=False)
+    _confirm(page, "writeback_off", "group writeback is off")
+    _wizard(page, staging=True, scheduler=False, writeback=True, display_name=True)
+    _confirm(page, "writeback_on", "with cloud Display Name\" is on")
+    _lab_cycle(page, "Run a full (initial) sync")
+    _confirm(page, "full_sync", "a full cycle completed")
+    _confirm(page, "review_exports", "exactly the plan's")
+    _wizard(page, staging=False, scheduler=True, writeback=True, display_name=True)
+    _confirm(page, "staging_off", "staging mode is off")
+    _lab_cycle(page, "Run a delta sync now")
+    _confirm(page, "delta_sync", "a delta cycle completed")
+    screenshot(page, "e2e-writeback-runbook-done")
+
+    page.get_by_role("link", name="Back to the plan").click()
+    page.get_by_role("button", name="Verify the result").click()
+    _wait_for_job(page)
+    page.goto("/diagnostics/writeback/")
+    assert page.locator("#verification h3 .badge").first.inner_text() == "as planned"
+    verified = page.locator("table.verification tbody tr")
+    for oid, group in ours.items():
+        row = verified.filter(has_text=group["displayName"])
+        planned = wn.writeback_dn(ou, wn.display_name_cn(object_id=oid, display_name=group["displayName"]).cn)
+        assert row.locator("td").nth(1).inner_text() == "renamed"
+        # AD writes the same DN its own way (Samba: \3B for ";", "#" escaped inside the value): compared as DNs
+        assert wn.dn_key(row.locator("td").nth(3).inner_text()) == wn.dn_key(planned)
     screenshot(page, "e2e-writeback-verification")
