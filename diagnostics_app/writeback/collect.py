@@ -12,12 +12,13 @@ from typing import Any, Protocol
 
 from portal.connectors import ad
 from portal.connectors.ad.security import dacl_trustees
-from portal.connectors.graph import EntraGraph
+from portal.connectors.graph import MEMBER_KIND_SELECT, EntraGraph
 from portal.connectors.graph.errors import NotFound as GraphNotFound
 
+from .cloud_sync import MEMBER_LIMIT, Members
 from .plan import AD_ATTRIBUTES, BuiltPlan, CloudGroup, build_plan, written_back_id
 
-GROUP_SELECT = ["id", "displayName", "mailEnabled", "securityEnabled", "groupTypes"]
+GROUP_SELECT = ["id", "displayName", "mailEnabled", "securityEnabled", "groupTypes", "onPremisesSyncEnabled"]
 # Containers whose permissions commonly name groups (delegations on OUs, the domain head, containers):
 # reading every object's descriptor would not scale, and they hold the delegations that matter.
 ACL_CLASSES = ("organizationalUnit", "container", "domainDNS", "group")
@@ -36,16 +37,41 @@ class CollectOptions:
     acl_limit: int = 5_000
 
 
+def read_members(graph: EntraGraph, object_id: str) -> Members:
+    """The direct members as Cloud Sync's group provisioning sees them; counting stops past its 50,000 limit."""
+    total = synced = cloud_users = other = 0
+    groups: list[tuple[str, str, bool]] = []
+    for member in graph.iter_group_members(object_id, select=MEMBER_KIND_SELECT):
+        total += 1
+        if total > MEMBER_LIMIT:
+            return Members(total=total, capped=True, synced_users=synced, cloud_users=cloud_users,
+                           groups=tuple(groups), other=other)
+        if member.kind == "user":
+            if member.on_premises_sync_enabled:
+                synced += 1
+            else:
+                cloud_users += 1
+        elif member.kind == "group":
+            cloud_security = bool(member.security_enabled and not member.mail_enabled
+                                  and not member.on_premises_sync_enabled and "Unified" not in member.group_types)
+            groups.append((member.id, member.display_name or "", cloud_security))
+        else:
+            other += 1
+    return Members(total=total, synced_users=synced, cloud_users=cloud_users, groups=tuple(groups), other=other)
+
+
 def read_cloud_group(graph: EntraGraph, object_id: str) -> CloudGroup | None:
     try:
         group = graph.get_group(object_id, select=GROUP_SELECT)
         writeback = graph.group_writeback(object_id)
+        members = read_members(graph, object_id)
     except GraphNotFound:
         return None
     return CloudGroup(id=group.id, display_name=group.display_name, mail_enabled=group.mail_enabled,
                       security_enabled=group.security_enabled, group_types=tuple(group.group_types),
                       writeback_enabled=writeback.is_enabled,
-                      on_premises_group_type=writeback.on_premises_group_type)
+                      on_premises_group_type=writeback.on_premises_group_type,
+                      on_premises_sync_enabled=group.on_premises_sync_enabled, members=members)
 
 
 def read_writeback_ou(directory: ad.ActiveDirectory, container: str) -> list[ad.DirectoryObject]:
@@ -87,7 +113,8 @@ def collect(directory: ad.ActiveDirectory, graph: EntraGraph, *, options: Collec
     if outside:
         reporter.warning(f"{len(outside):,} written-back group(s) outside the writeback OU: listed apart.")
     ids = [oid for oid in (written_back_id(o) for o in [*in_ou, *outside]) if oid]
-    reporter.info(f"Reading {len(ids):,} cloud group(s) and their writeback settings from Microsoft Graph…")
+    reporter.info(f"Reading {len(ids):,} cloud group(s), their writeback settings and members (for Cloud Sync's "
+                  "limits) from Microsoft Graph…")
     cloud: dict[str, CloudGroup | None] = {}
     for n, oid in enumerate(ids, 1):
         cloud[oid] = read_cloud_group(graph, oid)

@@ -7,7 +7,7 @@ from django import forms
 # The approval forms are the DL migration's: one wording of what an approver signs, one validity rule.
 from migrations_app.forms import ApproveForm, RejectForm
 
-__all__ = ["ApproveForm", "ConfirmStepForm", "PlanApproveForm", "RejectForm", "StartForm"]
+__all__ = ["ApproveForm", "CompareForm", "ConfirmStepForm", "PlanApproveForm", "RejectForm", "StartForm"]
 
 
 class StartForm(forms.Form):
@@ -22,3 +22,17 @@ class PlanApproveForm(ApproveForm):
 class ConfirmStepForm(forms.Form):
     note = forms.CharField(label="Note (what you saw)", max_length=500, required=False)
     confirm = forms.BooleanField(label="I did this step and checked what it asks", required=True)
+
+
+class CompareForm(forms.Form):
+    """Which earlier version the plan page's diff is taken against (a GET form: it reads, it changes nothing)."""
+
+    compare = forms.TypedChoiceField(
+        label="Compare with", coerce=int, choices=(),
+        error_messages={"invalid_choice": "v%(value)s is not an earlier version of this plan: "
+                                          "choose one from the list."})
+
+    def __init__(self, *args, earlier=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["compare"].choices = [
+            (p.version, f"v{p.version} · {p.created_at:%Y-%m-%d %H:%M} · {p.get_status_display()}") for p in earlier]

@@ -14,7 +14,8 @@ from typing import Any
 from portal.connectors.ad import DirectoryObject, parse_dn
 from portal.directory import writeback_names as wn
 
-from .choices import CloudSyncVerdict, RowSection
+from .choices import RowSection
+from .cloud_sync import GroupFacts, Members, readiness
 
 # Back-links on a group and the risk each one reveals (the forward link sits on the other object).
 BACK_LINK_RISKS: dict[str, str] = {
@@ -26,7 +27,7 @@ BACK_LINK_RISKS: dict[str, str] = {
     "dLMemSubmitPermsBL": "delivery_restrictions",
     "dLMemRejectPermsBL": "delivery_restrictions",
 }
-AD_ATTRIBUTES = ["cn", "displayName", "objectGUID", "objectSid", "objectClass", "groupType", "mail",
+AD_ATTRIBUTES = ["cn", "displayName", "objectGUID", "objectSid", "objectClass", "groupType", "mail", "adminCount",
                  "msDS-ExternalDirectoryObjectId", *BACK_LINK_RISKS]
 DETAIL_LIMIT = 20  # DNs kept per risk and group: enough to act on, small enough to store per version
 
@@ -42,6 +43,8 @@ class CloudGroup:
     group_types: tuple[str, ...] = ()
     writeback_enabled: bool | None = None  # isEnabled as Graph returns it (None: not set)
     on_premises_group_type: str | None = None
+    on_premises_sync_enabled: bool | None = None
+    members: Members | None = None  # None: not read
 
     @property
     def unified(self) -> bool:
@@ -86,29 +89,17 @@ def written_back_id(obj: DirectoryObject) -> str | None:
     return None
 
 
-def cloud_sync_readiness(cloud: CloudGroup | None, *, mail_on_prem: bool) -> tuple[str, list[str]]:
-    """Whether Cloud Sync's group provisioning to AD can take the group over, and what to do.
-
-    Microsoft's "Group provisioning to Active Directory" (Cloud Sync): cloud security groups only, written
-    to the OU the configuration names, in scope by "selected security groups" or all of them; Microsoft 365
-    groups, distribution lists and mail-enabled security groups are not provisioned.
-    """
+def cloud_sync_readiness(cloud: CloudGroup | None, obj: DirectoryObject, *, container: str) -> tuple[str, list[str]]:
+    """Whether Cloud Sync's group provisioning to AD can take the group over, and what to do
+    (:mod:`.cloud_sync` holds the rules and Microsoft's pages they rest on)."""
     if cloud is None:
-        return CloudSyncVerdict.STAYS, ["no cloud group found: nothing for Cloud Sync to provision"]
-    if cloud.unified or cloud.mail_enabled or mail_on_prem:
-        kind = "a Microsoft 365 group" if cloud.unified else "mail-enabled"
-        return CloudSyncVerdict.STAYS, [
-            f"{kind}: Cloud Sync provisions security groups only; keep it on Connect Sync's group writeback while "
-            "that lasts, or make a security group for its on-premises uses and leave mail to the cloud group"]
-    if not cloud.security_enabled:
-        return CloudSyncVerdict.STAYS, ["not a security group: Cloud Sync does not provision it"]
-    notes = ["security group: put it in the scope of the Cloud Sync configuration (selected security groups)",
-             "choose the target OU (the writeback OU keeps the DNs stable) and the group scope (Universal)"]
-    verdict = CloudSyncVerdict.READY
-    if cloud.on_premises_group_type not in (None, "", "universalSecurityGroup"):
-        verdict = CloudSyncVerdict.PREPARE
-        notes.append(f"written back as {cloud.on_premises_group_type}: Cloud Sync writes a universal security group")
-    return verdict, notes
+        return readiness(None)
+    return readiness(GroupFacts(
+        object_id=cloud.id, display_name=cloud.display_name, current_dn=obj.dn, container=container,
+        mail_enabled=cloud.mail_enabled, security_enabled=cloud.security_enabled, unified=cloud.unified,
+        on_premises_sync_enabled=cloud.on_premises_sync_enabled, on_premises_group_type=cloud.on_premises_group_type,
+        mail_on_prem=bool(obj.first("mail")), admin_count=str(obj.first("adminCount") or "0").strip() not in ("", "0"),
+        members=cloud.members))
 
 
 def _risks(obj: DirectoryObject, *, mail_enabled: bool, acl_index: Mapping[str, list[str]],
@@ -161,7 +152,7 @@ def build_plan(*, container: str, in_ou: Iterable[DirectoryObject], outside: Ite
             continue
         group = cloud.get(oid)
         mail_on_prem = bool(obj.first("mail"))
-        verdict, verdict_notes = cloud_sync_readiness(group, mail_on_prem=mail_on_prem)
+        verdict, verdict_notes = cloud_sync_readiness(group, obj, container=container)
         base.update({"cloud_sync": verdict, "cloud_sync_notes": verdict_notes})
         if group is None or not group.written_back:
             others.append(obj.dn)

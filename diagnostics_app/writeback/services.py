@@ -20,6 +20,7 @@ from portal.jobs.services import do_start_job
 from ..models import WritebackPlan, WritebackPlanRow, WritebackRunbookStep, WritebackVerification
 from .choices import PlanStatus, RowSection
 from .plan import BuiltPlan
+from .selectors import planned_entries
 
 PLAN_JOB = "writeback_plan"
 VERIFY_JOB = "writeback_verify"
@@ -37,10 +38,6 @@ def do_start_plan(*, user, request=None, enqueue: bool = True) -> Job:
     """Queue a plan job (reads AD and Graph, changes nothing)."""
     return do_start_job(kind=PLAN_JOB, user=user, params={}, target="group writeback: rename plan",
                         request=request, enqueue=enqueue)
-
-
-def planned_entries(plan: WritebackPlan) -> list[dict[str, Any]]:
-    return [r.as_plan_entry() for r in plan.rows.filter(section=RowSection.PLANNED)]
 
 
 @transaction.atomic

@@ -18,10 +18,10 @@ from portal.connectors.registry import NotConfigured
 from portal.jobs.services import JobActionRefused
 
 from ..models import WritebackPlan
-from . import exports, runbook, selectors
-from .choices import RISKS, RowSection
+from . import cloud_sync, exports, runbook, selectors
+from .choices import CLOUD_SYNC_COLOURS, RISKS, CloudSyncVerdict, RowSection
 from .filtersets import WritebackPlanRowFilterSet
-from .forms import ConfirmStepForm, PlanApproveForm, RejectForm, StartForm
+from .forms import CompareForm, ConfirmStepForm, PlanApproveForm, RejectForm, StartForm
 from .services import (
     WritebackRefused,
     do_approve_plan,
@@ -32,6 +32,25 @@ from .services import (
     do_start_verification,
 )
 from .tables import WritebackPlanRowTable
+
+COMPARE_CHOICES = 100  # earlier versions offered for a diff (the newest first)
+
+
+def _comparison(request, plan: WritebackPlan) -> dict:
+    """The diff the page shows: against the previous version (stored with the plan) unless the reader chose
+    another earlier one; a choice that is not an earlier version shows the form's error and no diff."""
+    earlier = list(selectors.earlier_plans(plan)[:COMPARE_CHOICES])
+    bound = "compare" in request.GET
+    form = CompareForm(request.GET if bound else None, earlier=earlier,
+                       initial={"compare": plan.previous.version if plan.previous else None})
+    compared, diff = plan.previous, plan.diff
+    if bound:
+        if form.is_valid():
+            compared = next(p for p in earlier if p.version == form.cleaned_data["compare"])
+            diff = selectors.diff_against(plan=plan, earlier=compared)
+        else:
+            compared, diff = None, None
+    return {"compare_form": form, "earlier": earlier, "compared": compared, "diff": diff}
 
 
 def _filename(plan: WritebackPlan, what: str, ext: str) -> str:
@@ -77,6 +96,7 @@ def _plan_page(request, plan: WritebackPlan):
         "can_approve": (user.has_perm("diagnostics_app.approve_writeback_plan")
                         and plan.requested_by_id != user.pk),
         "verifications": plan.verifications.all()[:5],
+        **_comparison(request, plan),
     })
 
 
@@ -211,5 +231,8 @@ def writeback_cloud_sync(request, pk: int):
         response = StreamingHttpResponse(exports.readiness_csv_lines(rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{_filename(plan, "cloud-sync", "csv")}"'
         return response
+    counts = selectors.readiness_counts(plan)
     return render(request, "diagnostics_app/writeback/cloud_sync.html", {
-        "plan": plan, "rows": [(r, exports.group_kind(r)) for r in rows]})
+        "plan": plan, "rows": [(r, exports.group_kind(r)) for r in rows],
+        "verdicts": [(v.value, v.label, CLOUD_SYNC_COLOURS[v], counts.get(v.value, 0)) for v in CloudSyncVerdict],
+        "prerequisites": cloud_sync.PREREQUISITES, "sources": sorted(cloud_sync.SOURCES.items())})

@@ -3,96 +3,42 @@ server (the wizard's settings flipped as the field notes' procedure does, cycles
 every check made through the Entra Connect connector, then verification: every group renamed, none deleted.
 Turning writeback off outside staging mode is detected and the step refused before any group is lost.
 
-The test works on cloud groups it creates, and puts the lab's sync server and the seed's written-back groups
-back as they were (option off, renamed back, wizard cleared) in a finalizer.
+The test works on cloud groups it creates, from a known sync server, and puts the lab's sync server and the
+seed's written-back groups back (option off, renamed back, wizard cleared) in a finalizer: the fixture
+``writeback_lab`` of tests/support/writeback.py, shared with the e2e test of the pages.
 """
 
 from __future__ import annotations
-
-import secrets
 
 import pytest
 
 from diagnostics_app.models import WritebackPlan
 from diagnostics_app.writeback import runbook
 from diagnostics_app.writeback import services as svc
-from diagnostics_app.writeback.choices import RowSection
-from portal.connectors import ad
-from portal.connectors.registry import active_directory, ad_layout, entra_connect
+from diagnostics_app.writeback.choices import CloudSyncVerdict, RowSection
+from portal.connectors.registry import active_directory, ad_layout
 from portal.directory import writeback_names as wn
 from portal.jobs.choices import JobStatus
 from portal.jobs.services import run_job_inline
-from portal.lab import config
-from portal.lab.cloud.store import CloudStore
+from tests.support.writeback import cycle as _cycle
+from tests.support.writeback import set_wizard as _wizard
+from tests.support.writeback import writeback_lab  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def _cycle(policy: str = "Delta") -> None:
-    with entra_connect() as connect:
-        connect.start_sync_cycle(policy=policy)
-        assert connect.wait_until_idle(timeout=300, poll=0.3), "the lab sync cycle did not finish"
-
-
-def _written_back(ids: set[str]) -> bool:
-    flt = ad.starts_with("msDS-ExternalDirectoryObjectId", "Group_")
-    with active_directory() as directory:
-        found = {str(o.first("msDS-ExternalDirectoryObjectId"))[6:].lower()
-                 for o in directory.search(filter=flt, base=ad_layout().writeback_ou,
-                                           attributes=["msDS-ExternalDirectoryObjectId"])}
-    return ids <= found
-
-
-def _wizard(store: CloudStore, *, staging: bool, scheduler: bool, writeback: bool, display_name: bool) -> None:
-    store.update_scheduler(StagingModeEnabled=staging, SyncCycleEnabled=scheduler)
-    store.set_group_writeback_wizard(Enabled=writeback, WritebackGroupDnWithDisplayName=display_name)
 
 
 def _confirm(plan, step: str, user):
     return svc.do_confirm_step(plan=plan, user=user, step=step, checks=runbook.run_checks(plan, step))
 
 
-@pytest.fixture
-def store(lab_tenant):
-    store = CloudStore.open(data_dir=config.cloud_dir())
-    # Start from a known server whatever an earlier test left: writeback on, Group_<id> names, not staging.
-    _wizard(store, staging=False, scheduler=True, writeback=True, display_name=False)
-    tag = secrets.token_hex(3)
-    made = [
-        store.create_group(display_name=f'Wb14 {tag} #1 <Ops>, "R&D"; a+b=c \\ x', security_enabled=True,
-                           extra={"writebackConfiguration": {"isEnabled": True,
-                                                             "onPremisesGroupType": "universalSecurityGroup"}}),
-        store.create_group(display_name=f"Wb14 {tag} " + "Long name of a cloud security group " * 4,
-                           security_enabled=True,
-                           extra={"writebackConfiguration": {"isEnabled": True,
-                                                             "onPremisesGroupType": "universalSecurityGroup"}}),
-    ]
-    store.shared = {"made": made}  # type: ignore[attr-defined]
-    # Written back as Group_<objectId>. Once, on a lab rebuilt for this session, the first cycle did not write
-    # them back yet (not reproduced since): a second cycle is allowed before the test gives up with the run's report.
-    for _ in range(2):
-        _cycle()
-        if _written_back({g["id"] for g in made}):
-            break
-    else:
-        with entra_connect() as connect:
-            pytest.fail(f"the groups were not written back: {connect.run_history(count=1)[0].details}")
-    yield store
-    # put the lab back: option off (renames back to Group_<id>), our groups gone, wizard as the options say
-    _wizard(store, staging=False, scheduler=True, writeback=True, display_name=False)
-    for group in made:
-        store.delete_object(object_id=group["id"])
-    _cycle()
-    store.clear_group_writeback_wizard()
-    store.clear_pending_exports()
-    store.close()
-
-
-def test_plan_runbook_and_verification_in_the_lab(store, make_user):
+def test_plan_runbook_and_verification_in_the_lab(writeback_lab, make_user):  # noqa: F811
     admin, approver = make_user("wb-admin", "Administrator"), make_user("wb-approver", "Approver")
-    made = store.shared["made"]
+    store, made = writeback_lab.store, writeback_lab.groups
     ou = ad_layout().writeback_ou
 
+    # The long-named group nested in the first: Cloud Sync would provision it without its members unless it is in
+    # scope too, so the first must be prepared; the second, with no member group, is ready.
+    store.add_member(group_id=made[0]["id"], member_id=made[1]["id"])
     job = run_job_inline(svc.do_start_plan(user=admin, enqueue=False))
     assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), job.error
     plan = WritebackPlan.objects.get(pk=job.result["plan"])
@@ -103,6 +49,13 @@ def test_plan_runbook_and_verification_in_the_lab(store, make_user):
         assert row.planned_dn == wn.writeback_dn(ou, expected.cn) and row.current_dn.startswith("CN=Group_")
     assert planned[made[1]["id"]].truncated and "escaped" in planned[made[0]["id"]].flags
     assert plan.rows.filter(section=RowSection.NOT_JOINED).exists()  # the seed's groups without a cloud twin
+    nesting, nested = planned[made[0]["id"]], planned[made[1]["id"]]
+    assert nesting.cloud_sync == CloudSyncVerdict.PREPARE, nesting.cloud_sync_notes
+    assert any(n.startswith("1 member group(s) (Wb14 ") for n in nesting.cloud_sync_notes), nesting.cloud_sync_notes
+    assert "1 direct member(s): 0 synchronized user(s), 0 cloud-only user(s), 1 group(s), 0 other" \
+        in nesting.cloud_sync_notes
+    assert nested.cloud_sync == CloudSyncVerdict.READY, nested.cloud_sync_notes
+    assert any(ou in n and "parentDistinguishedName" in n for n in nested.cloud_sync_notes)
 
     plan = svc.do_request_approval(plan=plan, user=admin)
     plan = svc.do_approve_plan(plan=plan, user=approver, plan_hash=plan.plan_hash)

@@ -326,3 +326,39 @@ def test_writeback_plan_command_prints_the_plan_as_json(monkeypatch, capsys) -> 
     assert out["status"] == "warnings" and out["version"] == 1 and out["counts"]["collisions"] == 2
     assert {r["section"] for r in out["rows"]} >= {"planned", "not_joined", "outside_ou"}
     assert AuditEvent.objects.filter(action="writeback.plan").count() == 1
+
+
+def test_the_page_diffs_against_any_earlier_version(client, role_users) -> None:
+    """v1 all groups, v2 without Sales, v3 also with Team's planned DN changed: v3 against v2 (its stored
+    diff) shows only the change; against v1, chosen in the page, the removal too; a version that is not an
+    earlier one is refused with a message, and shows no diff."""
+    from diagnostics_app.writeback.plan import BuiltPlan
+
+    admin = role_users["Administrator"]
+    built, (a, _b, c, *_rest) = _built()
+    rows = [r for r in built.rows if not r["collides"]]
+    v1 = svc.do_store_plan(BuiltPlan(rows=rows), container=OU, user=admin)
+    without_sales = [r for r in rows if r["object_id"] != a]
+    svc.do_store_plan(BuiltPlan(rows=without_sales), container=OU, user=admin)
+    renamed = [{**r, "planned_dn": f"CN=Team renamed_{c[-12:]},{OU}"} if r["object_id"] == c else r
+               for r in without_sales]
+    v3 = svc.do_store_plan(BuiltPlan(rows=renamed), container=OU, user=admin)
+    client.force_login(role_users["Auditor"])
+    url = f"/diagnostics/writeback/plans/{v3.pk}/"
+
+    stored = client.get(url).content.decode()
+    assert "Since v2 (the previous plan)" in stored and "removed: Sales" not in stored
+    assert "0 added · 0 removed · 1 change(s)" in stored and "CN=Team renamed_" in stored
+    assert 'href="?compare=1#diff"' in stored  # the history offers every earlier version
+
+    chosen = client.get(url, {"compare": "1"}).content.decode()
+    assert "Since v1</h2>" in chosen and "0 added · 1 removed · 1 change(s)" in chosen
+    assert f"removed: Sales <code>{a}</code>" in chosen
+    assert '<option value="1" selected>' in chosen
+
+    for bad in ("3", "9", "x"):
+        refused = client.get(url, {"compare": bad}).content.decode()
+        assert f"v{bad} is not an earlier version of this plan" in refused and 'id="diff-list"' not in refused
+
+    first = client.get(f"/diagnostics/writeback/plans/{v1.pk}/").content.decode()
+    assert "The first plan: nothing to compare with." in first and 'id="compare-form"' not in first

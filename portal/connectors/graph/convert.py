@@ -115,6 +115,10 @@ def _member(doc: Mapping[str, Any]) -> GroupMember:
         display_name=doc.get("displayName"),
         user_principal_name=doc.get("userPrincipalName"),
         mail=doc.get("mail"),
+        on_premises_sync_enabled=doc.get("onPremisesSyncEnabled"),
+        security_enabled=doc.get("securityEnabled"),
+        mail_enabled=doc.get("mailEnabled"),
+        group_types=_texts(doc, "groupTypes"),
     )
 
 
@@ -197,3 +201,6 @@ DEFAULT_GROUP_SELECT: tuple[str, ...] = (
     "onPremisesDomainName", "onPremisesLastSyncDateTime", "createdDateTime",
 )
 DEFAULT_MEMBER_SELECT: tuple[str, ...] = ("id", "displayName", "userPrincipalName", "mail")
+# What a member is beyond its kind: synchronized from AD or cloud-only; for a group, security or mail.
+MEMBER_KIND_SELECT: tuple[str, ...] = ("id", "displayName", "onPremisesSyncEnabled", "securityEnabled", "mailEnabled",
+                                       "groupTypes")

@@ -73,6 +73,11 @@ class GroupMember:
     display_name: str | None = None
     user_principal_name: str | None = None
     mail: str | None = None
+    # set when selected (MEMBER_KIND_SELECT): whether a user or group is synchronized from AD, what a group is
+    on_premises_sync_enabled: bool | None = None
+    security_enabled: bool | None = None
+    mail_enabled: bool | None = None
+    group_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
