@@ -44,6 +44,7 @@ def batch_new(request):
         if form.is_valid():
             try:
                 batch = bsvc.do_create_batch(name=form.cleaned_data["name"], options=form.options(),
+                                             method=form.batch_method(),
                                              window_start=form.cleaned_data["window_start"],
                                              window_end=form.cleaned_data["window_end"], user=request.user,
                                              request=request)
@@ -190,11 +191,29 @@ def batch_edit(request, pk: int):
         return redirect(batch)
     try:
         bsvc.do_update_batch(batch=batch, name=form.cleaned_data["name"], options=form.options(),
+                             method=form.batch_method(),
                              window_start=form.cleaned_data["window_start"],
                              window_end=form.cleaned_data["window_end"], user=request.user, request=request)
     except (MigrationRefused, PermissionDenied) as exc:
         return _refused(request, pk, exc)
     messages.info(request, "Batch saved.")
+    return redirect(batch)
+
+
+@requires("migrations_app.migrate_dl")
+@require_POST
+def batch_methods(request, pk: int):
+    """The method chosen for each list in the list table (``method-<list id>``: recreate, in_place, or empty)."""
+    batch = get_object_or_404(MigrationBatch, pk=pk)
+    prefix = "method-"
+    methods = {int(key[len(prefix):]): value for key, value in request.POST.items()
+               if key.startswith(prefix) and key[len(prefix):].isdigit()}
+    try:
+        changed = bsvc.do_set_list_methods(batch=batch, methods=methods, user=request.user, request=request)
+    except (MigrationRefused, PermissionDenied) as exc:
+        return _refused(request, pk, exc)
+    messages.info(request, f"The method of {changed} list(s) changed: run the batch preflight again." if changed
+                  else "No method changed.")
     return redirect(batch)
 
 
