@@ -97,6 +97,7 @@ def test_in_place_conversion_keeps_the_object_stops_ad_and_takes_back(manifest, 
     # take back: false, the on-premises membership restored, the next cycle re-applies AD's values
     take = run_job_inline(svc.do_start_restore(migration=migration, user=admin, enqueue=False))
     assert take.status in ("succeeded", "warnings"), take.summary
+    assert f"audit event '{inplace.AUDIT_UNDO}' found" in log_of(take), "Microsoft's record of the undo"
     migration.refresh_from_db()
     assert migration.status == MigrationStatus.RESTORED
     after = cloud_state(gid)
