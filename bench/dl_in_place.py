@@ -9,6 +9,7 @@ against the bench's own lab (the one bench/dl_migration.py uses: Samba on 127.0.
      migrated once by recreate, once in place;
   2. a batch of BENCH_BATCH_LISTS lists (default 50, 4 members each, fresh per method), signed and run by
      the batch's run job inline, once with every list recreated, once with every list in place.
+     (BENCH_CASES=big or =batch runs one of the two.)
 
 For each: wall time, Exchange Online cmdlet calls, Graph HTTP requests, sync cmdlet calls and LDAP
 operations. Baseline it names: the recreate method (the field notes' way, bench/dl_migration.py). Prints the
@@ -31,6 +32,7 @@ from bench.dl_migration import _timed, bench_lab, fresh_big_list  # noqa: E402  
 
 os.environ.setdefault("DL_DELETION_TIMEOUT_SECONDS", "600")
 BATCH_LISTS = int(os.environ.get("BENCH_BATCH_LISTS", "50"))
+CASES = os.environ.get("BENCH_CASES", "big,batch").split(",")  # a shorter run: BENCH_CASES=batch
 
 
 class Meter:
@@ -157,17 +159,19 @@ def main() -> None:
     with bench_lab() as manifest:
         meter = Meter()
         results = {}
-        for method in ("recreate", "in_place"):
+        for method in ("recreate", "in_place") if "big" in CASES else ():
             mail = fresh_big_list(manifest)
             results[f"big_{method}"] = meter.run(lambda mail=mail, method=method: one_list(tech, mail, method))
             print(f"5,200-member list, {method}: {results[f'big_{method}']}", flush=True)
-        for method in ("recreate", "in_place"):
+        for method in ("recreate", "in_place") if "batch" in CASES else ():
             mails = small_lists(manifest, BATCH_LISTS)
             results[f"batch_{method}"] = meter.run(lambda mails=mails, method=method: a_batch(tech, approver, mails,
                                                                                                method))
             print(f"{BATCH_LISTS}-list batch, {method}: {results[f'batch_{method}']}", flush=True)
     print(json.dumps(results, indent=2))
     for case, label in (("big", "5,200-member list"), ("batch", f"{BATCH_LISTS}-list batch")):
+        if case not in CASES:
+            continue
         base, ours = results[f"{case}_recreate"], results[f"{case}_in_place"]
         print(f"{label}: in place {ours['wall_s']:.1f} s against recreate {base['wall_s']:.1f} s (baseline), ratio "
               f"{base['wall_s'] / max(ours['wall_s'], 0.001):.2f}x; Exchange calls {ours['exchange']} against "

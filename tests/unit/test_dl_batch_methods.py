@@ -212,3 +212,28 @@ def test_microsofts_spellings_of_the_conversion_event_are_recognised(name):
     assert soa_audit_event(events, names=AUDIT_CONVERT_NAMES, object_id="aaaa-1") == name
     assert soa_audit_event(events[:2], names=AUDIT_CONVERT_NAMES, object_id="aaaa-1") is None
     assert soa_audit_event(events, names=AUDIT_UNDO_NAMES, object_id="aaaa-1") is None
+
+
+# -- the command line ----------------------------------------------------------------------------------
+def test_the_command_line_sets_the_rule_and_a_lists_own_method(role_users):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    def cli(*args) -> dict:
+        out = StringIO()
+        call_command("dl_batch", *args, "--json", stdout=out)
+        return json.loads(out.getvalue())
+
+    make_dl("gamma@contoso.com")
+    created = cli("create", "--name", "Shell", "--method", "recommended", "--user", "helpdesk")
+    assert created["method"] == BatchMethod.RECOMMENDED
+    pk = str(created["id"])
+    cli("add", pk, "gamma@contoso.com", "--user", "helpdesk")
+    chosen = cli("method", pk, "gamma@contoso.com=in-place", "--user", "helpdesk")
+    assert chosen["lists"][0]["method"] == "in_place"
+    with pytest.raises(CommandError, match="is not ADDRESS=recreate"):
+        cli("method", pk, "gamma@contoso.com=sideways", "--user", "helpdesk")
+    assert cli("method", pk, "gamma@contoso.com=batch", "--user", "helpdesk")["lists"][0]["method"] == ""
