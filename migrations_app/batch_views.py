@@ -65,7 +65,9 @@ def _page(request, batch: MigrationBatch, *, status: int = 200, **extra):
     context = {
         "batch": batch, "lists": lists, "counts": bsel.outcome_counts(lists),
         "facts": bsel.sign_off_facts(batch, lists),
-        "options": option_labels(batch.options), "summary": batch.preflight_summary or {},
+        # The method is the batch's rule and each list's own (shown apart), not one of the shared options.
+        "options": option_labels({k: v for k, v in (batch.options or {}).items() if k != "method"}),
+        "summary": batch.preflight_summary or {},
         "can_build": own and user.has_perm("migrations_app.migrate_dl") and batch.status in
         (BatchStatus.DRAFT, BatchStatus.SUBMITTED, BatchStatus.APPROVED, BatchStatus.SCHEDULED),
         "can_preflight": user.has_perm("migrations_app.run_preflight") and batch.status in

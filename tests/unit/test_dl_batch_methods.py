@@ -177,6 +177,10 @@ def test_a_parent_converted_in_place_waits_for_its_children_in_the_batch():
     assert outcome_of(report, batch_dns={child.lower()}) == (BatchListOutcome.WARNINGS, [])
     assert outcome_of(report, batch_dns=set()) == (BatchListOutcome.BLOCKED,
                                                    ["Child lists converted first (bottom-up)"])
+    from migrations_app.batch_selectors import sign_off_facts
+
+    item = SimpleNamespace(mail="parent@contoso.com", preflight=report)
+    assert sign_off_facts(None, [item])["waiting_parents"] == 1, "the approver reads that it waits"
 
 
 def test_nested_lists_of_one_batch_going_by_different_methods_are_blocked(two, hd):
