@@ -152,13 +152,22 @@ def do_pause_batch(*, batch: MigrationBatch, user, paused: bool, request=None) -
     return locked
 
 
+def planned_method(batch: MigrationBatch, item: BatchList) -> str:
+    """The method a list of a signed batch runs with: the one its preflight judged and planned it for (its
+    plan hash, part of the batch's, pins it)."""
+    report = item.preflight or {}
+    return (report.get("method") or ((report.get("plan") or {}).get("options") or {}).get("method")
+            or (batch.options or {}).get("method") or MigrationMethod.RECREATE)
+
+
 def _start_list(batch: MigrationBatch, item: BatchList, *, enqueue: bool) -> None:
     report = item.preflight or {}
+    method = planned_method(batch, item)
     try:
         with transaction.atomic():
             migration = Migration.objects.create(
-                mail=item.mail, options=batch.options, requested_by=batch.requested_by,
-                method=(batch.options or {}).get("method") or MigrationMethod.RECREATE,
+                mail=item.mail, options={**(batch.options or {}), "method": method},
+                requested_by=batch.requested_by, method=method,
                 approved_by=batch.approved_by, decided_at=batch.decided_at,
                 decision_note=f"Signed in batch #{batch.pk}", approval_expires_at=batch.approval_expires_at,
                 preflight=report, plan_hash=item.plan_hash, distribution_list=item.distribution_list,
@@ -201,7 +210,8 @@ def do_advance_batch(*, batch: MigrationBatch, now: datetime | None = None, enqu
             log("warning", f"{items[key].mail}: {why}")
         for key in decision.start:
             _start_list(batch, items[key], enqueue=enqueue)
-            log("info", f"{items[key].mail}: started (migration job #{items[key].migration.job_id})"
+            log("info", f"{items[key].mail}: started {MigrationMethod(items[key].migration.method).label.lower()} "
+                f"(migration job #{items[key].migration.job_id})"
                 if items[key].migration else f"{items[key].mail}: {items[key].run_note}")
         if decision.finished and batch.status == BatchStatus.RUNNING:
             summary = {s: 0 for s in BatchListRun.values}

@@ -49,7 +49,7 @@ def sign_off_facts(batch: MigrationBatch, lists: list[BatchList]) -> dict[str, A
             if check.get("outcome") != "pass":
                 warnings.append({"mail": item.mail, **check})
     return {"members": members, "dependencies": dependencies, "warnings": warnings,
-            "waiting_parents": sum(1 for i in lists if any(c.get("key") == "nested_groups"
+            "waiting_parents": sum(1 for i in lists if any(c.get("key") in ("nested_groups", "in_place_children")
                                                            and c.get("outcome") == "failure"
                                                            for c in (i.preflight or {}).get("checks") or []))}
 

@@ -26,9 +26,12 @@ from .choices import (
     BATCH_TRANSITIONS,
     EDITABLE_BATCH_STATUSES,
     BatchListOutcome,
+    BatchMethod,
     BatchStatus,
+    MigrationMethod,
 )
 from .models import BatchList, MigrationBatch
+from .options import MigrationOptions
 from .services import MigrationRefused, check_options
 
 KIND_BATCH_PREFLIGHT = "dl_batch_preflight"
@@ -74,20 +77,55 @@ def batch_plan_hash(batch: MigrationBatch) -> str:
 
 
 # -- building ------------------------------------------------------------------------------------
+def check_batch_method(method: str | None, opts: MigrationOptions) -> str:
+    """The batch's rule for its lists' methods; none given: the options' method for every list (as before
+    a batch chose per list)."""
+    method = method or opts.method
+    if method not in BatchMethod.values:
+        raise MigrationRefused(f"The method must be one of {', '.join(BatchMethod.values)}, not {method!r}.")
+    return method
+
+
+def check_list_method(value: str) -> str:
+    if value not in ("", *MigrationMethod.values):
+        raise MigrationRefused(f"A list's method is recreate, in_place or empty (the batch's rule), not {value!r}.")
+    return value
+
+
 @transaction.atomic
 def do_create_batch(*, name: str, options: dict[str, Any] | None, user, window_start: datetime | None = None,
-                    window_end: datetime | None = None, request=None) -> MigrationBatch:
+                    window_end: datetime | None = None, method: str | None = None, request=None) -> MigrationBatch:
     check_can_build(user)
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise MigrationRefused("Give the batch a name (at most 200 characters), e.g. 'Sales lists, Saturday'.")
     opts = check_options(options)
+    method = check_batch_method(method, opts)
     check_window(window_start, window_end)
-    batch = MigrationBatch.objects.create(name=name, options=opts.to_dict(), requested_by=user,
+    batch = MigrationBatch.objects.create(name=name, options=opts.to_dict(), method=method, requested_by=user,
                                           window_start=window_start, window_end=window_end)
     record(actor=user, action="dl.batch.create", target=_target(batch),
-           after={"name": name, "options": opts.to_dict()}, request=request)
+           after={"name": name, "options": opts.to_dict(), "method": method}, request=request)
     return batch
+
+
+@transaction.atomic
+def do_set_list_methods(*, batch: MigrationBatch, methods: dict[int, str], user, request=None) -> int:
+    """A person's method for some lists of the batch (list id → recreate, in_place, or "" for the batch's
+    rule). Each list changed needs its preflight again: its plan, and so the batch's, names the method."""
+    batch = _editable(batch, user)
+    wanted = {pk: check_list_method(value) for pk, value in methods.items()}
+    changed = [item for item in batch.lists.filter(pk__in=list(wanted)) if item.method != wanted[item.pk]]
+    for item in changed:
+        before = item.method
+        item.method = wanted[item.pk]
+        item.outcome, item.plan_hash, item.preflight = BatchListOutcome.UNCHECKED, "", {}
+        item.save(update_fields=["method", "outcome", "plan_hash", "preflight"])
+        record(actor=user, action="dl.batch.list_method", target=_target(batch), request=request,
+               before={"mail": item.mail, "method": before}, after={"mail": item.mail, "method": item.method})
+    if changed:
+        _changed(batch, user=user, request=request, what=f"the method of {len(changed)} list(s) changed")
+    return len(changed)
 
 
 def _editable(batch: MigrationBatch, user) -> MigrationBatch:
@@ -148,24 +186,29 @@ def do_remove_from_batch(*, batch: MigrationBatch, list_ids: list[int], user, re
 
 @transaction.atomic
 def do_update_batch(*, batch: MigrationBatch, name: str, options: dict[str, Any] | None,
-                    window_start: datetime | None, window_end: datetime | None, user, request=None) -> MigrationBatch:
+                    window_start: datetime | None, window_end: datetime | None, user, method: str | None = None,
+                    request=None) -> MigrationBatch:
     batch = _editable(batch, user)
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise MigrationRefused("Give the batch a name (at most 200 characters).")
-    opts = check_options(options).to_dict()
+    checked = check_options(options)
+    if method is None:  # a caller that knows only the options: their method changed is the batch's rule changed
+        method = checked.method if checked.method != (batch.options or {}).get("method") else batch.method
+    method = check_batch_method(method, checked)
+    opts = checked.to_dict()
     check_window(window_start, window_end)
     before = {"name": batch.name, "options": batch.options, "window_start": batch.window_start,
-              "window_end": batch.window_end}
-    after = {"name": name, "options": opts, "window_start": window_start, "window_end": window_end}
+              "window_end": batch.window_end, "method": batch.method}
+    after = {"name": name, "options": opts, "window_start": window_start, "window_end": window_end, "method": method}
     if before == after:
         return batch
     MigrationBatch.objects.filter(pk=batch.pk).update(name=name, options=opts, window_start=window_start,
-                                                      window_end=window_end)
+                                                      window_end=window_end, method=method)
     batch.refresh_from_db()
     if {k: v for k, v in before.items() if k != "name"} != {k: v for k, v in after.items() if k != "name"}:
-        _changed(batch, user=user, request=request, what="options or window changed",
-                 reset_lists=before["options"] != opts)
+        _changed(batch, user=user, request=request, what="options, method or window changed",
+                 reset_lists=before["options"] != opts or before["method"] != method)
     record(actor=user, action="dl.batch.update", target=_target(batch), before=before, after=after, request=request)
     batch.refresh_from_db()
     return batch

@@ -44,6 +44,7 @@ def batch_new(request):
         if form.is_valid():
             try:
                 batch = bsvc.do_create_batch(name=form.cleaned_data["name"], options=form.options(),
+                                             method=form.batch_method(),
                                              window_start=form.cleaned_data["window_start"],
                                              window_end=form.cleaned_data["window_end"], user=request.user,
                                              request=request)
@@ -64,7 +65,9 @@ def _page(request, batch: MigrationBatch, *, status: int = 200, **extra):
     context = {
         "batch": batch, "lists": lists, "counts": bsel.outcome_counts(lists),
         "facts": bsel.sign_off_facts(batch, lists),
-        "options": option_labels(batch.options), "summary": batch.preflight_summary or {},
+        # The method is the batch's rule and each list's own (shown apart), not one of the shared options.
+        "options": option_labels({k: v for k, v in (batch.options or {}).items() if k != "method"}),
+        "summary": batch.preflight_summary or {},
         "can_build": own and user.has_perm("migrations_app.migrate_dl") and batch.status in
         (BatchStatus.DRAFT, BatchStatus.SUBMITTED, BatchStatus.APPROVED, BatchStatus.SCHEDULED),
         "can_preflight": user.has_perm("migrations_app.run_preflight") and batch.status in
@@ -190,11 +193,29 @@ def batch_edit(request, pk: int):
         return redirect(batch)
     try:
         bsvc.do_update_batch(batch=batch, name=form.cleaned_data["name"], options=form.options(),
+                             method=form.batch_method(),
                              window_start=form.cleaned_data["window_start"],
                              window_end=form.cleaned_data["window_end"], user=request.user, request=request)
     except (MigrationRefused, PermissionDenied) as exc:
         return _refused(request, pk, exc)
     messages.info(request, "Batch saved.")
+    return redirect(batch)
+
+
+@requires("migrations_app.migrate_dl")
+@require_POST
+def batch_methods(request, pk: int):
+    """The method chosen for each list in the list table (``method-<list id>``: recreate, in_place, or empty)."""
+    batch = get_object_or_404(MigrationBatch, pk=pk)
+    prefix = "method-"
+    methods = {int(key[len(prefix):]): value for key, value in request.POST.items()
+               if key.startswith(prefix) and key[len(prefix):].isdigit()}
+    try:
+        changed = bsvc.do_set_list_methods(batch=batch, methods=methods, user=request.user, request=request)
+    except (MigrationRefused, PermissionDenied) as exc:
+        return _refused(request, pk, exc)
+    messages.info(request, f"The method of {changed} list(s) changed: run the batch preflight again." if changed
+                  else "No method changed.")
     return redirect(batch)
 
 

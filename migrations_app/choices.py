@@ -45,6 +45,14 @@ class MigrationMethod(models.TextChoices):
 MIGRATION_METHOD_COLOURS = {MigrationMethod.RECREATE: "grey", MigrationMethod.IN_PLACE: "blue"}
 
 
+class BatchMethod(models.TextChoices):
+    """A batch's rule for the method of its lists; each list may still be given its own (``BatchList.method``)."""
+
+    RECOMMENDED = "recommended", "The recommended method for each list"
+    RECREATE = "recreate", "Recreate every list"
+    IN_PLACE = "in_place", "In place for every list"
+
+
 class CheckOutcome(models.TextChoices):
     PASS = "pass", "Pass"
     WARNING = "warning", "Warning"

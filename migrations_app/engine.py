@@ -14,6 +14,7 @@ post-create error: logged, listed in the report, and the migration ends "migrate
 from __future__ import annotations
 
 import base64
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -107,12 +108,18 @@ def non_sync_ou_for(options: MigrationOptions, layout: registry.AdLayout) -> str
     return options.non_sync_ou or layout.non_sync_ou
 
 
-def run_preflight(*, mail: str, options: MigrationOptions, c: Connectors,
-                  migration: Migration | None = None) -> tuple[ListFacts, PreflightReport]:
+def run_preflight(*, mail: str, options: MigrationOptions, c: Connectors, migration: Migration | None = None,
+                  recommended: bool = False) -> tuple[ListFacts, PreflightReport]:
     """Inspect and judge one list: what the preflight job and the migration's first step (``migration``,
-    which does not count as an earlier one) share."""
+    which does not count as an earlier one) share. ``recommended`` (a batch list without a method of its
+    own): the list is judged, and planned, with the method its facts recommend instead of ``options.method``."""
+    from .inplace import assess_preflight, read_method_facts, recommend_method  # in place builds on this module
+
     already_migrated = selectors.is_migrated(mail=mail, exclude=migration)
     facts = inspect_list(mail=mail, directory=c.directory, exchange=c.exchange)
+    method_facts = read_method_facts(facts=facts, c=c) if facts.group is not None else None
+    if recommended and method_facts is not None:
+        options = dataclasses.replace(options, method=recommend_method(method_facts[0]).method)
     non_sync = non_sync_ou_for(options, c.layout)
     exists = dn_exists(c.directory, non_sync)
     in_scope: bool | None = None
@@ -129,9 +136,7 @@ def run_preflight(*, mail: str, options: MigrationOptions, c: Connectors,
         protected = is_protected_from_deletion(sd) if isinstance(sd, bytes) and len(sd) >= 20 else None
     report = check_preflight(facts=facts, options=options, non_sync_ou=non_sync, non_sync_ou_exists=exists,
                              non_sync_ou_in_scope=in_scope, already_migrated=already_migrated, protected=protected)
-    from .inplace import assess_preflight  # the in-place method builds on this module
-
-    assess_preflight(report=report, facts=facts, options=options, c=c)
+    assess_preflight(report=report, facts=facts, options=options, method_facts=method_facts)
     return facts, report
 
 

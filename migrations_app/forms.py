@@ -9,6 +9,7 @@ from django import forms
 # The sign-off forms are shared by every area (portal/approvals); the DL pages import them from here too.
 from portal.approvals.forms import ApproveForm, RejectForm  # noqa: F401
 
+from .choices import BatchMethod
 from .models import MigrationSettings
 
 GROUP_TYPE_CHOICES = [("", "Keep the on-premises type"), ("Distribution", "Distribution"),
@@ -102,9 +103,15 @@ def option_labels(options: dict[str, Any] | None) -> list[tuple[str, str]]:
 
 
 class BatchForm(PreflightForm):
-    """A batch's name, window and options: the options as for one list (the preflight form's)."""
+    """A batch's name, window, method rule and options: the options as for one list (the preflight form's)."""
 
     mail = None
+    method = forms.ChoiceField(
+        choices=BatchMethod.choices, initial=BatchMethod.RECOMMENDED, widget=forms.RadioSelect,
+        label="Method of each list", required=False,
+        help_text="The recommended one is judged per list by its preflight (sync client, list type, nesting, "
+                  "dynamic membership, earlier recreate traces) and shown with its reasons; you can still choose "
+                  "another for any list in the batch's list table.")
     name = forms.CharField(label="Batch name", max_length=200,
                            widget=forms.TextInput(attrs={"placeholder": "Sales lists, Saturday window"}))
     window_start = forms.DateTimeField(
@@ -119,7 +126,17 @@ class BatchForm(PreflightForm):
     @classmethod
     def initial_for(cls, batch) -> dict[str, Any]:
         return {"name": batch.name, "window_start": batch.window_start, "window_end": batch.window_end,
-                **(batch.options or {})}
+                **(batch.options or {}), "method": batch.method}
+
+    def batch_method(self) -> str:
+        return self.cleaned_data.get("method") or BatchMethod.RECOMMENDED
+
+    def options(self) -> dict[str, Any]:
+        """The options every list shares; the method is the batch's rule (:meth:`batch_method`), and a list's
+        own is set per list, so the options carry the rule's method only when it is one for every list."""
+        options = super().options()
+        options["method"] = self.batch_method() if self.batch_method() != BatchMethod.RECOMMENDED else "recreate"
+        return options
 
 
 class BatchUploadForm(forms.Form):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -43,9 +44,29 @@ SOA_PERMISSION = "Group-OnPremisesSyncBehavior.ReadWrite.All"
 # The list types Microsoft's conversion covers here: distribution lists and mail-enabled security groups.
 IN_PLACE_TYPES = ("MailUniversalDistributionGroup", "MailUniversalSecurityGroup")
 CONVERTED_STAMP = "SourceOfAuthorityCloud"
-# Directory audit activities Microsoft writes for a conversion and its undo (as the lab writes them).
+# Directory audit activities Microsoft writes for a conversion and its undo. Its pages spell them two ways:
+# "Configure Group Source of Authority" names the conversion "Change Source of Authority from AD to cloud" and
+# the undo "Undo changes to Source of Authority from AD DS to cloud" (earlier revisions: "... from AD to cloud");
+# "How to audit and monitor Group SOA" (2025-08) and the user SOA pages name the conversion "Change Source of
+# Authority from AD DS to cloud". The first spelling of each is the current one (the lab writes it); the
+# verification asks Graph for the common prefix (activityDisplayName supports startswith) and accepts either.
 AUDIT_CONVERT = "Change Source of Authority from AD DS to cloud"
 AUDIT_UNDO = "Undo changes to Source of Authority from AD DS to cloud"
+AUDIT_CONVERT_NAMES = (AUDIT_CONVERT, "Change Source of Authority from AD to cloud")
+AUDIT_UNDO_NAMES = (AUDIT_UNDO, "Undo changes to Source of Authority from AD to cloud")
+AUDIT_CONVERT_PREFIX = "Change Source of Authority from AD"
+AUDIT_UNDO_PREFIX = "Undo changes to Source of Authority from AD"
+
+
+def soa_audit_event(events, *, names: tuple[str, ...], object_id: str) -> str | None:
+    """The activity name of the first event among ``events`` that is one of ``names`` (any case) and names
+    the object; None when none does."""
+    wanted = {n.lower() for n in names}
+    for event in events:
+        if (event.activity or "").lower() in wanted and any(
+                t.id and t.id.lower() == object_id.lower() for t in event.targets):
+            return event.activity
+    return None
 # Checks of the shared preflight that only the recreate method needs (a new list, the non-sync OU ...).
 RECREATE_ONLY_CHECKS = frozenset({"not_protected", "cloud_type", "recipients_resolve", "nested_groups",
                                   "group_managers", "accepted_domains", "outbound_connector", "name_length",
@@ -302,12 +323,13 @@ def check_in_place(*, mf: MethodFacts, env: InPlaceEnvironment, options: Migrati
 
 
 def assess_preflight(*, report: PreflightReport, facts: ListFacts, options: MigrationOptions,
-                     c: engine.Connectors) -> None:
-    """Add the recommendation to a preflight report; for the in-place method, swap the recreate-only checks
-    for the in-place ones. Reads only."""
-    if report.group_dn is None:
+                     method_facts: tuple[MethodFacts, InPlaceEnvironment] | None) -> None:
+    """Add the method judged and the recommendation to a preflight report; for the in-place method, swap the
+    recreate-only checks for the in-place ones. ``method_facts``: :func:`read_method_facts`'s answer."""
+    report.method = options.method
+    if report.group_dn is None or method_facts is None:
         return
-    mf, env = read_method_facts(facts=facts, c=c)
+    mf, env = method_facts
     report.recommendation = {**recommend_method(mf).as_dict(), "facts": asdict(mf), "unread": env.errors}
     if options.method != MigrationMethod.IN_PLACE:
         return
@@ -382,14 +404,18 @@ class InPlaceProcess(engine.MigrationProcess):
                 "on_premises_sync_enabled": group.on_premises_sync_enabled, "description": group.description,
                 "exchange_dir_synced": twin.is_dir_synced}
 
-    def _audit_found(self, activity: str) -> bool:
-        gid = self.group_id.lower()
+    def _audit_found(self, *, undo: bool = False, since: Any = None, group_id: str | None = None) -> str | None:
+        """The activity name of Microsoft's audit event for the conversion (or its ``undo``) of the list since
+        ``since`` (default: the migration's creation), or None."""
+        prefix, names = (AUDIT_UNDO_PREFIX, AUDIT_UNDO_NAMES) if undo else (AUDIT_CONVERT_PREFIX, AUDIT_CONVERT_NAMES)
+        query = graphc.odata_startswith("activityDisplayName", prefix) & graphc.odata_ge(
+            "activityDateTime", since or self.m.created_at)
         try:
-            events = self.c.graph().directory_audits(filter=graphc.odata_eq("activityDisplayName", activity), top=50)
-            return any(t.id and t.id.lower() == gid for e in events for t in e.targets)
+            events = self.c.graph().directory_audits(filter=query, top=100)
+            return soa_audit_event(events, names=names, object_id=group_id or self.group_id)
         except graphc.GraphError as exc:
             self.runner.warning(f"The directory audit log could not be read ({exc}).")
-            return False
+            return None
 
     def step_verify(self) -> None:
         deadline = time.monotonic() + settings.DL_DELETION_TIMEOUT_SECONDS
@@ -408,12 +434,12 @@ class InPlaceProcess(engine.MigrationProcess):
                 raise engine.MigrationError(f"the cloud did not show the list as cloud-managed in time: {state}")
             self.runner.check_cancel()
             self.sleep(settings.DL_DELETION_POLL_SECONDS)
-        audited = self._audit_found(AUDIT_CONVERT)
+        audited = self._audit_found()
         if not audited:
             self.runner.warning(f"No '{AUDIT_CONVERT}' event names the list in the directory audit log (yet).")
         self.log("Verified: isCloudManaged true, onPremisesSyncEnabled cleared, Exchange Online no longer "
                  "directory-synced, and the on-premises probe did not reach the cloud"
-                 + (f"; audit event '{AUDIT_CONVERT}' found." if audited else "."))
+                 + (f"; audit event '{audited}' found." if audited else "."))
 
     def step_onprem_routing(self) -> None:
         """On-premises senders expand the stale AD copy: its only member becomes a contact routing to the
@@ -450,7 +476,7 @@ class InPlaceProcess(engine.MigrationProcess):
         report = {
             "method": MigrationMethod.IN_PLACE, "group_id": self.group_id, **state,
             "members": {"before": len(before), "now": len(members), "missing": missing[:100]},
-            "audit_event": AUDIT_CONVERT if self._audit_found(AUDIT_CONVERT) else None,
+            "audit_event": self._audit_found(),
             "contact_dn": self.m.contact_dn, "original": {"dn": self.current_group_dn() or self.group["dn"],
                                                           "kept": True, "dn_before": self.group["dn"]},
             "post_create_errors": self.post_create_errors,
@@ -465,10 +491,12 @@ class InPlaceProcess(engine.MigrationProcess):
         undone: list[str] = []
         problems: list[str] = []
         gid = self.m.cloud_group_id or self.cloud.get("ExternalDirectoryObjectId")
+        handed_back_at = None
         if gid:
             try:
                 graph = self.c.graph()
                 if graph.sync_behavior(gid).is_cloud_managed:
+                    handed_back_at = timezone.now() - timedelta(seconds=5)  # the audit log's clock is not ours
                     graph.set_sync_behavior(gid, cloud_managed=False)
                     undone.append("handed the source of authority back to AD (isCloudManaged false)")
             except graphc.GraphError as exc:
@@ -503,6 +531,13 @@ class InPlaceProcess(engine.MigrationProcess):
                     undone.append("verified: the list is synced from AD again")
             except (syncc.SyncError, graphc.GraphError) as exc:
                 problems.append(f"verify the take-back: {exc}")
+        if handed_back_at is not None:
+            # Microsoft's record of the undo; its absence is a warning: the audit log may lag behind the change.
+            audited = self._audit_found(undo=True, since=handed_back_at, group_id=str(gid))
+            if audited:
+                undone.append(f"audit event '{audited}' found")
+            else:
+                self.runner.warning(f"No '{AUDIT_UNDO}' event names the list in the directory audit log (yet).")
         return undone, problems
 
     def roll_back(self, *, reason: str, cancelled: bool = False) -> None:
@@ -558,5 +593,6 @@ def process_for(migration: Any) -> type[engine.MigrationProcess]:
     return InPlaceProcess if method == MigrationMethod.IN_PLACE else engine.MigrationProcess
 
 
-__all__ = ["IN_PLACE_STEPS", "InPlaceProcess", "MethodFacts", "Recommendation", "assess_preflight",
-           "check_in_place", "client_supports_in_place", "parse_version", "process_for", "recommend_method"]
+__all__ = ["AUDIT_CONVERT_NAMES", "AUDIT_UNDO_NAMES", "IN_PLACE_STEPS", "InPlaceProcess", "MethodFacts",
+           "Recommendation", "assess_preflight", "check_in_place", "client_supports_in_place", "parse_version",
+           "process_for", "recommend_method", "soa_audit_event"]

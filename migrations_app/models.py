@@ -14,6 +14,7 @@ from .choices import (
     BackupKind,
     BatchListOutcome,
     BatchListRun,
+    BatchMethod,
     BatchStatus,
     ListKind,
     ListState,
@@ -159,6 +160,9 @@ class MigrationBatch(models.Model):
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=20, choices=BatchStatus.choices, default=BatchStatus.DRAFT, db_index=True)
     options = models.JSONField(default=dict, blank=True, help_text="MigrationOptions for every list of the batch")
+    method = models.CharField(max_length=20, choices=BatchMethod.choices, default=BatchMethod.RECREATE,
+                              help_text="The method of a list that has none of its own: the one its preflight "
+                                        "recommends, or one for every list")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                      related_name="requested_batches")
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -206,6 +210,8 @@ class BatchList(models.Model):
     mail = models.CharField(max_length=320)
     distribution_list = models.ForeignKey(DistributionList, null=True, blank=True, on_delete=models.SET_NULL,
                                           related_name="+")
+    method = models.CharField(max_length=20, choices=MigrationMethod.choices, blank=True,
+                              help_text="Chosen for this list by a person; empty: the batch's rule decides")
     outcome = models.CharField(max_length=20, choices=BatchListOutcome.choices, default=BatchListOutcome.UNCHECKED)
     preflight = models.JSONField(default=dict, blank=True, help_text="This list's preflight report in the batch's")
     plan_hash = models.CharField(max_length=64, blank=True)

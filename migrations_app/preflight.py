@@ -48,6 +48,7 @@ class PreflightReport:
     plan: dict[str, Any] = field(default_factory=dict)
     routing_domain: str = ""
     recommendation: dict[str, Any] = field(default_factory=dict)  # the method that suits the list, and why
+    method: str = ""  # the method it was judged (and planned) for
 
     @property
     def failures(self) -> list[Check]:
@@ -74,7 +75,7 @@ class PreflightReport:
                 "group_guid": self.group_guid, "group_name": self.group_name, "member_count": self.member_count,
                 "failures": len(self.failures), "warnings": len(self.warnings), "calls": self.calls,
                 "checks": [c.as_dict() for c in self.checks], "plan": self.plan, "routing_domain": self.routing_domain,
-                "recommendation": self.recommendation,
+                "recommendation": self.recommendation, "method": self.method,
                 "plan_hash": plan_hash(self.plan) if self.plan else ""}
 
 

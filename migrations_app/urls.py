@@ -30,6 +30,7 @@ urlpatterns = [
     path("batches/<int:pk>/add/", batch_views.batch_add, name="batch_add"),
     path("batches/<int:pk>/remove/", batch_views.batch_remove, name="batch_remove"),
     path("batches/<int:pk>/edit/", batch_views.batch_edit, name="batch_edit"),
+    path("batches/<int:pk>/methods/", batch_views.batch_methods, name="batch_methods"),
     path("batches/<int:pk>/preflight/", batch_views.batch_preflight, name="batch_preflight"),
     path("batches/<int:pk>/approve/", batch_views.batch_approve, name="batch_approve"),
     path("batches/<int:pk>/reject/", batch_views.batch_reject, name="batch_reject"),

@@ -1,5 +1,6 @@
 """A batch as people click it: a helpdesk tech creates a batch, adds a lab list from the inventory's
-filter ("add all matching"), runs the batch preflight on a real worker and submits; an Approver finds it
+filter ("add all matching"), runs the batch preflight on a real worker, reads the method recommended for the
+list and chooses the other one in the list table, runs the preflight again and submits; an Approver finds it
 in the queue beside single lists, reads what is signed and approves it with a note; the tech is notified,
 schedules it to start now, and watches it run to Completed on the page (the batch's run job on one worker,
 the list's migration job on the other)."""
@@ -45,6 +46,18 @@ def test_helpdesk_builds_and_submits_a_batch_and_an_approver_signs_it(page, rq_w
     wait_for(lambda: MigrationBatch.objects.get(pk=batch.pk).preflight_summary, timeout=120,
              message="the batch preflight's result")
     page.reload()
+    # The batch's rule by default: the recommended method for each list, shown with its reasons; the tech
+    # chooses to recreate this one instead, which needs the preflight again.
+    method = page.locator("#batch-list-table .batch-method")
+    assert "In place (recommended)" in " ".join(method.inner_text().split())
+    method.get_by_label(f"Method of {mail}").select_option("recreate")
+    page.get_by_role("button", name="Save the methods").click()
+    page.wait_for_selector("text=The method of 1 list(s) changed")
+    page.get_by_role("button", name="Run the batch preflight").click()
+    wait_for(lambda: MigrationBatch.objects.get(pk=batch.pk).preflight_summary, timeout=120,
+             message="the second batch preflight's result")
+    page.reload()
+    assert "Recreate (chosen; in place recommended)" in " ".join(method.inner_text().split())
     assert "1 ready" in page.locator("#preflight-summary").inner_text()
     assert page.locator("#batch-members").inner_text() == "4"
     page.get_by_role("button", name="Submit for approval").click()

@@ -97,6 +97,7 @@ def test_in_place_conversion_keeps_the_object_stops_ad_and_takes_back(manifest, 
     # take back: false, the on-premises membership restored, the next cycle re-applies AD's values
     take = run_job_inline(svc.do_start_restore(migration=migration, user=admin, enqueue=False))
     assert take.status in ("succeeded", "warnings"), take.summary
+    assert f"audit event '{inplace.AUDIT_UNDO}' found" in log_of(take), "Microsoft's record of the undo"
     migration.refresh_from_db()
     assert migration.status == MigrationStatus.RESTORED
     after = cloud_state(gid)
@@ -143,7 +144,7 @@ def test_an_old_sync_client_reverting_the_conversion_is_detected_and_rolled_back
     assert after.get("description") == before.get("description")
 
 
-@pytest.mark.parametrize("step", ["convert", "sync_after_convert", "onprem_routing"])
+@pytest.mark.parametrize("step", inplace.IN_PLACE_STEPS)  # every checkpoint, as the recreate method's test
 def test_real_worker_sigkilled_after_an_in_place_checkpoint_then_resumed(manifest, tech, admin, rq_workers, settings,
                                                                          step):
     """A worker killed after a checkpoint (before the cycle, after it, past the point of no return): the resumed

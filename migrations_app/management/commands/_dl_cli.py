@@ -76,12 +76,13 @@ class DlCommand(BaseCommand):
         return CommandError(f"{kind}: {exc} Nothing was queued.")
 
 
-def add_option_arguments(parser) -> None:
+def add_option_arguments(parser, *, methods: tuple[str, ...] = ("recreate", "in-place"),
+                         method_help: str = "recreate (default) or in-place: hand the list's source of authority "
+                                            "to the cloud.") -> None:
     names = ", ".join(f.name for f in fields(MigrationOptions))
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help=f"A migration option, repeatable. Keys: {names}.")
-    parser.add_argument("--method", choices=("recreate", "in-place"), default=None,
-                        help="recreate (default) or in-place: hand the list's source of authority to the cloud.")
+    parser.add_argument("--method", choices=methods, default=None, help=method_help)
 
 
 def parse_options(pairs: list[str], *, defaults: dict[str, Any] | None = None,

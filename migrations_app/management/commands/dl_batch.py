@@ -1,6 +1,7 @@
 """manage.py dl_batch <action> [batch] … --user U [--json]: the batch services of the pages, from a shell.
 
-  create --name N [--option k=v …] [--window-start ISO] [--window-end ISO]
+  create --name N [--method recommended|recreate|in-place] [--option k=v …] [--window-start ISO] [--window-end ISO]
+  method ID ADDRESS=recreate|in-place|batch …   a list's own method (batch: the batch's rule decides again)
   add ID ADDRESS …            preflight ID (inline)          submit ID
   approve ID --plan-hash H [--note T] [--valid-hours N]     reject ID --note T
   schedule ID [--at-window]   run ID (schedule now, each list's migration inline here, children first)
@@ -24,7 +25,7 @@ from portal.jobs.services import run_job_inline
 
 from ._dl_cli import DlCommand, add_option_arguments, default_options, parse_options
 
-ACTIONS = ("create", "add", "preflight", "submit", "approve", "reject", "schedule", "run", "pause", "resume",
+ACTIONS = ("create", "add", "method", "preflight", "submit", "approve", "reject", "schedule", "run", "pause", "resume",
            "cancel", "status")
 
 
@@ -33,7 +34,7 @@ def batch_dict(batch: MigrationBatch) -> dict[str, Any]:
     job = batch.job
     return {
         "id": batch.pk, "name": batch.name, "status": batch.status, "status_label": batch.get_status_display(),
-        "paused": batch.paused, "options": batch.options, "plan_hash": batch.plan_hash,
+        "paused": batch.paused, "options": batch.options, "method": batch.method, "plan_hash": batch.plan_hash,
         "requested_by": batch.requested_by.username if batch.requested_by else None,
         "approved_by": batch.approved_by.username if batch.approved_by else None,
         "approval_expires_at": batch.approval_expires_at, "decision_note": batch.decision_note,
@@ -41,6 +42,8 @@ def batch_dict(batch: MigrationBatch) -> dict[str, Any]:
         "preflight_summary": batch.preflight_summary,
         "job": {"id": job.pk, "status": job.status, "summary": job.summary} if job else None,
         "lists": [{"mail": i.mail, "preflight": i.outcome, "wave": (i.preflight or {}).get("wave"),
+                   "method": i.method, "planned_method": (i.preflight or {}).get("method"),
+                   "method_source": (i.preflight or {}).get("method_source"),
                    "plan_hash": i.plan_hash, "run_state": i.run_state, "run_note": i.run_note,
                    "migration": i.migration_id, "job": i.migration.job_id if i.migration else None}
                   for i in batch.lists.select_related("migration").order_by("mail")],
@@ -71,7 +74,9 @@ class Command(DlCommand):
         parser.add_argument("--note", default="")
         parser.add_argument("--valid-hours", type=float)
         parser.add_argument("--at-window", action="store_true", help="schedule: start at the window's start.")
-        add_option_arguments(parser)
+        add_option_arguments(parser, methods=("recommended", "recreate", "in-place"),
+                             method_help="create: the method of each list without one of its own: recommended (per "
+                                         "list, from its preflight), recreate or in-place for every list.")
         super().add_arguments(parser)
 
     def handle(self, *args, **opts):
@@ -86,7 +91,9 @@ class Command(DlCommand):
         lines = [f"Batch #{data['id']} {data['name']}: {data['status_label']}"
                  + (" (paused)" if data["paused"] else "") + (f"; plan {data['plan_hash']}" if data["plan_hash"]
                                                                else "")]
-        lines += [f"  {i['mail']}: preflight {i['preflight']}, run {i['run_state']}"
+        lines += [f"  {i['mail']}: {i['planned_method'] or i['method'] or 'method to judge'}"
+                  + (f" ({i['method_source']})" if i["method_source"] else "")
+                  + f", preflight {i['preflight']}, run {i['run_state']}"
                   + (f" ({i['run_note']})" if i["run_note"] else "") for i in data["lists"]]
         self.emit(data, "\n".join(lines), opts["json"])
         if action == "run" and data["status"] not in ("completed", "completed_warnings"):
@@ -103,6 +110,7 @@ class Command(DlCommand):
         if action == "create":
             return bsvc.do_create_batch(name=opts["name"] or "", user=user,
                                         options=parse_options(opts["option"], defaults=default_options()),
+                                        method=(opts["method"] or "").replace("-", "_") or None,
                                         window_start=_when(opts["window_start"], "--window-start"),
                                         window_end=_when(opts["window_end"], "--window-end"))
         batch = self._batch(opts)
@@ -117,6 +125,16 @@ class Command(DlCommand):
             except bsvc.RowsRefused as exc:
                 rows = "; ".join(f"{r.value}: {r.problem}" for r in exc.rows if not r.ok)
                 raise CommandError(f"Refused: {exc} {rows}") from None
+        elif action == "method":
+            by_mail = {i.mail.lower(): i.pk for i in batch.lists.all()}
+            methods: dict[int, str] = {}
+            for pair in opts["addresses"]:
+                mail, _, method = pair.rpartition("=")
+                if mail.lower() not in by_mail or method not in ("recreate", "in-place", "batch"):
+                    raise CommandError(f"Refused: {pair!r} is not ADDRESS=recreate|in-place|batch with an address of "
+                                       f"batch #{batch.pk}. Nothing was changed.")
+                methods[by_mail[mail.lower()]] = "" if method == "batch" else method.replace("-", "_")
+            bsvc.do_set_list_methods(batch=batch, methods=methods, user=user)
         elif action == "preflight":
             run_job_inline(bsvc.do_start_batch_preflight(batch=batch, user=user, enqueue=False))
         elif action == "submit":

@@ -18,8 +18,11 @@ from .store.common import CLOUD_MANAGED_KEY
 SOA_PERMISSIONS = {"group": "Group-OnPremisesSyncBehavior.ReadWrite.All",
                    "user": "User-OnPremisesSyncBehavior.ReadWrite.All",
                    "contact": "Contact-OnPremisesSyncBehavior.ReadWrite.All"}
-# The directory audit activities written for a conversion and its undo ("Configure Group Source of
-# Authority", section on the audit logs, as remembered: the wording could not be re-confirmed here).
+# The directory audit activities written for a conversion and its undo, in the current spelling of Microsoft
+# Learn ("How to audit and monitor Group Source of Authority", 2025-08, and the user SOA pages: "Change Source
+# of Authority from AD DS to cloud"; "Configure Group Source of Authority", roll back section: "Undo changes to
+# Source of Authority from AD DS to cloud"). Earlier revisions say "from AD to cloud" for both; the portal
+# accepts either (migrations_app.inplace.AUDIT_CONVERT_NAMES).
 SOA_AUDIT_CONVERT = "Change Source of Authority from AD DS to cloud"
 SOA_AUDIT_UNDO = "Undo changes to Source of Authority from AD DS to cloud"
 
