@@ -239,5 +239,19 @@ def _resume_job(*, job: Job, user, request=None) -> Job:
     return job
 
 
+def do_release_waiting_job(*, job: Job, why: str, enqueue: bool = True) -> bool:
+    """Queue a Waiting job again (the portal's own decision: what it waited for has happened); its next
+    attempt resumes after its last checkpoint. False when it no longer waits (released already)."""
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job.pk, status=JobStatus.WAITING).update(
+                status=JobStatus.QUEUED, rq_id="", cancellable=True, not_cancellable_reason=""):
+            return False
+        _system_line(job, f"Queued again: {why}")
+        if enqueue:
+            transaction.on_commit(partial(_enqueue_on_commit, job.pk, job.queue))
+    return True
+
+
 __all__ = ["ACTIVE_STATUSES", "JobActionRefused", "can_cancel", "can_resume", "check_can_cancel", "check_can_resume",
-           "do_cancel_job", "do_detect_lost_jobs", "do_resume_job", "do_start_job", "do_sweep_jobs", "run_job_inline"]
+           "do_cancel_job", "do_detect_lost_jobs", "do_release_waiting_job", "do_resume_job", "do_start_job",
+           "do_sweep_jobs", "run_job_inline"]
