@@ -57,6 +57,17 @@ def batch_new(request):
     return render(request, "migrations_app/batch_form.html", {"form": form})
 
 
+def _submit_blocker(batch: MigrationBatch) -> str:
+    """Why a draft cannot be submitted yet ("" when it can): the page says so instead of a Submit button."""
+    if batch.status != BatchStatus.DRAFT:
+        return ""
+    try:
+        bsvc.check_ready_to_sign(batch)
+    except MigrationRefused as exc:
+        return str(exc)
+    return ""
+
+
 def _page(request, batch: MigrationBatch, *, status: int = 200, **extra):
     lists = bsel.batch_lists(batch)
     user = request.user
@@ -72,7 +83,7 @@ def _page(request, batch: MigrationBatch, *, status: int = 200, **extra):
         "own": own and user.has_perm("migrations_app.migrate_dl"),
         "can_decide": batch.status == BatchStatus.SUBMITTED and user.has_perm("migrations_app.approve_migration")
         and batch.requested_by_id != user.pk,
-        "signable": bsel.signable(batch), "now": timezone.now(),
+        "signable": bsel.signable(batch), "now": timezone.now(), "submit_blocker": _submit_blocker(batch),
         "upload_form": BatchUploadForm(), "edit_form": BatchForm(initial=BatchForm.initial_for(batch)),
         "approve_form": BatchApproveForm(initial={**BatchApproveForm.with_defaults().initial,
                                                   "plan_hash": batch.plan_hash}),

@@ -169,7 +169,11 @@ class PreflightBatchJob(JobRunner):
         self.summary = (f"{summary['ready']} ready, {summary['warnings']} with warnings, {summary['blocked']} "
                         f"blocked of {summary['lists']} list(s).")
         if summary["blocked"]:
-            raise JobFailed(self.summary + " Fix or remove the blocked lists.", result=summary)
+            # The preflight did its work: blocked lists are its findings (a warning each, above), not a failure.
+            reasons = "; ".join(f"{why}: {n}" for why, n in (summary.get("blocked_by") or {}).items())
+            self.warning(f"{summary['blocked']} list(s) blocked ({reasons or 'see each list'}): fix them or remove "
+                         "them from the batch, then run the preflight again before submitting.")
+            self.summary += " Fix or remove the blocked lists before submitting."
         return summary
 
 
