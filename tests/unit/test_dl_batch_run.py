@@ -4,9 +4,11 @@ ordinary migration job per list, never twice; the page's Schedule button and the
 
 from __future__ import annotations
 
+import io
 import threading
 from datetime import timedelta
 
+import openpyxl
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -180,9 +182,22 @@ def test_the_page_schedules_now_and_reports_each_list_as_csv(client, nested, rol
     csv = client.get(f"/dl/batches/{nested.pk}/report.csv")
     assert csv["Content-Type"].startswith("text/csv")
     lines = csv.content.decode().splitlines()
-    assert lines[0] == "list,wave,result,note,migration,job,job_url,warnings"
+    assert lines[0] == "list,wave,result,note,duration_seconds,members,addresses,warnings,errors,migration,job,job_url"
     assert lines[1].startswith("child@contoso.com,") and ',Running,"\'=HYPERLINK' in lines[1]
-    assert lines[2].startswith("parent@contoso.com,") and ",Waiting," in lines[2]
+    assert lines[2].startswith("parent@contoso.com,") and ",Waiting,," in lines[2]
+    # The same rows as a workbook, and on a printable page for the change record.
+    book = openpyxl.load_workbook(io.BytesIO(client.get(f"/dl/batches/{nested.pk}/report.xlsx").content))
+    rows = list(book["Lists"].iter_rows(values_only=True))
+    assert rows[0][:9] == ("list", "wave", "result", "note", "duration_seconds", "members", "addresses", "warnings",
+                           "errors")
+    assert rows[1][0] == "child@contoso.com" and rows[1][2] == "Running" and rows[1][3] == "'=HYPERLINK(\"x\")"
+    assert rows[2][0] == "parent@contoso.com" and rows[2][5] == 4, "its preflight's member count until it runs"
+    facts = dict(book["Summary"].iter_rows(values_only=True))
+    assert facts["Approved by"] == "approver" and facts["Signed plan hash"] == nested.plan_hash
+    assert facts["Lists running"] == 1 and facts["Lists waiting"] == 1
+    printable = client.get(f"/dl/batches/{nested.pk}/summary/").content.decode()
+    assert "@media print" not in printable and 'class="print-page"' in printable
+    assert nested.plan_hash in printable and printable.count("@contoso.com</td>") == 2
 
 
 @pytest.mark.django_db(transaction=True)  # the run job runs in a thread of its own, as on a worker
