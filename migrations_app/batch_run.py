@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -210,6 +211,29 @@ def do_advance_batch(*, batch: MigrationBatch, now: datetime | None = None, enqu
             note = ", ".join(f"{n} {BatchListRun(s).label.lower()}" for s, n in summary.items() if n)
             do_transition_batch(batch=batch, to=decision.final, user=batch.requested_by, note=note)
     return decision
+
+
+def do_resume_lost_lists(*, batch: MigrationBatch, log=None, enqueue: bool = True) -> list[int]:
+    """A started list whose worker died (SIGKILL, a lost machine) runs on: its job is queued again for the
+    next free worker and resumes after its last checkpoint (or rolls back), under the batch's approval.
+    Twice at most per list: a list that kills its worker every time waits for an Administrator."""
+    from portal.audit.models import AuditEvent
+    from portal.jobs.choices import JobStatus
+    from portal.jobs.services import do_requeue_lost_job
+
+    log = log or (lambda level, message: None)
+    resumed = []
+    for job in Job.objects.filter(pk__in=batch.lists.filter(run_state=BatchListRun.RUNNING).values(
+            "migration__job"), status=JobStatus.WORKER_LOST):
+        resumes = AuditEvent.objects.filter(action="job.resume", target=f"job:{job.pk}").count()
+        if resumes >= settings.DL_BATCH_RESUME_LOST:
+            continue
+        if do_requeue_lost_job(job=job, why=f"it is a list of batch #{batch.pk}, which runs every list it signed",
+                               enqueue=enqueue):
+            resumed.append(job.pk)
+            log("warning", f"Migration job #{job.pk} lost its worker; queued again, it resumes after its last "
+                           "checkpoint on the next free worker.")
+    return resumed
 
 
 def queued_migration_jobs(batch: MigrationBatch, *, older_than: timedelta | None = None) -> list[Job]:

@@ -156,7 +156,7 @@ def do_release_due_round(*, batch: MigrationBatch, start_sync: Callable[[str], N
         note = f"delta sync {current.number} started {timezone.now():%H:%M:%S} UTC for {what} ({why})"
         BatchSyncRound.objects.filter(pk=current.pk).update(status=BatchSyncRound.Status.STARTED,
                                                             started_at=timezone.now(), note=note[:500])
-        log("info", f"Started {note}.")
+        log("info", f"D{note[1:]}.")
     current.refresh_from_db()
     outcome = "started" if current.status == BatchSyncRound.Status.STARTED else "refused"
     for job in Job.objects.filter(pk__in={int(k.split(":", 1)[0]) for k in current.waiting}).order_by("pk"):

@@ -14,7 +14,7 @@ from portal.audit.services import record
 from portal.connectors import registry
 from portal.jobs.models import Job
 from portal.jobs.runner import JobFailed, JobRunner
-from portal.jobs.services import run_job_inline
+from portal.jobs.services import do_detect_lost_jobs, run_job_inline
 
 from . import aftercare, batch_preflight, batch_run, batch_sync, engine, inplace
 from . import batch_services as batch_svc
@@ -211,6 +211,8 @@ class RunBatchJob(JobRunner):
                 decision = batch_run.do_advance_batch(batch=batch, log=note, enqueue=not inline)
             # The wave's lists wait for one delta sync; it starts once they all moved (or at the batch's end).
             batch_sync.do_release_due_round(batch=batch, start_sync=start_sync, log=note, enqueue=not inline)
+            do_detect_lost_jobs()  # as the workers' sweep does, sooner: a list whose worker died goes on
+            batch_run.do_resume_lost_lists(batch=batch, log=note, enqueue=not inline)
             for level, message in lines:
                 self.log(message, level=level)
             lines.clear()

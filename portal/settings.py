@@ -310,6 +310,8 @@ DL_BATCH_TAKE_OVER_SECONDS = env.float("DL_BATCH_TAKE_OVER_SECONDS", default=10.
 # A batch's lists share one delta sync per wave: it starts once every running list has moved its group
 # (their jobs wait, workers free), or this long after the first list asked, whichever comes first.
 DL_BATCH_SYNC_GATHER_SECONDS = env.float("DL_BATCH_SYNC_GATHER_SECONDS", default=600.0)
+# A batch's list whose worker died is queued again by the batch this many times at most (then an Administrator).
+DL_BATCH_RESUME_LOST = env.int("DL_BATCH_RESUME_LOST", default=2)
 
 # E-mail for notifications (a batch waits for sign-off, a batch moved on): sent only when EMAIL_HOST is set;
 # the portal's inbox gets every notification either way.

@@ -252,6 +252,23 @@ def do_release_waiting_job(*, job: Job, why: str, enqueue: bool = True) -> bool:
     return True
 
 
+def do_requeue_lost_job(*, job: Job, why: str, enqueue: bool = True) -> bool:
+    """Queue a job whose worker died again without an Administrator: for work already signed off that
+    the portal itself runs (a batch's list). Refused (False) while its runner may be alive, as a resume is;
+    the next attempt resumes after the last checkpoint and fences out the lost one."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.status != JobStatus.WORKER_LOST or runner_alive(job):
+            return False
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED, finished_at=None, cancel_requested=False,
+                                             rq_id="")
+        _system_line(job, f"Queued again after its worker was lost: {why}", LogLevel.WARNING)
+        record(actor=None, action="job.resume", target=f"job:{job.pk}", job=job, detail={"why": why})
+        if enqueue:
+            transaction.on_commit(partial(_enqueue_on_commit, job.pk, job.queue))
+    return True
+
+
 __all__ = ["ACTIVE_STATUSES", "JobActionRefused", "can_cancel", "can_resume", "check_can_cancel", "check_can_resume",
-           "do_cancel_job", "do_detect_lost_jobs", "do_release_waiting_job", "do_resume_job", "do_start_job",
-           "do_sweep_jobs", "run_job_inline"]
+           "do_cancel_job", "do_detect_lost_jobs", "do_release_waiting_job", "do_requeue_lost_job", "do_resume_job",
+           "do_start_job", "do_sweep_jobs", "run_job_inline"]

@@ -104,7 +104,7 @@ def test_one_delta_sync_serves_each_wave_and_one_publishes_the_last(role_users, 
     # Each list parked once and ran again as a new attempt (the fencing's claim), never twice at once.
     assert {i.migration.job.attempts for i in items} == {2}
     log = " ".join(job.log_lines.values_list("message", flat=True))
-    assert "Started delta sync 1 " in log and "for 3 list(s) moved out of the sync scope" in log
+    assert "Delta sync 1 started " in log and "for 3 list(s) moved out of the sync scope" in log
 
 
 def _park(role_users, sync):
