@@ -4,17 +4,23 @@ and the batch can be submitted on the per-list plan hashes the preflight pinned.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 
 import pytest
 from django.utils import timezone
 
 from migrations_app import batch_run
 from migrations_app import batch_services as bsvc
-from migrations_app.choices import BatchListOutcome, BatchListRun, BatchStatus, MigrationStatus
-from migrations_app.models import DistributionList, MigrationBatch
+from migrations_app.choices import BackupKind, BatchListOutcome, BatchListRun, BatchStatus, MigrationStatus
+from migrations_app.models import DistributionList, Migration, MigrationBatch
+from portal.audit.models import AuditEvent
+from portal.connectors import exchange as exo
 from portal.connectors.registry import active_directory, entra_connect, exchange_online
 from portal.jobs.choices import JobStatus
+from portal.jobs.models import Job
 from portal.jobs.services import run_job_inline
 from tests.conftest import wait_for
 from tests.integration.dl_lab import fresh_list, sync_now
@@ -141,3 +147,56 @@ def test_a_wave_shares_one_delta_sync_on_two_real_workers(lab_tenant, lab, make_
     assert [len(r.waiting) for r in batch.sync_rounds.order_by("number")] == [2, 1, 0]
     assert {i.migration.job.attempts for i in items.values()} == {2}, "each list parked once, ran on once"
     assert items[a_mail].migration.job.finished_at <= items[top_mail].migration.job.started_at
+
+
+def test_a_worker_sigkilled_mid_batch_its_list_resumes_and_none_is_lost_or_run_twice(lab_tenant, lab, make_user,
+                                                                                   rq_workers, settings):
+    """Two lists on real workers that stop dead after a list's backup; the worker running that list is
+    SIGKILLed (with its work horse). The batch's run job notices the lost worker, queues the list again,
+    and a fresh worker resumes it after its backup: both lists migrated once, one migration each, one
+    cloud list each, no temporary list left behind, the batch Completed."""
+    tech, approver = make_user("tech", "Helpdesk"), make_user("approver", "Approver")
+    lists = [fresh_list(lab, prefix=f"kill{n}", members=2) for n in range(2)]
+    for mail, dn in lists:
+        inventory_row(mail, dn)
+    batch = bsvc.do_create_batch(name="killed worker", options={"keep_original": True}, user=tech)
+    bsvc.do_add_to_batch(batch=batch, values=[(0, mail) for mail, _ in lists], user=tech)
+    run_job_inline(bsvc.do_start_batch_preflight(batch=batch, user=tech, enqueue=False))
+    batch.refresh_from_db()
+    bsvc.do_submit_batch(batch=batch, user=tech)
+    bsvc.do_approve_batch(batch=batch, user=approver, signed_hash=batch.plan_hash)
+    fast = {"DL_BATCH_POLL_SECONDS": 1, "DL_BATCH_TAKE_OVER_SECONDS": 3600, "JOB_WORKER_LOST_AFTER_SECONDS": 3}
+    pausing = rq_workers(2, TEST_PAUSE_AFTER_CHECKPOINT="backup", **fast)
+    batch = batch_run.do_schedule_batch(batch=batch, user=tech)
+
+    def stopped_after_backup():
+        return Job.objects.filter(kind="dl_migrate", checkpoints__name="backup").first()
+
+    job = wait_for(stopped_after_backup, timeout=300, interval=0.5, message="a list to stop after its backup")
+    horse = int(job.worker.rsplit(":", 1)[1])
+    [victim] = [p for p in pausing if p.pid == os.getpgid(horse)]
+    os.killpg(victim.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(horse, signal.SIGKILL)
+    victim.wait(timeout=10)
+    rq_workers(1, **fast)  # the machine came back, without the stop
+    wait_for(lambda: MigrationBatch.objects.get(pk=batch.pk).status != BatchStatus.RUNNING,
+             timeout=900, interval=2, message="the batch to end")
+    batch.refresh_from_db()
+    items = list(batch.lists.select_related("migration__job"))
+    assert batch.status == BatchStatus.COMPLETED, [(i.mail, i.run_state, i.run_note) for i in items]
+    job.refresh_from_db()
+    log = " ".join(job.log_lines.values_list("message", flat=True))
+    assert "Worker lost" in log and "Queued again after its worker was lost" in log
+    assert "Step 'backup' already done in an earlier run; skipping it." in log
+    assert AuditEvent.objects.filter(action="job.resume", target=f"job:{job.pk}", actor__isnull=True).count() == 1
+    for mail, _ in lists:
+        assert Migration.objects.filter(mail=mail).count() == 1, "no list started twice"
+        assert Migration.objects.get(mail=mail).status == MigrationStatus.MIGRATED
+    with exchange_online() as exchange:
+        for item in items:
+            found = exchange.get_distribution_group(item.mail)
+            assert not found.is_dir_synced and found.external_directory_object_id == item.migration.cloud_group_id
+            tenant = item.migration.backups.get(kind=BackupKind.CLOUD_GROUP).data["tenant_domain"]
+            with pytest.raises(exo.ObjectNotFound):
+                exchange.get_distribution_group(f"migtemp-{item.migration.group_guid.hex[:12]}@{tenant}")

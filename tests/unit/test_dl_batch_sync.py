@@ -116,10 +116,13 @@ def _park(role_users, sync):
 
 
 def test_a_parked_list_waits_for_the_others_of_its_wave_then_the_gather_time(role_users, sync, no_enqueue,
-                                                                              settings):
+                                                                              settings, client):
     batch, parked = _park(role_users, sync)
     assert parked.status == JobStatus.WAITING and parked.finished_at is None and parked.is_active
     assert "Waits for the batch's delta sync 1" in parked.summary
+    client.force_login(role_users["Helpdesk"])
+    page = client.get(f"/jobs/{parked.pk}/").content.decode()
+    assert 'id="job-waiting"' in page and "Past its point of no return" not in page
     with pytest.raises(JobActionRefused, match="waits to be queued again"):
         do_cancel_job(job=parked, user=role_users["Helpdesk"])
     start = lambda why: sync.start_sync_cycle(policy="Delta")  # noqa: E731
