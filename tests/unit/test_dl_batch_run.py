@@ -240,3 +240,24 @@ def test_the_run_job_waits_while_paused_and_a_cancel_starts_no_further_list(nest
     assert batch.status == BatchStatus.CANCELLED and outcome["status"] == JobStatus.WARNINGS
     assert parent.run_state == BatchListRun.NOT_STARTED and "cancelled" in parent.run_note and not parent.migration
     assert Migration.objects.count() == 1
+
+
+def test_the_window_end_is_honoured_by_the_run_the_running_list_finishing(nested, role_users):
+    from migrations_app.models import MigrationBatch
+
+    end = timezone.now() + timedelta(hours=1)
+    batch = batch_run.do_schedule_batch(batch=nested, user=role_users["Helpdesk"], enqueue=False)
+    MigrationBatch.objects.filter(pk=batch.pk).update(window_end=end)
+    first = batch_run.do_advance_batch(batch=batch, enqueue=False, now=end - timedelta(minutes=1))
+    assert first.start == ["child@contoso.com"]
+    # The window ends while the child runs: it goes on; its parent, whose turn comes after, does not start.
+    assert not batch_run.do_advance_batch(batch=batch, enqueue=False, now=end).finished, "the child still runs"
+    finish(batch, "child@contoso.com")
+    last = batch_run.do_advance_batch(batch=batch, enqueue=False, now=end + timedelta(minutes=5))
+    batch.refresh_from_db()
+    parent = batch.lists.get(mail="parent@contoso.com")
+    assert last.finished and last.start == [] and batch.status == BatchStatus.COMPLETED_WITH_ERRORS
+    assert parent.run_state == BatchListRun.NOT_STARTED and parent.migration is None
+    assert "the window ended at" in parent.run_note
+    assert batch.lists.get(mail="child@contoso.com").run_state == BatchListRun.MIGRATED
+    assert Migration.objects.count() == 1
