@@ -63,6 +63,7 @@ class BatchSyncGate:
         """Pass when the batch's round this step joined has started its sync; else join the open round
         and park the job (raises JobWaiting)."""
         key = f"{runner.job.pk}:{step}"
+        runner.check_cancel(force=True)  # a cancel asked before it parks still rolls the list back
         with runner.fenced():
             MigrationBatch.objects.select_for_update().filter(pk=self.batch_id).first()
             served = next((r for r in BatchSyncRound.objects.filter(batch_id=self.batch_id).exclude(

@@ -401,10 +401,12 @@ def _run_claimed(job: Job) -> str:
                     runner.error(f"Failed: {error}", data={"traceback": traceback.format_exc()})
     except JobWaiting as exc:
         status, runner.summary = JobStatus.WAITING, str(exc)
-        # Nothing can stop it while no runner holds it: it is cancelled once it runs again.
+        # Parked half-way: a cancel now would find it queued and end it as "not started", stranding what
+        # its first steps did. It runs on to its end or its rollback (the runner checks a cancel requested
+        # before it parks).
         Job.objects.filter(pk=job.pk, attempts=job.attempts, status__in=RUNNER_OWNED).update(
-            cancellable=False, not_cancellable_reason="it waits to be queued again; it can be cancelled once "
-                                                      "it runs")
+            cancellable=False, not_cancellable_reason="it parked half-way, waiting for a step it shares with "
+                                                      "other jobs; it runs on to its end or its rollback")
     except JobSuperseded:
         # Another attempt owns the job now; whatever this one would still write would be a lie.
         logger.warning("job %s: attempt %s stopped, another attempt owns the job", job.pk, job.attempts)

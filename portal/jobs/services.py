@@ -243,9 +243,14 @@ def do_release_waiting_job(*, job: Job, why: str, enqueue: bool = True) -> bool:
     """Queue a Waiting job again (the portal's own decision: what it waited for has happened); its next
     attempt resumes after its last checkpoint. False when it no longer waits (released already)."""
     with transaction.atomic():
-        if not Job.objects.filter(pk=job.pk, status=JobStatus.WAITING).update(
-                status=JobStatus.QUEUED, rq_id="", cancellable=True, not_cancellable_reason=""):
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        # Still not cancellable: queued, a cancel would take it for a job that never started.
+        if not Job.objects.filter(pk=job.pk, status=JobStatus.WAITING).update(status=JobStatus.QUEUED, rq_id="",
+                                                                              cancel_requested=False):
             return False
+        if job.cancel_requested:  # asked in the instant it parked: a worker would never take it otherwise
+            _system_line(job, "The cancel requested as it parked could not stop it half-way: it runs on to its end "
+                              "or its rollback.", LogLevel.WARNING)
         _system_line(job, f"Queued again: {why}")
         if enqueue:
             transaction.on_commit(partial(_enqueue_on_commit, job.pk, job.queue))

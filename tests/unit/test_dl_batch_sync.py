@@ -123,7 +123,7 @@ def test_a_parked_list_waits_for_the_others_of_its_wave_then_the_gather_time(rol
     client.force_login(role_users["Helpdesk"])
     page = client.get(f"/jobs/{parked.pk}/").content.decode()
     assert 'id="job-waiting"' in page and "Past its point of no return" not in page
-    with pytest.raises(JobActionRefused, match="waits to be queued again"):
+    with pytest.raises(JobActionRefused, match="parked half-way"):
         do_cancel_job(job=parked, user=role_users["Helpdesk"])
     start = lambda why: sync.start_sync_cycle(policy="Delta")  # noqa: E731
     # b's job is queued, not moved yet: the sync would come too early for it.
@@ -132,7 +132,7 @@ def test_a_parked_list_waits_for_the_others_of_its_wave_then_the_gather_time(rol
     started = batch_sync.do_release_due_round(batch=batch, start_sync=start, enqueue=False, now=later)
     assert started.number == 1 and sync.cycles == 1 and "waited" in started.note
     parked.refresh_from_db()
-    assert parked.status == JobStatus.QUEUED and parked.cancellable
+    assert parked.status == JobStatus.QUEUED and not parked.cancellable, "queued half-way: never 'not started'"
     assert run_job_inline(parked).status == JobStatus.SUCCEEDED
     assert "resumes after checkpoint 'move_to_non_sync'" in " ".join(parked.log_lines.values_list("message",
                                                                                                 flat=True))
