@@ -23,6 +23,7 @@ from portal.jobs.services import do_start_job
 
 from .batch_preflight import children_in_batch
 from .batch_services import do_transition_batch
+from .batch_sync import unpublished
 from .choices import FINAL_LIST_RUNS, BatchListRun, BatchStatus, MigrationMethod, MigrationStatus
 from .models import BatchList, Migration, MigrationBatch
 from .services import MigrationRefused, _queue_migration
@@ -204,6 +205,11 @@ def do_advance_batch(*, batch: MigrationBatch, now: datetime | None = None, enqu
             _start_list(batch, items[key], enqueue=enqueue)
             log("info", f"{items[key].mail}: started (migration job #{items[key].migration.job_id})"
                 if items[key].migration else f"{items[key].mail}: {items[key].run_note}")
+        if decision.finished and unpublished(batch):
+            # The last lists' routing contacts wait for the batch's closing delta sync: the batch ends once
+            # the run job started it (its next turn), so "Completed" means published too.
+            decision.finished = False
+            log("info", "Every list has settled; starting the delta sync that publishes the last lists' changes.")
         if decision.finished and batch.status == BatchStatus.RUNNING:
             summary = {s: 0 for s in BatchListRun.values}
             for state in batch.lists.values_list("run_state", flat=True):

@@ -166,5 +166,10 @@ def do_release_due_round(*, batch: MigrationBatch, start_sync: Callable[[str], N
     return current
 
 
+def unpublished(batch: MigrationBatch) -> bool:
+    """Lists finished whose final changes wait for a delta sync not started yet."""
+    return any(r.deferred for r in BatchSyncRound.objects.filter(batch=batch, status=BatchSyncRound.Status.OPEN))
+
+
 def sync_rounds(batch: MigrationBatch) -> list[BatchSyncRound]:
     return list(BatchSyncRound.objects.filter(batch=batch).order_by("number"))
