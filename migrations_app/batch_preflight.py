@@ -124,7 +124,7 @@ def preflight_batch(*, batch: MigrationBatch, c: engine.Connectors, runner: JobR
     waves = order.wave_of()
     on_cycle = {key for cycle in order.cycles for key in cycle}
     for cycle in order.cycles:
-        runner.error(f"Nesting cycle: {' > '.join(cycle)} > {cycle[0]}: these lists cannot be ordered; remove one "
+        runner.warning(f"Nesting cycle: {' > '.join(cycle)} > {cycle[0]}: these lists cannot be ordered; remove one "
                      "of them from the batch or break the cycle in Active Directory.")
     verdicts: list[ListVerdict] = []
     blocked_by: Counter = Counter()
@@ -157,8 +157,8 @@ def preflight_batch(*, batch: MigrationBatch, c: engine.Connectors, runner: JobR
         method = MigrationMethod(data["method"]).label.lower() if data.get("method") else "?"
         line = (f"{item.mail} ({method}, {data['method_source']}): {BatchListOutcome(outcome).label.lower()}"
                 + (f" ({'; '.join(reasons)})" if reasons else ""))
-        {BatchListOutcome.BLOCKED: runner.error, BatchListOutcome.WARNINGS: runner.warning}.get(
-            outcome, runner.success)(line)
+        # A blocked list is a finding of the preflight (it did its work), shown as a warning, not a job error.
+        (runner.warning if outcome in (BatchListOutcome.BLOCKED, BatchListOutcome.WARNINGS) else runner.success)(line)
     runner.progress(len(lists), len(lists))
     counts = Counter(v.outcome for v in verdicts)
     summary = {"lists": len(lists), "ready": counts[BatchListOutcome.READY],

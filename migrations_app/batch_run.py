@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,6 +23,7 @@ from portal.jobs.services import do_start_job
 
 from .batch_preflight import children_in_batch
 from .batch_services import do_transition_batch
+from .batch_sync import unpublished
 from .choices import FINAL_LIST_RUNS, BatchListRun, BatchStatus, MigrationMethod, MigrationStatus
 from .models import BatchList, Migration, MigrationBatch
 from .services import MigrationRefused, _queue_migration
@@ -213,6 +215,11 @@ def do_advance_batch(*, batch: MigrationBatch, now: datetime | None = None, enqu
             log("info", f"{items[key].mail}: started {MigrationMethod(items[key].migration.method).label.lower()} "
                 f"(migration job #{items[key].migration.job_id})"
                 if items[key].migration else f"{items[key].mail}: {items[key].run_note}")
+        if decision.finished and unpublished(batch):
+            # The last lists' routing contacts wait for the batch's closing delta sync: the batch ends once
+            # the run job started it (its next turn), so "Completed" means published too.
+            decision.finished = False
+            log("info", "Every list has settled; starting the delta sync that publishes the last lists' changes.")
         if decision.finished and batch.status == BatchStatus.RUNNING:
             summary = {s: 0 for s in BatchListRun.values}
             for state in batch.lists.values_list("run_state", flat=True):
@@ -220,6 +227,29 @@ def do_advance_batch(*, batch: MigrationBatch, now: datetime | None = None, enqu
             note = ", ".join(f"{n} {BatchListRun(s).label.lower()}" for s, n in summary.items() if n)
             do_transition_batch(batch=batch, to=decision.final, user=batch.requested_by, note=note)
     return decision
+
+
+def do_resume_lost_lists(*, batch: MigrationBatch, log=None, enqueue: bool = True) -> list[int]:
+    """A started list whose worker died (SIGKILL, a lost machine) runs on: its job is queued again for the
+    next free worker and resumes after its last checkpoint (or rolls back), under the batch's approval.
+    Twice at most per list: a list that kills its worker every time waits for an Administrator."""
+    from portal.audit.models import AuditEvent
+    from portal.jobs.choices import JobStatus
+    from portal.jobs.services import do_requeue_lost_job
+
+    log = log or (lambda level, message: None)
+    resumed = []
+    for job in Job.objects.filter(pk__in=batch.lists.filter(run_state=BatchListRun.RUNNING).values(
+            "migration__job"), status=JobStatus.WORKER_LOST):
+        resumes = AuditEvent.objects.filter(action="job.resume", target=f"job:{job.pk}").count()
+        if resumes >= settings.DL_BATCH_RESUME_LOST:
+            continue
+        if do_requeue_lost_job(job=job, why=f"it is a list of batch #{batch.pk}, which runs every list it signed",
+                               enqueue=enqueue):
+            resumed.append(job.pk)
+            log("warning", f"Migration job #{job.pk} lost its worker; queued again, it resumes after its last "
+                           "checkpoint on the next free worker.")
+    return resumed
 
 
 def queued_migration_jobs(batch: MigrationBatch, *, older_than: timedelta | None = None) -> list[Job]:

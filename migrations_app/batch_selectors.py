@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from django.db.models import Count, QuerySet
@@ -69,12 +70,46 @@ def notifications_of(*, user) -> QuerySet[Notification]:
     return Notification.objects.filter(user=user)[:100]
 
 
+# The batch report's columns, the same in its CSV, its XLSX and its printable summary.
+REPORT_COLUMNS = ("list", "wave", "result", "note", "duration_seconds", "members", "addresses", "warnings", "errors",
+                  "migration", "job", "job_url")
+
+
 def run_report(batch: MigrationBatch) -> list[list]:
-    """One row per list: address, wave, run result, why, migration, job and its warnings."""
+    """One row per list: address, wave, run result and why, how long its job took (parked time included),
+    members and addresses of the new cloud list (the preflight's member count before it ran), the job's
+    warnings and errors, its migration and job."""
     rows = []
     for item in batch.lists.select_related("migration", "migration__job").order_by("mail"):
-        job = item.migration.job if item.migration else None
-        rows.append([item.mail, (item.preflight or {}).get("wave", ""), item.get_run_state_display(), item.run_note,
-                     item.migration_id or "", job.pk if job else "", job.get_absolute_url() if job else "",
-                     job.warning_count if job else ""])
+        migration = item.migration
+        job = migration.job if migration else None
+        report = (migration.report if migration else None) or {}
+        members = (report.get("members") or {}).get("found", (item.preflight or {}).get("member_count", ""))
+        addresses = len((report.get("list") or {}).get("addresses") or []) or ""
+        duration = round(job.duration.total_seconds()) if job is not None and job.duration is not None else ""
+        wave = (item.preflight or {}).get("wave")
+        rows.append([item.mail, "" if wave is None else wave + 1, item.get_run_state_display(), item.run_note,
+                     duration, members, addresses, job.warning_count if job else "", job.error_count if job else "",
+                     item.migration_id or "", job.pk if job else "", job.get_absolute_url() if job else ""])
     return rows
+
+
+def report_summary(batch: MigrationBatch, rows: list[list]) -> list[tuple[str, object]]:
+    """The batch's facts for the change record, as label/value pairs (XLSX summary sheet, printable page)."""
+    from .batch_sync import sync_rounds
+
+    states = Counter(row[2] for row in rows)
+    rounds = sync_rounds(batch)
+    return [
+        ("Batch", f"#{batch.pk} {batch.name}"), ("Status", batch.get_status_display()),
+        ("Requested by", str(batch.requested_by or "")),
+        ("Approved by", str(batch.approved_by or "") if batch.status != "rejected" else ""),
+        ("Approved at (UTC)", f"{batch.decided_at:%Y-%m-%d %H:%M}" if batch.decided_at else ""),
+        ("Approver's note", batch.decision_note), ("Signed plan hash", batch.plan_hash),
+        ("Window", (f"{batch.window_start:%Y-%m-%d %H:%M}" if batch.window_start else "when scheduled")
+         + (f" to {batch.window_end:%Y-%m-%d %H:%M} UTC" if batch.window_end else "")),
+        ("Started (UTC)", f"{batch.job.started_at:%Y-%m-%d %H:%M}" if batch.job and batch.job.started_at else ""),
+        ("Finished (UTC)", f"{batch.finished_at:%Y-%m-%d %H:%M}" if batch.finished_at else ""),
+        ("Lists", len(rows)), *((f"Lists {label.lower()}", n) for label, n in sorted(states.items())),
+        ("Delta syncs started", sum(1 for r in rounds if r.status == "started")),
+    ]

@@ -306,13 +306,13 @@ def _transition(*, batch, to, user, note, request, valid_for, signed_hash) -> Mi
     detail: dict[str, Any] = {}
     if to == BatchStatus.SUBMITTED:
         if before == BatchStatus.DRAFT:
-            _check_ready_to_sign(batch)
+            check_ready_to_sign(batch)
             fields["submitted_at"] = now
         # Back from a sign-off (a change): the approval no longer holds.
         fields.update(approved_by=None, decided_at=None, approval_expires_at=None,
                       decision_note=note[:500] if before in _SIGNED else "")
     elif to == BatchStatus.APPROVED:
-        _check_ready_to_sign(batch)
+        check_ready_to_sign(batch)
         if signed_hash is not None and signed_hash != batch.plan_hash:
             raise MigrationRefused("The batch changed while you read it: read it again before you sign.")
         validity = check_approval_validity(valid_for, refused=MigrationRefused)
@@ -347,7 +347,9 @@ def _transition(*, batch, to, user, note, request, valid_for, signed_hash) -> Mi
     return batch
 
 
-def _check_ready_to_sign(batch: MigrationBatch) -> None:
+def check_ready_to_sign(batch: MigrationBatch) -> None:
+    """What submitting and approving need: lists, each preflighted since the last change, none blocked.
+    The batch page asks it too, so it offers Submit only when the move would be accepted."""
     counts = {o: 0 for o in BatchListOutcome.values}
     for outcome in batch.lists.values_list("outcome", flat=True):
         counts[outcome] += 1

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal.accounts.permissions import requires
 
-from . import batch_rows, batch_run
+from . import batch_exports, batch_rows, batch_run, batch_sync
 from . import batch_selectors as bsel
 from . import batch_services as bsvc
 from . import selectors as sel
@@ -58,6 +58,17 @@ def batch_new(request):
     return render(request, "migrations_app/batch_form.html", {"form": form})
 
 
+def _submit_blocker(batch: MigrationBatch) -> str:
+    """Why a draft cannot be submitted yet ("" when it can): the page says so instead of a Submit button."""
+    if batch.status != BatchStatus.DRAFT:
+        return ""
+    try:
+        bsvc.check_ready_to_sign(batch)
+    except MigrationRefused as exc:
+        return str(exc)
+    return ""
+
+
 def _page(request, batch: MigrationBatch, *, status: int = 200, **extra):
     lists = bsel.batch_lists(batch)
     user = request.user
@@ -75,7 +86,8 @@ def _page(request, batch: MigrationBatch, *, status: int = 200, **extra):
         "own": own and user.has_perm("migrations_app.migrate_dl"),
         "can_decide": batch.status == BatchStatus.SUBMITTED and user.has_perm("migrations_app.approve_migration")
         and batch.requested_by_id != user.pk,
-        "signable": bsel.signable(batch), "now": timezone.now(),
+        "signable": bsel.signable(batch), "now": timezone.now(), "submit_blocker": _submit_blocker(batch),
+        "sync_rounds": batch_sync.sync_rounds(batch) if batch.job_id else [],
         "upload_form": BatchUploadForm(), "edit_form": BatchForm(initial=BatchForm.initial_for(batch)),
         "approve_form": BatchApproveForm(initial={**BatchApproveForm.with_defaults().initial,
                                                   "plan_hash": batch.plan_hash}),
@@ -273,10 +285,30 @@ def batch_report_csv(request, pk: int):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-report.csv"'
     writer = csv.writer(response)
-    writer.writerow(["list", "wave", "result", "note", "migration", "job", "job_url", "warnings"])
+    writer.writerow(bsel.REPORT_COLUMNS)
     for row in bsel.run_report(batch):
         writer.writerow([_cell(v) for v in row])
     return response
+
+
+@requires("accounts.view_dl_migration")
+@require_GET
+def batch_report_xlsx(request, pk: int):
+    batch = get_object_or_404(MigrationBatch, pk=pk)
+    response = HttpResponse(batch_exports.xlsx_bytes(batch),
+                            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-report.xlsx"'
+    return response
+
+
+@requires("accounts.view_dl_migration")
+@require_GET
+def batch_summary_print(request, pk: int):
+    """The batch on one printable page, for the change record: who signed what, when it ran, each list."""
+    batch = get_object_or_404(MigrationBatch.objects.select_related("requested_by", "approved_by", "job"), pk=pk)
+    rows = bsel.run_report(batch)
+    return render(request, "migrations_app/batch_print.html", {
+        "batch": batch, "facts": bsel.report_summary(batch, rows), "rows": rows, "now": timezone.now()})
 
 
 def _cell(value) -> str:

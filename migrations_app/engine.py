@@ -196,6 +196,9 @@ class MigrationProcess:
 
     steps: tuple[str, ...] = STEPS  # the in-place method (inplace.InPlaceProcess) has steps of its own
     point_of_no_return: str = POINT_OF_NO_RETURN
+    # In a batch: the batch's shared delta sync (batch_sync.BatchSyncGate) instead of one per list.
+    sync_gate: Any = None
+    current_step: str = ""
 
     def __init__(self, *, migration: Migration, runner: JobRunner, c: Connectors,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -270,6 +273,7 @@ class MigrationProcess:
         for index, name in enumerate(steps):
             self.runner.progress(index, total)
             before_return = steps.index(name) < steps.index(self.point_of_no_return)
+            self.current_step = name
             try:
                 if name == self.point_of_no_return and not self.runner.completed(name):
                     # A cancel requested until now still rolls back; from here it is refused.
@@ -514,6 +518,9 @@ class MigrationProcess:
         self.log(f"Moved the group out of the sync scope: {moved}.")
 
     def _start_sync(self, why: str) -> None:
+        if self.sync_gate is not None:  # parks the job until the batch's shared sync has started
+            self.sync_gate.join(runner=self.runner, step=self.current_step, why=why)
+            return
         start_delta_sync(self.c.sync, self.runner, why=why, sleep=self.sleep)
 
     def step_sync_after_move(self) -> None:
@@ -775,6 +782,10 @@ class MigrationProcess:
                 self.post_create_error("child_lists", f"add {child['mail']}: {exc}", objects=[child["dn"]])
 
     def step_final_sync(self) -> None:
+        if self.sync_gate is not None:  # published by the batch's next shared sync, not waited for
+            self.sync_gate.defer(runner=self.runner, why="to publish the routing contact and the changed "
+                                                         "dependencies")
+            return
         self._start_sync("to publish the routing contact and the changed dependencies")
         # The report reads the end state: wait for the cycle, so it describes what the sync produced.
         if not self.c.sync.wait_until_idle(timeout=settings.DL_DELETION_TIMEOUT_SECONDS,

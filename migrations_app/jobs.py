@@ -11,11 +11,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal.audit.services import record
+from portal.connectors import registry
 from portal.jobs.models import Job
 from portal.jobs.runner import JobFailed, JobRunner
-from portal.jobs.services import run_job_inline
+from portal.jobs.services import do_detect_lost_jobs, run_job_inline
 
-from . import aftercare, batch_preflight, batch_run, engine, inplace
+from . import aftercare, batch_preflight, batch_run, batch_sync, engine, inplace
 from . import batch_services as batch_svc
 from . import services as svc
 from .choices import MigrationStatus
@@ -79,7 +80,9 @@ class MigrateDistributionListJob(_MigrationObjectJob):
         self.info(f"Migrating {migration.mail} (migration #{migration.pk}).")
         try:
             with engine.open_connectors() as c:
-                result = inplace.process_for(migration)(migration=migration, runner=self, c=c).run()
+                process = inplace.process_for(migration)(migration=migration, runner=self, c=c)
+                process.sync_gate = batch_sync.gate_for(migration)
+                result = process.run()
         except Exception:  # JobFailed and JobCancelled included; a superseded run (BaseException) records nothing
             self._record_finished(migration)
             raise
@@ -166,7 +169,11 @@ class PreflightBatchJob(JobRunner):
         self.summary = (f"{summary['ready']} ready, {summary['warnings']} with warnings, {summary['blocked']} "
                         f"blocked of {summary['lists']} list(s).")
         if summary["blocked"]:
-            raise JobFailed(self.summary + " Fix or remove the blocked lists.", result=summary)
+            # The preflight did its work: blocked lists are its findings (a warning each, above), not a failure.
+            reasons = "; ".join(f"{why}: {n}" for why, n in (summary.get("blocked_by") or {}).items())
+            self.warning(f"{summary['blocked']} list(s) blocked ({reasons or 'see each list'}): fix them or remove "
+                         "them from the batch, then run the preflight again before submitting.")
+            self.summary += " Fix or remove the blocked lists before submitting."
         return summary
 
 
@@ -193,16 +200,26 @@ class RunBatchJob(JobRunner):
         def note(level: str, message: str) -> None:
             lines.append((level, message))
 
+        inline = bool(self.job.params.get("inline"))
+
+        def start_sync(why: str) -> None:
+            with registry.entra_connect() as sync:
+                engine.start_delta_sync(sync, self, why=why)
+
         while True:
             with self.fenced():
-                decision = batch_run.do_advance_batch(batch=batch, log=note, enqueue=not self.job.params.get("inline"))
+                decision = batch_run.do_advance_batch(batch=batch, log=note, enqueue=not inline)
+            # The wave's lists wait for one delta sync; it starts once they all moved (or at the batch's end).
+            batch_sync.do_release_due_round(batch=batch, start_sync=start_sync, log=note, enqueue=not inline)
+            do_detect_lost_jobs()  # as the workers' sweep does, sooner: a list whose worker died goes on
+            batch_run.do_resume_lost_lists(batch=batch, log=note, enqueue=not inline)
             for level, message in lines:
                 self.log(message, level=level)
             lines.clear()
             self.progress(*batch_run.batch_progress(batch))
             if decision.finished:
                 break
-            if self.job.params.get("inline"):
+            if inline:
                 if queued := batch_run.queued_migration_jobs(batch):
                     for job in queued:
                         run_job_inline(job)

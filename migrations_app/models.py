@@ -228,6 +228,36 @@ class BatchList(models.Model):
         return self.mail
 
 
+class BatchSyncRound(models.Model):
+    """One delta sync a running batch starts for many lists at once: the lists of a wave that moved
+    their group out of the sync scope wait here (their jobs parked, workers free) and the lists that
+    finished ask here for their routing contact to be published; one cycle then serves them all."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Gathering lists"
+        STARTING = "starting", "Starting the sync"
+        STARTED = "started", "Sync started"
+        FAILED = "failed", "Sync could not be started"
+
+    batch = models.ForeignKey(MigrationBatch, on_delete=models.CASCADE, related_name="sync_rounds")
+    number = models.PositiveIntegerField(help_text="1, 2, … within the batch")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    waiting = models.JSONField(default=list, blank=True,
+                               help_text="'<job id>:<step>' of each parked list job the sync serves")
+    deferred = models.JSONField(default=list, blank=True,
+                                help_text="Migration ids whose final changes the sync publishes")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["batch", "number"]
+        constraints = [models.UniqueConstraint(fields=["batch", "number"], name="one_sync_round_number_per_batch")]
+
+    def __str__(self) -> str:
+        return f"Batch #{self.batch_id} delta sync {self.number}"
+
+
 class Notification(models.Model):
     """A line in someone's portal inbox: a batch waits for them, or theirs moved on."""
 

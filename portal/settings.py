@@ -307,6 +307,11 @@ DL_APPROVAL_MAX_VALID_HOURS = env.float("DL_APPROVAL_MAX_VALID_HOURS", default=1
 DL_BATCH_POLL_SECONDS = env.float("DL_BATCH_POLL_SECONDS", default=5.0)
 # A list of a running batch that no free worker took within this time is run by the batch's own worker.
 DL_BATCH_TAKE_OVER_SECONDS = env.float("DL_BATCH_TAKE_OVER_SECONDS", default=10.0)
+# A batch's lists share one delta sync per wave: it starts once every running list has moved its group
+# (their jobs wait, workers free), or this long after the first list asked, whichever comes first.
+DL_BATCH_SYNC_GATHER_SECONDS = env.float("DL_BATCH_SYNC_GATHER_SECONDS", default=600.0)
+# A batch's list whose worker died is queued again by the batch this many times at most (then an Administrator).
+DL_BATCH_RESUME_LOST = env.int("DL_BATCH_RESUME_LOST", default=2)
 
 # E-mail for notifications (a batch waits for sign-off, a batch moved on): sent only when EMAIL_HOST is set;
 # the portal's inbox gets every notification either way.

@@ -10,6 +10,9 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
     WORKER_LOST = "worker_lost", "Worker lost"
     QUEUE_LOST = "queue_lost", "Lost from the queue"
+    # Parked between two steps, its worker freed, until the portal queues it again (a batch's list
+    # waiting for the delta sync its whole wave shares).
+    WAITING = "waiting", "Waiting"
 
 
 # Badge colour per status (templates/includes/badge.html); the word always goes with the colour.
@@ -22,9 +25,10 @@ JOB_STATUS_COLOURS = {
     JobStatus.CANCELLED: "dark",
     JobStatus.WORKER_LOST: "dark",
     JobStatus.QUEUE_LOST: "dark",
+    JobStatus.WAITING: "grey",
 }
 
-ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.WAITING)
 FINISHED_STATUSES = tuple(s for s in JobStatus if s not in ACTIVE_STATUSES)
 # Stopped without finishing: an Administrator may queue them again once nothing runs them any more.
 RESUMABLE_STATUSES = (JobStatus.WORKER_LOST, JobStatus.QUEUE_LOST)

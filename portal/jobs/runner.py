@@ -45,6 +45,13 @@ class JobSuperseded(BaseException):  # noqa: N818 - not an error of the job: a s
     """
 
 
+class JobWaiting(BaseException):  # noqa: N818 - not an error of the job: a pause order
+    """Stop this attempt here and free the worker; the job waits (status Waiting) until the portal
+    queues it again (:func:`portal.jobs.services.do_release_waiting_job`), and the next attempt resumes
+    after the last checkpoint. A BaseException for the reason JobSuperseded is one: no step's
+    ``except Exception`` may take a pause for a failure and roll back."""
+
+
 class JobFailed(Exception):
     """A job's expected way to end in failure: the message is the summary, no traceback is logged."""
 
@@ -392,6 +399,14 @@ def _run_claimed(job: Job) -> str:
             if runner is not None:
                 with runner.shield():
                     runner.error(f"Failed: {error}", data={"traceback": traceback.format_exc()})
+    except JobWaiting as exc:
+        status, runner.summary = JobStatus.WAITING, str(exc)
+        # Parked half-way: a cancel now would find it queued and end it as "not started", stranding what
+        # its first steps did. It runs on to its end or its rollback (the runner checks a cancel requested
+        # before it parks).
+        Job.objects.filter(pk=job.pk, attempts=job.attempts, status__in=RUNNER_OWNED).update(
+            cancellable=False, not_cancellable_reason="it parked half-way, waiting for a step it shares with "
+                                                      "other jobs; it runs on to its end or its rollback")
     except JobSuperseded:
         # Another attempt owns the job now; whatever this one would still write would be a lie.
         logger.warning("job %s: attempt %s stopped, another attempt owns the job", job.pk, job.attempts)
@@ -413,7 +428,7 @@ def _run_claimed(job: Job) -> str:
         }.get(status, "")
     saved = Job.objects.filter(pk=job.pk, attempts=job.attempts, status__in=RUNNER_OWNED).update(
         status=status,
-        finished_at=timezone.now(),
+        finished_at=None if status == JobStatus.WAITING else timezone.now(),
         heartbeat_at=timezone.now(),
         summary=summary[:500],
         result=redact_data(result),

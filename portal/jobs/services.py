@@ -239,5 +239,41 @@ def _resume_job(*, job: Job, user, request=None) -> Job:
     return job
 
 
+def do_release_waiting_job(*, job: Job, why: str, enqueue: bool = True) -> bool:
+    """Queue a Waiting job again (the portal's own decision: what it waited for has happened); its next
+    attempt resumes after its last checkpoint. False when it no longer waits (released already)."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        # Still not cancellable: queued, a cancel would take it for a job that never started.
+        if not Job.objects.filter(pk=job.pk, status=JobStatus.WAITING).update(status=JobStatus.QUEUED, rq_id="",
+                                                                              cancel_requested=False):
+            return False
+        if job.cancel_requested:  # asked in the instant it parked: a worker would never take it otherwise
+            _system_line(job, "The cancel requested as it parked could not stop it half-way: it runs on to its end "
+                              "or its rollback.", LogLevel.WARNING)
+        _system_line(job, f"Queued again: {why}")
+        if enqueue:
+            transaction.on_commit(partial(_enqueue_on_commit, job.pk, job.queue))
+    return True
+
+
+def do_requeue_lost_job(*, job: Job, why: str, enqueue: bool = True) -> bool:
+    """Queue a job whose worker died again without an Administrator: for work already signed off that
+    the portal itself runs (a batch's list). Refused (False) while its runner may be alive, as a resume is;
+    the next attempt resumes after the last checkpoint and fences out the lost one."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.status != JobStatus.WORKER_LOST or runner_alive(job):
+            return False
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED, finished_at=None, cancel_requested=False,
+                                             rq_id="")
+        _system_line(job, f"Queued again after its worker was lost: {why}", LogLevel.WARNING)
+        record(actor=None, action="job.resume", target=f"job:{job.pk}", job=job, detail={"why": why})
+        if enqueue:
+            transaction.on_commit(partial(_enqueue_on_commit, job.pk, job.queue))
+    return True
+
+
 __all__ = ["ACTIVE_STATUSES", "JobActionRefused", "can_cancel", "can_resume", "check_can_cancel", "check_can_resume",
-           "do_cancel_job", "do_detect_lost_jobs", "do_resume_job", "do_start_job", "do_sweep_jobs", "run_job_inline"]
+           "do_cancel_job", "do_detect_lost_jobs", "do_release_waiting_job", "do_requeue_lost_job", "do_resume_job",
+           "do_start_job", "do_sweep_jobs", "run_job_inline"]

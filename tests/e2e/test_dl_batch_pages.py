@@ -5,8 +5,10 @@ in the queue beside single lists, reads what is signed and approves it with a no
 schedules it to start now, and watches it run to Completed on the page (the batch's run job on one worker,
 the list's migration job on the other)."""
 
+import io
 import re
 
+import openpyxl
 import pytest
 
 from migrations_app.choices import BatchStatus
@@ -103,3 +105,17 @@ def test_helpdesk_builds_and_submits_a_batch_and_an_approver_signs_it(page, rq_w
         page.locator("#batch-report-csv").click()
     report = download.value.path().read_text(encoding="utf-8").splitlines()
     assert report[1].startswith(f"{mail},") and ",Migrated," in report[1]
+    with page.expect_download() as download:
+        page.locator("#batch-report-xlsx").click()
+    assert download.value.suggested_filename == f"batch-{batch.pk}-report.xlsx"
+    book = openpyxl.load_workbook(io.BytesIO(download.value.path().read_bytes()))  # the saved file has no suffix
+    [row] = list(book["Lists"].iter_rows(min_row=2, values_only=True))
+    assert row[0] == mail and row[2] == "Migrated" and row[5] == 4, row  # members found in the cloud list
+    assert dict(book["Summary"].iter_rows(values_only=True))["Delta syncs started"] == 2  # the wave's, the end's
+    with page.expect_popup() as popup:
+        page.locator("#batch-summary-print").click()
+    printable = popup.value
+    printable.wait_for_selector("#batch-print-lists")
+    assert mail in printable.locator("#batch-print-lists").inner_text()
+    assert batch.plan_hash in printable.locator("#batch-print-facts").inner_text()
+    screenshot(printable, "e2e-batch-printable-summary")

@@ -4,9 +4,11 @@ ordinary migration job per list, never twice; the page's Schedule button and the
 
 from __future__ import annotations
 
+import io
 import threading
 from datetime import timedelta
 
+import openpyxl
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -180,9 +182,22 @@ def test_the_page_schedules_now_and_reports_each_list_as_csv(client, nested, rol
     csv = client.get(f"/dl/batches/{nested.pk}/report.csv")
     assert csv["Content-Type"].startswith("text/csv")
     lines = csv.content.decode().splitlines()
-    assert lines[0] == "list,wave,result,note,migration,job,job_url,warnings"
+    assert lines[0] == "list,wave,result,note,duration_seconds,members,addresses,warnings,errors,migration,job,job_url"
     assert lines[1].startswith("child@contoso.com,") and ',Running,"\'=HYPERLINK' in lines[1]
-    assert lines[2].startswith("parent@contoso.com,") and ",Waiting," in lines[2]
+    assert lines[2].startswith("parent@contoso.com,") and ",Waiting,," in lines[2]
+    # The same rows as a workbook, and on a printable page for the change record.
+    book = openpyxl.load_workbook(io.BytesIO(client.get(f"/dl/batches/{nested.pk}/report.xlsx").content))
+    rows = list(book["Lists"].iter_rows(values_only=True))
+    assert rows[0][:9] == ("list", "wave", "result", "note", "duration_seconds", "members", "addresses", "warnings",
+                           "errors")
+    assert rows[1][0] == "child@contoso.com" and rows[1][2] == "Running" and rows[1][3] == "'=HYPERLINK(\"x\")"
+    assert rows[2][0] == "parent@contoso.com" and rows[2][5] == 4, "its preflight's member count until it runs"
+    facts = dict(book["Summary"].iter_rows(values_only=True))
+    assert facts["Approved by"] == "approver" and facts["Signed plan hash"] == nested.plan_hash
+    assert facts["Lists running"] == 1 and facts["Lists waiting"] == 1
+    printable = client.get(f"/dl/batches/{nested.pk}/summary/").content.decode()
+    assert "@media print" not in printable and 'class="print-page"' in printable
+    assert nested.plan_hash in printable and printable.count("@contoso.com</td>") == 2
 
 
 @pytest.mark.django_db(transaction=True)  # the run job runs in a thread of its own, as on a worker
@@ -224,4 +239,25 @@ def test_the_run_job_waits_while_paused_and_a_cancel_starts_no_further_list(nest
     parent = batch.lists.get(mail="parent@contoso.com")
     assert batch.status == BatchStatus.CANCELLED and outcome["status"] == JobStatus.WARNINGS
     assert parent.run_state == BatchListRun.NOT_STARTED and "cancelled" in parent.run_note and not parent.migration
+    assert Migration.objects.count() == 1
+
+
+def test_the_window_end_is_honoured_by_the_run_the_running_list_finishing(nested, role_users):
+    from migrations_app.models import MigrationBatch
+
+    end = timezone.now() + timedelta(hours=1)
+    batch = batch_run.do_schedule_batch(batch=nested, user=role_users["Helpdesk"], enqueue=False)
+    MigrationBatch.objects.filter(pk=batch.pk).update(window_end=end)
+    first = batch_run.do_advance_batch(batch=batch, enqueue=False, now=end - timedelta(minutes=1))
+    assert first.start == ["child@contoso.com"]
+    # The window ends while the child runs: it goes on; its parent, whose turn comes after, does not start.
+    assert not batch_run.do_advance_batch(batch=batch, enqueue=False, now=end).finished, "the child still runs"
+    finish(batch, "child@contoso.com")
+    last = batch_run.do_advance_batch(batch=batch, enqueue=False, now=end + timedelta(minutes=5))
+    batch.refresh_from_db()
+    parent = batch.lists.get(mail="parent@contoso.com")
+    assert last.finished and last.start == [] and batch.status == BatchStatus.COMPLETED_WITH_ERRORS
+    assert parent.run_state == BatchListRun.NOT_STARTED and parent.migration is None
+    assert "the window ended at" in parent.run_note
+    assert batch.lists.get(mail="child@contoso.com").run_state == BatchListRun.MIGRATED
     assert Migration.objects.count() == 1

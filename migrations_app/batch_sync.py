@@ -1,0 +1,175 @@
+"""One delta sync per wave of a running batch, instead of one (or two) per list.
+
+A list moved out of the sync scope needs a delta cycle before its cloud twin disappears; a finished
+list needs one to publish its routing contact. In a batch the list's job does not start that cycle:
+
+* after its move it *joins* the batch's open round and parks (:class:`~portal.jobs.runner.JobWaiting`:
+  its worker is free for the next list, so a wave larger than the number of workers still gathers);
+* its final sync is *deferred*: recorded in the open round, the list finishes without waiting.
+
+The batch's run job (:func:`do_release_due_round`, every turn) starts the round's one sync once every
+list job of the batch that could still join has parked (or ``DL_BATCH_SYNC_GATHER_SECONDS`` after the
+first joined), then queues the parked jobs again; they resume after their last checkpoint, find their
+round started and go on. A round holding only deferred requests is started once no list of the batch
+waits or runs any more (the batch's end): the last wave's routing contacts are published too.
+
+Every attempt is fenced as usual: a list joins inside its runner's fenced transaction, under the
+batch's row lock that the run job's turns take as well, and a parked job runs again only through
+:func:`portal.jobs.services.do_release_waiting_job` (a new attempt, a new claim).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from portal.jobs.choices import JobStatus
+from portal.jobs.models import Job
+from portal.jobs.runner import JobRunner, JobWaiting
+from portal.jobs.services import do_release_waiting_job
+
+from .choices import BatchListRun
+from .models import BatchList, BatchSyncRound, Migration, MigrationBatch
+
+Log = Callable[[str, str], None]
+
+
+class SharedSyncFailed(Exception):
+    """The batch's delta sync for this list could not be started: the list rolls back (before its point
+    of no return) rather than wait an hour for a deletion nothing will do."""
+
+
+def _open_round(batch_id: int) -> BatchSyncRound:
+    """The batch's open round, made when there is none (the caller holds the batch's row lock)."""
+    found = BatchSyncRound.objects.filter(batch_id=batch_id, status=BatchSyncRound.Status.OPEN).first()
+    if found is not None:
+        return found
+    number = (BatchSyncRound.objects.filter(batch_id=batch_id).aggregate(n=Max("number"))["n"] or 0) + 1
+    return BatchSyncRound.objects.create(batch_id=batch_id, number=number)
+
+
+class BatchSyncGate:
+    """What a list's migration asks instead of starting a delta sync, when the list runs in a batch."""
+
+    def __init__(self, *, batch_id: int) -> None:
+        self.batch_id = batch_id
+
+    def join(self, *, runner: JobRunner, step: str, why: str) -> None:
+        """Pass when the batch's round this step joined has started its sync; else join the open round
+        and park the job (raises JobWaiting)."""
+        key = f"{runner.job.pk}:{step}"
+        runner.check_cancel(force=True)  # a cancel asked before it parks still rolls the list back
+        with runner.fenced():
+            MigrationBatch.objects.select_for_update().filter(pk=self.batch_id).first()
+            served = next((r for r in BatchSyncRound.objects.filter(batch_id=self.batch_id).exclude(
+                status=BatchSyncRound.Status.OPEN) if key in r.waiting), None)
+            if served is None:
+                current = _open_round(self.batch_id)
+                if key not in current.waiting:
+                    current.waiting = [*current.waiting, key]
+                    current.save(update_fields=["waiting"])
+        if served is not None and served.status == BatchSyncRound.Status.STARTED:
+            runner.info(f"The batch's delta sync {served.number} serves this list ({why}): {served.note}")
+            return
+        if served is not None and served.status == BatchSyncRound.Status.FAILED:
+            raise SharedSyncFailed(f"the batch's delta sync {served.number} could not be started: {served.note}")
+        if served is not None:  # STARTING: released early by hand; the sync is being started now
+            runner.info(f"The batch's delta sync {served.number} is being started ({why}).")
+            return
+        runner.info(f"Waiting for the batch's delta sync {current.number}, shared by every list of this wave "
+                    f"({why}); this job's worker is free meanwhile.")
+        raise JobWaiting(f"Waits for the batch's delta sync {current.number}, started once every list of the "
+                         "wave has moved.")
+
+    def defer(self, *, runner: JobRunner, why: str) -> None:
+        """The final sync of a list: published by the batch's next round, not waited for here."""
+        migration_id = (runner.job.params or {}).get("migration_id")
+        with runner.fenced():
+            MigrationBatch.objects.select_for_update().filter(pk=self.batch_id).first()
+            current = _open_round(self.batch_id)
+            if migration_id not in current.deferred:
+                current.deferred = [*current.deferred, migration_id]
+                current.save(update_fields=["deferred"])
+        runner.info(f"The batch's delta sync {current.number} publishes this ({why}), with the other lists' "
+                    "changes; the list does not wait for it.")
+
+
+def gate_for(migration: Migration) -> BatchSyncGate | None:
+    """The gate of the batch the migration runs in; None for a list migrated on its own."""
+    batch_id = BatchList.objects.filter(migration=migration).values_list("batch_id", flat=True).first()
+    return BatchSyncGate(batch_id=batch_id) if batch_id else None
+
+
+def _blocking_jobs(batch: MigrationBatch, waiting: set[int]) -> list[int]:
+    """Jobs of the batch's lists that run or wait for a worker and have not joined: they may still join."""
+    return list(Job.objects.filter(
+        pk__in=batch.lists.filter(run_state=BatchListRun.RUNNING).values("migration__job"),
+        status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).exclude(pk__in=waiting).values_list("pk", flat=True))
+
+
+def _due(batch: MigrationBatch, current: BatchSyncRound, now: datetime) -> str | None:
+    """Why the round's sync starts now, or None while it should gather more lists."""
+    waiting = {int(key.split(":", 1)[0]) for key in current.waiting}
+    if waiting:
+        # A joined job that has not parked yet is about to: releasing it now would leave it parked for good.
+        if Job.objects.filter(pk__in=waiting, status=JobStatus.RUNNING).exists():
+            return None
+        if not _blocking_jobs(batch, waiting):
+            return f"every running list has moved ({len(waiting)} waiting)"
+        if current.opened_at <= now - timedelta(seconds=settings.DL_BATCH_SYNC_GATHER_SECONDS):
+            return (f"{len(waiting)} list(s) waited {settings.DL_BATCH_SYNC_GATHER_SECONDS:.0f} s; the others "
+                    "join the next sync")
+        return None
+    if current.deferred and not batch.lists.filter(run_state__in=(BatchListRun.PENDING,
+                                                                  BatchListRun.RUNNING)).exists():
+        return "no list of the batch runs or waits any more"
+    return None
+
+
+def do_release_due_round(*, batch: MigrationBatch, start_sync: Callable[[str], None], log: Log | None = None,
+                         now: datetime | None = None, enqueue: bool = True) -> BatchSyncRound | None:
+    """One turn of the batch's shared sync: start the open round's delta sync when it is due and queue
+    its parked lists again. ``start_sync(why)`` starts one delta cycle (it waits for one already running:
+    that one may have begun before the moves). Returns the round it started, if any."""
+    log = log or (lambda level, message: None)
+    now = now or timezone.now()
+    with transaction.atomic():
+        MigrationBatch.objects.select_for_update().filter(pk=batch.pk).first()
+        current = BatchSyncRound.objects.filter(batch=batch, status=BatchSyncRound.Status.OPEN).first()
+        if current is None or (why := _due(batch, current, now)) is None:
+            return None
+        # From here no list joins this round: a later one opens the next (its move may follow our start).
+        BatchSyncRound.objects.filter(pk=current.pk).update(status=BatchSyncRound.Status.STARTING)
+    what = (f"{len(current.waiting)} list(s) moved out of the sync scope"
+            + (f", {len(current.deferred)} list(s) to publish" if current.deferred else ""))
+    try:
+        start_sync(f"batch #{batch.pk}, shared by {what}")
+    except Exception as exc:  # noqa: BLE001 - the waiting lists must hear of it and roll back, not hang
+        note = f"{type(exc).__name__}: {exc}"[:500]
+        BatchSyncRound.objects.filter(pk=current.pk).update(status=BatchSyncRound.Status.FAILED, note=note)
+        log("error", f"Delta sync {current.number} could not be started ({note}); its waiting lists roll back.")
+    else:
+        note = f"delta sync {current.number} started {timezone.now():%H:%M:%S} UTC for {what} ({why})"
+        BatchSyncRound.objects.filter(pk=current.pk).update(status=BatchSyncRound.Status.STARTED,
+                                                            started_at=timezone.now(), note=note[:500])
+        log("info", f"D{note[1:]}.")
+    current.refresh_from_db()
+    outcome = "started" if current.status == BatchSyncRound.Status.STARTED else "refused"
+    for job in Job.objects.filter(pk__in={int(k.split(":", 1)[0]) for k in current.waiting}).order_by("pk"):
+        do_release_waiting_job(job=job, why=f"the batch's delta sync {current.number} was {outcome}.",
+                               enqueue=enqueue)
+    return current
+
+
+def unpublished(batch: MigrationBatch) -> bool:
+    """Lists finished whose final changes wait for a delta sync not started yet."""
+    return any(r.deferred for r in BatchSyncRound.objects.filter(batch=batch, status=BatchSyncRound.Status.OPEN))
+
+
+def sync_rounds(batch: MigrationBatch) -> list[BatchSyncRound]:
+    return list(BatchSyncRound.objects.filter(batch=batch).order_by("number"))

@@ -1,0 +1,157 @@
+"""One delta sync per wave of a batch: the lists that moved their group out of the sync scope park (their
+worker free) and one sync serves them all; the lists' final syncs ride on the next wave's sync or one
+sync at the batch's end. Counted on a sync server stand-in that records each cycle it is asked for."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from migrations_app import batch_run, batch_sync, engine, inplace
+from migrations_app import batch_services as bsvc
+from migrations_app.choices import BatchListRun, BatchStatus, MigrationStatus
+from migrations_app.models import BatchSyncRound
+from portal.jobs.choices import JobStatus
+from portal.jobs.models import Job
+from portal.jobs.services import JobActionRefused, do_cancel_job, run_job_inline
+from tests.unit.test_dl_batches import make_dl, preflighted
+
+pytestmark = pytest.mark.django_db(transaction=True)  # jobs run inline close the connection between them
+
+
+class CountingSync:
+    def __init__(self) -> None:
+        self.cycles = 0
+        self.order: list[str] = []
+
+    def start_sync_cycle(self, *, policy: str) -> None:
+        assert policy == "Delta"
+        self.cycles += 1
+        self.order.append(f"sync {self.cycles}")
+
+    def wait_until_idle(self, **kwargs) -> bool:  # a list's own final sync waits for its cycle
+        return True
+
+
+class MovesOnly(engine.MigrationProcess):
+    """The recreate steps that involve the sync, the others done by nothing (no directory here)."""
+
+    steps = ("move_to_non_sync", "sync_after_move", "disable_original", "final_sync")
+    point_of_no_return = "disable_original"
+
+    def step_move_to_non_sync(self) -> None:
+        self.c.sync.order.append(f"move {self.m.mail}")
+
+    def step_disable_original(self) -> None:
+        pass
+
+
+@pytest.fixture
+def sync(monkeypatch):
+    counting = CountingSync()
+
+    @contextlib.contextmanager
+    def connectors():
+        yield engine.Connectors(directory=None, exchange=None, onprem=None, sync=counting, graph=None, layout=None)
+
+    @contextlib.contextmanager
+    def entra_connect():
+        yield counting
+
+    monkeypatch.setattr(engine, "open_connectors", connectors)
+    monkeypatch.setattr("portal.connectors.registry.entra_connect", entra_connect)
+    monkeypatch.setattr(inplace, "process_for", lambda migration: MovesOnly)
+    return counting
+
+
+def approved_batch(role_users, parents: dict[str, list[str]], *, mails: list[str]):
+    hd = role_users["Helpdesk"]
+    rows = {m: make_dl(m) for m in mails}
+    for parent, kids in parents.items():
+        rows[parent].child_lists = [rows[k].dn for k in kids]
+        rows[parent].save()
+    batch = bsvc.do_create_batch(name="waves", options={"keep_original": True}, user=hd)
+    bsvc.do_add_to_batch(batch=batch, values=[(0, m) for m in mails], user=hd)
+    preflighted(batch, hd)
+    bsvc.do_submit_batch(batch=batch, user=hd)
+    return bsvc.do_approve_batch(batch=batch, user=role_users["Approver"], signed_hash=batch.plan_hash)
+
+
+def test_one_delta_sync_serves_each_wave_and_one_publishes_the_last(role_users, sync, no_enqueue, settings):
+    """Four lists, one of them containing another: two waves. One list at a time (one worker, the
+    command line's inline run): the first wave's three lists all move before its one sync; the second
+    wave's sync also publishes the first wave's routing contacts; one more at the end. 3 syncs, not 8."""
+    settings.DL_BATCH_POLL_SECONDS = 0
+    mails = ["a@contoso.com", "b@contoso.com", "c@contoso.com", "top@contoso.com"]
+    batch = approved_batch(role_users, {"top@contoso.com": ["a@contoso.com"]}, mails=mails)
+    batch = batch_run.do_schedule_batch(batch=batch, user=role_users["Helpdesk"], enqueue=False, inline=True)
+    job = run_job_inline(batch.job)
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.COMPLETED, job.summary
+    assert sync.cycles == 3, sync.order
+    # Every move of a wave precedes the sync that serves it; the parent moves only after it.
+    assert sync.order[:4] == ["move a@contoso.com", "move b@contoso.com", "move c@contoso.com", "sync 1"]
+    assert sync.order[4:] == ["move top@contoso.com", "sync 2", "sync 3"]
+    rounds = list(BatchSyncRound.objects.filter(batch=batch).order_by("number"))
+    assert [(len(r.waiting), len(r.deferred), r.status) for r in rounds] == [
+        (3, 0, "started"), (1, 3, "started"), (0, 1, "started")]
+    items = list(batch.lists.select_related("migration__job"))
+    assert all(i.run_state == BatchListRun.MIGRATED and i.migration.status == MigrationStatus.MIGRATED
+               for i in items)
+    # Each list parked once and ran again as a new attempt (the fencing's claim), never twice at once.
+    assert {i.migration.job.attempts for i in items} == {2}
+    log = " ".join(job.log_lines.values_list("message", flat=True))
+    assert "Delta sync 1 started " in log and "for 3 list(s) moved out of the sync scope" in log
+
+
+def _park(role_users, sync):
+    batch = approved_batch(role_users, {}, mails=["a@contoso.com", "b@contoso.com"])
+    batch = batch_run.do_schedule_batch(batch=batch, user=role_users["Helpdesk"], enqueue=False)
+    batch_run.do_advance_batch(batch=batch, enqueue=False)
+    first = batch.lists.get(mail="a@contoso.com").migration.job
+    return batch, run_job_inline(first)
+
+
+def test_a_parked_list_waits_for_the_others_of_its_wave_then_the_gather_time(role_users, sync, no_enqueue,
+                                                                              settings, client):
+    batch, parked = _park(role_users, sync)
+    assert parked.status == JobStatus.WAITING and parked.finished_at is None and parked.is_active
+    assert "Waits for the batch's delta sync 1" in parked.summary
+    client.force_login(role_users["Helpdesk"])
+    page = client.get(f"/jobs/{parked.pk}/").content.decode()
+    assert 'id="job-waiting"' in page and "Past its point of no return" not in page
+    with pytest.raises(JobActionRefused, match="parked half-way"):
+        do_cancel_job(job=parked, user=role_users["Helpdesk"])
+    start = lambda why: sync.start_sync_cycle(policy="Delta")  # noqa: E731
+    # b's job is queued, not moved yet: the sync would come too early for it.
+    assert batch_sync.do_release_due_round(batch=batch, start_sync=start, enqueue=False) is None
+    later = timezone.now() + timedelta(seconds=settings.DL_BATCH_SYNC_GATHER_SECONDS + 1)
+    started = batch_sync.do_release_due_round(batch=batch, start_sync=start, enqueue=False, now=later)
+    assert started.number == 1 and sync.cycles == 1 and "waited" in started.note
+    parked.refresh_from_db()
+    assert parked.status == JobStatus.QUEUED and not parked.cancellable, "queued half-way: never 'not started'"
+    assert run_job_inline(parked).status == JobStatus.SUCCEEDED
+    assert "resumes after checkpoint 'move_to_non_sync'" in " ".join(parked.log_lines.values_list("message",
+                                                                                                flat=True))
+    # b moves after sync 1 started: it gets a sync of its own (2), never a cycle that predates its move.
+    second = run_job_inline(batch.lists.get(mail="b@contoso.com").migration.job)
+    assert second.status == JobStatus.WAITING and "delta sync 2" in second.summary
+
+
+def test_a_sync_that_cannot_start_rolls_the_waiting_lists_back(role_users, sync, no_enqueue, monkeypatch):
+    rollbacks = []
+    monkeypatch.setattr(MovesOnly, "roll_back", lambda self, **kw: rollbacks.append(kw["reason"]) or self.save(
+        status=MigrationStatus.ROLLED_BACK))
+    batch, parked = _park(role_users, sync)
+    batch.lists.filter(mail="b@contoso.com").update(run_state=BatchListRun.FAILED)
+
+    def refused(why):
+        raise engine.MigrationError("could not start a delta sync after 3 attempts")
+
+    started = batch_sync.do_release_due_round(batch=batch, start_sync=refused, enqueue=False)
+    assert started.status == BatchSyncRound.Status.FAILED
+    job = run_job_inline(Job.objects.get(pk=parked.pk))
+    assert job.status == JobStatus.FAILED and rollbacks and "could not be started" in rollbacks[0]
