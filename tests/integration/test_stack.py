@@ -3,9 +3,11 @@ line"): Redis here, in a var dir and on a port of this test's own, so the run's 
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,57 @@ def test_stack_up_status_and_down_start_and_stop_redis(stack):
     assert not _redis_answers(stack.port)
     # Gone, or a zombie its new parent has not reaped yet (`stack down` waits for exactly that).
     assert not pid_alive(pid)
+
+
+def _wait_for(predicate, *, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def test_ctrl_c_on_stack_run_stops_the_workers_and_the_job_they_run(tmp_path):
+    """`make demo` ends with Ctrl-C: a job running at that moment (RQ forks it a work-horse in a process
+    group of its own) must not keep running after the stack says it stopped."""
+    from redis import Redis
+    from rq import Queue
+
+    port = labs.own_port(labs.STACK_REDIS)
+    assert not _redis_answers(port), f"something already answers on {port}"
+    var = tmp_path / "var"
+    env = {**os.environ, "DIROPS_VAR_DIR": str(var), "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    run = subprocess.Popen([sys.executable, "manage.py", "stack", "run", "redis", "workers", "--workers", "1"],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
+    horse_pid = worker_pid = None
+    try:
+        ready = _wait_for(lambda: (var / "run" / "worker1.pid").exists() and _redis_answers(port), seconds=60,
+                          what="the stack's Redis and worker")
+        assert ready
+        worker_pid = int((var / "run" / "worker1.pid").read_text())
+        pid_file = tmp_path / "horse.pid"
+        Queue("default", connection=Redis.from_url(env["REDIS_URL"])).enqueue(
+            "tests.support.horse.record_pid_and_sleep", str(pid_file), 300, job_timeout=600)
+        horse_pid = int(_wait_for(lambda: pid_file.exists() and pid_file.read_text(), seconds=60,
+                                  what="the job to start"))
+        assert pid_alive(horse_pid)
+
+        run.send_signal(signal.SIGINT)  # Ctrl-C
+        output, _ = run.communicate(timeout=90)
+
+        assert "worker1: stopped" in output, output
+        assert not pid_alive(worker_pid)
+        assert not pid_alive(horse_pid), "the job's work-horse outlived the stack"
+        assert not _redis_answers(port)
+    finally:
+        for pid in (horse_pid, worker_pid):
+            if pid and pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if run.poll() is None:
+            run.kill()
+            run.wait(timeout=10)
+        if _redis_answers(port):
+            subprocess.run([sys.executable, "manage.py", "stack", "down"], cwd=ROOT, env=env, timeout=60)
