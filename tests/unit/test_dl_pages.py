@@ -460,3 +460,8 @@ def test_pages_name_a_migration_by_its_own_number_and_its_job_by_the_jobs(client
     row = listing[listing.index(f'href="/dl/migrations/{migration.pk}/"'):]
     row = row[:row.index("</tr>")]
     assert f">#{migration.pk}</a>" in row and f">job #{job.pk}</a>" in row
+    # The job's raw result stays folded: the migration page presents it.
+    Job.objects.filter(pk=job.pk).update(result={"migration": migration.pk, "status": "migrated"})
+    job_page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert (f'<summary>Result as recorded (<a href="/dl/migrations/{migration.pk}/">Migration #{migration.pk}</a> '
+            "presents it)</summary>") in job_page
