@@ -7,12 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from portal.stack import pid_alive
+from tests.conftest import wait_for
 from tests.support import labs
 
 pytestmark = pytest.mark.integration
@@ -59,16 +59,6 @@ def test_stack_up_status_and_down_start_and_stop_redis(stack):
     assert not pid_alive(pid)
 
 
-def _wait_for(predicate, *, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
 def test_ctrl_c_on_stack_run_stops_the_workers_and_the_job_they_run(tmp_path):
     """`make demo` ends with Ctrl-C: a job running at that moment (RQ forks it a work-horse in a process
     group of its own) must not keep running after the stack says it stopped."""
@@ -84,15 +74,14 @@ def test_ctrl_c_on_stack_run_stops_the_workers_and_the_job_they_run(tmp_path):
                            start_new_session=True)
     horse_pid = worker_pid = None
     try:
-        ready = _wait_for(lambda: (var / "run" / "worker1.pid").exists() and _redis_answers(port), seconds=60,
-                          what="the stack's Redis and worker")
-        assert ready
+        wait_for(lambda: (var / "run" / "worker1.pid").exists() and _redis_answers(port), timeout=60,
+                 message="the stack's Redis and worker")
         worker_pid = int((var / "run" / "worker1.pid").read_text())
         pid_file = tmp_path / "horse.pid"
         Queue("default", connection=Redis.from_url(env["REDIS_URL"])).enqueue(
             "tests.support.horse.record_pid_and_sleep", str(pid_file), 300, job_timeout=600)
-        horse_pid = int(_wait_for(lambda: pid_file.exists() and pid_file.read_text(), seconds=60,
-                                  what="the job to start"))
+        horse_pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), timeout=60,
+                                 message="the job to start"))
         assert pid_alive(horse_pid)
 
         run.send_signal(signal.SIGINT)  # Ctrl-C
