@@ -379,6 +379,18 @@ def stop(service: Service, *, timeout: float = 15.0) -> bool:
     return True
 
 
+def stop_all(services: list[Service]) -> list[str]:
+    """Stop the services, the servers' clients together (two busy workers wait out their jobs' grace at the
+    same time, not one after the other), then Redis and PostgreSQL; returns the names of those stopped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [s for s in services if s.name not in SERVERS]
+    servers = [s for s in services if s.name in SERVERS]
+    with ThreadPoolExecutor(max_workers=max(1, len(clients))) as pool:
+        stopped = [s.name for s, done in zip(clients, pool.map(stop, clients), strict=True) if done]
+    return stopped + [s.name for s in servers if stop(s)]
+
+
 def tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
