@@ -206,7 +206,11 @@ def test_home_cards_with_nothing_to_show_give_a_next_step_or_are_left_out(client
     quiet = _card(page, "dash-quiet")
     assert "Nothing runs, and nothing failed in the last 7 days." in quiet
     assert 'Start with <a href="/dl/">the DL inventory</a>' in quiet
-    run_job_inline(do_start_job(kind="dl_inventory", user=role_users["Administrator"], params={}))
+    # An inventory taken (the home page reads only that it succeeded, and when).
+    from django.utils import timezone
+
+    Job.objects.create(kind="dl_inventory", name="DL inventory", user=role_users["Administrator"],
+                       status=JobStatus.SUCCEEDED, finished_at=timezone.now())
     page = client.get("/").content.decode()
     assert '<a href="/dl/preflight/">Preflight a list</a> before you migrate it' in _card(page, "dash-quiet")
 
