@@ -32,6 +32,11 @@ class _MigrationObjectJob(JobRunner):
         pk = (job.params or {}).get("migration_id")
         return reverse("migrations_app:migration", args=[pk]) if pk else None
 
+    @classmethod
+    def object_label(cls, job: Job) -> str | None:
+        pk = (job.params or {}).get("migration_id")
+        return f"Migration #{pk}" if pk else None
+
 
 class PreflightDistributionListJob(JobRunner):
     kind = svc.KIND_PREFLIGHT
@@ -159,6 +164,11 @@ class PreflightBatchJob(JobRunner):
         pk = (job.params or {}).get("batch_id")
         return reverse("migrations_app:batch", args=[pk]) if pk else None
 
+    @classmethod
+    def object_label(cls, job: Job) -> str | None:
+        pk = (job.params or {}).get("batch_id")
+        return f"Batch #{pk}" if pk else None
+
     def run(self) -> dict[str, Any]:
         batch = MigrationBatch.objects.get(pk=self.job.params["batch_id"])
         self.info(f"Preflight of batch #{batch.pk} '{batch.name}': {batch.lists.count()} list(s).")
@@ -190,6 +200,11 @@ class RunBatchJob(JobRunner):
     def object_url(cls, job: Job) -> str | None:
         pk = (job.params or {}).get("batch_id")
         return reverse("migrations_app:batch", args=[pk]) if pk else None
+
+    @classmethod
+    def object_label(cls, job: Job) -> str | None:
+        pk = (job.params or {}).get("batch_id")
+        return f"Batch #{pk}" if pk else None
 
     def run(self) -> dict[str, Any]:
         self.forbid_cancel("cancel the batch from its page: lists running then finish or roll back")

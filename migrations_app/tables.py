@@ -85,7 +85,7 @@ def _migration_url(record) -> str:
 
 
 class MigrationTable(PortalTable):
-    id = tables.Column(linkify=_migration_url, verbose_name="#", attrs=_PAGE_LINK)
+    id = tables.Column(linkify=_migration_url, verbose_name="Migration", attrs=_PAGE_LINK)
     mail = tables.Column(linkify=_migration_url, verbose_name="List", attrs=_PAGE_LINK)
     group_name = tables.Column(verbose_name="Name", default="—")
     status = tables.TemplateColumn(template_name="migrations_app/_migration_status_cell.html")
@@ -99,4 +99,11 @@ class MigrationTable(PortalTable):
         fields = ("id", "mail", "group_name", "status", "requested_by", "approved_by", "created_at", "job")
         attrs = {"class": "table", "id": "migration-table"}
         empty_text = "No migration matches. Start one with a preflight of a list."
+
+    # A migration and its job are numbered apart: each says which number it is ("#7", "job #12").
+    def render_id(self, value) -> str:
+        return f"#{value}"
+
+    def render_job(self, value) -> str:
+        return f"job #{value.pk}"
 

@@ -6,6 +6,7 @@ was started, nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -41,6 +42,16 @@ class StackError(Exception):
 # backends and helpers from outside would look like a crash to it.
 STOP_OPTIONS: dict[str, dict] = {"postgres": {"stop_signal": signal.SIGINT, "stop_group": False}}
 SERVERS = ("redis", "postgres")
+# An RQ worker takes a first SIGTERM as "finish the job in hand, then exit" and a second as "kill the job
+# (its work-horse) now": a job still running after this long is interrupted, and the portal's sweep shows it
+# as worker lost (resumable) at the next start. Ctrl-C on `make demo` must not wait out a migration.
+WORKER_WARM_STOP_SECONDS = 10.0
+
+
+def stop_options(name: str) -> dict:
+    if name.startswith("worker"):
+        return {"cold_stop_after": WORKER_WARM_STOP_SECONDS}
+    return STOP_OPTIONS.get(name, {})
 
 
 @dataclass
@@ -54,6 +65,8 @@ class Service:
     # Which signal stops it, sent to its whole process group or to its leader alone.
     stop_signal: int = signal.SIGTERM
     stop_group: bool = True
+    # Seconds after which the stop signal is sent a second time (RQ's cold shutdown); None: sent once.
+    cold_stop_after: float | None = None
     # Each `up` runs these (idempotent): before starting it, what it needs on disk; once it is ready,
     # what it must hold before anyone uses it.
     prepare: Callable[[], None] | None = None
@@ -233,7 +246,7 @@ def postgres_service() -> Service:
 
 def worker_service(index: int) -> Service:
     argv = [sys.executable, MANAGE, *WORKER_ARGV[1:], "--name", f"{socket.gethostname()}-w{index}-{os.getpid()}"]
-    return Service(f"worker{index}", argv, ready=lambda: True)
+    return Service(f"worker{index}", argv, ready=lambda: True, **stop_options(f"worker{index}"))
 
 
 def web_service(bind: str) -> Service:
@@ -305,24 +318,77 @@ def start(service: Service, *, env: dict[str, str] | None = None) -> tuple[int, 
     return proc.pid, True
 
 
+def session_members(sid: int) -> list[int]:
+    """The live processes of session `sid`. Every service leads a session of its own (start_new_session), and
+    what it forks stays in it even after moving to a process group of its own, as RQ's work-horse does
+    (setpgrp): signalling the service's group alone would leave such a child running."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # After the command name in parentheses: state, ppid, pgrp, session, ...
+            state, _ppid, _pgrp, session = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:4]
+        except (OSError, ValueError):
+            continue
+        if int(session) == sid and state != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def _signal(service: Service, pid: int, signum: int) -> None:
+    try:
+        if service.stop_group:
+            os.killpg(pid, signum)  # its own session: the whole group (gunicorn's workers too)
+        else:
+            os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_gone(pids: list[int], deadline: float) -> None:
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def stop(service: Service, *, timeout: float = 15.0) -> bool:
     pid = running_pid(service)
     service.pidfile.unlink(missing_ok=True)
     if not pid:
         return False
-    try:
-        if service.stop_group:
-            os.killpg(pid, service.stop_signal)  # its own session: the whole group (gunicorn's workers too)
-        else:
-            os.kill(pid, service.stop_signal)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _signal(service, pid, service.stop_signal)
+    start = time.monotonic()
+    if service.cold_stop_after is not None:
+        _wait_gone([pid], start + service.cold_stop_after)
+        if pid_alive(pid):
+            _signal(service, pid, service.stop_signal)
+    _wait_gone([pid], start + timeout)
     if pid_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    # Whatever it forked and left behind (a work-horse whose worker was killed): stopped the same way.
+    leftovers = [p for p in session_members(pid) if p != pid]
+    for member in leftovers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGTERM)
+    _wait_gone(leftovers, time.monotonic() + 5.0)
+    for member in leftovers:
+        if pid_alive(member):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, signal.SIGKILL)
     return True
+
+
+def stop_all(services: list[Service]) -> list[str]:
+    """Stop the services, the servers' clients together (two busy workers wait out their jobs' grace at the
+    same time, not one after the other), then Redis and PostgreSQL; returns the names of those stopped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [s for s in services if s.name not in SERVERS]
+    servers = [s for s in services if s.name in SERVERS]
+    with ThreadPoolExecutor(max_workers=max(1, len(clients))) as pool:
+        stopped = [s.name for s, done in zip(clients, pool.map(stop, clients), strict=True) if done]
+    return stopped + [s.name for s in servers if stop(s)]
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -349,4 +415,4 @@ def all_pidfile_services() -> list[Service]:
     names = sorted(p.stem for p in RUN_DIR.glob("*.pid")) if RUN_DIR.exists() else []
     # Stop the servers' clients first: Redis and PostgreSQL last, once no worker needs them.
     names.sort(key=lambda n: n in SERVERS)
-    return [Service(name, [], ready=lambda: True, **STOP_OPTIONS.get(name, {})) for name in names]
+    return [Service(name, [], ready=lambda: True, **stop_options(name)) for name in names]

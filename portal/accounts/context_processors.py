@@ -12,6 +12,38 @@ AREAS = [
     ("MFA registration", "diagnostics_app:mfa", "accounts.view_mfa_report"),
     ("Writeback rename", "diagnostics_app:writeback", "accounts.view_writeback_plan"),
 ]
+# One line per area for a first-time visitor (home page tiles, the diagnostics index), and what each
+# permission lets one do there ("you can …"), so a role sees why a button is or is not on a page.
+AREA_SUMMARIES = {
+    "migrations_app:home": "Move synced distribution lists to Exchange Online: inventory, preflight, single "
+                           "migrations and approved batches.",
+    "diagnostics_app:address_repair": "Why a mail or proxyAddresses change does not reach the cloud: scan, "
+                                      "explain, plan and approve fixes.",
+    "diagnostics_app:mfa": "Who can really satisfy MFA, registrations started but never finished, readiness "
+                           "for a policy roll-out.",
+    "diagnostics_app:writeback": "Switch group writeback to cloud display names without deleting groups: "
+                                 "plan, approval, runbook, verification.",
+}
+AREA_ACTIONS = {
+    "diagnostics_app:address_repair": [
+        ("accounts.view_address_repair", "read the findings and the ProxyCalc explainer"),
+        ("diagnostics_app.run_address_scan", "run a scan"),
+        ("diagnostics_app.plan_address_fix", "plan a fix"),
+        ("diagnostics_app.approve_address_fix", "approve or reject someone else's fix"),
+    ],
+    "diagnostics_app:mfa": [
+        ("accounts.view_mfa_report", "read the registration report and the policy readiness"),
+        ("diagnostics_app.run_mfa_snapshot", "take a snapshot"),
+        ("diagnostics_app.request_mfa_wave_groups", "request roll-out wave groups"),
+        ("diagnostics_app.approve_mfa_wave_groups", "approve or reject someone else's wave groups"),
+    ],
+    "diagnostics_app:writeback": [
+        ("accounts.view_writeback_plan", "read the plans and their runbook"),
+        ("diagnostics_app.run_writeback_plan", "make a plan and verify it"),
+        ("diagnostics_app.approve_writeback_plan", "approve or reject someone else's plan"),
+        ("diagnostics_app.confirm_writeback_step", "confirm runbook steps"),
+    ],
+}
 # Areas whose pages are still a placeholder: the navigation says so before anyone clicks.
 NOT_BUILT: set[str] = set()
 TOOLS = [
@@ -35,23 +67,26 @@ def navigation(request):
     return context
 
 
+def nav_items(entries, *, user, path: str = "") -> list[dict]:
+    """The entries `user` may open (deny by default: the permission decides), with what a page shows of them."""
+    out = []
+    for label, url_name, perm in entries:
+        if user.has_perm(perm) and (url_name != "lab:home" or settings.LAB_MODE):
+            url = reverse(url_name)
+            out.append({"label": label, "url": url, "url_name": url_name, "active": path.startswith(url),
+                        "not_built": url_name in NOT_BUILT, "summary": AREA_SUMMARIES.get(url_name, ""),
+                        "actions": [text for needed, text in AREA_ACTIONS.get(url_name, []) if user.has_perm(needed)]})
+    return out
+
+
 def _navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
     path = request.path
-
-    def items(entries):
-        out = []
-        for label, url_name, perm in entries:
-            if user.has_perm(perm) and (url_name != "lab:home" or settings.LAB_MODE):
-                url = reverse(url_name)
-                out.append({"label": label, "url": url, "active": path.startswith(url),
-                            "not_built": url_name in NOT_BUILT})
-        return out
-
     roles = [g.name for g in user.groups.all() if g.name in ROLE_PERMISSIONS]
-    context = {"nav_areas": items(AREAS), "nav_tools": items(TOOLS), "user_roles": roles}
+    context = {"nav_areas": nav_items(AREAS, user=user, path=path), "nav_tools": nav_items(TOOLS, user=user, path=path),
+               "user_roles": roles}
     if user.has_perm("migrations_app.approve_migration"):
         from migrations_app.selectors import pending_approval_count
 

@@ -19,6 +19,7 @@ class PortalPermission(models.Model):
             ("view_writeback_plan", "Read writeback rename plans"),
             ("manage_lab", "Run the rehearsal lab (lab mode only)"),
             ("unlock_sign_in", "See locked-out local sign-ins and unlock them"),
+            ("view_diagnostics", "Open the diagnostics index (the address repair, MFA and writeback areas one holds)"),
         ]
 
 

@@ -41,7 +41,23 @@ def home(request):
     if not has_role(request.user):
         return _no_role(request)
     board = dashboard(user=request.user) if request.user.has_perm("jobs.view_job") else None
+    if board is not None:
+        board["next_step"] = _next_step(request.user, board)
     return render(request, "home.html", {"role_descriptions": ROLE_DESCRIPTIONS, "board": board})
+
+
+def _next_step(user, board: dict) -> dict | None:
+    """What the home page suggests when no job runs or failed: the first thing this role would do next.
+    None when the role starts no job and sees only its own (an Approver): the card is left out."""
+    if user.has_perm("migrations_app.run_preflight"):
+        if board["last_inventory"] is None:
+            return {"before": "Start with ", "link": "the DL inventory", "url": reverse("migrations_app:home"),
+                    "after": ": it lists every synced distribution list and what stands in the way of moving it."}
+        return {"before": "", "link": "Preflight a list", "url": reverse("migrations_app:preflight"),
+                "after": " before you migrate it, or pick one from the inventory."}
+    if not board["mine_only"]:
+        return {"before": "Earlier jobs are in ", "link": "the job list", "url": reverse("jobs:list"), "after": "."}
+    return None
 
 
 def permission_denied(request, exception=None):

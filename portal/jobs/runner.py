@@ -159,6 +159,11 @@ class JobRunner:
         return None
 
     @classmethod
+    def object_label(cls, job: Job) -> str | None:
+        """How the pages name that object ("Migration #7"): its own number, never the job's, which differs."""
+        return None
+
+    @classmethod
     def on_cancelled_before_start(cls, job: Job) -> None:
         """Called (in the cancelling transaction) when a queued job of this kind is cancelled before
         any runner started: a subclass ends the object the job was for."""

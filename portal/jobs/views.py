@@ -48,7 +48,8 @@ def _actions(job: Job, user) -> dict:
     to the object the job acts on."""
     runner_cls = JOB_KINDS.get(job.kind)
     return {"can_cancel": can_cancel(job=job, user=user), "can_resume": can_resume(job=job, user=user),
-            "object_url": runner_cls.object_url(job) if runner_cls else None}
+            "object_url": runner_cls.object_url(job) if runner_cls else None,
+            "object_label": runner_cls.object_label(job) if runner_cls else None}
 
 
 def _job_context(job: Job, user, **extra) -> dict:

@@ -378,7 +378,7 @@ def test_the_migration_page_follows_its_aftercare_jobs_and_lists_its_activity(cl
     assert 'data-state="settled"' in page and "Exchange Online refused the change." in page
     assert "It did not finish" in page
     activity = page[page.index('id="activity"'):]
-    assert f"Change address of a migrated list #{job.pk}" in activity and "job.start.dl_update_address" in activity
+    assert f"Change address of a migrated list job #{job.pk}" in activity and "job.start.dl_update_address" in activity
     # And the job's page leads back to the migration.
     job_page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert f'href="/dl/migrations/{migration.pk}/" id="job-object"' in job_page
@@ -430,3 +430,38 @@ def test_the_migration_page_shows_the_last_lines_of_its_job(client, role_users, 
     recent = page[page.index('id="recent-log"'):]
     assert "step line 11" in recent and "step line 4" in recent and "step line 3" not in recent
     assert 'data-state="running"' in page
+
+
+def test_pages_name_a_migration_by_its_own_number_and_its_job_by_the_jobs(client, role_users, no_enqueue):
+    """A migration and its job are numbered apart (a user read "job 12" for migration 7): every page says
+    which is which."""
+    from migrations_app import services as svc
+
+    admin = role_users["Administrator"]
+    for _ in range(3):  # the job numbers run ahead of the migration numbers, as they do in real use
+        Job.objects.create(kind="test_steps", name="Test steps", user=admin)
+    migration = Migration.objects.create(mail="a@contoso.com", requested_by=role_users["Helpdesk"],
+                                         status=MigrationStatus.MIGRATED)
+    job = svc.do_start_update_address(migration=migration, new_address="b@contoso.com", user=admin)
+    Migration.objects.filter(pk=migration.pk).update(job=job)
+    assert job.pk != migration.pk
+    login(client, admin)
+
+    job_page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert f'<span class="muted">job #{job.pk} · for Migration #{migration.pk}</span></h1>' in job_page
+    assert f'href="/dl/migrations/{migration.pk}/" id="job-object">Migration #{migration.pk}</a>' in job_page
+    assert f"<title>Job #{job.pk} · Migration #{migration.pk}" in job_page
+
+    migration_page = client.get(f"/dl/migrations/{migration.pk}/").content.decode()
+    assert f"migration #{migration.pk}</span></h1>" in migration_page
+    assert f"job #{job.pk} — live log" in migration_page
+
+    listing = client.get("/dl/migrations/").content.decode()
+    row = listing[listing.index(f'href="/dl/migrations/{migration.pk}/"'):]
+    row = row[:row.index("</tr>")]
+    assert f">#{migration.pk}</a>" in row and f">job #{job.pk}</a>" in row
+    # The job's raw result stays folded: the migration page presents it.
+    Job.objects.filter(pk=job.pk).update(result={"migration": migration.pk, "status": "migrated"})
+    job_page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert (f'<summary>Result as recorded (<a href="/dl/migrations/{migration.pk}/">Migration #{migration.pk}</a> '
+            "presents it)</summary>") in job_page

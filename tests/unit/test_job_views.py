@@ -173,24 +173,57 @@ def test_cancel_asks_for_a_confirmation_stating_the_impact(helpdesk_client, no_e
     assert job.status == JobStatus.CANCELLED
 
 
+def _card(page: str, card_id: str) -> str:
+    start = page.index(f'id="{card_id}"')
+    return page[start:page.index("</section>", start)]
+
+
 def test_home_is_a_dashboard_per_role(client, role_users, no_enqueue):
     helpdesk, admin = role_users["Helpdesk"], role_users["Administrator"]
     mine = do_start_job(kind="test_steps", user=helpdesk, params={})
     theirs = run_job_inline(do_start_job(kind="test_steps", user=admin, params={"fail_at": "one"}))
     client.force_login(helpdesk)
     page = client.get("/").content.decode()
-    running = page[page.index('id="dash-running"'):page.index('id="dash-failures"')]
+    running = _card(page, "dash-running")
     assert f"#{mine.pk}" in running and "(yours)" in running
     assert f"#{theirs.pk}" not in page and 'id="dash-approvals"' not in page
-    assert "DL inventory</dt><dd>never taken" in page
+    assert 'id="dash-failures"' not in page, "an empty card is left out"
+    assert 'DL inventory</dt><dd>never taken: <a href="/dl/">run it</a>' in page
     client.force_login(admin)
     page = client.get("/").content.decode()
-    failures = page[page.index('id="dash-failures"'):page.index('id="dash-freshness"')]
+    failures = _card(page, "dash-failures")
     assert f"#{theirs.pk}" in failures and "(yours)" not in failures
     assert 'id="dash-approvals"' in page and "MFA snapshot</dt><dd>never taken" in page
     client.force_login(role_users["Approver"])
     page = client.get("/").content.decode()
-    assert "Nothing waits for your sign-off." in page and 'id="dash-running"' in page
+    assert "Nothing waits for your sign-off." in page
+
+
+def test_home_cards_with_nothing_to_show_give_a_next_step_or_are_left_out(client, role_users, no_enqueue):
+    client.force_login(role_users["Helpdesk"])
+    page = client.get("/").content.decode()
+    assert 'id="dash-running"' not in page and 'id="dash-failures"' not in page
+    quiet = _card(page, "dash-quiet")
+    assert "Nothing runs, and nothing failed in the last 7 days." in quiet
+    assert 'Start with <a href="/dl/">the DL inventory</a>' in quiet
+    # An inventory taken (the home page reads only that it succeeded, and when).
+    from django.utils import timezone
+
+    Job.objects.create(kind="dl_inventory", name="DL inventory", user=role_users["Administrator"],
+                       status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+    page = client.get("/").content.decode()
+    assert '<a href="/dl/preflight/">Preflight a list</a> before you migrate it' in _card(page, "dash-quiet")
+
+    # An Approver starts no job: no jobs card at all; what they cannot start is said, not linked.
+    client.force_login(role_users["Approver"])
+    page = client.get("/").content.decode()
+    assert 'id="dash-quiet"' not in page and 'id="dash-running"' not in page
+    client.force_login(role_users["Auditor"])
+    page = client.get("/").content.decode()
+    assert 'Earlier jobs are in <a href="/jobs/">the job list</a>' in _card(page, "dash-quiet")
+    assert "MFA snapshot</dt><dd>never taken (an Administrator takes it)" in page
+    # Each area tile says what the area is for.
+    assert "Switch group writeback to cloud display names" in page
 
 
 def test_a_finished_jobs_last_poll_clears_the_flash_that_announced_it(helpdesk_client, no_enqueue):

@@ -33,11 +33,9 @@ class Command(BaseCommand):
             if action == "run":
                 self._run(chosen, bind)
             elif action == "down":
-                for service in stack.all_pidfile_services():
-                    if services and not self._named(service.name, services):
-                        continue
-                    if stack.stop(service):
-                        self.stdout.write(f"{service.name}: stopped")
+                named = [s for s in stack.all_pidfile_services() if not services or self._named(s.name, services)]
+                for name in stack.stop_all(named):
+                    self.stdout.write(f"{name}: stopped")
             elif action == "status":
                 state = {s.name: stack.running_pid(s) for s in stack.all_pidfile_services()}
                 if as_json:
@@ -80,6 +78,5 @@ class Command(BaseCommand):
             pass
         finally:
             self.stdout.write("\nStopping…")
-            for service in reversed(services):
-                if stack.stop(service):
-                    self.stdout.write(f"{service.name}: stopped")
+            for name in stack.stop_all(list(reversed(services))):
+                self.stdout.write(f"{name}: stopped")
