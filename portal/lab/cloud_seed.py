@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from portal.lab import layout
 from portal.lab.cloud.store import CloudStore
 from portal.lab.cloud.store.common import iso, utc_now
 from portal.lab.seed import Manifest
@@ -398,6 +399,35 @@ class _Builder:
             made.append({"id": oid, "displayName": display, "kind": kind, "onPremisesGroupType": target,
                          "members": [u["userPrincipalName"] for u in members], "cn": f"Group_{oid}"})
         s["cloud_writeback_groups"] = made
+        s["written_back_group_twins"] = self.written_back_group_twins()
+
+    def written_back_group_twins(self) -> list[dict[str, Any]]:
+        """The cloud groups the AD seed's written-back groups came from (same object ids), so that a lab's
+        writeback plan has groups to rename with the seed's naming cases (DN escaping, a case collision, a
+        name over 64 characters). Left without one, as groups whose cloud twin was deleted: the group marked
+        ``no_cloud_twin``, and the case-collision pair, whose planned names would collide and so block every
+        approval of a plan in the lab (the collision rule is proven on plans of its own). The members are drawn by
+        an rng of their own: the rest of the seed is unchanged."""
+        twins = []
+        for item in self.manifest.scenario("written_back_groups").objects:
+            facts = item.facts
+            if facts.get("case") in ("no_cloud_twin", "case_collision"):
+                continue
+            oid, display, m365 = facts["object_id"], facts["display_name"], facts["kind"] == "m365"
+            mail = facts.get("mail") if m365 else None
+            alias = mail.split("@")[0] if mail else None
+            self.store.create_group(
+                object_id=oid, display_name=display, mail_enabled=bool(mail), security_enabled=not m365,
+                group_types=["Unified"] if m365 else [], mail=mail, mail_nickname=alias,
+                proxy_addresses=[f"SMTP:{mail}", f"smtp:{alias}@{layout.TENANT_DOMAIN}"] if mail else [],
+                extra={"description": "cloud group written back by group writeback v2 (the AD seed's)",
+                       "writebackConfiguration": {"isEnabled": True, "onPremisesGroupType":
+                                                  "universalDistributionGroup" if m365 else "universalSecurityGroup"}},
+            )
+            members = random.Random(oid).sample(self.users, 3)
+            self.store.set_members(group_id=oid, member_ids=[u["id"] for u in members])
+            twins.append({"id": oid, "displayName": display, "case": facts.get("case"), "cn": f"Group_{oid}"})
+        return twins
 
     # ---- cloud-only lists nesting synced lists, and permissions on synced groups
 

@@ -31,7 +31,7 @@ def _confirm(plan, step: str, user):
     return svc.do_confirm_step(plan=plan, user=user, step=step, checks=runbook.run_checks(plan, step))
 
 
-def test_plan_runbook_and_verification_in_the_lab(writeback_lab, make_user):  # noqa: F811
+def test_plan_runbook_and_verification_in_the_lab(writeback_lab, seeded_lab, make_user):  # noqa: F811
     admin, approver = make_user("wb-admin", "Administrator"), make_user("wb-approver", "Approver")
     store, made = writeback_lab.store, writeback_lab.groups
     ou = ad_layout().writeback_ou
@@ -48,7 +48,16 @@ def test_plan_runbook_and_verification_in_the_lab(writeback_lab, make_user):  # 
         expected = wn.display_name_cn(object_id=group["id"], display_name=group["displayName"])
         assert row.planned_dn == wn.writeback_dn(ou, expected.cn) and row.current_dn.startswith("CN=Group_")
     assert planned[made[1]["id"]].truncated and "escaped" in planned[made[0]["id"]].flags
-    assert plan.rows.filter(section=RowSection.NOT_JOINED).exists()  # the seed's groups without a cloud twin
+    # The seed's written-back groups: those with a cloud twin are planned with their naming cases, the others
+    # (a deleted cloud group, the case-collision pair) are listed apart.
+    seed = {o.facts["object_id"]: o.facts for o in seeded_lab.scenario("written_back_groups").objects}
+    sections = {r.object_id: r for r in plan.rows.filter(object_id__in=seed)}
+    for oid, facts in seed.items():
+        twinless = facts["case"] in ("no_cloud_twin", "case_collision")
+        assert sections[oid].section == (RowSection.NOT_JOINED if twinless else RowSection.PLANNED), facts
+    escaping = next(oid for oid, f in seed.items() if f["case"] == "dn_escaping")
+    long_name = next(oid for oid, f in seed.items() if f["case"] == "long_display_name")
+    assert "escaped" in sections[escaping].flags and sections[long_name].truncated
     nesting, nested = planned[made[0]["id"]], planned[made[1]["id"]]
     assert nesting.cloud_sync == CloudSyncVerdict.PREPARE, nesting.cloud_sync_notes
     assert any(n.startswith("1 member group(s) (Wb14 ") for n in nesting.cloud_sync_notes), nesting.cloud_sync_notes
