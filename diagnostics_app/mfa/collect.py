@@ -293,7 +293,7 @@ def _audit_pages(graph: Any, flt: Any) -> Iterable[DirectoryAudit]:
 AUDIT_ACTIVITIES = (
     "User started security info registration", "User registered security info",
     "User registered all required security info", "User changed default security info",
-    "User deleted security info", "User cancelled security info registration",
+    "User deleted security info", "User canceled security info registration",
     "Admin registered security info", "Admin updated security info", "Admin deleted security info",
 )
 
