@@ -33,6 +33,7 @@ DEPARTMENTS = ("Sales", "Finance", "Engineering", "Support", "Operations", "Lega
 STATE_SHARES = {
     "mfa_authenticator_verified": 0.55, "mfa_authenticator_unverified": 0.06, "mfa_sms_only": 0.10,
     "mfa_fido2": 0.05, "mfa_admin_strong": 0.004, "mfa_admin_weak": 0.002, "mfa_none": 0.10,
+    "mfa_reregister_required": 0.002,
 }
 STALE_SHARE = 0.005
 ABLE_STATES = frozenset({"mfa_authenticator_verified", "mfa_sms_only", "mfa_fido2", "mfa_admin_strong"})

@@ -129,7 +129,8 @@ def test_snapshot_classifies_the_seeded_states_and_keeps_bad_input(lab):
               "mfa_authenticator_unverified": {MfaClass.NOT_USABLE},
               "mfa_sms_only": {MfaClass.SMS_VOICE_ONLY}, "mfa_fido2": {MfaClass.PASSWORDLESS},
               "mfa_admin_weak": {MfaClass.ADMIN_NO_STRONG}, "mfa_none": {MfaClass.NOT_REGISTERED},
-              "unregistered": {MfaClass.NOT_REGISTERED}, "mfa_admin_strong": {MfaClass.MFA_CAPABLE}}
+              "unregistered": {MfaClass.NOT_REGISTERED}, "mfa_admin_strong": {MfaClass.MFA_CAPABLE},
+              "mfa_reregister_required": {MfaClass.NOT_REGISTERED}}
     stale = set(manifest["stale"])
     for state, classes in expect.items():
         for uid in states[state]:
@@ -149,7 +150,15 @@ def test_snapshot_classifies_the_seeded_states_and_keeps_bad_input(lab):
     assert odd.verdict.classification == MfaClass.PASSWORDLESS
     # bounded: per-user reads only for the questions, and the job can say how many calls it made
     # ...and for the passes the report lists without saying whether they are usable
-    assert result.methods_read == len(stale) + 1 + 2
+    # an administrator required re-registration after the report was computed: the audit outweighs the report
+    rereg = states["mfa_reregister_required"]
+    assert rereg, "the tenant seeds users an administrator required to register again"
+    for uid in rereg:
+        user = result.users[uid]
+        assert user.question == "report older than the audit" and user.report.is_mfa_capable
+        assert "reregistration_required" in user.verdict.flags and user.verdict.can_satisfy_mfa is False
+        assert any("Admin deleted security info" in r for r in user.verdict.reasons)
+    assert result.methods_read == len(stale) + len(rereg) + 1 + 2
     usable_tap, expired_tap = result.users[bad["tap_usable"]], result.users[bad["tap_expired"]]
     assert usable_tap.question == "temporary access pass" and usable_tap.verdict.can_satisfy_mfa
     assert "tap_only" in usable_tap.verdict.flags
