@@ -94,6 +94,12 @@ def seed_mfa_tenant(store: CloudStore, *, users: int, seed: int = 1, domain: str
                 builder.register(user, state, counters.get(state, 0))
                 counters[state] = counters.get(state, 0) + 1
             by_state[state].append(user["id"])
+        # a small tenant still holds two users an administrator required to register again
+        by_id = {u["id"]: u for u in made}
+        while len(by_state["mfa_reregister_required"]) < 2 and by_state["unregistered"]:
+            uid = by_state["unregistered"].pop()
+            builder.reregister(by_id[uid], builder.now - timedelta(days=rng.randint(2, 20)))
+            by_state["mfa_reregister_required"].append(uid)
         # the report lags: users who registered after the report was computed
         registered = by_state["mfa_authenticator_verified"] + by_state["mfa_sms_only"]
         for uid in rng.sample(registered, max(1, int(users * STALE_SHARE))) if registered else ():
