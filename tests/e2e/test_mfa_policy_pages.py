@@ -95,6 +95,7 @@ def test_policy_view_drill_down_and_readiness_form(page, rq_workers, make_user, 
     nav.click()
     page.wait_for_url("**/dl/approvals/")
     wave_id = request_url.rstrip("/").rsplit("/", 1)[1]
+    screenshot(page, "e2e-approvals-queue-wave-groups")
     page.locator("#wave-approvals-table").get_by_role("link", name=f"Wave groups #{wave_id}").click()
     page.wait_for_url(request_url)
     screenshot(page, "e2e-mfa-wave-groups-from-queue")
