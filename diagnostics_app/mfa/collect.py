@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from portal.connectors.graph import (
     BadRequest,
@@ -46,7 +47,7 @@ from portal.connectors.graph import (
     odata_eq,
     odata_ge,
 )
-from portal.connectors.graph.convert import _audit, _registration, _user
+from portal.connectors.graph.convert import _audit, _member, _registration, _user
 from portal.connectors.graph.together import Listing, listing_url
 
 from . import classify as mc
@@ -243,17 +244,26 @@ def _read_groups(graph: Any, result: CollectResult, options: CollectOptions, say
         say.warning(f"{len(groups):,} groups in the tenant; memberships are read for the first {options.max_groups:,} "
                     "(by name) only. Filters and waves cover those groups.")
     groups.sort(key=lambda g: (g.display_name or "").lower())
+    # every group's transitive members paged side by side: one $batch post per round, not one call per page
+    names = {}
+    listings = []
     for group in groups[:options.max_groups]:
         gid = group.id.lower()
-        result.groups[gid] = group.display_name or gid
-        try:
-            for member in graph.iter_group_transitive_members(group.id, select=("id",)):
-                rec = result.users.get((member.id or "").lower())
-                if rec is not None and member.kind == "user":
-                    rec.groups.append(gid)
-        except NotFound:
-            result.notes.append(f"Group {group.display_name or gid} was deleted during the snapshot.")
-            result.groups.pop(gid, None)
+        result.groups[gid] = names[gid] = group.display_name or gid
+        listings.append(Listing(gid, listing_url(f"groups/{quote(group.id, safe='')}/transitiveMembers",
+                                                 select=("id",), top=_page_size(graph)), _member,
+                                f"read the members of group {names[gid]}"))
+    for page in graph.pages_together(listings) if listings else ():
+        if page.error is not None:
+            if not isinstance(page.error, NotFound):
+                raise page.error
+            result.notes.append(f"Group {names[page.key]} was deleted during the snapshot.")
+            result.groups.pop(page.key, None)
+            continue
+        for member in page.items:
+            rec = result.users.get((member.id or "").lower())
+            if rec is not None and member.kind == "user":
+                rec.groups.append(page.key)
     say.info(f"Group memberships of {len(result.groups):,} group(s) read.")
 
 
