@@ -202,14 +202,6 @@ def migrations_awaiting_approval(*, user) -> QuerySet[Migration]:
             .select_related("requested_by").order_by("created_at"))
 
 
-def pending_approval_count(*, user) -> int:
-    if not user.has_perm("migrations_app.approve_migration"):
-        return 0
-    from .batch_selectors import batches_awaiting_approval
-
-    return migrations_awaiting_approval(user=user).count() + batches_awaiting_approval(user=user).count()
-
-
 def jobs_of_migration(migration: Migration) -> list[Job]:
     """Every job about this migration (the migration itself and what was done to the list after), newest first."""
     return list(Job.objects.filter(params__migration_id=migration.pk).select_related("user").order_by("-created_at"))

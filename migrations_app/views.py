@@ -15,6 +15,7 @@ from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
 from portal.accounts.permissions import requires
+from portal.approvals.queue import approval_queue
 from portal.audit.services import record_download
 from portal.connectors import ad
 from portal.connectors.registry import NotConfigured
@@ -24,7 +25,7 @@ from portal.jobs.selectors import log_lines_before
 
 from . import selectors as sel
 from . import services as svc
-from .batch_selectors import batches_awaiting_approval, editable_batches_of
+from .batch_selectors import editable_batches_of
 from .choices import BackupKind, MigrationMethod, MigrationStatus
 from .filtersets import DistributionListFilterSet, MigrationFilterSet
 from .forms import AddressForm, ApproveForm, PreflightForm, RejectForm, RestoreForm, SettingsForm, option_labels
@@ -263,16 +264,13 @@ def withdraw(request, pk: int):
 @requires("migrations_app.approve_migration")
 @require_GET
 def approvals(request):
-    # One queue for everything an Approver signs: Address repair fixes and writeback rename plans wait here too.
-    from diagnostics_app.addresses.selectors import fixes_awaiting_approval
-    from diagnostics_app.writeback.selectors import awaiting_approval as writeback_awaiting
-
-    plans = (writeback_awaiting().exclude(requested_by=request.user)
-             if request.user.has_perm("diagnostics_app.approve_writeback_plan") else [])
+    # One queue for everything an Approver signs (portal/approvals/queue.py, which the navigation counts too):
+    # DL migrations and batches, Address repair fixes, writeback rename plans and MFA wave groups.
+    queue = approval_queue(user=request.user)
     return render(request, "migrations_app/approvals.html",
-                  {"pending": sel.migrations_awaiting_approval(user=request.user),
-                   "batches": batches_awaiting_approval(user=request.user),
-                   "fixes": fixes_awaiting_approval(user=request.user), "writeback_plans": plans})
+                  {"pending": queue.migrations, "batches": queue.batches, "fixes": queue.address_fixes,
+                   "writeback_plans": queue.writeback_plans, "wave_groups": queue.wave_groups,
+                   "nothing_waits": queue.count() == 0})
 
 
 @requires("migrations_app.change_migrated_dl")

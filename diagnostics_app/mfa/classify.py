@@ -112,6 +112,8 @@ ACTIVITY_KINDS: dict[str, str] = {
     "user registered all required security info": "registered_all",
     "user changed default security info": "changed_default",
     "user deleted security info": "deleted",
+    # Microsoft's spelling is "canceled" (audit activity reference, Authentication Methods); "cancelled" kept
+    "user canceled security info registration": "cancelled",
     "user cancelled security info registration": "cancelled",
     "admin registered security info": "admin_registered",
     "admin updated security info": "admin_updated",
@@ -119,6 +121,16 @@ ACTIVITY_KINDS: dict[str, str] = {
 }
 COMPLETION_KINDS = frozenset({"registered", "registered_all", "changed_default", "admin_registered",
                               "default_method_set"})
+# Re-registration. Entra logs no activity of its own for "Require re-register MFA" (Microsoft's audit activity
+# reference lists none). The action deletes the user's phone numbers, Authenticator apps and software OATH
+# tokens and deactivates hardware OATH tokens (Entra docs, "Manage user authentication methods"): each deletion
+# is the documented "Admin deleted security info" (Authentication Methods service). Before 2023 it reset the
+# user's StrongAuthenticationMethod instead, leaving the methods listed: an "Update user" (Core Directory) whose
+# StrongAuthenticationMethod goes from a list to empty (MicrosoftDocs/azure-docs#86217). Either way the methods
+# of these families registered before it cannot answer MFA until the user registers again.
+REREGISTER_KINDS = frozenset({"admin_deleted", "reregistration_required"})
+REREGISTER_FAMILIES = frozenset({F.PHONE, F.AUTHENTICATOR, F.AUTHENTICATOR_PASSWORDLESS, F.SOFTWARE_OATH,
+                                 F.HARDWARE_OATH})
 MFA_SERVICE = "azure mfa strongauthenticationservice"
 
 
@@ -187,6 +199,11 @@ def event_from_audit(audit: Any, user_id: str | None = None) -> Event | None:
         return Event(id=audit.id, time=audit.activity_time, activity=activity, kind="app_detail", detail=detail,
                      actor=actor, added_devices=added, had_devices=len(before))
     if "StrongAuthenticationMethod" in props:
+        old, new = props["StrongAuthenticationMethod"]
+        if _devices(old) and not _devices(new):
+            return Event(id=audit.id, time=audit.activity_time, activity=activity, kind="reregistration_required",
+                         detail="Default MFA methods reset: the user must register again (Require re-register MFA)",
+                         actor=actor)
         return Event(id=audit.id, time=audit.activity_time, activity=activity, kind="default_method_set",
                      detail="Default MFA method set (the user answered a prompt)", actor=actor)
     return None
@@ -371,6 +388,26 @@ def classify(
             "after it (no 'User registered security info'): the method is listed but cannot answer a prompt.")
         if report is not None and report.is_mfa_capable:
             reasons.append("The registration report says MFA capable; the audit trail contradicts it.")
+    rereg = _reregistration(events, completions)
+    if rereg is not None:
+        if methods is None:  # the report lists what was there when it was last updated
+            lagging = report is not None and (report.last_updated is None or report.last_updated < rereg.time)
+            stale = usable & REREGISTER_FAMILIES if lagging else set()
+        elif rereg.kind == "reregistration_required":  # the older reset left the methods listed
+            stale = {method_family(m.type) for m in methods if method_family(m.type) in REREGISTER_FAMILIES
+                     and (m.created is None or m.created < rereg.time)}
+            stale -= {method_family(m.type) for m in methods if m.created and m.created >= rereg.time}
+        else:  # "Admin deleted security info": what is still listed was not deleted
+            stale = set()
+        usable -= stale
+        what = ("required the user to register MFA again" if rereg.kind == "reregistration_required"
+                else "deleted the user's security info")
+        reasons.append(f"An administrator ({rereg.actor or 'unknown'}) {what} at {_when(rereg.time)} "
+                       f"(audit: {rereg.activity}) and no registration was completed after it"
+                       + (f": {families_label(_order(stale))} registered before it cannot answer MFA until the "
+                          "user registers again." if stale else "."))
+        if stale or not usable:
+            flags.append("reregistration_required")
     usable_t = _order(usable)
     strong = usable & (STRONG_FAMILIES | {F.TAP})
     reported_registered = bool(report and report.is_mfa_registered)
@@ -384,6 +421,10 @@ def classify(
                            + (f" (only {', '.join(_label(f) for f in registered)})." if registered else "."))
         elif pending is not None:
             cls = C.NOT_USABLE
+        elif rereg is not None:
+            cls = C.NOT_REGISTERED
+            reasons.insert(0, "Must register MFA again: no method that can answer a prompt is left since an "
+                              "administrator required re-registration.")
         elif registered and set(registered) & MFA_FAMILIES or reported_registered:
             cls = C.NOT_CAPABLE_POLICY
             reasons.insert(0, "Registered, but no listed method can be used for MFA.")
@@ -421,6 +462,14 @@ def classify(
                        + (f", last updated {_when(report.last_updated)}." if report.last_updated else "."))
     can = cls in CAN_SATISFY or (cls == C.ADMIN_NO_STRONG and bool(usable))
     return Verdict(cls, can, is_admin, usable_t, registered, tuple(reasons), tuple(flags), evidence)
+
+
+def _reregistration(events: Sequence[Event], completions: Sequence[Event]) -> Event | None:
+    """The latest re-registration trace (REREGISTER_KINDS) with no completed registration after it."""
+    last = max((e for e in events if e.kind in REREGISTER_KINDS and e.time), key=lambda e: e.time, default=None)
+    if last is None or any(c.time and c.time > last.time for c in completions):
+        return None
+    return last
 
 
 def report_row(details: Any) -> ReportRow:

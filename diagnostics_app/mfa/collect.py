@@ -3,7 +3,10 @@
 No ORM here: :func:`collect` takes an :class:`~portal.connectors.graph.EntraGraph` (or anything with the
 same methods) and returns plain records; ``services.do_store_snapshot`` writes them.
 
-The reads, in order (each one paged; the number of calls is whatever the pages need):
+The reads, in order (each one paged). Reads 1, 3 and 4 are independent listings paged side by side
+(``EntraGraph.pages_together``): each round one ``$batch`` post carries the next page of every listing
+still open, so their cost is the longest listing's pages (users or report: one per 999 users), not the sum
+of all their pages (the audit alone was most of a large tenant's calls when read listing after listing):
 
 1. ``/users`` (enabled, type, department, licences) -- one page per 999 users;
 2. groups and their transitive members, for the group filter and readiness waves (bounded by
@@ -33,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from portal.connectors.graph import (
     BadRequest,
@@ -43,6 +47,8 @@ from portal.connectors.graph import (
     odata_eq,
     odata_ge,
 )
+from portal.connectors.graph.convert import _audit, _member, _registration, _user
+from portal.connectors.graph.together import Listing, listing_url
 
 from . import classify as mc
 from .collect_policies import PolicyRead, evaluate_users, read_per_user_mfa, read_policies, read_sign_in_evidence
@@ -108,6 +114,8 @@ class CollectResult:
     questions: dict[str, int] = field(default_factory=dict)  # reason -> users
     methods_read: int = 0
     methods_skipped: int = 0
+    report_rows: int = 0
+    audit_events: int = 0
     notes: list[str] = field(default_factory=list)
     policy_read: PolicyRead | None = None
 
@@ -155,26 +163,19 @@ def collect(
     result = CollectResult(started=now, users={}, groups={})
     users = result.users
 
-    # 1. users
-    with _Phase(result, graph, "users") as phase:
+    # 1. users, the registration report and the audit, paged side by side ($batch rounds: one call per round)
+    with _Phase(result, graph, "listings") as phase:
         try:
             expected = graph.count_users()
         except GraphError:
             expected = None
-        say.info("Reading users" + (f" ({expected:,} in the tenant)…" if expected else "…"))
-        for n, user in enumerate(graph.iter_users(select=USER_SELECT), start=1):
-            uid = (user.id or "").lower()
-            if not uid or uid == "none":
-                result.notes.append("A user came back without an id; skipped.")
-                continue
-            users[uid] = UserRecord(mc.UserFacts(
-                id=uid, upn=user.user_principal_name or None, display_name=user.display_name,
-                user_type=user.user_type, enabled=user.account_enabled,
-                department=(user.extra or {}).get("department") or None, licensed=_licensed(user)))
-            if n % 5000 == 0:
-                say.progress(n, expected)
-        phase.items = len(users)
-    say.info(f"{len(users):,} users read in {result.phases['users']['calls']} Graph calls.")
+        say.info("Reading users, the registration report and the audit log together"
+                 + (f" ({expected:,} users in the tenant)…" if expected else "…"))
+        phase.items = _read_listings(graph, result, options, now - timedelta(days=options.audit_days), expected, say)
+    listed = result.phases["listings"]
+    say.info(f"{len(users):,} users; Registration report: {result.report_rows:,} rows; audit log: "
+             f"{result.audit_events:,} MFA-related events in the last {options.audit_days} days; read together in "
+             f"{listed['calls']} Graph calls.")
     no_upn = sum(1 for r in users.values() if not r.facts.upn)
     guests = sum(1 for r in users.values() if (r.facts.user_type or "").lower() == "guest")
     if no_upn:
@@ -194,40 +195,11 @@ def collect(
             result.policy_read = read_policies(graph, result, say)
             phase.items = len(result.policy_read.policies)
 
-    # 3. the registration report
-    with _Phase(result, graph, "report") as phase:
-        try:
-            rows = graph.user_registration_details(top=_page_size(graph))
-            for row in rows:
-                rid = (row.id or "").lower()
-                rec = users.get(rid)
-                if rec is None:
-                    # in the report but not in the user list: deleted (or created) between the two reads
-                    rec = users[rid] = UserRecord(mc.UserFacts(
-                        id=rid, upn=row.user_principal_name or None, display_name=row.user_display_name,
-                        user_type=row.user_type, deleted=True))
-                rec.report = mc.report_row(row)
-                phase.items += 1
-        except LicenceRequired as exc:
-            result.licence_missing = True
-            result.licence_message = (
-                "This tenant has no Microsoft Entra ID P1 or P2 licence, so Graph refuses the authentication "
-                "methods registration report. The snapshot falls back to reading each user's methods, for at "
-                f"most {options.fallback_limit:,} users; the others are marked 'not evaluated'.")
-            say.warning(result.licence_message + f" (Graph said: {exc.server_message or exc})")
     if not result.licence_missing:
-        say.info(f"Registration report: {result.phases['report']['items']:,} rows in "
-                 f"{result.phases['report']['calls']} Graph calls.")
         vanished = sum(1 for r in users.values() if r.facts.deleted)
         if vanished:
             say.warning(f"{vanished} report row(s) name users the user list did not hold (deleted or created "
                         "between the reads): kept and marked.")
-
-    # 4. the audit trail
-    with _Phase(result, graph, "audit") as phase:
-        phase.items = _read_audit(graph, result, now - timedelta(days=options.audit_days), say)
-    say.info(f"Audit log: {result.phases['audit']['items']:,} MFA-related events in the last {options.audit_days} "
-             f"days, {result.phases['audit']['calls']} Graph calls.")
 
     # 4b. report-only evidence from the sign-in logs (only when a policy is not enforcing)
     if result.policy_read is not None and result.policy_read.read and not result.licence_missing:
@@ -272,17 +244,26 @@ def _read_groups(graph: Any, result: CollectResult, options: CollectOptions, say
         say.warning(f"{len(groups):,} groups in the tenant; memberships are read for the first {options.max_groups:,} "
                     "(by name) only. Filters and waves cover those groups.")
     groups.sort(key=lambda g: (g.display_name or "").lower())
+    # every group's transitive members paged side by side: one $batch post per round, not one call per page
+    names = {}
+    listings = []
     for group in groups[:options.max_groups]:
         gid = group.id.lower()
-        result.groups[gid] = group.display_name or gid
-        try:
-            for member in graph.iter_group_transitive_members(group.id, select=("id",)):
-                rec = result.users.get((member.id or "").lower())
-                if rec is not None and member.kind == "user":
-                    rec.groups.append(gid)
-        except NotFound:
-            result.notes.append(f"Group {group.display_name or gid} was deleted during the snapshot.")
-            result.groups.pop(gid, None)
+        result.groups[gid] = names[gid] = group.display_name or gid
+        listings.append(Listing(gid, listing_url(f"groups/{quote(group.id, safe='')}/transitiveMembers",
+                                                 select=("id",), top=_page_size(graph)), _member,
+                                f"read the members of group {names[gid]}"))
+    for page in graph.pages_together(listings) if listings else ():
+        if page.error is not None:
+            if not isinstance(page.error, NotFound):
+                raise page.error
+            result.notes.append(f"Group {names[page.key]} was deleted during the snapshot.")
+            result.groups.pop(page.key, None)
+            continue
+        for member in page.items:
+            rec = result.users.get((member.id or "").lower())
+            if rec is not None and member.kind == "user":
+                rec.groups.append(page.key)
     say.info(f"Group memberships of {len(result.groups):,} group(s) read.")
 
 
@@ -293,39 +274,111 @@ def _audit_pages(graph: Any, flt: Any) -> Iterable[DirectoryAudit]:
 AUDIT_ACTIVITIES = (
     "User started security info registration", "User registered security info",
     "User registered all required security info", "User changed default security info",
-    "User deleted security info", "User cancelled security info registration",
+    "User deleted security info", "User canceled security info registration",
     "Admin registered security info", "Admin updated security info", "Admin deleted security info",
 )
 
 
-def _read_audit(graph: Any, result: CollectResult, since: datetime, say: Reporter) -> int:
+def _audit_filters(since: datetime) -> dict[str, Any]:
     """One filtered listing per activity (``activityDisplayName eq``: what Graph and the lab index), then
     the MFA service's "Update user" events (app details stamped)."""
     window = odata_ge("activityDateTime", since)
-    filters = [window & odata_eq("activityDisplayName", name) for name in AUDIT_ACTIVITIES]
-    app_updates = window & odata_eq("activityDisplayName", "Update user") & odata_eq(
+    filters: dict[str, Any] = {name: window & odata_eq("activityDisplayName", name) for name in AUDIT_ACTIVITIES}
+    filters[APP_UPDATES] = window & odata_eq("activityDisplayName", "Update user") & odata_eq(
         "initiatedBy/app/displayName", MFA_SERVICE_NAME)
+    return filters
+
+
+APP_UPDATES = "Update user (MFA service)"
+
+
+def _listings(graph: Any, since: datetime) -> list[Listing]:
+    top = _page_size(graph)
+    out = [Listing("users", listing_url("users", select=USER_SELECT, top=top), _user, "list users"),
+           Listing("report", listing_url("reports/authenticationMethods/userRegistrationDetails", top=top),
+                   _registration, "read the userRegistrationDetails report")]
+    out += [Listing(f"audit:{name}", listing_url("auditLogs/directoryAudits", filter=flt, top=top), _audit,
+                    "read the directory audit log") for name, flt in _audit_filters(since).items()]
+    return out
+
+
+def _read_listings(graph: Any, result: CollectResult, options: CollectOptions, since: datetime,
+                   expected: int | None, say: Reporter) -> int:
+    """Users, report rows and audit events arrive interleaved; rows and events are matched to users once
+    every user is listed (a row for a user the list did not hold is a user deleted between the reads)."""
+    users = result.users
+    rows: list[Any] = []
+    events: dict[str, list[mc.Event]] = {}
     seen: set[str] = set()
-    found = 0
-    for flt in (*filters, app_updates):
-        try:
-            pages = _audit_pages(graph, flt)
-        except BadRequest:
-            # a tenant that refuses the initiator filter: read the activity alone and sort the actor here
-            pages = (a for a in _audit_pages(graph, window & odata_eq("activityDisplayName", "Update user"))
-                     if (a.initiated_by_app or "").lower() == MFA_SERVICE_NAME.lower())
-        for audit in pages:
-            if audit.id in seen:
-                continue
-            seen.add(audit.id)
-            for uid in mc.event_user_ids(audit):
-                event = mc.event_from_audit(audit, uid)
-                rec = result.users.get(uid)
-                if event is None or rec is None:
-                    continue
-                rec.events.append(event)
-                found += 1
-    return found
+    retry_app_updates = False
+    for page in graph.pages_together(_listings(graph, since)):
+        if page.error is not None:
+            if page.key == "report" and isinstance(page.error, LicenceRequired):
+                result.licence_missing = True
+                result.licence_message = (
+                    "This tenant has no Microsoft Entra ID P1 or P2 licence, so Graph refuses the authentication "
+                    "methods registration report. The snapshot falls back to reading each user's methods, for at "
+                    f"most {options.fallback_limit:,} users; the others are marked 'not evaluated'.")
+                say.warning(result.licence_message + f" (Graph said: {page.error.server_message or page.error})")
+            elif page.key == f"audit:{APP_UPDATES}" and isinstance(page.error, BadRequest):
+                retry_app_updates = True  # a tenant that refuses the initiator filter
+            else:
+                raise page.error
+            continue
+        if page.key == "users":
+            before = len(users)
+            for user in page.items:
+                _add_user(result, user)
+            if len(users) // 5000 > before // 5000:
+                say.progress(len(users), expected)
+        elif page.key == "report":
+            rows.extend(page.items)
+        else:
+            _add_events(page.items, seen, events)
+    if retry_app_updates:
+        # read the activity alone and sort the actor here
+        app_updates = (a for a in _audit_pages(graph, odata_ge("activityDateTime", since)
+                                               & odata_eq("activityDisplayName", "Update user"))
+                       if (a.initiated_by_app or "").lower() == MFA_SERVICE_NAME.lower())
+        _add_events(app_updates, seen, events)
+    for row in rows:
+        rid = (row.id or "").lower()
+        rec = users.get(rid)
+        if rec is None:
+            # in the report but not in the user list: deleted (or created) between the two reads
+            rec = users[rid] = UserRecord(mc.UserFacts(
+                id=rid, upn=row.user_principal_name or None, display_name=row.user_display_name,
+                user_type=row.user_type, deleted=True))
+        rec.report = mc.report_row(row)
+    result.report_rows = len(rows)
+    for uid, found in events.items():
+        rec = users.get(uid)
+        if rec is not None:
+            rec.events.extend(found)
+            result.audit_events += len(found)
+    return len(users) + len(rows) + result.audit_events
+
+
+def _add_user(result: CollectResult, user: Any) -> None:
+    uid = (user.id or "").lower()
+    if not uid or uid == "none":
+        result.notes.append("A user came back without an id; skipped.")
+        return
+    result.users[uid] = UserRecord(mc.UserFacts(
+        id=uid, upn=user.user_principal_name or None, display_name=user.display_name,
+        user_type=user.user_type, enabled=user.account_enabled,
+        department=(user.extra or {}).get("department") or None, licensed=_licensed(user)))
+
+
+def _add_events(audits: Iterable[DirectoryAudit], seen: set[str], events: dict[str, list[mc.Event]]) -> None:
+    for audit in audits:
+        if audit.id in seen:
+            continue
+        seen.add(audit.id)
+        for uid in mc.event_user_ids(audit):
+            event = mc.event_from_audit(audit, uid)
+            if event is not None:
+                events.setdefault(uid, []).append(event)
 
 
 def _questions(result: CollectResult, options: CollectOptions) -> list[str]:

@@ -112,7 +112,8 @@ def read_policies(graph: Any, result: Any, say: Any) -> PolicyRead:
                 if gid in {str(g).lower() for k in ("includeGroups", "excludeGroups")
                            for g in detail["users"].get(k) or ()}:
                     detail["problems"].append(text)
-    known = set(result.users)
+    # a user known only from a report row was deleted between the reads: not in the directory
+    known = {uid for uid, rec in result.users.items() if not rec.facts.deleted}
     for detail in read.details:
         for key in ("includeUsers", "excludeUsers"):
             for uid in detail["users"].get(key) or ():

@@ -88,17 +88,12 @@ def _navigation(request):
     context = {"nav_areas": nav_items(AREAS, user=user, path=path), "nav_tools": nav_items(TOOLS, user=user, path=path),
                "user_roles": roles}
     if user.has_perm("migrations_app.approve_migration"):
-        from migrations_app.selectors import pending_approval_count
+        from portal.approvals.queue import approval_queue
 
+        # the count of the very lists the Pending approvals page shows (portal/approvals/queue.py)
         url = reverse("migrations_app:approvals")
-        from diagnostics_app.addresses.selectors import fixes_awaiting_approval
-
-        count = pending_approval_count(user=user) + fixes_awaiting_approval(user=user).count()
-        if user.has_perm("diagnostics_app.approve_writeback_plan"):
-            from diagnostics_app.writeback.selectors import awaiting_approval
-
-            count += awaiting_approval().exclude(requested_by=user).count()  # listed on the same page
-        context["nav_approvals"] = {"url": url, "count": count, "active": path.startswith(url)}
+        context["nav_approvals"] = {"url": url, "count": approval_queue(user=user).count(),
+                                    "active": path.startswith(url)}
     if user.has_perm("accounts.view_dl_migration"):
         from migrations_app.batch_selectors import unread_notifications
 

@@ -49,12 +49,12 @@ ROUTE_ALL_CONNECTOR = "Route all mail via on-premises (disabled)"
 
 MFA_STATES = (
     "mfa_none", "mfa_sms_only", "mfa_authenticator_verified", "mfa_authenticator_unverified", "mfa_fido2",
-    "mfa_admin_strong", "mfa_admin_weak",
+    "mfa_admin_strong", "mfa_admin_weak", "mfa_reregister_required",
 )
 # users per state; the rest of the synced users stay unregistered without being named
 STATE_SIZES = {
     "mfa_none": 4, "mfa_sms_only": 4, "mfa_authenticator_verified": 4, "mfa_authenticator_unverified": 4,
-    "mfa_fido2": 3, "mfa_admin_strong": 2, "mfa_admin_weak": 2,
+    "mfa_fido2": 3, "mfa_admin_strong": 2, "mfa_admin_weak": 2, "mfa_reregister_required": 2,
 }
 ADMIN_ROLES = ("Global Administrator", "Exchange Administrator", "User Administrator", "Helpdesk Administrator")
 
@@ -287,7 +287,31 @@ class _Builder:
             self.registration_events(user, when, "Email", completed=True)
             self.row(user, is_admin=True, sspr=True, methods=["email"])
             ref["role"] = ADMIN_ROLES[(index + 1) % len(ADMIN_ROLES)]
+        elif state == "mfa_reregister_required":
+            self.reregister(user, when)
         return ref
+
+    def reregister(self, user: dict[str, Any], when: datetime) -> None:
+        """Registered the Authenticator, then an administrator pressed "Require re-register MFA" a day later:
+        Entra deletes the app (and any phone or software OATH token), which the audit logs as "Admin deleted
+        security info" (Entra has no activity of its own for the action); the report row, computed before
+        the deletion, still lists the app as registered and capable."""
+        method_id = self.authenticator(user, when, verified=True)
+        self.registration_events(user, when, "Authenticator App with Notification and Code", completed=True)
+        reset = when + timedelta(days=1)
+        self.store.delete_auth_method(user_id=user["id"], method_id=method_id)
+        domain = user["userPrincipalName"].rsplit("@", 1)[-1]
+        admin = {"id": "5f0c3a52-8a4e-4c1d-9a57-2b1c9f1e7a01", "displayName": "Authentication Administrator",
+                 "userPrincipalName": f"authadmin@{domain}", "ipAddress": "203.0.113.20"}
+        self.store.add_audit_event(
+            activity_display_name="Admin deleted security info", category="UserManagement", result="success",
+            result_reason="Admin deleted Authenticator App with Notification and Code", activity_date_time=reset,
+            logged_by_service="Authentication Methods", operation_type="Delete",
+            initiated_by={"app": None, "user": admin}, target_resources=[self.target(user)],
+            event_id=f"Directory_{self.new_id()}")
+        self.row(user, is_admin=False, mfa_registered=True, mfa_capable=True, sspr=True,
+                 methods=["microsoftAuthenticatorPush", "softwareOneTimePasscode"], preferred="push",
+                 system_preferred=["Push"], updated=reset - timedelta(hours=2))
 
     def password(self, user: dict[str, Any]) -> None:
         self.store.add_auth_method(user_id=user["id"], method_type="password", method_id=PASSWORD_METHOD_ID,
@@ -354,7 +378,7 @@ class _Builder:
 
     def row(self, user: dict[str, Any], *, is_admin: bool, mfa_registered: bool = False, mfa_capable: bool = False,
             sspr: bool = False, passwordless: bool = False, methods: Sequence[str] = (), preferred: str = "none",
-            system_preferred: Sequence[str] = ()) -> None:
+            system_preferred: Sequence[str] = (), updated: datetime | None = None) -> None:
         self.store.upsert_registration_details(user_id=user["id"], properties={
             "userPrincipalName": user["userPrincipalName"], "userDisplayName": user.get("displayName"),
             "userType": "member", "isAdmin": is_admin, "isMfaRegistered": mfa_registered,
@@ -362,7 +386,7 @@ class _Builder:
             "isSsprEnabled": True, "isSsprCapable": sspr, "methodsRegistered": list(methods),
             "userPreferredMethodForSecondaryAuthentication": preferred,
             "systemPreferredAuthenticationMethods": list(system_preferred),
-            "lastUpdatedDateTime": iso(self.now - timedelta(hours=self.rng.randint(1, 20))),
+            "lastUpdatedDateTime": iso(updated or self.now - timedelta(hours=self.rng.randint(1, 20))),
         })
 
     # ---- cloud-only groups for group writeback

@@ -33,6 +33,7 @@ DEPARTMENTS = ("Sales", "Finance", "Engineering", "Support", "Operations", "Lega
 STATE_SHARES = {
     "mfa_authenticator_verified": 0.55, "mfa_authenticator_unverified": 0.06, "mfa_sms_only": 0.10,
     "mfa_fido2": 0.05, "mfa_admin_strong": 0.004, "mfa_admin_weak": 0.002, "mfa_none": 0.10,
+    "mfa_reregister_required": 0.002,
 }
 STALE_SHARE = 0.005
 ABLE_STATES = frozenset({"mfa_authenticator_verified", "mfa_sms_only", "mfa_fido2", "mfa_admin_strong"})
@@ -93,6 +94,12 @@ def seed_mfa_tenant(store: CloudStore, *, users: int, seed: int = 1, domain: str
                 builder.register(user, state, counters.get(state, 0))
                 counters[state] = counters.get(state, 0) + 1
             by_state[state].append(user["id"])
+        # a small tenant still holds two users an administrator required to register again
+        by_id = {u["id"]: u for u in made}
+        while len(by_state["mfa_reregister_required"]) < 2 and by_state["unregistered"]:
+            uid = by_state["unregistered"].pop()
+            builder.reregister(by_id[uid], builder.now - timedelta(days=rng.randint(2, 20)))
+            by_state["mfa_reregister_required"].append(uid)
         # the report lags: users who registered after the report was computed
         registered = by_state["mfa_authenticator_verified"] + by_state["mfa_sms_only"]
         for uid in rng.sample(registered, max(1, int(users * STALE_SHARE))) if registered else ():

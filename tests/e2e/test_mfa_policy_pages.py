@@ -1,7 +1,8 @@
 """An Administrator takes an MFA snapshot from the button, opens Conditional access, drills into a policy and
 one of its users, then asks the readiness of the report-only policy and of a hypothetical one from the form;
 then splits the roll-out readiness into waves and requests a security group per wave, which an Approver
-approves (the job writes the groups in the lab; the test deletes them afterwards)."""
+finds in the navigation's Pending approvals queue and approves (the job writes the groups in the lab; the test
+deletes them afterwards)."""
 
 import re
 
@@ -88,7 +89,16 @@ def test_policy_view_drill_down_and_readiness_form(page, rq_workers, make_user, 
     request.addfinalizer(delete_groups)
     page.context.clear_cookies()
     login(page, "approver")
-    page.goto(request_url)
+    # the Approver finds it where every sign-off waits: the navigation's count, then the queue
+    nav = page.locator("#nav-approvals")
+    assert re.fullmatch(r"Pending approvals [1-9]\d*", nav.inner_text()), nav.inner_text()
+    nav.click()
+    page.wait_for_url("**/dl/approvals/")
+    wave_id = request_url.rstrip("/").rsplit("/", 1)[1]
+    screenshot(page, "e2e-approvals-queue-wave-groups")
+    page.locator("#wave-approvals-table").get_by_role("link", name=f"Wave groups #{wave_id}").click()
+    page.wait_for_url(request_url)
+    screenshot(page, "e2e-mfa-wave-groups-from-queue")
     page.get_by_label("I have read the plan and every check, and approve exactly this").check()
     page.get_by_role("button", name="Approve and write the groups").click()
     page.wait_for_selector("text=the job writing the groups is queued")

@@ -129,7 +129,8 @@ def test_snapshot_classifies_the_seeded_states_and_keeps_bad_input(lab):
               "mfa_authenticator_unverified": {MfaClass.NOT_USABLE},
               "mfa_sms_only": {MfaClass.SMS_VOICE_ONLY}, "mfa_fido2": {MfaClass.PASSWORDLESS},
               "mfa_admin_weak": {MfaClass.ADMIN_NO_STRONG}, "mfa_none": {MfaClass.NOT_REGISTERED},
-              "unregistered": {MfaClass.NOT_REGISTERED}, "mfa_admin_strong": {MfaClass.MFA_CAPABLE}}
+              "unregistered": {MfaClass.NOT_REGISTERED}, "mfa_admin_strong": {MfaClass.MFA_CAPABLE},
+              "mfa_reregister_required": {MfaClass.NOT_REGISTERED}}
     stale = set(manifest["stale"])
     for state, classes in expect.items():
         for uid in states[state]:
@@ -149,7 +150,15 @@ def test_snapshot_classifies_the_seeded_states_and_keeps_bad_input(lab):
     assert odd.verdict.classification == MfaClass.PASSWORDLESS
     # bounded: per-user reads only for the questions, and the job can say how many calls it made
     # ...and for the passes the report lists without saying whether they are usable
-    assert result.methods_read == len(stale) + 1 + 2
+    # an administrator required re-registration after the report was computed: the audit outweighs the report
+    rereg = states["mfa_reregister_required"]
+    assert rereg, "the tenant seeds users an administrator required to register again"
+    for uid in rereg:
+        user = result.users[uid]
+        assert user.question == "report older than the audit" and user.report.is_mfa_capable
+        assert "reregistration_required" in user.verdict.flags and user.verdict.can_satisfy_mfa is False
+        assert any("Admin deleted security info" in r for r in user.verdict.reasons)
+    assert result.methods_read == len(stale) + len(rereg) + 1 + 2
     usable_tap, expired_tap = result.users[bad["tap_usable"]], result.users[bad["tap_expired"]]
     assert usable_tap.question == "temporary access pass" and usable_tap.verdict.can_satisfy_mfa
     assert "tap_only" in usable_tap.verdict.flags
@@ -157,7 +166,8 @@ def test_snapshot_classifies_the_seeded_states_and_keeps_bad_input(lab):
     assert result.users[bad["office_phone"]].verdict.classification == MfaClass.SMS_VOICE_ONLY
     phases = result.phases
     assert phases["methods"]["calls"] == 1  # one $batch post
-    assert phases["report"]["calls"] == 1 and phases["users"]["calls"] == 2  # $count + one page
+    # $count, then one round: users, report and the ten audit listings, one page each, in one $batch post
+    assert phases["listings"]["calls"] == 2 and result.report_rows > 0 and result.audit_events > 0
     assert result.graph_calls["requests"] == sum(p["calls"] for p in phases.values())
     assert any("Graph calls" in m for _, m in recorder.lines)
 
@@ -203,8 +213,9 @@ def test_real_paging_over_a_larger_tenant(tmp_path):
         with lab.graph(page_size=500) as client:
             result = collect(client, now=_now(), options=CollectOptions(read_groups=False))
         assert len(result.users) == 2_502  # plus the field notes' pair
-        assert result.phases["users"]["calls"] == 1 + 6 and result.phases["report"]["calls"] == 6
-        assert result.phases["audit"]["items"] > 2_500
+        # users and report are 6 pages of 500 each, the audit listings fewer: 6 rounds, one $batch post each
+        assert result.phases["listings"]["calls"] == 1 + 6 and result.report_rows == 2_502
+        assert result.audit_events > 2_500
         counts = result.counts()
         assert counts[MfaClass.NOT_USABLE] >= manifest["counts"]["mfa_authenticator_unverified"]
     finally:

@@ -106,9 +106,9 @@ def test_bad_input_is_kept_and_marked():
     assert mc.method_family("somethingNew") == mc.F.UNKNOWN and mc.report_family("") == mc.F.UNKNOWN
 
 
-def _audit(activity, target_id, props=(), app=None, reason=""):
+def _audit(activity, target_id, props=(), app=None, reason="", user=None):
     target = SimpleNamespace(id=target_id, type="User", modified_properties=props)
-    return SimpleNamespace(id="e1", activity=activity, activity_time=T0, result_reason=reason, initiated_by_upn=None,
+    return SimpleNamespace(id="e1", activity=activity, activity_time=T0, result_reason=reason, initiated_by_upn=user,
                            initiated_by_app=app, initiated_by_user_id=None, targets=(target,))
 
 
@@ -130,3 +130,56 @@ def test_audit_events_become_evidence_as_the_field_notes_show_them():
     assert registered.kind == "registered" and "Authenticator" in registered.detail
     assert mc.event_from_audit(_audit("Update user", "x", props=(("displayName", "a", "b"),)), "x") is None
     assert mc.event_from_audit(_audit("Add member to group", "x")) is None
+
+
+# ------------------------------------------------------------------ re-registration required by an admin
+
+
+def _method(kind, created, mid=None):
+    return mc.Method(id=mid or f"{kind}-{created}", type=kind, created=created)
+
+
+def test_a_reset_of_the_default_methods_is_re_registration_not_a_default_set():
+    reset = mc.event_from_audit(_audit("Update user", "x", props=(
+        ("StrongAuthenticationMethod", '[{"MethodType":6,"Default":true}]', "[]"),), user="admin@contoso.com"), "x")
+    assert reset.kind == "reregistration_required" and reset.actor == "admin@contoso.com"
+    assert mc.event_from_audit(_audit("Admin deleted security info", "x")).kind == "admin_deleted"
+    # Microsoft spells the cancelled registration "canceled"; the collector asks for that name
+    assert mc.event_from_audit(_audit("User canceled security info registration", "x")).kind == "cancelled"
+    from diagnostics_app.mfa.collect import AUDIT_ACTIVITIES
+    assert "User canceled security info registration" in AUDIT_ACTIVITIES
+
+
+def test_methods_registered_before_a_required_re_registration_cannot_answer_until_the_user_registers_again():
+    reset = mc.Event(id="r", time=T0 + timedelta(days=2), activity="Update user", kind="reregistration_required",
+                     actor="admin@contoso.com")
+    before = [_method("microsoftAuthenticator", T0), _method("phone", T0), _method("fido2", T0)]
+    # the older reset left the methods listed: Authenticator and phone set aside, the FIDO2 key still answers
+    v = mc.classify(USER, report(PUSH), (*VERIFIED_TRAIL, reset), before)
+    assert v.classification == C.PASSWORDLESS and v.usable == (mc.F.FIDO2,)
+    assert "reregistration_required" in v.flags
+    assert any("registered before it cannot answer MFA until the user registers again" in r for r in v.reasons)
+    # nothing else: the user must register again
+    v = mc.classify(USER, report(PUSH), (*VERIFIED_TRAIL, reset), before[:2])
+    assert v.classification == C.NOT_REGISTERED and v.can_satisfy_mfa is False
+    assert v.reasons[0].startswith("Must register MFA again")
+    # registering again (a completed registration after it) makes the new method count
+    again = ev("registered", T0 + timedelta(days=3))
+    v = mc.classify(USER, report(PUSH), (*VERIFIED_TRAIL, reset, again),
+                    [*before[:2], _method("microsoftAuthenticator", T0 + timedelta(days=3), "new")])
+    assert v.classification == C.MFA_CAPABLE and "reregistration_required" not in v.flags
+
+
+def test_admin_deleted_security_info_outweighs_a_report_that_predates_it():
+    deleted = mc.Event(id="d", time=T0 + timedelta(days=2), activity="Admin deleted security info",
+                       kind="admin_deleted", actor="admin@contoso.com")
+    stale = report(PUSH, updated=T0 + timedelta(days=1))
+    v = mc.classify(USER, stale, (*VERIFIED_TRAIL, deleted))
+    assert v.classification == C.NOT_REGISTERED and "reregistration_required" in v.flags
+    assert any("Admin deleted security info" in r for r in v.reasons)
+    # a report updated after the deletion lists what is left: it counts
+    v = mc.classify(USER, report(PUSH, updated=T0 + timedelta(days=3)), (*VERIFIED_TRAIL, deleted))
+    assert v.classification == C.MFA_CAPABLE
+    # methods read now: what is still listed was not deleted
+    v = mc.classify(USER, stale, (*VERIFIED_TRAIL, deleted), [_method("microsoftAuthenticator", T0)])
+    assert v.classification == C.MFA_CAPABLE and "reregistration_required" not in v.flags

@@ -304,3 +304,27 @@ def test_headline_numbers_reconcile_with_the_readiness_page(client, role_users, 
     share = f"{tenant.interrupted_pct}%"
     assert share in report and f"({share}) of {tenant.targeted} enabled" in ready
     assert f"of {tenant.targeted} enabled account" in report
+
+
+def test_the_user_page_says_an_administrator_required_re_registration_and_how_entra_logs_it(client, role_users, db):
+    result = make_result()
+    facts = mc.UserFacts(id="id-rereg", upn="reg@contoso.com", display_name="reg", user_type="Member",
+                         enabled=True, department="Legal", licensed=True)
+    deleted = mc.Event(id="del", time=T0 - timedelta(days=1), activity="Admin deleted security info",
+                       kind="admin_deleted", detail="Admin deleted Authenticator App with Notification and Code",
+                       actor="authadmin@contoso.com")
+    report = mc.ReportRow(is_admin=False, is_mfa_registered=True, is_mfa_capable=True, is_passwordless_capable=False,
+                          methods_registered=PUSH, last_updated=T0 - timedelta(days=2))
+    rec = UserRecord(facts=facts, report=report, events=[deleted], groups=[])
+    rec.methods = []  # read after the report: only the password is left
+    rec.verdict = mc.classify(facts, report, rec.events, rec.methods)
+    result.users[facts.id] = rec
+    snapshot = do_store_snapshot(result)
+    client.force_login(role_users["Auditor"])
+    row = snapshot.rows.get(upn="reg@contoso.com")
+    assert row.classification == MfaClass.NOT_REGISTERED
+    page = client.get(f"/diagnostics/mfa/users/{row.pk}/").content.decode()
+    assert 'id="reregistration-note"' in page and "Must register MFA again" in page
+    assert "logs no audit activity of its own" in page and "by authadmin@contoso.com" in page
+    ann = snapshot.rows.get(upn="ann@contoso.com")
+    assert 'id="reregistration-note"' not in client.get(f"/diagnostics/mfa/users/{ann.pk}/").content.decode()

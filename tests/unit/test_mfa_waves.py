@@ -201,3 +201,29 @@ def test_an_expired_approval_a_changed_hash_or_a_rejection_writes_nothing(client
     client.post(f"{other.get_absolute_url()}reject/", {"reason": "wait for the pilot"})
     other.refresh_from_db()
     assert other.status == WaveGroupsStatus.REJECTED and other.job_id is None and graph.writes == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wave_requests_wait_in_the_approvers_queue_and_its_navigation_count(client, role_users, snapshot, graph,
+                                                                            no_enqueue):
+    import re
+
+    admin, approver = role_users["Administrator"], role_users["Approver"]
+    req = request_waves(client, admin, snapshot)
+    # the requester's own request is not theirs to sign: not in their queue, not in their count
+    html = client.get("/dl/approvals/").content.decode()
+    assert "wave-approvals-table" not in html and "Nothing waits for your sign-off" in html
+    assert re.search(r'id="nav-approvals"[^>]*>Pending approvals \(0\)', html)
+    client.force_login(approver)
+    html = client.get("/dl/approvals/").content.decode()
+    assert 'id="wave-approvals-table"' in html and "Nothing waits" not in html
+    link = f'href="{req.get_absolute_url()}"'
+    assert link in html and f"Wave groups #{req.pk}" in html
+    assert re.search(r'id="nav-approvals"[^>]*>Pending approvals <span[^>]*>1</span>', html)
+    # the Approver opens it from the queue and signs; it leaves the queue and the count
+    assert approve(client, approver, req).status_code == 200
+    req.refresh_from_db()
+    assert req.status == WaveGroupsStatus.APPROVED
+    html = client.get("/dl/approvals/").content.decode()
+    assert "wave-approvals-table" not in html and "Nothing waits for your sign-off" in html
+    assert re.search(r'id="nav-approvals"[^>]*>Pending approvals \(0\)', html)

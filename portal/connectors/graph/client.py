@@ -48,6 +48,7 @@ from .group_writes import GroupWritesMixin
 from .policies import PolicyReadsMixin
 from .query import ODataFilter, _filter_text, _select
 from .settings import GraphSettings
+from .together import PagingTogetherMixin
 from .transport import (
     _ERROR_MAP,
     GraphCallStats,
@@ -74,7 +75,7 @@ from .types import (
 T = TypeVar("T")
 
 
-class EntraGraph(PolicyReadsMixin, GroupWritesMixin):
+class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
     """Microsoft Graph for one tenant, as a synchronous API. See the package docstring.
 
     Use as a context manager (or call :meth:`close`) so that its loop thread and connections end.

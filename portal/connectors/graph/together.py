@@ -1,0 +1,122 @@
+"""Several independent listings paged side by side through ``$batch``.
+
+Each round, one ``$batch`` post carries the next page request of every listing still open (20 per post,
+Graph's limit), and each listing follows its own ``@odata.nextLink``. Read one after the other, the users,
+the registration report and the audit of a 100,000-user tenant are one call per page each; read together, a
+round of up to 20 pages is one call. A throttled item (429/503/504) is asked again in the next round after
+its ``Retry-After``; any other error ends that listing alone, reported with the page it stopped on.
+
+A mixin of :class:`.client.EntraGraph` (it uses the connector's ``_post_json``, settings and stats).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from .errors import GraphError, _retry_after, error_for_status
+from .query import ODataFilter, _filter_text, _select
+
+BATCH_LIMIT = 20  # requests in one $batch post (Graph's documented maximum)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One paged collection: a key the caller chose, its first URL relative to the version root, and how
+    each item becomes a connector type."""
+
+    key: str
+    url: str
+    convert: Callable[[Mapping[str, Any]], Any]
+    what: str = ""
+
+
+@dataclass
+class ListingPage:
+    key: str
+    items: list[Any] = field(default_factory=list)
+    error: GraphError | None = None
+
+
+def listing_url(path: str, *, select: Iterable[str] | None = None, filter: ODataFilter | str | None = None,  # noqa: A002
+                top: int | None = None) -> str:
+    """``/path?$select=…&$filter=…&$top=…`` with the values percent-encoded as the SDK's builders do."""
+    parts = []
+    fields = _select(select)
+    if fields:
+        parts.append("$select=" + quote(",".join(fields), safe=","))
+    text = _filter_text(filter)
+    if text:
+        parts.append("$filter=" + quote(text, safe=""))
+    if top:
+        parts.append(f"$top={int(top)}")
+    return "/" + path.lstrip("/") + ("?" + "&".join(parts) if parts else "")
+
+
+class PagingTogetherMixin:
+    _post_json: Any
+    settings: Any
+    stats: Any
+
+    def pages_together(self, listings: Sequence[Listing]) -> Iterator[ListingPage]:
+        """Yield every page of every listing as it arrives (listings interleave; pages of one listing come
+        in order). A listing that fails yields one page with ``error`` set and no more."""
+        from .client import _relative_url
+
+        base = self.settings.base
+        by_key = {listing.key: listing for listing in listings}
+        if len(by_key) != len(listings):
+            raise ValueError("listing keys must be unique")
+        open_urls = {listing.key: listing.url for listing in listings}
+        attempts: dict[str, int] = {}
+        while open_urls:
+            wait = 0.0
+            keys = list(open_urls)
+            for start in range(0, len(keys), BATCH_LIMIT):
+                chunk = keys[start:start + BATCH_LIMIT]
+                body = {"requests": [{"id": str(n), "method": "GET", "url": open_urls[key]}
+                                     for n, key in enumerate(chunk)]}
+                self.stats.batch_items += len(chunk)
+                answer = self._post_json(f"read {len(chunk)} page(s) of {len(keys)} listing(s)", f"{base}/$batch",
+                                         json.dumps(body).encode())
+                got = {str(item.get("id")): item for item in answer.get("responses") or () if isinstance(item, dict)}
+                for n, key in enumerate(chunk):
+                    item = got.get(str(n)) or {}
+                    status, headers, doc = int(item.get("status") or 0), item.get("headers") or {}, item.get("body")
+                    if isinstance(doc, str):
+                        with contextlib.suppress(ValueError):
+                            doc = json.loads(base64.b64decode(doc))
+                    listing = by_key[key]
+                    if 200 <= status < 300 and isinstance(doc, dict):
+                        attempts.pop(key, None)
+                        next_link = doc.get("@odata.nextLink")
+                        if next_link:
+                            open_urls[key] = _relative_url(str(next_link), base)
+                        else:
+                            del open_urls[key]
+                        yield ListingPage(key, [listing.convert(d) for d in doc.get("value") or ()])
+                        continue
+                    after = _retry_after(headers)
+                    tries = attempts.get(key, 0)
+                    if status in (429, 503, 504) and tries < self.settings.batch_item_retries and (
+                            after is None or after <= self.settings.max_retry_wait):
+                        attempts[key] = tries + 1
+                        wait = max(wait, after if after is not None else self.settings.retry_delay * 2 ** tries)
+                        continue
+                    error = doc.get("error") if isinstance(doc, dict) else None
+                    error = error if isinstance(error, dict) else {}
+                    inner = error.get("innerError") or {}
+                    del open_urls[key]
+                    yield ListingPage(key, error=error_for_status(
+                        listing.what or f"read {key}", status or None, code=error.get("code"),
+                        message=error.get("message") or ("the batch returned no response for this listing"
+                                                         if not item else None),
+                        request_id=inner.get("request-id"), retry_after=after))
+            if wait and open_urls:
+                time.sleep(min(wait, self.settings.max_retry_wait))
