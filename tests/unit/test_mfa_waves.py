@@ -227,3 +227,17 @@ def test_wave_requests_wait_in_the_approvers_queue_and_its_navigation_count(clie
     html = client.get("/dl/approvals/").content.decode()
     assert "wave-approvals-table" not in html and "Nothing waits for your sign-off" in html
     assert re.search(r'id="nav-approvals"[^>]*>Pending approvals \(0\)', html)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_link_of_the_wave_page_opens_for_the_approver_who_signs_it(client, role_users, snapshot, graph):
+    """An Approver does not read the MFA report: the page's crumb led them to a 403 (readiness)."""
+    import re
+
+    req = request_waves(client, role_users["Administrator"], snapshot)
+    client.force_login(role_users["Approver"])
+    page = client.get(req.get_absolute_url()).content.decode()
+    crumbs = page[page.index('class="crumbs"'):page.index("</p>", page.index('class="crumbs"'))]
+    links = re.findall(r'href="(/[^"]*)"', crumbs)
+    assert links == ["/dl/approvals/"]
+    assert all(client.get(link.replace("&amp;", "&")).status_code == 200 for link in links)
