@@ -46,7 +46,7 @@ def _proxies(r: random.Random, alias: str, n: int):
             "x500:/o=MicrosoftOnline/ou=External/cn=Recipients/cn=abc", f"smtp:{alias}@{INITIAL}",
             f"smtp:{alias}@unverified.org", "smtp:" + r.choice(SHARED), "SMTP:" + r.choice(SHARED),
             f"SMTP:{alias}@{DOMAIN}", f"smtp:{alias}\x02@{DOMAIN}", f"smtp:{alias}@contoso.local", b"\xc3\x28",
-            f"X.400:c=US;p=(x)", f"MS:CONTOSO/{alias}", f"smtp:{alias}@contoso.mail.onmicrosoft.com",
+            "X.400:c=US;p=(x)", f"MS:CONTOSO/{alias}", f"smtp:{alias}@contoso.mail.onmicrosoft.com",
             f"SMTP:{alias}@x.y", "smtp:", f"smtp:{alias}..z@{DOMAIN}", "SMTP:" + "p" * 260 + f"@{DOMAIN}"]
     kind = r.random()
     if kind < 0.25:

@@ -21,7 +21,6 @@ GOLDEN = Path(__file__).parent / "data" / "address_golden.json"
 
 def run(config_name: str) -> tuple[list[dict], list]:
     from diagnostics_app.addresses.rules import evaluate
-
     from tests.unit.address_dataset import CONFIGS, dataset
 
     entries, tenant, errors = dataset()

@@ -16,7 +16,7 @@ on its own; ``certificateUserIds``. IdFix's per-attribute duplicates (``mailNick
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .types import Action, Category, CloudObject, Entry, ErrorType, Finding, Fix, Rule, Severity
 from .values import Unreadable, printable
@@ -27,8 +27,7 @@ ADDRESS = "smtp"
 _SEVERE = {ADDRESS, "certificateUserIds"}
 
 
-@dataclass(frozen=True, slots=True)
-class _Holder:
+class _Holder(NamedTuple):  # one per value in scope: a tuple is the cheapest to build and to keep
     owner: str  # the DN, or "cloud:<objectId>"
     object_class: str
     attribute: str
