@@ -36,10 +36,12 @@ def proxy_address_cases(entry: Entry) -> list[Finding]:
     if not addresses:
         return []
     mail = next(iter(_readable(entry, "mail")), None)
-    shown = ", ".join(addresses)
     primaries = [a for a in addresses if a.startswith("SMTP:")]
     smtp = [a for a in addresses if a[:5].lower() == "smtp:"]
     found: list[Finding] = []
+    if len(primaries) == 1 and (not mail or mail.lower() == primaries[0][5:].lower()):
+        return found  # one primary, equal to mail: the usual case, where none of the cases below applies
+    shown = ", ".join(addresses)
     if not smtp:
         if mail:
             found.append(_finding(

@@ -386,8 +386,9 @@ _MAIL_RECIPIENT_ATTRIBUTES = ("msExchRecipientTypeDetails", "homeMDB", "msExchRe
 def _beyond(entry: Entry, readable: dict[str, str], verified_domains: Iterable[str] | None) -> list[Finding]:
     found: list[Finding] = []
     recipient = any(entry.has(a) for a in _MAIL_RECIPIENT_ATTRIBUTES) or entry.has("proxyAddresses")
-    primary = next((v[5:] for v in entry.values("proxyAddresses") if v.startswith("SMTP:")), None)
-    if recipient and entry.object_class in ("user", "group", "contact"):
+    if recipient and entry.object_class in ("user", "group", "contact") and not (
+            entry.has("mail") and entry.has("mailNickname")):  # else nothing below needs the primary
+        primary = next((v[5:] for v in entry.values("proxyAddresses") if v.startswith("SMTP:")), None)
         if not entry.has("mail"):
             found.append(_finding(
                 entry, "mail", "", ErrorType.BLANK, primary, True, action=Action.EDIT if primary else Action.NONE,
@@ -420,8 +421,7 @@ def _beyond(entry: Entry, readable: dict[str, str], verified_domains: Iterable[s
                             "predicted."))
     if upn is not None and verified_domains is not None and "@" in upn:
         suffix = upn.rpartition("@")[2].lower()
-        verified = {d.lower() for d in verified_domains}
-        if suffix not in verified:
+        if not any(suffix == d.lower() for d in verified_domains):
             found.append(Finding(
                 dn=entry.dn, object_class=entry.object_class, attribute="userPrincipalName", value=printable(upn),
                 rule=Rule.IDFIX, severity=Severity.WARNING, beyond_idfix=True,
