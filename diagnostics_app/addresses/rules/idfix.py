@@ -166,12 +166,17 @@ def rfc2822(value: str, *, extra_tlds: Iterable[str] = ()) -> tuple[ErrorType, s
     return _rfc2822(value, tuple(extra_tlds))
 
 
-# The UPN is checked twice (its chain, then the Entra ID limits) and an address is often in mail, UPN and
-# proxyAddresses alike: the cache answers the repeats. Bounded, so a scan's memory stays flat.
-@functools.lru_cache(maxsize=4096)
 def _rfc2822(value: str, extra_tlds: tuple[str, ...]) -> tuple[ErrorType, str]:
-    smtp = _is_smtp(value)
-    check = value[value.index(":") + 1:] if smtp else value
+    if _is_smtp(value):  # the prefix is "smtp:" in any case: checked without it, given back in front
+        errors, check = _address(value[5:], extra_tlds)
+        return errors, value[:5] + check
+    return _address(value, extra_tlds)
+
+
+# One address is usually mail, UPN and the primary SMTP proxy address of its object, and the UPN is checked
+# twice (its chain, then the Entra ID limits): the cache answers the repeats. Bounded: a scan's memory stays flat.
+@functools.lru_cache(maxsize=4096)
+def _address(check: str, extra_tlds: tuple[str, ...]) -> tuple[ErrorType, str]:
     errors = ErrorType.NONE
     if "." in check:
         tld = check.lower()[check.rfind("."):]
@@ -180,7 +185,7 @@ def _rfc2822(value: str, extra_tlds: tuple[str, ...]) -> tuple[ErrorType, str]:
     if RFC2822.fullmatch(check):
         # A whole valid address also passes the domain-part and local-part searches below and holds one @:
         # only the top-level domain can be wrong, and there is nothing to correct.
-        return errors, value
+        return errors, check
     if not DOMAIN_PART.search(check):
         errors |= ErrorType.DOMAIN_PART
         if "@" in check:
@@ -193,8 +198,6 @@ def _rfc2822(value: str, extra_tlds: tuple[str, ...]) -> tuple[ErrorType, str]:
             check = (_NOT_LOCAL.sub("", check[:at]) + check[at:]).replace(".@", "@")
     if not RFC2822.fullmatch(check):
         errors |= ErrorType.FORMAT
-    if smtp:
-        check = value[:value.index(":") + 1].strip() + check
     return errors, check
 
 
@@ -410,7 +413,7 @@ def _beyond(entry: Entry, readable: dict[str, str], verified_domains: Iterable[s
             explanation="A mail contact without targetAddress: mail to it cannot be routed."
                         + (f" Proposed: SMTP:{mail}." if mail else "")))
     upn = readable.get("userPrincipalName")
-    if upn is not None and not INVALID_UPN.search(upn) and not rfc2822(upn)[0] and len(upn) <= 113:
+    if upn is not None and not INVALID_UPN.search(upn) and not _rfc2822(upn, ())[0] and len(upn) <= 113:
         problem = _entra_upn_problem(upn)
         if problem is not None:
             errors, why = problem
