@@ -132,8 +132,10 @@ def predict(entry: Entry, cloud: CloudObject | None, *, verified_domains: Iterab
 
 def may_show_upn_secondary(entry: Entry, verified: frozenset[str], initial_domain: str) -> bool:
     """False when :func:`upn_and_cloud_primary` cannot raise UPN_SECONDARY, whatever ProxyCalc computes: no UPN
-    in the cloud (not a user, or none readable), or the cloud UPN already among the on-premises SMTP addresses.
-    ``verified``: the lower-cased verified domains and the initial domain (ProxyCalc's cloud UPN rule)."""
+    in the cloud (not a user, or none readable); the cloud UPN already among the on-premises SMTP addresses; or
+    no proxyAddresses and no mail other than the cloud UPN (the primary is then the UPN, or ProxyCalc refused the
+    UPN as an address too, or it is the MOERA and the UPN is no address). ``verified``: the lower-cased verified
+    domains and the initial domain (ProxyCalc's cloud UPN rule)."""
     if entry.object_class != "user":
         return False
     upn = next(iter(_readable(entry, "userPrincipalName")), None)
@@ -141,7 +143,11 @@ def may_show_upn_secondary(entry: Entry, verified: frozenset[str], initial_domai
         return False
     local, _, domain = upn.rpartition("@")
     cloud_upn = (upn if domain.lower() in verified else f"{local}@{initial_domain}").lower()
-    return not any(a[:5].lower() == "smtp:" and a[5:].lower() == cloud_upn for a in _readable(entry, "proxyAddresses"))
+    addresses = _readable(entry, "proxyAddresses")
+    if not addresses:
+        mail = next(iter(_readable(entry, "mail")), None)
+        return bool(mail) and mail.lower() != cloud_upn
+    return not any(a[:5].lower() == "smtp:" and a[5:].lower() == cloud_upn for a in addresses)
 
 
 def upn_and_cloud_primary(entry: Entry, cloud: CloudObject | None, calc: proxycalc.ProxyCalcResult,

@@ -156,7 +156,7 @@ def control_characters(entry: Entry, value: str) -> _Step | None:
 def colon_in_suffix(entry: Entry, value: str) -> _Step | None:
     """FixProxyTargetAddressRule: no ':' after the type prefix."""
     position = value.find(":")
-    if position > 0 and ":" in value[position + 1:]:
+    if position > 0 and value.find(":", position + 1) > 0:
         return _Step(ErrorType.CHARACTER, value[:position] + ":" + value[position + 1:].replace(":", ""))
     return None
 
@@ -278,13 +278,14 @@ def check_entry(entry: Entry, *, extra_tlds: Iterable[str] = (),
                 verified_domains: Iterable[str] | None = None) -> list[Finding]:
     """IdFix's findings for one object that is not skipped (duplicates aside: see :mod:`.duplicates`)."""
     tlds = tuple(extra_tlds) + tuple(d.rpartition(".")[2] for d in verified_domains or ())
-    chains = _chains(tlds)
     found: list[Finding] = []
     single: dict[str, str | None] = {}
     readable: dict[str, str] = {}
+    texts: list[str] = []
     for attribute, key in _ATTRIBUTE_KEYS:
         values = entry.attributes.get(key, ())
         single[attribute] = values[0] if values else None
+        texts.extend(values)
         for value in values:
             if isinstance(value, Unreadable):
                 found.append(Finding(
@@ -294,6 +295,8 @@ def check_entry(entry: Entry, *, extra_tlds: Iterable[str] = (),
                                 "cannot read it. Correct it in AD."))
         if values and not isinstance(values[0], Unreadable):
             readable[attribute] = values[0]
+    # One search over the object instead of one per value: most objects hold no control character at all.
+    chains = _chains(tlds, control=bool(_CONTROL_OR_SURROGATE.search(" ".join(texts))))
 
     def run(attribute: str, rules: tuple[StepRule, ...]) -> None:
         value = readable.get(attribute)
@@ -337,11 +340,13 @@ _ATTRIBUTE_KEYS = tuple((a, a.lower()) for a in ATTRIBUTES)
 
 
 @functools.lru_cache(maxsize=16)
-def _chains(tlds: tuple[str, ...]) -> dict[str, tuple[StepRule, ...]]:
-    """Each attribute's chain, control characters first. Built once per set of TLDs (a scan has one), not once
-    per object: the rules are closures over their limits and expressions only."""
+def _chains(tlds: tuple[str, ...], *, control: bool) -> dict[str, tuple[StepRule, ...]]:
+    """Each attribute's chain, control characters first (left out when the object holds none: the rule would
+    pass every value). Built once per set of TLDs (a scan has one), not once per object: the rules are closures
+    over their limits and expressions only."""
+    first = (control_characters,) if control else ()
     smtp_address = (characters(INVALID_PROXY_SMTP), address(extra_tlds=tlds))
-    proxy = (control_characters, max_length(256), colon_in_suffix)
+    proxy = (*first, max_length(256), colon_in_suffix)
     chains = {
         "displayName": (max_length(255), characters(EDGE_SPACE, beyond=True)),
         "givenName": (max_length(63),),
@@ -355,7 +360,7 @@ def _chains(tlds: tuple[str, ...]) -> dict[str, tuple[StepRule, ...]]:
         "userPrincipalName": (max_length(113), characters(INVALID_UPN), address(extra_tlds=tlds)),
     }
     return {
-        **{name: (control_characters, *rules) for name, rules in chains.items()},
+        **{name: (*first, *rules) for name, rules in chains.items()},
         "proxyAddresses/smtp": (*proxy, *smtp_address),
         "proxyAddresses/x400": (*proxy, characters(INVALID_X400)),
         "proxyAddresses/x500": (*proxy, characters(INVALID_X500)),
