@@ -12,7 +12,7 @@ from portal.addressing import proxycalc
 from .types import Action, CloudObject, Entry, Finding, Fix, Rule, Severity
 from .values import Unreadable, printable
 
-__all__ = ["predict", "proxy_address_cases", "upn_and_cloud_primary"]
+__all__ = ["may_show_upn_secondary", "predict", "proxy_address_cases", "upn_and_cloud_primary"]
 
 # msExchRecipientTypeDetails of a remote (Exchange Online) mailbox: regular, room, equipment, shared.
 _REMOTE_MAILBOX_TYPES = {0x80000000, 0x200000000, 0x400000000, 0x800000000}
@@ -36,10 +36,12 @@ def proxy_address_cases(entry: Entry) -> list[Finding]:
     if not addresses:
         return []
     mail = next(iter(_readable(entry, "mail")), None)
-    shown = ", ".join(addresses)
     primaries = [a for a in addresses if a.startswith("SMTP:")]
     smtp = [a for a in addresses if a[:5].lower() == "smtp:"]
     found: list[Finding] = []
+    if len(primaries) == 1 and (not mail or mail.lower() == primaries[0][5:].lower()):
+        return found  # one primary, equal to mail: the usual case, where none of the cases below applies
+    shown = ", ".join(addresses)
     if not smtp:
         if mail:
             found.append(_finding(
@@ -126,6 +128,26 @@ def predict(entry: Entry, cloud: CloudObject | None, *, verified_domains: Iterab
                                         proxy_addresses=cloud.proxy_addresses) if cloud is not None else None
     return proxycalc.calculate(source=source, verified_domains=verified_domains, initial_domain=initial_domain,
                                in_use_by_others=in_use_by_others, previous=previous)
+
+
+def may_show_upn_secondary(entry: Entry, verified: frozenset[str], initial_domain: str) -> bool:
+    """False when :func:`upn_and_cloud_primary` cannot raise UPN_SECONDARY, whatever ProxyCalc computes: no UPN
+    in the cloud (not a user, or none readable); the cloud UPN already among the on-premises SMTP addresses; or
+    no proxyAddresses and no mail other than the cloud UPN (the primary is then the UPN, or ProxyCalc refused the
+    UPN as an address too, or it is the MOERA and the UPN is no address). ``verified``: the lower-cased verified
+    domains and the initial domain (ProxyCalc's cloud UPN rule)."""
+    if entry.object_class != "user":
+        return False
+    upn = next(iter(_readable(entry, "userPrincipalName")), None)
+    if not upn:
+        return False
+    local, _, domain = upn.rpartition("@")
+    cloud_upn = (upn if domain.lower() in verified else f"{local}@{initial_domain}").lower()
+    addresses = _readable(entry, "proxyAddresses")
+    if not addresses:
+        mail = next(iter(_readable(entry, "mail")), None)
+        return bool(mail) and mail.lower() != cloud_upn
+    return not any(a[:5].lower() == "smtp:" and a[5:].lower() == cloud_upn for a in addresses)
 
 
 def upn_and_cloud_primary(entry: Entry, cloud: CloudObject | None, calc: proxycalc.ProxyCalcResult,

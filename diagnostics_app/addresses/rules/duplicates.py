@@ -16,7 +16,7 @@ on its own; ``certificateUserIds``. IdFix's per-attribute duplicates (``mailNick
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .types import Action, Category, CloudObject, Entry, ErrorType, Finding, Fix, Rule, Severity
 from .values import Unreadable, printable
@@ -27,8 +27,7 @@ ADDRESS = "smtp"
 _SEVERE = {ADDRESS, "certificateUserIds"}
 
 
-@dataclass(frozen=True, slots=True)
-class _Holder:
+class _Holder(NamedTuple):  # one per value in scope: a tuple is the cheapest to build and to keep
     owner: str  # the DN, or "cloud:<objectId>"
     object_class: str
     attribute: str
@@ -66,34 +65,31 @@ class DuplicateIndex:
         if entry.anchor:
             self._anchors.add(entry.anchor)
         self._dns.add(entry.dn.lower())
-        kind = entry.object_class
+        dn, kind, attributes, put = entry.dn, entry.object_class, entry.attributes, self._put
 
-        def put(namespace: str, key: str, attribute: str, value: str) -> None:
-            self._put(namespace, key, _Holder(entry.dn, kind, attribute, value))
-
-        for attribute in ("mail", "userPrincipalName"):
-            value = entry.first(attribute)
+        # (Attribute keys are the entry's lower-cased names; the holders keep the names findings show.)
+        for attribute, key in (("mail", "mail"), ("userPrincipalName", "userprincipalname")):
+            value = next(iter(attributes.get(key, ())), None)
             if value and not isinstance(value, Unreadable):
-                put(ADDRESS, value, attribute, value)
-        for value in entry.values("proxyAddresses"):
+                put(ADDRESS, value, _Holder(dn, kind, attribute, value))
+        for value in attributes.get("proxyaddresses", ()):
             if isinstance(value, Unreadable) or ":" not in value:
                 continue
             prefix, _, rest = value.partition(":")
-            if prefix.upper() == "SMTP":
-                put(ADDRESS, rest, "proxyAddresses", value)
-            else:
-                put(prefix.upper(), rest, "proxyAddresses", value)
-        for attribute in ("mailNickname", "targetAddress"):
-            value = entry.first(attribute)
+            prefix = prefix.upper()
+            put(ADDRESS if prefix == "SMTP" else prefix, rest, _Holder(dn, kind, "proxyAddresses", value))
+        for attribute, key in (("mailNickname", "mailnickname"), ("targetAddress", "targetaddress")):
+            value = next(iter(attributes.get(key, ())), None)
             if value and not isinstance(value, Unreadable):
-                put(attribute, value, attribute, value)
+                put(attribute, value, _Holder(dn, kind, attribute, value))
         sam = entry.first("sAMAccountName")
         if sam and not isinstance(sam, Unreadable) and not entry.has("userPrincipalName"):
-            put("sAMAccountName", sam, "sAMAccountName", sam)
+            put("sAMAccountName", sam, _Holder(dn, kind, "sAMAccountName", sam))
         if self.certificate_attribute:
             for value in entry.values(self.certificate_attribute):
                 if not isinstance(value, Unreadable):
-                    put("certificateUserIds", _certificate_key(value), self.certificate_attribute, value)
+                    put("certificateUserIds", _certificate_key(value), _Holder(dn, kind, self.certificate_attribute,
+                                                                               value))
 
     def add_cloud(self, obj: CloudObject) -> None:
         """A tenant object. Call after every :meth:`add_entry`: an object synchronised from an entry in scope

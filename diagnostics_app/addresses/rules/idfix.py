@@ -25,6 +25,7 @@ Where this module departs from IdFix it says so, and the finding carries ``beyon
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -68,6 +69,9 @@ _NOT_LOCAL = re.compile(r"[^a-z0-9.!#$%&'*+/=?^_`{|}~-]", _F)
 WELL_KNOWN_EXCLUSIONS = ("Admini", "CAS_{", "DiscoverySearchMailbox", "FederatedEmail", "Guest", "HTTPConnector",
                          "krbtgt", "iusr_", "iwam", "msol", "support_", "SystemMailbox", "WWIOadmini",
                          "HealthMailbox", "Exchange Online-ApplicationAccount")
+_EXCLUSIONS_UPPER = tuple(e.upper() for e in WELL_KNOWN_EXCLUSIONS)
+# One search finds whether control_characters has anything to do (most values hold neither).
+_CONTROL_OR_SURROGATE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # CONTROL and SURROGATE
 # Arbitration, discovery, monitoring, ... mailboxes (msExchRecipientTypeDetails).
 SKIPPED_RECIPIENT_TYPES = frozenset({0x1000, 0x2000, 0x4000, 0x400000, 0x800000, 0x1000000, 0x20000000})
 
@@ -88,9 +92,10 @@ def skip_reason(entry: Entry) -> str | None:
     if cn.endswith("$"):
         return "its cn ends with $ (a machine or system account)"
     upper = cn.upper()
-    for exclusion in WELL_KNOWN_EXCLUSIONS:
-        if upper.startswith(exclusion.upper()):
-            return f"its cn begins with {exclusion} (a well-known system account)"
+    if upper.startswith(_EXCLUSIONS_UPPER):  # one call for the common case; the loop only names the match
+        for exclusion, exclusion_upper in zip(WELL_KNOWN_EXCLUSIONS, _EXCLUSIONS_UPPER, strict=True):
+            if upper.startswith(exclusion_upper):
+                return f"its cn begins with {exclusion} (a well-known system account)"
     if "\nCNF:" in entry.dn or "\\0ACNF:" in entry.dn.upper():
         return "it is a replication conflict object (CNF)"
     if (entry.first("isCriticalSystemObject") or "").upper() == "TRUE":
@@ -143,7 +148,7 @@ def characters(expression: re.Pattern[str], *, beyond: bool = False) -> StepRule
 
 
 def control_characters(entry: Entry, value: str) -> _Step | None:
-    if CONTROL.search(value) or SURROGATE.search(value):
+    if _CONTROL_OR_SURROGATE.search(value):
         return _Step(ErrorType.CHARACTER, SURROGATE.sub("", CONTROL.sub("", value)) or _cn(entry), True)
     return None
 
@@ -151,20 +156,36 @@ def control_characters(entry: Entry, value: str) -> _Step | None:
 def colon_in_suffix(entry: Entry, value: str) -> _Step | None:
     """FixProxyTargetAddressRule: no ':' after the type prefix."""
     position = value.find(":")
-    if position > 0 and ":" in value[position + 1:]:
+    if position > 0 and value.find(":", position + 1) > 0:
         return _Step(ErrorType.CHARACTER, value[:position] + ":" + value[position + 1:].replace(":", ""))
     return None
 
 
 def rfc2822(value: str, *, extra_tlds: Iterable[str] = ()) -> tuple[ErrorType, str]:
     """IdFix's RFC2822Rule: the error types of an address (``smtp:`` prefix allowed) and its corrected form."""
-    smtp = _is_smtp(value)
-    check = value[value.index(":") + 1:] if smtp else value
+    return _rfc2822(value, tuple(extra_tlds))
+
+
+def _rfc2822(value: str, extra_tlds: tuple[str, ...]) -> tuple[ErrorType, str]:
+    if _is_smtp(value):  # the prefix is "smtp:" in any case: checked without it, given back in front
+        errors, check = _address(value[5:], extra_tlds)
+        return errors, value[:5] + check
+    return _address(value, extra_tlds)
+
+
+# One address is usually mail, UPN and the primary SMTP proxy address of its object, and the UPN is checked
+# twice (its chain, then the Entra ID limits): the cache answers the repeats. Bounded: a scan's memory stays flat.
+@functools.lru_cache(maxsize=4096)
+def _address(check: str, extra_tlds: tuple[str, ...]) -> tuple[ErrorType, str]:
     errors = ErrorType.NONE
     if "." in check:
         tld = check.lower()[check.rfind("."):]
         if len(tld) > 1 and not is_valid_tld(tld[1:], extra_tlds):
             errors |= ErrorType.TOP_LEVEL_DOMAIN
+    if RFC2822.fullmatch(check):
+        # A whole valid address also passes the domain-part and local-part searches below and holds one @:
+        # only the top-level domain can be wrong, and there is nothing to correct.
+        return errors, check
     if not DOMAIN_PART.search(check):
         errors |= ErrorType.DOMAIN_PART
         if "@" in check:
@@ -177,14 +198,14 @@ def rfc2822(value: str, *, extra_tlds: Iterable[str] = ()) -> tuple[ErrorType, s
             check = (_NOT_LOCAL.sub("", check[:at]) + check[at:]).replace(".@", "@")
     if not RFC2822.fullmatch(check):
         errors |= ErrorType.FORMAT
-    if smtp:
-        check = value[:value.index(":") + 1].strip() + check
     return errors, check
 
 
 def address(*, beyond: bool = False, extra_tlds: Iterable[str] = ()) -> StepRule:
+    tlds = tuple(extra_tlds)
+
     def rule(entry: Entry, value: str) -> _Step | None:
-        errors, fixed = rfc2822(value, extra_tlds=extra_tlds)
+        errors, fixed = _rfc2822(value, tlds)
         return _Step(errors, fixed, beyond) if errors else None
     return rule
 
@@ -258,22 +279,30 @@ def check_entry(entry: Entry, *, extra_tlds: Iterable[str] = (),
     """IdFix's findings for one object that is not skipped (duplicates aside: see :mod:`.duplicates`)."""
     tlds = tuple(extra_tlds) + tuple(d.rpartition(".")[2] for d in verified_domains or ())
     found: list[Finding] = []
-    for attribute in ATTRIBUTES:
-        for value in entry.values(attribute):
+    single: dict[str, str | None] = {}
+    readable: dict[str, str] = {}
+    texts: list[str] = []
+    for attribute, key in _ATTRIBUTE_KEYS:
+        values = entry.attributes.get(key, ())
+        single[attribute] = values[0] if values else None
+        texts.extend(values)
+        for value in values:
             if isinstance(value, Unreadable):
                 found.append(Finding(
                     dn=entry.dn, object_class=entry.object_class, attribute=attribute, value=str(value),
                     rule=Rule.BAD_VALUE, severity=Severity.ERROR, errors=ErrorType.FORMAT, beyond_idfix=True,
                     explanation=f"{attribute} holds a value that is not text ({value.reason}); the sync "
                                 "cannot read it. Correct it in AD."))
-    single = {a: entry.first(a) for a in ATTRIBUTES}
-    readable = {a: v for a, v in single.items() if v is not None and not isinstance(v, Unreadable)}
+        if values and not isinstance(values[0], Unreadable):
+            readable[attribute] = values[0]
+    # One search over the object instead of one per value: most objects hold no control character at all.
+    chains = _chains(tlds, control=bool(_CONTROL_OR_SURROGATE.search(" ".join(texts))))
 
-    def run(attribute: str, rules: list[StepRule]) -> None:
+    def run(attribute: str, rules: tuple[StepRule, ...]) -> None:
         value = readable.get(attribute)
         if value is None:
             return
-        errors, proposed, beyond = _chain(entry, value, [control_characters, *rules])
+        errors, proposed, beyond = _chain(entry, value, rules)
         if errors:
             found.append(_finding(entry, attribute, value, errors, proposed, beyond))
 
@@ -282,10 +311,10 @@ def check_entry(entry: Entry, *, extra_tlds: Iterable[str] = (),
     if display is None or display == "":
         found.append(_finding(entry, "displayName", "", ErrorType.BLANK, _cn(entry), False))
     else:
-        run("displayName", [max_length(255), characters(EDGE_SPACE, beyond=True)])
-    run("givenName", [max_length(63)])
-    run("mail", [max_length(256), address(beyond=True, extra_tlds=tlds)])
-    run("mailNickname", [max_length(64), characters(LEADING_PERIODS)])
+        run("displayName", chains["displayName"])
+    run("givenName", chains["givenName"])
+    run("mail", chains["mail"])
+    run("mailNickname", chains["mailNickname"])
     nickname = readable.get("mailNickname")
     if nickname and not LEADING_PERIODS.search(nickname) and DEDICATED_NICKNAME.search(nickname):
         found.append(_finding(
@@ -294,32 +323,61 @@ def check_entry(entry: Entry, *, extra_tlds: Iterable[str] = (),
             explanation="mailNickname holds characters IdFix's dedicated rule set refuses (Exchange Online accepts "
                         "them in an alias, many mail systems and scripts do not). Proposed: "
                         f"{printable(DEDICATED_NICKNAME.sub('', nickname) or _cn(entry))}."))
-    run("sAMAccountName", [max_length(20 if entry.object_class == "user" else 256), characters(INVALID_SAM)])
+    run("sAMAccountName", chains["sAMAccountName/user" if entry.object_class == "user" else "sAMAccountName"])
     target = readable.get("targetAddress")
     if target is not None:
-        run("targetAddress", [max_length(255), colon_in_suffix,
-                              *([characters(INVALID_TARGET_SMTP), address(extra_tlds=tlds)] if _is_smtp(target)
-                                else [characters(INVALID_TARGET)])])
-    run("userPrincipalName", [max_length(113), characters(INVALID_UPN), address(extra_tlds=tlds)])
-    for value in entry.values("proxyAddresses"):
+        run("targetAddress", chains["targetAddress/smtp" if _is_smtp(target) else "targetAddress"])
+    run("userPrincipalName", chains["userPrincipalName"])
+    for value in entry.attributes.get("proxyaddresses", ()):
         if isinstance(value, Unreadable):
             continue
-        found.extend(_proxy_address(entry, value, tlds))
+        found.extend(_proxy_address(entry, value, chains))
     found.extend(_beyond(entry, readable, verified_domains))
     return found
 
 
-def _proxy_address(entry: Entry, value: str, tlds: tuple[str, ...]) -> list[Finding]:
+_ATTRIBUTE_KEYS = tuple((a, a.lower()) for a in ATTRIBUTES)
+
+
+@functools.lru_cache(maxsize=16)
+def _chains(tlds: tuple[str, ...], *, control: bool) -> dict[str, tuple[StepRule, ...]]:
+    """Each attribute's chain, control characters first (left out when the object holds none: the rule would
+    pass every value). Built once per set of TLDs (a scan has one), not once per object: the rules are closures
+    over their limits and expressions only."""
+    first = (control_characters,) if control else ()
+    smtp_address = (characters(INVALID_PROXY_SMTP), address(extra_tlds=tlds))
+    proxy = (*first, max_length(256), colon_in_suffix)
+    chains = {
+        "displayName": (max_length(255), characters(EDGE_SPACE, beyond=True)),
+        "givenName": (max_length(63),),
+        "mail": (max_length(256), address(beyond=True, extra_tlds=tlds)),
+        "mailNickname": (max_length(64), characters(LEADING_PERIODS)),
+        "sAMAccountName/user": (max_length(20), characters(INVALID_SAM)),
+        "sAMAccountName": (max_length(256), characters(INVALID_SAM)),
+        "targetAddress/smtp": (max_length(255), colon_in_suffix, characters(INVALID_TARGET_SMTP),
+                               address(extra_tlds=tlds)),
+        "targetAddress": (max_length(255), colon_in_suffix, characters(INVALID_TARGET)),
+        "userPrincipalName": (max_length(113), characters(INVALID_UPN), address(extra_tlds=tlds)),
+    }
+    return {
+        **{name: (*first, *rules) for name, rules in chains.items()},
+        "proxyAddresses/smtp": (*proxy, *smtp_address),
+        "proxyAddresses/x400": (*proxy, characters(INVALID_X400)),
+        "proxyAddresses/x500": (*proxy, characters(INVALID_X500)),
+        "proxyAddresses": (*proxy, characters(INVALID_PROXY)),
+    }
+
+
+def _proxy_address(entry: Entry, value: str, chains: dict[str, tuple[StepRule, ...]]) -> list[Finding]:
     if _is_smtp(value):
-        kind_rules = [characters(INVALID_PROXY_SMTP), address(extra_tlds=tlds)]
+        chain = chains["proxyAddresses/smtp"]
     elif X400.match(value):
-        kind_rules = [characters(INVALID_X400)]
+        chain = chains["proxyAddresses/x400"]
     elif X500.match(value):
-        kind_rules = [characters(INVALID_X500)]
+        chain = chains["proxyAddresses/x500"]
     else:
-        kind_rules = [characters(INVALID_PROXY)]
-    errors, proposed, beyond = _chain(entry, value, [control_characters, max_length(256), colon_in_suffix,
-                                                     *kind_rules])
+        chain = chains["proxyAddresses"]
+    errors, proposed, beyond = _chain(entry, value, chain)
     if not errors:
         return []
     if ErrorType.LENGTH in errors and not value.startswith("SMTP:"):
@@ -336,8 +394,9 @@ _MAIL_RECIPIENT_ATTRIBUTES = ("msExchRecipientTypeDetails", "homeMDB", "msExchRe
 def _beyond(entry: Entry, readable: dict[str, str], verified_domains: Iterable[str] | None) -> list[Finding]:
     found: list[Finding] = []
     recipient = any(entry.has(a) for a in _MAIL_RECIPIENT_ATTRIBUTES) or entry.has("proxyAddresses")
-    primary = next((v[5:] for v in entry.values("proxyAddresses") if v.startswith("SMTP:")), None)
-    if recipient and entry.object_class in ("user", "group", "contact"):
+    if recipient and entry.object_class in ("user", "group", "contact") and not (
+            entry.has("mail") and entry.has("mailNickname")):  # else nothing below needs the primary
+        primary = next((v[5:] for v in entry.values("proxyAddresses") if v.startswith("SMTP:")), None)
         if not entry.has("mail"):
             found.append(_finding(
                 entry, "mail", "", ErrorType.BLANK, primary, True, action=Action.EDIT if primary else Action.NONE,
@@ -359,7 +418,7 @@ def _beyond(entry: Entry, readable: dict[str, str], verified_domains: Iterable[s
             explanation="A mail contact without targetAddress: mail to it cannot be routed."
                         + (f" Proposed: SMTP:{mail}." if mail else "")))
     upn = readable.get("userPrincipalName")
-    if upn is not None and not INVALID_UPN.search(upn) and not rfc2822(upn)[0] and len(upn) <= 113:
+    if upn is not None and not INVALID_UPN.search(upn) and not _rfc2822(upn, ())[0] and len(upn) <= 113:
         problem = _entra_upn_problem(upn)
         if problem is not None:
             errors, why = problem
@@ -370,8 +429,7 @@ def _beyond(entry: Entry, readable: dict[str, str], verified_domains: Iterable[s
                             "predicted."))
     if upn is not None and verified_domains is not None and "@" in upn:
         suffix = upn.rpartition("@")[2].lower()
-        verified = {d.lower() for d in verified_domains}
-        if suffix not in verified:
+        if not any(suffix == d.lower() for d in verified_domains):
             found.append(Finding(
                 dn=entry.dn, object_class=entry.object_class, attribute="userPrincipalName", value=printable(upn),
                 rule=Rule.IDFIX, severity=Severity.WARNING, beyond_idfix=True,

@@ -42,8 +42,8 @@ def soft_match(entry: Entry, by_upn: Mapping[str, CloudObject], by_smtp: Mapping
     """The soft match of an AD object that has no cloud copy: a Data Mismatch error when the candidate is of
     another object type, information when it is taken over."""
     kind = entry.object_class
-    if kind not in ("user", "group", "contact"):
-        return []
+    if kind not in ("user", "group", "contact") or not (by_upn or by_smtp):
+        return []  # (a tenant without unowned objects has nothing to soft-match to)
     primary = next((v[5:] for v in entry.values("proxyAddresses") if not isinstance(v, Unreadable)
                     and v.startswith("SMTP:")), None) or _first(entry, "mail")
     if kind == "group" and not primary:

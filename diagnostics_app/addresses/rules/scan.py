@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from .addresses import predict, proxy_address_cases, upn_and_cloud_primary
+from .addresses import may_show_upn_secondary, predict, proxy_address_cases, upn_and_cloud_primary
 from .certificates import check_certificate_user_ids
 from .duplicates import DuplicateIndex
 from .idfix import check_entry, skip_reason
@@ -80,6 +80,7 @@ class Scanner:
         self.errors_by_dn: dict[str, list[ExportError]] = {}
         for error in config.export_errors:
             self.errors_by_dn.setdefault(error.dn.lower(), []).append(error)
+        self._verified = frozenset(d.lower() for d in config.verified_domains) | {config.initial_domain.lower()}
         self.skipped: list[tuple[str, str]] = []
         self.seen = 0
 
@@ -107,7 +108,10 @@ class Scanner:
                                 initial_domain=cfg.initial_domain)
         errors = self.errors_by_dn.get(entry.dn.lower(), [])
         found += [_export_error(entry, e) for e in errors]
-        if cfg.initial_domain and not (cloud and cloud.cloud_managed):
+        # Without a cloud copy ProxyCalc can only raise "UPN as a secondary address": skip it (the costliest
+        # rule) for the objects that cannot have that finding, most of them.
+        if cfg.initial_domain and not (cloud and cloud.cloud_managed) and (
+                cloud is not None or may_show_upn_secondary(entry, self._verified, cfg.initial_domain)):
             own = cloud.id if cloud else None
             calc = predict(entry, cloud, verified_domains=cfg.verified_domains, initial_domain=cfg.initial_domain,
                            in_use_by_others=lambda a: self.cloud_addresses.get(a, own) != own)

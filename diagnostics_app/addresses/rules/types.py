@@ -149,12 +149,13 @@ class Entry:
     def values(self, name: str) -> tuple[str, ...]:
         return self.attributes.get(name.lower(), ())
 
+    # first and has look the name up themselves: the rules call them a dozen times per object.
     def first(self, name: str) -> str | None:
-        values = self.values(name)
+        values = self.attributes.get(name.lower())
         return values[0] if values else None
 
     def has(self, name: str) -> bool:
-        return bool(self.values(name))
+        return bool(self.attributes.get(name.lower()))
 
 
 @dataclass(frozen=True, kw_only=True)
