@@ -96,6 +96,16 @@ def test_in_place_conversion_keeps_the_object_stops_ad_and_takes_back(manifest, 
                                                       "HiddenFromAddressListsEnabled": True})
         assert exchange.get_distribution_group(gid).display_name == f"Cloud managed {mail}"
 
+    # the page's preview reads (changes nothing) what the take-back would overwrite
+    preview = run_job_inline(svc.do_start_take_back_preview(migration=migration, user=admin, enqueue=False))
+    assert preview.status == "warnings", preview.summary
+    rows = {row["attribute"]: row for row in preview.result["preview"]["attributes"]}
+    assert set(rows) == {"displayName / DisplayName", "msExchHideFromAddressLists / HiddenFromAddressListsEnabled"}
+    assert rows["displayName / DisplayName"] == {
+        "attribute": "displayName / DisplayName", "at_conversion": display_before, "cloud_now": f"Cloud managed {mail}",
+        "ad_value": display_before, "changed_in_cloud": True, "overwritten": True}
+    assert cloud_state(gid)["managed"] is True, "the preview changed nothing"
+
     # take back: false, the on-premises membership restored, the next cycle re-applies AD's values
     take = run_job_inline(svc.do_start_restore(migration=migration, user=admin, enqueue=False))
     assert take.status in ("succeeded", "warnings"), take.summary
