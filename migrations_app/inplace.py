@@ -32,7 +32,7 @@ from portal.connectors import exchange as exo
 from portal.connectors import graph as graphc
 from portal.connectors import sync as syncc
 
-from . import engine
+from . import engine, takeback
 from .choices import BackupKind, CheckOutcome, ListState, MigrationMethod, MigrationStatus
 from .inspection import ListFacts
 from .models import MigrationBackup
@@ -44,6 +44,8 @@ SOA_PERMISSION = "Group-OnPremisesSyncBehavior.ReadWrite.All"
 # The list types Microsoft's conversion covers here: distribution lists and mail-enabled security groups.
 IN_PLACE_TYPES = ("MailUniversalDistributionGroup", "MailUniversalSecurityGroup")
 CONVERTED_STAMP = "SourceOfAuthorityCloud"
+# What the conversion writes on the on-premises copy besides its membership; the take-back restores them.
+RESTORED_ATTRIBUTES = ("description", "extensionAttribute1", "extensionAttribute2")
 # Directory audit activities Microsoft writes for a conversion and its undo. Its pages spell them two ways:
 # "Configure Group Source of Authority" names the conversion "Change Source of Authority from AD to cloud" and
 # the undo "Undo changes to Source of Authority from AD DS to cloud" (earlier revisions: "... from AD to cloud");
@@ -485,6 +487,31 @@ class InPlaceProcess(engine.MigrationProcess):
         self.log(f"Report: the list is cloud-managed with {len(members)} member(s) (before: {len(before)}).")
 
     # -- take back (the rollback, and the take-back job after success) ------------------------------
+    def _restored_attributes(self) -> dict[str, list[Any] | None]:
+        """The attributes the take-back puts back on the on-premises copy (the conversion's marks undone)."""
+        return {name: (self.group_attr(name) or None) for name in RESTORED_ATTRIBUTES}
+
+    def take_back_preview(self) -> dict[str, Any]:
+        """What the take-back will overwrite, read before anything changes: per attribute, the cloud's value at
+        the conversion (backup), now (Exchange Online and Graph) and AD's value after the restore; and the
+        cloud membership now against the backup (AD's membership from the backup replaces it)."""
+        gid = self.group_id
+        group = self.c.graph().get_group(gid, select=["id", "description"])
+        twin = self.c.exchange.get_distribution_group(gid)
+        cloud_now = takeback.cloud_document(exchange=twin.raw, graph={"description": group.description})
+        backup = self.cloud
+        at_conversion = takeback.cloud_document(exchange=backup, graph=backup.get("graph"))
+        dn = self.current_group_dn()
+        ad_now = dict(self.c.directory.read(dn, attributes=list(takeback.AD_ATTRIBUTES)).attributes) if dn \
+            else dict(self.group["attributes"])
+        ad_after = {**ad_now, **{k: (v or []) for k, v in self._restored_attributes().items()}}
+        changes = takeback.compare_for_take_back(at_conversion=at_conversion, cloud_now=cloud_now,
+                                                 ad_attributes=ad_after)
+        before = {(r.get("primary_smtp_address") or "").lower() for r in self.backup(BackupKind.CLOUD_MEMBERS)}
+        now = {(r.primary_smtp_address or "").lower() for r in self.c.exchange.iter_distribution_group_members(gid)}
+        return {"attributes": [c.as_dict() for c in changes], "lines": [c.describe() for c in changes],
+                "members": {"added": sorted(now - before), "removed": sorted(before - now)}}
+
     def take_back(self) -> tuple[list[str], list[str]]:
         """``isCloudManaged`` false, the on-premises copy restored from the backup (membership, description,
         stamps), the routing contact removed, then a cycle re-applies AD's values. Returns (undone, problems)."""
@@ -504,8 +531,7 @@ class InPlaceProcess(engine.MigrationProcess):
         dn = self.current_group_dn()
         if dn:
             members = [m["dn"] for m in self.backup(BackupKind.ONPREM_MEMBERS)["members"]]
-            restore = {name: (self.group_attr(name) or None)
-                       for name in ("description", "extensionAttribute1", "extensionAttribute2")}
+            restore = self._restored_attributes()
             try:
                 self.c.directory.modify(dn, replace={**restore, "member": members or None})
                 undone.append(f"restored the on-premises membership ({len(members)}) and description")
@@ -565,16 +591,24 @@ class InPlaceProcess(engine.MigrationProcess):
             self.runner.summary = f"Rolled back: {'; '.join(undone)}. Cause: {reason}"
         self.save(status=status, finished_at=timezone.now())
 
+    def log_take_back_preview(self) -> dict[str, Any]:
+        """:meth:`take_back_preview`, each attribute and the membership change as a warning in the job's log."""
+        preview = self.take_back_preview()
+        for line, change in zip(preview["lines"], preview["attributes"], strict=True):
+            self.runner.warning(line, data=change)
+        if not preview["lines"]:
+            self.log("No attribute differs between the cloud and AD: the take-back overwrites no attribute.")
+        added, removed = preview["members"]["added"], preview["members"]["removed"]
+        if added or removed:
+            self.runner.warning(f"The cloud changed the membership since the conversion ({len(added)} added, "
+                                f"{len(removed)} removed): AD's membership from the backup overwrites it.",
+                                data={"added": added[:50], "removed": removed[:50]})
+        return preview
+
     def run_take_back(self) -> dict[str, Any]:
         """Take back a converted list (the 'Take back' job): what the cloud changed since is in the log."""
         self.runner.forbid_cancel("a take-back is not stopped half-way")
-        before = {(r.get("primary_smtp_address") or "").lower() for r in self.backup(BackupKind.CLOUD_MEMBERS)}
-        now = {(r.primary_smtp_address or "").lower()
-               for r in self.c.exchange.iter_distribution_group_members(self.group_id)}
-        if before != now:
-            self.runner.warning(f"The cloud changed the membership since the conversion ({len(now - before)} added, "
-                                f"{len(before - now)} removed): AD's membership from the backup overwrites it.",
-                                data={"added": sorted(now - before)[:50], "removed": sorted(before - now)[:50]})
+        preview = self.log_take_back_preview()
         undone, problems = self.take_back()
         for line in undone:
             self.log(f"Done: {line}.")
@@ -583,7 +617,9 @@ class InPlaceProcess(engine.MigrationProcess):
         self.save(status=MigrationStatus.RESTORED, finished_at=timezone.now())
         engine.mark_inventory(self.m, state=ListState.SYNCED)
         self.runner.summary = f"Took {self.m.mail} back: it is managed in AD again."
-        return {"migration": self.m.pk, "undone": undone}
+        return {"migration": self.m.pk, "undone": undone,
+                "overwritten": {"attributes": preview["attributes"][:50],
+                                "members": {k: v[:50] for k, v in preview["members"].items()}}}
 
 
 def process_for(migration: Any) -> type[engine.MigrationProcess]:

@@ -154,6 +154,22 @@ class RestoreDistributionListJob(_MigrationObjectJob):
             return aftercare.do_restore(migration=migration, c=c, runner=self)
 
 
+class TakeBackPreviewJob(_MigrationObjectJob):
+    kind = svc.KIND_TAKE_BACK_PREVIEW
+    name = "Preview the take-back of a list converted in place"
+    permission = "migrations_app.restore_dl"
+
+    def run(self) -> dict[str, Any]:
+        migration = Migration.objects.get(pk=self.job.params["migration_id"])
+        with engine.open_connectors() as c:
+            preview = inplace.InPlaceProcess(migration=migration, runner=self, c=c).log_take_back_preview()
+        self.summary = (f"The take-back would overwrite {len(preview['attributes'])} attribute(s) and "
+                        f"{len(preview['members']['added']) + len(preview['members']['removed'])} membership "
+                        "change(s) made in the cloud." if preview["attributes"] or preview["members"]["added"]
+                        or preview["members"]["removed"] else "The take-back would overwrite nothing.")
+        return {"migration": migration.pk, "preview": preview}
+
+
 class PreflightBatchJob(JobRunner):
     kind = batch_svc.KIND_BATCH_PREFLIGHT
     name = "DL batch preflight"

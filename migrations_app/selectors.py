@@ -207,6 +207,11 @@ def jobs_of_migration(migration: Migration) -> list[Job]:
     return list(Job.objects.filter(params__migration_id=migration.pk).select_related("user").order_by("-created_at"))
 
 
+def latest_take_back_preview(jobs: list[Job]) -> Job | None:
+    """The newest finished take-back preview among a migration's jobs (newest first), shown beside the button."""
+    return next((j for j in jobs if j.kind == svc.KIND_TAKE_BACK_PREVIEW and (j.result or {}).get("preview")), None)
+
+
 def migration_activity(migration: Migration, jobs: list[Job]) -> list[dict[str, Any]]:
     """Jobs and audit events about the list, newest first: what happened to it, by whom, when."""
     from portal.audit.models import AuditEvent

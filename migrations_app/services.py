@@ -36,6 +36,7 @@ KIND_INVENTORY = "dl_inventory"
 KIND_HYBRID = "dl_enable_hybrid_mail_flow"
 KIND_ADDRESS = "dl_update_address"
 KIND_RESTORE = "dl_restore"
+KIND_TAKE_BACK_PREVIEW = "dl_take_back_preview"
 
 
 class MigrationRefused(Exception):
@@ -267,6 +268,23 @@ def do_start_restore(*, migration: Migration, user, request=None, enqueue: bool 
         raise MigrationRefused(f"Migration #{migration.pk} has no backup to restore from.")
     return do_start_job(kind=KIND_RESTORE, user=user, params={"migration_id": migration.pk}, target=migration.mail,
                         request=request, enqueue=enqueue)
+
+
+def do_start_take_back_preview(*, migration: Migration, user, request=None, enqueue: bool = True) -> Job:
+    """Reads (changes nothing) what a take-back of a list converted in place would overwrite, for the page to
+    show before anyone confirms the take-back."""
+    if not user.has_perm("migrations_app.restore_dl"):
+        raise PermissionDenied("Previewing a take-back needs the Administrator role.")
+    if migration.method != MigrationMethod.IN_PLACE:
+        raise MigrationRefused(f"Migration #{migration.pk} recreated the list: only a list converted in place is "
+                               "taken back.")
+    if not migration.is_done:
+        raise MigrationRefused(f"Migration #{migration.pk} is {migration.get_status_display().lower()}: only a "
+                               "converted list can be taken back.")
+    if not migration.backups.exists():
+        raise MigrationRefused(f"Migration #{migration.pk} has no backup to compare with.")
+    return do_start_job(kind=KIND_TAKE_BACK_PREVIEW, user=user, params={"migration_id": migration.pk},
+                        target=migration.mail, request=request, enqueue=enqueue)
 
 
 def _settings_snapshot(current: MigrationSettings) -> dict[str, bool]:

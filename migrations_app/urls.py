@@ -19,6 +19,7 @@ urlpatterns = [
     path("migrations/<int:pk>/hybrid-mail-flow/", views.enable_hybrid, name="enable_hybrid"),
     path("migrations/<int:pk>/address/", views.update_address, name="update_address"),
     path("migrations/<int:pk>/restore/", views.restore, name="restore"),
+    path("migrations/<int:pk>/take-back-preview/", views.take_back_preview, name="take_back_preview"),
     path("migrations/<int:pk>/backup/<str:kind>.json", views.backup_download, name="backup"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/four-eyes-off/<str:decision>/", views.four_eyes_off, name="four_eyes_off"),

@@ -202,6 +202,8 @@ def migration_detail(request, pk: int):
         "can_restore": migration.is_done and bool(backups) and user.has_perm("migrations_app.restore_dl"),
         "address_form": AddressForm(), "reject_form": RejectForm(), "approve_form": ApproveForm.with_defaults(),
         "restore_form": RestoreForm(),
+        "take_back_preview": sel.latest_take_back_preview(jobs) if migration.method == MigrationMethod.IN_PLACE
+        else None,
         "options": option_labels(migration.options),
         "dl": migration.distribution_list,
     })
@@ -304,6 +306,13 @@ def restore(request, pk: int):
         return redirect("migrations_app:migration", pk=pk)
     return _migration_action(request, pk, lambda m: svc.do_start_restore(
         migration=m, user=request.user, request=request), "Restore started (job #{job}).")
+
+
+@requires("migrations_app.restore_dl")
+@require_POST
+def take_back_preview(request, pk: int):
+    return _migration_action(request, pk, lambda m: svc.do_start_take_back_preview(
+        migration=m, user=request.user, request=request), "Reading what the take-back would overwrite (job #{job}).")
 
 
 @requires("accounts.view_dl_migration")

@@ -2,6 +2,7 @@
 
 from django import template
 
+from migrations_app import takeback
 from migrations_app.choices import (
     BATCH_LIST_OUTCOME_COLOURS,
     BATCH_LIST_RUN_COLOURS,
@@ -87,3 +88,9 @@ def batch_outcome_colour(outcome: str) -> str:
 @register.filter
 def batch_run_colour(state: str) -> str:
     return BATCH_LIST_RUN_COLOURS.get(state, "grey")
+
+
+@register.filter
+def attribute_value(value) -> str:
+    """A value of the take-back preview as the log shows it ("(empty)", addresses joined)."""
+    return takeback.show(tuple(value) if isinstance(value, list) else value)

@@ -1,10 +1,13 @@
 """A helpdesk tech chooses 'in place' on the preflight form, reads the recommendation and the in-place checks and
-plan, converts the list and watches its migration page report it cloud-managed (same object, no longer synced)."""
+plan, converts the list and watches its migration page report it cloud-managed (same object, no longer synced);
+an administrator then asks what a take-back would overwrite and reads the attribute changed in the cloud."""
 
 import re
+import time
 
 import pytest
 
+from portal.connectors.registry import exchange_online
 from tests.e2e.conftest import login, screenshot
 from tests.integration.dl_lab import fresh_list
 
@@ -14,6 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 def test_helpdesk_chooses_in_place_and_converts_a_list_from_the_pages(page, rq_workers, make_user, lab_tenant, lab):
     rq_workers(1, DL_DELETION_POLL_SECONDS="0.5", DL_DELETION_TIMEOUT_SECONDS="120")
     make_user("helpdesk", "Helpdesk")
+    make_user("admin", "Administrator")
     mail, _ = fresh_list(lab, prefix="soae2e", members=3)
     login(page, "helpdesk")
 
@@ -40,3 +44,24 @@ def test_helpdesk_chooses_in_place_and_converts_a_list_from_the_pages(page, rq_w
     report = page.locator("#in-place-report").inner_text()
     assert "isCloudManaged true" in report and "not directory-synced" in report
     screenshot(page, "e2e-dl-in-place-migration")
+
+    # someone changes the list in Exchange Online; the administrator asks what a take-back would overwrite
+    with exchange_online() as exchange:
+        twin = exchange.get_distribution_group(mail)
+        exchange.set_distribution_group(twin.guid or mail, changes={"DisplayName": f"Cloud renamed {mail}"})
+    migration_url = page.url
+    page.context.clear_cookies()
+    login(page, "admin")
+    page.goto(migration_url)
+    page.get_by_role("button", name="Show what the take-back overwrites").click()
+    deadline = time.monotonic() + 90
+    while not page.locator("#take-back-preview").count():
+        assert time.monotonic() < deadline, "the take-back preview did not show in time"
+        page.wait_for_timeout(1000)
+        page.reload()
+    table = page.locator("#take-back-preview").inner_text()
+    assert "displayName / DisplayName" in table and f"Cloud renamed {mail}" in table
+    assert "changed in the cloud since the conversion" in table and "AD's value will overwrite it" in table
+    assert "mailNickname / Alias" not in table
+    assert "Take back 1 list" in page.locator("#aftercare").inner_text()
+    screenshot(page, "e2e-dl-in-place-take-back-preview")

@@ -91,12 +91,33 @@ def test_in_place_conversion_keeps_the_object_stops_ad_and_takes_back(manifest, 
     sync_now()
     assert cloud_state(gid)["description"] != "changed on-premises after the conversion"
     with exchange_online() as exchange:
-        exchange.set_distribution_group(gid, changes={"DisplayName": f"Cloud managed {mail}"})
+        display_before = exchange.get_distribution_group(gid).display_name
+        exchange.set_distribution_group(gid, changes={"DisplayName": f"Cloud managed {mail}",
+                                                      "HiddenFromAddressListsEnabled": True})
         assert exchange.get_distribution_group(gid).display_name == f"Cloud managed {mail}"
+
+    # the page's preview reads (changes nothing) what the take-back would overwrite
+    preview = run_job_inline(svc.do_start_take_back_preview(migration=migration, user=admin, enqueue=False))
+    assert preview.status == "warnings", preview.summary
+    rows = {row["attribute"]: row for row in preview.result["preview"]["attributes"]}
+    assert set(rows) == {"displayName / DisplayName", "msExchHideFromAddressLists / HiddenFromAddressListsEnabled"}
+    assert rows["displayName / DisplayName"] == {
+        "attribute": "displayName / DisplayName", "at_conversion": display_before, "cloud_now": f"Cloud managed {mail}",
+        "ad_value": display_before, "changed_in_cloud": True, "overwritten": True}
+    assert cloud_state(gid)["managed"] is True, "the preview changed nothing"
 
     # take back: false, the on-premises membership restored, the next cycle re-applies AD's values
     take = run_job_inline(svc.do_start_restore(migration=migration, user=admin, enqueue=False))
     assert take.status in ("succeeded", "warnings"), take.summary
+    # the preview, before anything is handed back, names each attribute the cloud changed and AD overwrites
+    log = log_of(take)
+    assert (f"displayName / DisplayName: changed in the cloud since the conversion ({display_before} -> Cloud "
+            f"managed {mail}); AD's value will overwrite it (Cloud managed {mail} -> {display_before})") in log
+    assert ("msExchHideFromAddressLists / HiddenFromAddressListsEnabled: changed in the cloud since the conversion "
+            "(False -> True); AD's value will overwrite it (True -> False)") in log
+    assert log.index("displayName / DisplayName") < log.index("Done: handed the source of authority back")
+    overwritten = {row["attribute"] for row in take.result["overwritten"]["attributes"]}
+    assert overwritten == {"displayName / DisplayName", "msExchHideFromAddressLists / HiddenFromAddressListsEnabled"}
     assert f"audit event '{inplace.AUDIT_UNDO}' found" in log_of(take), "Microsoft's record of the undo"
     migration.refresh_from_db()
     assert migration.status == MigrationStatus.RESTORED

@@ -69,3 +69,47 @@ def test_an_in_place_migration_page_reports_it_and_offers_a_take_back(client, ro
     assert "Change address" not in page  # the recreate method's aftercare does not apply
     with pytest.raises(MigrationRefused, match="converted in place"):
         svc.do_start_enable_hybrid_mail_flow(migration=migration, user=role_users["Administrator"], enqueue=False)
+
+
+def _converted(role_users, method=MigrationMethod.IN_PLACE) -> Migration:
+    migration = Migration.objects.create(mail="sales@contoso.com", requested_by=role_users["Helpdesk"],
+                                         status=MigrationStatus.MIGRATED, method=method)
+    MigrationBackup.objects.create(migration=migration, kind=BackupKind.ONPREM_GROUP, data={"dn": "CN=Sales"})
+    return migration
+
+
+def test_the_take_back_preview_is_a_read_job_started_from_the_migration_page(client, role_users, no_enqueue):
+    migration = _converted(role_users)
+    client.force_login(role_users["Administrator"])
+    page = client.get(f"/dl/migrations/{migration.pk}/").content.decode()
+    assert "Show what the take-back overwrites" in page
+    client.post(f"/dl/migrations/{migration.pk}/take-back-preview/")
+    job = Job.objects.get(kind=svc.KIND_TAKE_BACK_PREVIEW)
+    assert job.params == {"migration_id": migration.pk} and job.user == role_users["Administrator"]
+
+    client.force_login(role_users["Helpdesk"])  # reads the cloud and AD for Administrators only
+    assert client.post(f"/dl/migrations/{migration.pk}/take-back-preview/").status_code == 403
+    recreated = _converted(role_users, method=MigrationMethod.RECREATE)
+    with pytest.raises(MigrationRefused, match="only a list converted in place"):
+        svc.do_start_take_back_preview(migration=recreated, user=role_users["Administrator"], enqueue=False)
+    assert Job.objects.filter(kind=svc.KIND_TAKE_BACK_PREVIEW).count() == 1
+
+
+def test_the_page_shows_the_latest_take_back_preview_per_attribute_and_membership(client, role_users):
+    migration = _converted(role_users)
+    row = {"attribute": "displayName / DisplayName", "at_conversion": "Sales", "cloud_now": "Sales <cloud>",
+           "ad_value": "Sales", "changed_in_cloud": True, "overwritten": True}
+    addresses = {"attribute": "proxyAddresses / EmailAddresses", "at_conversion": ["SMTP:sales@contoso.com"],
+                 "cloud_now": ["SMTP:sales@contoso.com", "smtp:extra@contoso.com"],
+                 "ad_value": ["SMTP:sales@contoso.com"], "changed_in_cloud": True, "overwritten": True}
+    Job.objects.create(kind=svc.KIND_TAKE_BACK_PREVIEW, user=role_users["Administrator"],
+                       status=JobStatus.WARNINGS, params={"migration_id": migration.pk},
+                       result={"preview": {"attributes": [row, addresses], "lines": [],
+                                           "members": {"added": ["new@contoso.com"], "removed": []}}})
+    client.force_login(role_users["Administrator"])
+    page = client.get(f"/dl/migrations/{migration.pk}/").content.decode()
+    assert 'id="take-back-preview"' in page and "Read again" in page
+    assert "<td>displayName / DisplayName</td>" in page and "<td>Sales &lt;cloud&gt;</td>" in page
+    assert "<td>SMTP:sales@contoso.com, smtp:extra@contoso.com</td>" in page
+    assert "changed in the cloud since the conversion" in page and "AD's value will overwrite it</span>" in page
+    assert "1 added (new@contoso.com), 0 removed" in page
