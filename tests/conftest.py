@@ -239,6 +239,25 @@ def lab(seeded_lab, lab_cloud):
     return seeded_lab
 
 
+@pytest.fixture
+def lab_scheduling(lab):
+    """The shared lab's sync server scheduling cycles and out of staging mode, as a connectivity check expects
+    to find it, whatever an earlier test on this worker left (a rehearsed runbook suspends the scheduler); put
+    back as it was afterwards."""
+    from portal.lab import config
+    from portal.lab.cloud.store import CloudStore
+
+    store = CloudStore.open(data_dir=config.cloud_dir())
+    try:
+        before = store.scheduler()
+        store.update_scheduler(SyncCycleEnabled=True, StagingModeEnabled=False, SchedulerSuspended=False)
+        yield lab
+        store.update_scheduler(**{k: before[k] for k in ("SyncCycleEnabled", "StagingModeEnabled",
+                                                         "SchedulerSuspended")})
+    finally:
+        store.close()
+
+
 @pytest.fixture(scope="session")
 def lab_tenant(lab):
     """The whole lab with its cloud side seeded too (first full sync, licences, MFA states, cloud-only

@@ -19,7 +19,7 @@ def _finished(page) -> bool:
     return page.locator("#log-poller[data-state=stopped]").count() > 0
 
 
-def test_connectivity_check_log_streams_into_the_browser(page, rq_workers, make_user, lab):
+def test_connectivity_check_log_streams_into_the_browser(page, rq_workers, make_user, lab_scheduling):
     rq_workers(1, CONNECTIVITY_CHECK_STEP_DELAY=1.5)
     make_user("helpdesk", "Helpdesk")
     login(page, "helpdesk")

@@ -18,7 +18,7 @@ def _finished(job):
     return not job.is_active
 
 
-def test_connectivity_check_runs_on_a_worker(rq_workers, make_user, lab):
+def test_connectivity_check_runs_on_a_worker(rq_workers, make_user, lab_scheduling):
     rq_workers(2)
     user = make_user("hd", "Helpdesk")
     job = do_start_job(kind="connectivity_check", user=user, target="portal dependencies")
@@ -33,7 +33,7 @@ def test_connectivity_check_runs_on_a_worker(rq_workers, make_user, lab):
                             "Exchange Online", "Entra Connect", "Exchange on-premises"]
 
 
-def test_connectivity_check_reports_unreachable_redis_clearly(transactional_db, make_user, settings, lab):
+def test_connectivity_check_reports_unreachable_redis_clearly(transactional_db, make_user, settings, lab_scheduling):
     from portal.jobs.services import run_job_inline
 
     settings.RQ_QUEUES = {name: {**q, "URL": "redis://127.0.0.1:1/0"} for name, q in settings.RQ_QUEUES.items()}
