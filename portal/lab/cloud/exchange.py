@@ -305,19 +305,6 @@ class ExchangeMixin:
         self._check_address_free(addresses, [rec["@id"], rec.get("ExternalDirectoryObjectId") or ""])
         return {"EmailAddresses": addresses, "PrimarySmtpAddress": primary}
 
-    def _sync_group_object(self, rec: Mapping[str, Any]) -> None:
-        """Keep the Entra group of a cloud DL in step with Exchange (what forward sync does)."""
-        object_id = rec.get("ExternalDirectoryObjectId")
-        if not object_id:
-            return
-        smtp = [a for a in rec["EmailAddresses"] if a.lower().startswith("smtp:")]
-        with contextlib.suppress(Exception):
-            self.store.update_object(object_id=object_id, properties={
-                "displayName": rec["DisplayName"], "mail": rec["PrimarySmtpAddress"], "mailNickname": rec["Alias"],
-                "proxyAddresses": smtp})
-
-    # -- cmdlets
-
     def cmd_get_recipient(self, bound: dict[str, Any], req: ApiRequest) -> Any:
         return self._query_recipients(bound, MAIL_RECIPIENT_TYPES, "Get-Recipient")
 
@@ -451,7 +438,7 @@ class ExchangeMixin:
         if updates:
             with self.store.transaction():
                 updated = self.store.update_recipient(recipient_id=rec["@id"], properties=updates)
-                self._sync_group_object(updated)
+                self._sync_recipient_object(updated)
         return []
 
     def _set_recipient(self, bound: dict[str, Any], types: frozenset[str], cmdlet: str, *,
@@ -483,7 +470,8 @@ class ExchangeMixin:
         return []
 
     def _sync_recipient_object(self, rec: Mapping[str, Any]) -> None:
-        """Exchange Online writes a recipient's addresses to its Entra object (forward sync)."""
+        """Exchange Online writes a recipient's names and addresses to its Entra object (forward sync): a cloud DL's
+        group as much as a mailbox's or a contact's user or contact."""
         object_id = rec.get("ExternalDirectoryObjectId")
         if not object_id:
             return
