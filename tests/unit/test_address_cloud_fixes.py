@@ -4,8 +4,6 @@ before the export; verification of groups and contacts. Fake directories here; t
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
 
 from diagnostics_app.addresses.choices import FixStatus
@@ -15,6 +13,7 @@ from diagnostics_app.models import AddressFix
 from portal.connectors.exchange.errors import ObjectNotFound
 from portal.jobs.models import Job
 from portal.jobs.services import run_job_inline
+from tests.support.address_fakes import FakeDirectory, FakeSync, patch_connector
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DN = "CN=Cloud Managed,OU=Users,OU=Sync,DC=contoso,DC=com"
@@ -57,40 +56,17 @@ class FakeExchange:
             rec["PrimarySmtpAddress"] = next(a[5:] for a in rec["EmailAddresses"] if a.startswith("SMTP:"))
 
 
-class FakeDirectory:
-    def __init__(self):
-        self.writes = []
-
-    def read(self, dn, *, attributes=None):
-        raise AssertionError("a cloud-managed object's fix must not read AD")
-
-    def modify(self, dn, **kw):
-        self.writes.append(dn)
-
-
 @pytest.fixture
 def exchange(monkeypatch):
     fake = FakeExchange()
-
-    @contextmanager
-    def connect():
-        yield fake
-
-    for where in ("views", "jobs"):
-        monkeypatch.setattr(f"diagnostics_app.addresses.{where}.exchange_online", connect)
+    patch_connector(monkeypatch, "exchange_online", fake)
     return fake
 
 
 @pytest.fixture
 def directory(monkeypatch):
-    fake = FakeDirectory()
-
-    @contextmanager
-    def connect():
-        yield fake
-
-    for where in ("views", "jobs"):
-        monkeypatch.setattr(f"diagnostics_app.addresses.{where}.active_directory", connect)
+    fake = FakeDirectory(reads_allowed=False)
+    patch_connector(monkeypatch, "active_directory", fake)
     return fake
 
 
@@ -239,17 +215,6 @@ def test_data_mismatch_predicted_for_a_soft_match_on_another_object_type():
     assert not [f for f in found if f.rule == "soft_match"]
 
 
-class FakeSync:
-    cycles = 0
-
-    def wait_until_idle(self, *, timeout=600.0, poll=2.0):
-        return True
-
-    def start_sync_cycle(self, *, policy="Delta"):
-        FakeSync.cycles += 1
-        return type("Start", (), {"result": "Success"})()
-
-
 def test_verify_finds_a_group_in_exchange_online_by_its_addresses(monkeypatch, role_users):
     """Groups and contacts have no UPN: the verify job finds their cloud copy in Exchange Online by today's AD
     addresses, then by the addresses they had before the fix."""
@@ -261,20 +226,11 @@ def test_verify_finds_a_group_in_exchange_online_by_its_addresses(monkeypatch, r
                               "Alias": "sales", "PrimarySmtpAddress": "sales@contoso.com",
                               "ExternalDirectoryObjectId": "grp", "EmailAddresses": ["SMTP:sales@contoso.com"]}
 
-    class Directory:
-        def read(self, dn, *, attributes=None):
-            from tests.unit.test_address_fixes import FakeObject
-            return FakeObject({"objectClass": ["top", "group"], "mail": ["sales@contoso.com"],
-                               "proxyAddresses": ["SMTP:sales@contoso.com", "smtp:sales.team@contoso.com"]})
-
-    @contextmanager
-    def ctx(value):
-        yield value
-
-    monkeypatch.setattr("diagnostics_app.addresses.jobs.active_directory", lambda: ctx(Directory()))
-    monkeypatch.setattr("diagnostics_app.addresses.jobs.exchange_online", lambda: ctx(fake))
-    monkeypatch.setattr("diagnostics_app.addresses.jobs.entra_graph", lambda: ctx(object()))
-    monkeypatch.setattr("diagnostics_app.addresses.jobs.entra_connect", lambda: ctx(FakeSync()))
+    directory = FakeDirectory({GROUP_DN: {"objectClass": ["top", "group"], "mail": ["sales@contoso.com"],
+                                          "proxyAddresses": ["SMTP:sales@contoso.com", "smtp:sales.team@contoso.com"]}})
+    for name, connected in (("active_directory", directory), ("exchange_online", fake), ("entra_graph", object()),
+                            ("entra_connect", FakeSync())):
+        patch_connector(monkeypatch, name, connected, where=("jobs",))
     plan = FixPlan(changes=(AttributeChange(dn=GROUP_DN, attribute="proxyAddresses",
                                             before=("SMTP:sales@contoso.com",),
                                             after=("SMTP:sales@contoso.com", "smtp:sales.team@contoso.com")),))

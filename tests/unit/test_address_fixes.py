@@ -4,7 +4,6 @@ the backup. The same flow against the lab's Samba AD: tests/integration/test_add
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -15,9 +14,9 @@ from diagnostics_app.addresses.choices import FixStatus
 from diagnostics_app.addresses.rules import ScanConfig, entry, evaluate
 from diagnostics_app.addresses.services import do_begin_scan, do_finish_scan, do_store_findings
 from diagnostics_app.models import AddressFix
-from portal.connectors.ad import NotFound
 from portal.jobs.models import Job
 from portal.jobs.services import run_job_inline
+from tests.support.address_fakes import FakeDirectory, FakeSync, patch_connector
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DN = "CN=Mail Only,OU=Users,OU=Sync,DC=contoso,DC=com"
@@ -25,40 +24,10 @@ X500 = "x500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/
 URL = "/diagnostics/address-repair/fixes/"
 
 
-class FakeObject:
-    def __init__(self, attributes):
-        self.attributes = attributes
-
-    def get(self, name):
-        return list(self.attributes.get(name, []))
-
-
-class FakeDirectory:
-    def __init__(self):
-        self.objects = {DN: {"mail": ["new@contoso.com"], "proxyAddresses": [X500], "cn": ["Mail Only"]}}
-        self.writes = []
-
-    def read(self, dn, *, attributes=None):
-        if dn not in self.objects:
-            raise NotFound(f"{dn} does not exist")
-        return FakeObject({a: self.objects[dn].get(a, []) for a in attributes})
-
-    def modify(self, dn, *, replace=None, add=None, delete=None):
-        self.writes.append((dn, replace))
-        for attribute, values in (replace or {}).items():
-            self.objects[dn][attribute] = list(values or [])
-
-
 @pytest.fixture
 def directory(monkeypatch):
-    fake = FakeDirectory()
-
-    @contextmanager
-    def connect():
-        yield fake
-
-    monkeypatch.setattr("diagnostics_app.addresses.views.active_directory", connect)
-    monkeypatch.setattr("diagnostics_app.addresses.jobs.active_directory", connect)
+    fake = FakeDirectory({DN: {"mail": ["new@contoso.com"], "proxyAddresses": [X500], "cn": ["Mail Only"]}})
+    patch_connector(monkeypatch, "active_directory", fake)
     return fake
 
 
@@ -189,21 +158,6 @@ def test_reject_needs_a_reason_and_a_vanished_object_is_not_planned(client, role
     assert "not in AD any more" in body and AddressFix.objects.count() == 1
 
 
-class FakeSync:
-    """The Entra Connect server: a delta cycle 'exports' what the test says the cloud gets."""
-
-    def __init__(self, cloud, exported):
-        self.cloud, self.exported, self.cycles = cloud, exported, []
-
-    def wait_until_idle(self, *, timeout=600.0, poll=2.0):
-        return True
-
-    def start_sync_cycle(self, *, policy="Delta"):
-        self.cycles.append(policy)
-        self.cloud.update(self.exported)
-        return type("Start", (), {"result": "Success"})()
-
-
 class FakeGraph:
     def __init__(self, cloud):
         self.cloud = cloud
@@ -231,16 +185,8 @@ def test_verify_runs_a_delta_sync_and_stores_what_the_cloud_shows(client, role_u
     cloud = {"mail": "mailonly@contoso.com", "proxyAddresses": ["SMTP:mailonly@contoso.com"]}
     sync = FakeSync(cloud, exported)
 
-    @contextmanager
-    def connect_sync():
-        yield sync
-
-    @contextmanager
-    def connect_graph():
-        yield FakeGraph(cloud)
-
-    monkeypatch.setattr("diagnostics_app.addresses.jobs.entra_connect", connect_sync)
-    monkeypatch.setattr("diagnostics_app.addresses.jobs.entra_graph", connect_graph)
+    patch_connector(monkeypatch, "entra_connect", sync, where=("jobs",))
+    patch_connector(monkeypatch, "entra_graph", FakeGraph(cloud), where=("jobs",))
     directory.objects[DN]["userPrincipalName"] = ["mailonly@contoso.com"]
     fix = plan(client, role_users["Administrator"], finding)
     verify_url = f"{URL}{fix.pk}/verify/"
