@@ -432,7 +432,7 @@ def test_same_parameters_give_the_same_organisation(conn: ad.ActiveDirectory, se
     org = conn.create_ou(parent=base, name=layout.ORG_OU)
     stray_contact = conn.create_contact(parent=org, name="Stray Contact", mail="stray@partner.example")
     stray_list = conn.create_group(parent=org, name="Stray List", attributes={"authOrig": [stray_contact]})
-    seeder.protect_from_deletion(conn, stray_list)
+    ad_security.protect_from_deletion(conn, stray_list)
     with pytest.raises(seeder.SeedError, match="no seed marker"):
         seeder.seed(conn, base_dn=base, users=USERS, seed=SEED)
 
