@@ -15,8 +15,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from portal.approvals import check_approval_validity
-from portal.audit.services import record, refusal_recorded
+from portal.approvals.signoff import SignOff, do_decline, do_sign
+from portal.audit.services import record
 from portal.jobs.choices import JobStatus
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
@@ -143,43 +143,21 @@ def _queue_migration(*, migration: Migration, user, request=None, enqueue: bool 
     migration.job, migration.status = job, MigrationStatus.QUEUED
 
 
-def check_can_approve(*, migration: Migration, user) -> None:
-    if not user.has_perm("migrations_app.approve_migration"):
-        raise PermissionDenied("Approving a migration needs the Approver or Administrator role.")
-    if migration.status != MigrationStatus.AWAITING_APPROVAL:
-        raise MigrationRefused(f"Migration #{migration.pk} is {migration.get_status_display().lower()}, "
-                               "not awaiting approval.")
-    if migration.requested_by_id == user.pk:
-        raise MigrationRefused("Four eyes: someone other than the requester must approve this migration.")
+MIGRATION_SIGNOFF = SignOff(
+    model=Migration, kwarg="migration", permission="migrations_app.approve_migration", what="a migration",
+    refused=MigrationRefused, awaiting=MigrationStatus.AWAITING_APPROVAL, approved=None,
+    rejected=MigrationStatus.REJECTED, audit="dl.migration", label=lambda m: f"Migration #{m.pk}",
+    target=lambda m: f"dl:{m.mail}", this="this migration")
 
 
-def _audited_decision(action: str):
-    """A refused approval, rejection or withdrawal (a forged POST, a replayed one) is audited."""
-    def wrap(fn):
-        def decide(*, migration: Migration, user, request=None, **kw):
-            with refusal_recorded(user=user, action=action, target=f"dl:{migration.mail}", request=request,
-                                  refused=(MigrationRefused, PermissionDenied), migration=migration.pk):
-                return fn(migration=migration, user=user, request=request, **kw)
-        decide.__name__, decide.__doc__ = fn.__name__, fn.__doc__
-        return decide
-    return wrap
-
-
-@_audited_decision("dl.migration.approve")
+@MIGRATION_SIGNOFF.audited("approve")
 @transaction.atomic
 def do_approve_migration(*, migration: Migration, user, valid_for: timedelta | None = None, note: str = "",
                          request=None, enqueue: bool = True) -> Migration:
     """Sign off what the request's preflight planned (its plan hash); the run refuses if the list no
     longer matches that plan, or once the approval has expired."""
-    migration = Migration.objects.select_for_update().get(pk=migration.pk)
-    check_can_approve(migration=migration, user=user)
-    validity = check_approval_validity(valid_for, refused=MigrationRefused)
-    now = timezone.now()
-    Migration.objects.filter(pk=migration.pk).update(approved_by=user, decided_at=now, decision_note=note[:500],
-                                                     approval_expires_at=now + validity)
-    record(actor=user, action="dl.migration.approve", target=f"dl:{migration.mail}",
-           after={"migration": migration.pk, "plan_hash": migration.plan_hash,
-                  "expires_at": (now + validity).isoformat(), "note": note[:500]}, request=request)
+    migration = do_sign(MIGRATION_SIGNOFF, obj=migration, user=user, valid_for=valid_for, note=note,
+                        audit={"migration": migration.pk}, request=request)
     # The approver starts it (the audit log names them) on behalf of the requester, whose request it is
     # and whose migrate_dl permission it runs under: an Approver signs, they do not migrate.
     _queue_migration(migration=migration, user=user, on_behalf_of=migration.requested_by, request=request,
@@ -188,23 +166,14 @@ def do_approve_migration(*, migration: Migration, user, valid_for: timedelta | N
     return migration
 
 
-@_audited_decision("dl.migration.reject")
+@MIGRATION_SIGNOFF.audited("reject")
 @transaction.atomic
 def do_reject_migration(*, migration: Migration, user, reason: str = "", request=None) -> Migration:
-    migration = Migration.objects.select_for_update().get(pk=migration.pk)
-    check_can_approve(migration=migration, user=user)
-    if not reason.strip():
-        raise MigrationRefused("Say why it is rejected: the requester reads the reason.")
-    Migration.objects.filter(pk=migration.pk).update(status=MigrationStatus.REJECTED, approved_by=user,
-                                                     decided_at=timezone.now(), decision_note=reason[:500],
-                                                     finished_at=timezone.now())
-    record(actor=user, action="dl.migration.reject", target=f"dl:{migration.mail}",
-           after={"migration": migration.pk, "reason": reason[:500]}, request=request)
-    migration.refresh_from_db()
-    return migration
+    return do_decline(MIGRATION_SIGNOFF, obj=migration, user=user, reason=reason,
+                      fields={"finished_at": timezone.now()}, audit={"migration": migration.pk}, request=request)
 
 
-@_audited_decision("dl.migration.withdraw")
+@MIGRATION_SIGNOFF.audited("withdraw")
 @transaction.atomic
 def do_withdraw_migration(*, migration: Migration, user, request=None) -> Migration:
     """The requester takes back a request nobody has signed yet."""

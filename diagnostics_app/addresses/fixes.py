@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from portal.approvals import check_approval_validity
+from portal.approvals.signoff import SignOff, do_decline, do_sign
 from portal.audit.services import record, refusal_recorded
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
@@ -133,43 +133,26 @@ def stored_plan(fix: AddressFix) -> FixPlan:
                                  for c in fix.changes))
 
 
-def check_can_approve(*, fix: AddressFix, user) -> None:
-    if not user.has_perm("diagnostics_app.approve_address_fix"):
-        raise PermissionDenied("Approving an address fix needs the Approver or Administrator role.")
-    if fix.status != FixStatus.AWAITING_APPROVAL:
-        raise FixRefused(f"Fix #{fix.pk} is {fix.get_status_display().lower()}, not awaiting approval.")
-    if fix.requested_by_id == user.pk:
-        raise FixRefused("Four eyes: someone other than the person who planned this fix must approve it.")
+def _check_pinned(fix: AddressFix) -> None:
     if stored_plan(fix).hash != fix.plan_hash:
         raise FixRefused("The stored plan does not match its hash: it was altered after it was planned.")
 
 
-def _decision(action: str):
-    def wrap(fn):
-        def decide(*, fix: AddressFix, user, request=None, **kw):
-            with refusal_recorded(user=user, action=action, target=f"address_fix:{fix.pk}", request=request,
-                                  refused=(FixRefused, PermissionDenied)):
-                return fn(fix=fix, user=user, request=request, **kw)
-        decide.__name__, decide.__doc__ = fn.__name__, fn.__doc__
-        return decide
-    return wrap
+FIX_SIGNOFF = SignOff(
+    model=AddressFix, kwarg="fix", permission="diagnostics_app.approve_address_fix", what="an address fix",
+    refused=FixRefused, awaiting=FixStatus.AWAITING_APPROVAL, approved=FixStatus.APPROVED,
+    rejected=FixStatus.REJECTED, audit="address.fix", label=lambda fix: f"Fix #{fix.pk}",
+    target=lambda fix: f"address_fix:{fix.pk}", this="it", requester="the person who planned this fix",
+    check_pinned=_check_pinned)
 
 
-@_decision("address.fix.approve")
+@FIX_SIGNOFF.audited("approve")
 @transaction.atomic
 def do_approve_fix(*, fix: AddressFix, user, valid_for: timedelta | None = None, note: str = "", request=None,
                    enqueue: bool = True) -> AddressFix:
     """Sign off the plan (its hash); the apply job refuses once the approval expired, and skips each object
     whose values changed since the plan."""
-    fix = AddressFix.objects.select_for_update().get(pk=fix.pk)
-    check_can_approve(fix=fix, user=user)
-    validity = check_approval_validity(valid_for, refused=FixRefused)
-    now = timezone.now()
-    AddressFix.objects.filter(pk=fix.pk).update(approved_by=user, decided_at=now, decision_note=note[:500],
-                                                approval_expires_at=now + validity, status=FixStatus.APPROVED)
-    record(actor=user, action="address.fix.approve", target=f"address_fix:{fix.pk}",
-           after={"plan_hash": fix.plan_hash, "expires_at": (now + validity).isoformat(), "note": note[:500]},
-           request=request)
+    fix = do_sign(FIX_SIGNOFF, obj=fix, user=user, valid_for=valid_for, note=note, request=request)
     # The approver starts it on behalf of the person who planned it, under their permission.
     job = do_start_job(kind=APPLY_JOB, user=user, on_behalf_of=fix.requested_by, params={"fix": fix.pk},
                        target=f"address fix #{fix.pk}", request=request, enqueue=enqueue)
@@ -178,19 +161,10 @@ def do_approve_fix(*, fix: AddressFix, user, valid_for: timedelta | None = None,
     return fix
 
 
-@_decision("address.fix.reject")
+@FIX_SIGNOFF.audited("reject")
 @transaction.atomic
 def do_reject_fix(*, fix: AddressFix, user, reason: str = "", request=None) -> AddressFix:
-    fix = AddressFix.objects.select_for_update().get(pk=fix.pk)
-    check_can_approve(fix=fix, user=user)
-    if not reason.strip():
-        raise FixRefused("Say why it is rejected: the person who planned it reads the reason.")
-    AddressFix.objects.filter(pk=fix.pk).update(status=FixStatus.REJECTED, approved_by=user,
-                                                decided_at=timezone.now(), decision_note=reason[:500])
-    record(actor=user, action="address.fix.reject", target=f"address_fix:{fix.pk}", after={"reason": reason[:500]},
-           request=request)
-    fix.refresh_from_db()
-    return fix
+    return do_decline(FIX_SIGNOFF, obj=fix, user=user, reason=reason, request=request)
 
 
 def check_can_apply(*, fix: AddressFix) -> None:

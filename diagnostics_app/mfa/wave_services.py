@@ -11,8 +11,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from portal.approvals import check_approval_validity
-from portal.audit.services import record, refusal_recorded
+from portal.approvals.signoff import SignOff, do_decline, do_sign
+from portal.audit.services import record
 from portal.jobs.services import do_start_job
 
 from ..models import MfaSnapshot, MfaWaveGroups
@@ -55,45 +55,26 @@ def do_request_wave_groups(*, snapshot: MfaSnapshot, scope: str, group_id: str, 
     return req
 
 
-def check_can_approve(*, req: MfaWaveGroups, user) -> None:
-    if not user.has_perm("diagnostics_app.approve_mfa_wave_groups"):
-        raise PermissionDenied("Approving wave groups needs the Approver or Administrator role.")
-    if req.status != WaveGroupsStatus.AWAITING_APPROVAL:
-        raise WavesRefused(f"Wave groups #{req.pk} are {req.get_status_display().lower()}, not awaiting approval.")
-    if req.requested_by_id == user.pk:
-        raise WavesRefused("Four eyes: someone other than the requester must approve these wave groups.")
+def _check_pinned(req: MfaWaveGroups) -> None:
     if plan_hash(req.waves) != req.plan_hash:
         raise WavesRefused("The stored waves do not match their hash: they were altered after the request.")
 
 
-def _decision(action: str):
-    def wrap(fn):
-        def decide(*, req: MfaWaveGroups, user, request=None, **kw):
-            with refusal_recorded(user=user, action=action, target=f"mfa_wave_groups:{req.pk}", request=request,
-                                  refused=(WavesRefused, PermissionDenied)):
-                return fn(req=req, user=user, request=request, **kw)
-        decide.__name__, decide.__doc__ = fn.__name__, fn.__doc__
-        return decide
-    return wrap
+WAVES_SIGNOFF = SignOff(
+    model=MfaWaveGroups, kwarg="req", permission="diagnostics_app.approve_mfa_wave_groups", what="wave groups",
+    refused=WavesRefused, awaiting=WaveGroupsStatus.AWAITING_APPROVAL, approved=WaveGroupsStatus.APPROVED,
+    rejected=WaveGroupsStatus.REJECTED, audit="mfa.wave_groups", label=lambda req: f"Wave groups #{req.pk}",
+    target=lambda req: f"mfa_wave_groups:{req.pk}", this="these wave groups", plural=True,
+    check_pinned=_check_pinned)
 
 
-@_decision("mfa.wave_groups.approve")
+@WAVES_SIGNOFF.audited("approve")
 @transaction.atomic
 def do_approve_wave_groups(*, req: MfaWaveGroups, user, shown_hash: str, valid_for: timedelta | None = None,
                            note: str = "", request=None, enqueue: bool = True) -> MfaWaveGroups:
     """Sign off exactly the membership the approver was shown (its hash); the job refuses once it expired."""
-    req = MfaWaveGroups.objects.select_for_update().get(pk=req.pk)
-    check_can_approve(req=req, user=user)
-    if shown_hash != req.plan_hash:
-        raise WavesRefused("The waves you were shown are not the ones requested; reload the page and look again.")
-    validity = check_approval_validity(valid_for, refused=WavesRefused)
-    now = timezone.now()
-    MfaWaveGroups.objects.filter(pk=req.pk).update(approved_by=user, decided_at=now, decision_note=note[:500],
-                                                   approval_expires_at=now + validity,
-                                                   status=WaveGroupsStatus.APPROVED)
-    record(actor=user, action="mfa.wave_groups.approve", target=f"mfa_wave_groups:{req.pk}",
-           after={"plan_hash": req.plan_hash, "expires_at": (now + validity).isoformat(), "note": note[:500]},
-           request=request)
+    req = do_sign(WAVES_SIGNOFF, obj=req, user=user, valid_for=valid_for, note=note, shown_hash=shown_hash,
+                  request=request)
     # The approver starts it on behalf of the requester, under the requester's permission.
     job = do_start_job(kind=WAVE_GROUPS_JOB, user=user, on_behalf_of=req.requested_by, params={"wave_groups": req.pk},
                        target=f"MFA wave groups #{req.pk}", request=request, enqueue=enqueue)
@@ -102,19 +83,10 @@ def do_approve_wave_groups(*, req: MfaWaveGroups, user, shown_hash: str, valid_f
     return req
 
 
-@_decision("mfa.wave_groups.reject")
+@WAVES_SIGNOFF.audited("reject")
 @transaction.atomic
 def do_reject_wave_groups(*, req: MfaWaveGroups, user, reason: str = "", request=None) -> MfaWaveGroups:
-    req = MfaWaveGroups.objects.select_for_update().get(pk=req.pk)
-    check_can_approve(req=req, user=user)
-    if not reason.strip():
-        raise WavesRefused("Say why it is rejected: the requester reads the reason.")
-    MfaWaveGroups.objects.filter(pk=req.pk).update(status=WaveGroupsStatus.REJECTED, approved_by=user,
-                                                   decided_at=timezone.now(), decision_note=reason[:500])
-    record(actor=user, action="mfa.wave_groups.reject", target=f"mfa_wave_groups:{req.pk}",
-           after={"reason": reason[:500]}, request=request)
-    req.refresh_from_db()
-    return req
+    return do_decline(WAVES_SIGNOFF, obj=req, user=user, reason=reason, request=request)
 
 
 def check_can_write(*, req: MfaWaveGroups) -> None:

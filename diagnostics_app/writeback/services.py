@@ -11,8 +11,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from migrations_app.services import MigrationRefused, check_approval_validity
-from portal.audit.services import record, refusal_recorded
+from portal.approvals.signoff import SignOff, do_decline, do_sign, refusals_audited
+from portal.audit.services import record
 from portal.directory import writeback_names as wn
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
@@ -32,6 +32,17 @@ ROW_FIELDS = ("section", "object_id", "guid", "display_name", "current_dn", "pla
 
 class WritebackRefused(Exception):
     """The action cannot go ahead; the message says why. Nothing was changed."""
+
+
+def _target(plan: WritebackPlan) -> str:
+    return f"writeback_plan:{plan.pk}"
+
+
+PLAN_SIGNOFF = SignOff(
+    model=WritebackPlan, kwarg="plan", permission="diagnostics_app.approve_writeback_plan",
+    what="a writeback plan", refused=WritebackRefused, awaiting=PlanStatus.AWAITING_APPROVAL,
+    approved=PlanStatus.APPROVED, rejected=PlanStatus.REJECTED, audit="writeback.plan",
+    label=lambda plan: f"Plan v{plan.version}", target=_target, this="this plan")
 
 
 def do_start_plan(*, user, request=None, enqueue: bool = True) -> Job:
@@ -66,25 +77,13 @@ def do_store_plan(built: BuiltPlan, *, container: str, job: Job | None = None, u
 # --- approval (the pattern of migrations_app: four eyes, pinned hash, expiry) -----------------------
 
 
-def _audited(action: str):
-    """A refused request, approval or rejection (a forged or replayed POST) is audited too."""
-    def wrap(fn):
-        def decide(*, plan: WritebackPlan, user, request=None, **kw):
-            with refusal_recorded(user=user, action=action, target=f"writeback_plan:{plan.pk}", request=request,
-                                  refused=(WritebackRefused, PermissionDenied), plan=plan.pk):
-                return fn(plan=plan, user=user, request=request, **kw)
-        decide.__name__, decide.__doc__ = fn.__name__, fn.__doc__
-        return decide
-    return wrap
-
-
 def check_is_newest(plan: WritebackPlan) -> None:
     newest = WritebackPlan.objects.order_by("-version").values_list("version", flat=True).first()
     if newest != plan.version:
         raise WritebackRefused(f"Plan v{plan.version} is not the newest reading (v{newest} is): open that one.")
 
 
-@_audited("writeback.plan.request_approval")
+@PLAN_SIGNOFF.audited("request_approval")
 @transaction.atomic
 def do_request_approval(*, plan: WritebackPlan, user, request=None) -> WritebackPlan:
     plan = WritebackPlan.objects.select_for_update().get(pk=plan.pk)
@@ -106,53 +105,21 @@ def do_request_approval(*, plan: WritebackPlan, user, request=None) -> Writeback
     return plan
 
 
-def check_can_approve(*, plan: WritebackPlan, user) -> None:
-    if not user.has_perm("diagnostics_app.approve_writeback_plan"):
-        raise PermissionDenied("Approving a writeback plan needs the Approver or Administrator role.")
-    if plan.status != PlanStatus.AWAITING_APPROVAL:
-        raise WritebackRefused(f"Plan v{plan.version} is {plan.get_status_display().lower()}, not awaiting approval.")
-    if plan.requested_by_id == user.pk:
-        raise WritebackRefused("Four eyes: someone other than the requester must approve this plan.")
-
-
-@_audited("writeback.plan.approve")
+@PLAN_SIGNOFF.audited("approve")
 @transaction.atomic
 def do_approve_plan(*, plan: WritebackPlan, user, plan_hash: str, valid_for: timedelta | None = None,
                     note: str = "", request=None) -> WritebackPlan:
     """Sign exactly the plan the approver read (its hash, sent with the form); the runbook refuses to
     start once the approval has expired."""
-    plan = WritebackPlan.objects.select_for_update().get(pk=plan.pk)
-    check_can_approve(plan=plan, user=user)
-    if plan_hash != plan.plan_hash:
-        raise WritebackRefused("The plan shown when you approved is not this plan's content: reload and read it again.")
-    try:
-        validity = check_approval_validity(valid_for)
-    except MigrationRefused as exc:
-        raise WritebackRefused(str(exc)) from None
-    now = timezone.now()
-    WritebackPlan.objects.filter(pk=plan.pk).update(status=PlanStatus.APPROVED, approved_by=user, decided_at=now,
-                                                    decision_note=note[:500], approved_hash=plan.plan_hash,
-                                                    approval_expires_at=now + validity)
-    record(actor=user, action="writeback.plan.approve", target=f"writeback_plan:{plan.pk}",
-           after={"version": plan.version, "plan_hash": plan.plan_hash, "expires_at": (now + validity).isoformat(),
-                  "note": note[:500]}, request=request)
-    plan.refresh_from_db()
-    return plan
+    return do_sign(PLAN_SIGNOFF, obj=plan, user=user, valid_for=valid_for, note=note, shown_hash=plan_hash,
+                   fields={"approved_hash": plan.plan_hash}, audit={"version": plan.version}, request=request)
 
 
-@_audited("writeback.plan.reject")
+@PLAN_SIGNOFF.audited("reject")
 @transaction.atomic
 def do_reject_plan(*, plan: WritebackPlan, user, reason: str = "", request=None) -> WritebackPlan:
-    plan = WritebackPlan.objects.select_for_update().get(pk=plan.pk)
-    check_can_approve(plan=plan, user=user)
-    if not reason.strip():
-        raise WritebackRefused("Say why it is rejected: the requester reads the reason.")
-    WritebackPlan.objects.filter(pk=plan.pk).update(status=PlanStatus.REJECTED, approved_by=user,
-                                                    decided_at=timezone.now(), decision_note=reason[:500])
-    record(actor=user, action="writeback.plan.reject", target=f"writeback_plan:{plan.pk}",
-           after={"version": plan.version, "reason": reason[:500]}, request=request)
-    plan.refresh_from_db()
-    return plan
+    return do_decline(PLAN_SIGNOFF, obj=plan, user=user, reason=reason, audit={"version": plan.version},
+                      request=request)
 
 
 def check_approved(plan: WritebackPlan) -> None:
@@ -171,7 +138,7 @@ def check_approved(plan: WritebackPlan) -> None:
 # --- runbook -----------------------------------------------------------------------------------------
 
 
-@_audited("writeback.runbook.confirm")
+@refusals_audited("writeback.runbook.confirm", kwarg="plan", target=_target, refused=WritebackRefused)
 def do_confirm_step(*, plan: WritebackPlan, user, step: str, checks: list[dict[str, Any]], note: str = "",
                     request=None) -> WritebackRunbookStep:
     """Record that a person confirmed a step; ``checks`` are the portal's own checks, all passed (the

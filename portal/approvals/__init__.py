@@ -1,6 +1,7 @@
 """What every signed-off change in the portal shares: the approve / reject forms, how long an approval stays
-valid, and the hash that pins the plan an approver signed. Used by DL migrations, DL batches and Address
-repair fixes; each area keeps its own four-eyes checks, statuses and audit actions."""
+valid, the hash that pins the plan an approver signed, and the sign-off itself (signoff.py: four eyes, the
+decision stored and audited, refusals audited), described once per area by a SignOff. The approver queue
+gathers every area's waiting requests (queue.py)."""
 
 from .forms import ApproveForm, RejectForm
 from .hashing import plan_hash

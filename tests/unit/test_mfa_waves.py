@@ -186,7 +186,7 @@ def test_an_expired_approval_a_changed_hash_or_a_rejection_writes_nothing(client
                                                                          no_enqueue):
     req = request_waves(client, role_users["Administrator"], snapshot)
     body = approve(client, role_users["Approver"], req, plan_hash="0" * 64).content.decode()
-    assert "not the ones requested" in body
+    assert "not what was requested" in body
     req.refresh_from_db()
     assert req.status == WaveGroupsStatus.AWAITING_APPROVAL
     approve(client, role_users["Approver"], req)

@@ -144,7 +144,7 @@ def test_four_eyes_pinned_hash_and_expiry(role_users) -> None:
     with pytest.raises(svc.WritebackRefused, match="Four eyes"):
         svc.do_approve_plan(plan=plan, user=admin, plan_hash=plan.plan_hash)
     assert AuditEvent.objects.filter(action="writeback.plan.approve.refused", actor=admin).exists()
-    with pytest.raises(svc.WritebackRefused, match="not this plan's content"):
+    with pytest.raises(svc.WritebackRefused, match="not what was requested"):
         svc.do_approve_plan(plan=plan, user=approver, plan_hash="0" * 64)
     plan = svc.do_approve_plan(plan=plan, user=approver, plan_hash=plan.plan_hash, valid_for=timedelta(hours=2))
     assert plan.status == PlanStatus.APPROVED and plan.approved_hash == plan.plan_hash
