@@ -274,6 +274,47 @@ def test_field_notes_mail_changes_stop_reaching_the_cloud_after_hybrid_writeback
 # --- export errors -------------------------------------------------------------------------------
 
 
+def test_the_scan_s_data_mismatch_prediction_is_the_export_error_the_sync_then_reports(lab: Lab) -> None:
+    """Address repair predicts Connect Health's Data Mismatch before the export (a new contact whose primary
+    SMTP address a cloud-only user holds: the soft match finds an object of another type); the delta cycle
+    then fails that export with ObjectTypeMismatch, and the scan reading today's export errors files the
+    real error under the same category, on the same object."""
+    from diagnostics_app.addresses.collect import read_export_errors
+    from diagnostics_app.addresses.rules import CloudObject, ScanConfig, entry, evaluate
+    from portal.connectors.sync import ExportError as SyncExportError
+
+    address = f"partner.desk.{secrets.token_hex(3)}@{layout.PRIMARY_DOMAIN}"
+    cloud = lab.store.create_user(user_principal_name=f"desk.{secrets.token_hex(3)}@{layout.PRIMARY_DOMAIN}",
+                                  display_name="Partner Desk", mail=address, proxy_addresses=[f"SMTP:{address}"])
+    dn = ad.child_dn(layout.contacts_ou(lab.base), "CN", f"Partner Desk {secrets.token_hex(3)}")
+    lab.conn.add(dn, object_class=("top", "person", "organizationalPerson", "contact"), attributes={
+        "displayName": "Partner Desk", "mail": address, "mailNickname": f"pdesk{secrets.token_hex(3)}",
+        "proxyAddresses": [f"SMTP:{address}"], "targetAddress": f"SMTP:{address}"})
+    read = lab.conn.read(dn, attributes=["objectClass", "displayName", "mail", "mailNickname", "proxyAddresses",
+                                         "targetAddress"])
+    before = entry(dn=dn, object_class=read.get("objectClass"),
+                   attributes={a: read.get(a) for a in ("displayName", "mail", "mailNickname", "proxyAddresses",
+                                                        "targetAddress")})
+    tenant = [CloudObject(id=cloud["id"], kind="user", display_name="Partner Desk", mail=address,
+                          user_principal_name=cloud["userPrincipalName"], proxy_addresses=(f"SMTP:{address}",))]
+    found, _ = evaluate([before], config=ScanConfig(), tenant=tenant)
+    predicted = [f for f in found if f.rule == "soft_match"]
+    assert [(f.category, f.severity) for f in predicted] == [("Data Mismatch", "error")]
+    assert "ObjectTypeMismatch" in predicted[0].explanation
+
+    lab.cycle()
+    errors = [e for e in lab.store.list_export_errors() if e["DistinguishedName"] == dn]
+    assert [e["ErrorCode"] for e in errors] == ["ObjectTypeMismatch"]
+    assert lab.cloud(dn) is None  # nothing of the contact reached the cloud
+
+    # What the scan job reads from the sync server (Get-ADSyncExportError through the connector).
+    server = SimpleNamespace(export_errors=lambda: [SyncExportError.from_dict(e) for e in errors])
+    found, _ = evaluate([before], config=ScanConfig(export_errors=tuple(read_export_errors(server))), tenant=tenant)
+    real = [f for f in found if f.rule == "export_error"]
+    assert [(f.dn, f.category) for f in real] == [(dn, predicted[0].category)]
+    lab.conn.delete(dn)
+
+
 def test_data_validation_failed_for_a_lower_case_x509_certificate_user_id_until_fixed(lab: Lab) -> None:
     """DataValidationFailed (field notes, certificateUserIds doc: the X509: prefix is case-sensitive): the
     object does not export at all; the error is cleared when the value is fixed on-premises."""
