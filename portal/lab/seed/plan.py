@@ -109,15 +109,21 @@ class _Builder(IdFixCases, GroupCases, WritebackGroupCases):
 
     def unique_alias(self, wanted: str) -> str:
         base = _alias_text(wanted) or "recipient"
+        alias = self._free_alias(base)
+        self.used_aliases[base] = self.used_aliases.get(base, 0) + 1
+        if alias != base:
+            self.used_aliases[alias] = 1
+        return alias
+
+    def _free_alias(self, base: str) -> str:
+        """The alias unique_alias gives next for ``base``: itself the first time, then base2, base3, ..."""
         count = self.used_aliases.get(base, 0)
-        self.used_aliases[base] = count + 1
         if count == 0:
             return base
         candidate = f"{base}{count + 1}"
         while candidate in self.used_aliases:
             count += 1
             candidate = f"{base}{count + 1}"
-        self.used_aliases[candidate] = 1
         return candidate
 
     def unique_sam(self, wanted: str) -> str:
@@ -455,12 +461,4 @@ class _Builder(IdFixCases, GroupCases, WritebackGroupCases):
 
     def _peek_alias(self, first: str, last: str) -> str:
         """The alias person(first, last) will get next (to build values that include it)."""
-        base = _alias_text(f"{first}.{last}")
-        count = self.used_aliases.get(base, 0)
-        if count == 0:
-            return base
-        candidate = f"{base}{count + 1}"
-        while candidate in self.used_aliases:
-            count += 1
-            candidate = f"{base}{count + 1}"
-        return candidate
+        return self._free_alias(_alias_text(f"{first}.{last}"))
