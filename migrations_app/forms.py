@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 # The sign-off forms are shared by every area (portal/approvals); the DL pages import them from here too.
-from portal.approvals.forms import ApproveForm, RejectForm  # noqa: F401
+from portal.approvals.forms import ApproveForm, PinnedApproveForm, RejectForm  # noqa: F401
 
 from .choices import BatchMethod
 from .models import MigrationSettings
@@ -145,5 +145,5 @@ class BatchUploadForm(forms.Form):
                                      "PrimarySmtpAddress) is optional; commas or semicolons.")
 
 
-class BatchApproveForm(ApproveForm):
-    plan_hash = forms.CharField(widget=forms.HiddenInput, max_length=64)
+class BatchApproveForm(PinnedApproveForm):
+    """A batch's approval pins the hash of every list's plan the approver read."""

@@ -133,6 +133,11 @@ class Migration(models.Model):
             ("manage_migration_settings", "Change the migration settings"),
         ]
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("migrations_app:migration", args=[self.pk])
+
     def __str__(self) -> str:
         return f"Migration #{self.pk} {self.mail}"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -16,6 +15,7 @@ from django_tables2 import SingleTableMixin
 
 from portal.accounts.permissions import requires
 from portal.approvals.queue import approval_queue
+from portal.approvals.views import decided, signed
 from portal.audit.services import record_download
 from portal.connectors import ad
 from portal.connectors.registry import NotConfigured
@@ -226,26 +226,20 @@ def _migration_action(request, pk: int, action, done: str):
 @requires("migrations_app.approve_migration")
 @require_POST
 def approve(request, pk: int):
-    form = ApproveForm(request.POST)
-    if not form.is_valid():
-        if "confirm" in form.errors:
-            messages.error(request, "Tick the confirmation that you read the plan and the checks. Nothing was changed.")
-        else:
-            messages.error(request, "The approval's validity must be a positive number of hours. Nothing was changed.")
-        return redirect("migrations_app:migration", pk=pk)
-    hours = form.cleaned_data["valid_hours"]
-    return _migration_action(request, pk, lambda m: svc.do_approve_migration(
-        migration=m, user=request.user, request=request, note=form.cleaned_data["note"],
-        valid_for=timedelta(hours=hours) if hours else None), "Migration #{pk} approved and queued.")
+    migration, form = get_object_or_404(Migration, pk=pk), ApproveForm(request.POST)
+    return signed(request, obj=migration, form=form, refused=(svc.MigrationRefused,),
+                  done=f"Migration #{pk} approved and queued.", decide=lambda: svc.do_approve_migration(
+                      migration=migration, user=request.user, request=request, note=form.cleaned_data["note"],
+                      valid_for=form.valid_for))
 
 
 @requires("migrations_app.approve_migration")
 @require_POST
 def reject(request, pk: int):
-    form = RejectForm(request.POST)
-    reason = form.cleaned_data["reason"] if form.is_valid() else ""
-    return _migration_action(request, pk, lambda m: svc.do_reject_migration(
-        migration=m, user=request.user, reason=reason, request=request), "Migration #{pk} rejected.")
+    migration, form = get_object_or_404(Migration, pk=pk), RejectForm(request.POST)
+    return decided(request, obj=migration, refused=(svc.MigrationRefused,), done=f"Migration #{pk} rejected.",
+                   decide=lambda: svc.do_reject_migration(migration=migration, user=request.user,
+                                                          reason=form.reason_given, request=request))
 
 
 @requires("accounts.view_dl_migration")

@@ -1,6 +1,5 @@
 import re
 from contextlib import ExitStack
-from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -12,6 +11,7 @@ from django_tables2 import RequestConfig
 from portal.accounts.permissions import requires
 from portal.addressing.explain import ExplainInputError, explain
 from portal.approvals import ApproveForm, RejectForm
+from portal.approvals.views import decided, signed
 from portal.audit.services import record_download
 from portal.connectors.ad import AdError
 from portal.connectors.exchange import ExchangeError
@@ -152,24 +152,19 @@ def _fix_action(request, pk: int, action, done: str):
 @requires("diagnostics_app.approve_address_fix")
 @require_POST
 def address_approve_fix(request, pk: int):
-    form = ApproveForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Tick the confirmation that you read the plan, and give a positive number of "
-                                "hours. Nothing was changed.")
-        return redirect("diagnostics_app:address_fix", pk=pk)
-    hours = form.cleaned_data["valid_hours"]
-    return _fix_action(request, pk, lambda f: do_approve_fix(
-        fix=f, user=request.user, request=request, note=form.cleaned_data["note"],
-        valid_for=timedelta(hours=hours) if hours else None), "Fix #{pk} approved; the apply job is queued.")
+    fix, form = get_object_or_404(AddressFix, pk=pk), ApproveForm(request.POST)
+    return signed(request, obj=fix, form=form, refused=(FixRefused,), done=f"Fix #{pk} approved; the apply job is "
+                  "queued.", decide=lambda: do_approve_fix(fix=fix, user=request.user, request=request,
+                                                           note=form.cleaned_data["note"], valid_for=form.valid_for))
 
 
 @requires("diagnostics_app.approve_address_fix")
 @require_POST
 def address_reject_fix(request, pk: int):
-    form = RejectForm(request.POST)
-    reason = form.cleaned_data["reason"] if form.is_valid() else ""
-    return _fix_action(request, pk, lambda f: do_reject_fix(fix=f, user=request.user, reason=reason,
-                                                            request=request), "Fix #{pk} rejected.")
+    fix, form = get_object_or_404(AddressFix, pk=pk), RejectForm(request.POST)
+    return decided(request, obj=fix, refused=(FixRefused,), done=f"Fix #{pk} rejected.",
+                   decide=lambda: do_reject_fix(fix=fix, user=request.user, reason=form.reason_given,
+                                                request=request))
 
 
 @requires("diagnostics_app.plan_address_fix")

@@ -1,7 +1,5 @@
 from django import forms
 
-from portal.approvals import ApproveForm
-
 
 class SnapshotForm(forms.Form):
     """The snapshot's settings: all optional (the button alone takes a snapshot with the defaults);
@@ -66,10 +64,4 @@ class WaveRequestForm(forms.Form):
     group = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
     wave_by = forms.ChoiceField(choices=(("department", "Department"), ("group", "Group")), widget=forms.HiddenInput)
     wave_max = forms.IntegerField(min_value=1, max_value=100_000, widget=forms.HiddenInput)
-    plan_hash = forms.CharField(max_length=64, widget=forms.HiddenInput)
-
-
-class WaveApproveForm(ApproveForm):
-    """The portal's approval form, with the hash of the waves the approver was shown."""
-
     plan_hash = forms.CharField(max_length=64, widget=forms.HiddenInput)

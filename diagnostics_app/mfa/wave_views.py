@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.accounts.permissions import requires
-from portal.approvals import RejectForm
+from portal.approvals import PinnedApproveForm, RejectForm
+from portal.approvals.views import decided, signed
 from portal.jobs.services import JobActionRefused
 
 from ..models import MfaSnapshot, MfaWaveGroups
 from . import selectors
-from .forms import WaveApproveForm, WaveRequestForm
+from .forms import WaveRequestForm
 from .wave_services import WavesRefused, do_approve_wave_groups, do_reject_wave_groups, do_request_wave_groups
 
 
@@ -50,8 +49,7 @@ def mfa_wave_groups(request, pk: int):
     req = get_object_or_404(MfaWaveGroups.objects.select_related("requested_by", "approved_by", "job", "snapshot"),
                             pk=pk)
     user = request.user
-    approve = WaveApproveForm.with_defaults()
-    approve.initial["plan_hash"] = req.plan_hash
+    approve = PinnedApproveForm.with_defaults(plan_hash=req.plan_hash)
     report = (req.report or {}).get("waves") or {}
     return render(request, "diagnostics_app/mfa/wave_groups.html", {
         "req": req, "approve_form": approve, "reject_form": RejectForm(),
@@ -60,36 +58,21 @@ def mfa_wave_groups(request, pk: int):
                        and req.status == "awaiting_approval")})
 
 
-def _action(request, pk: int, action, done: str):
-    req = get_object_or_404(MfaWaveGroups, pk=pk)
-    try:
-        result = action(req)
-    except (WavesRefused, PermissionDenied, JobActionRefused) as exc:
-        messages.warning(request, f"{exc} Nothing was changed.")
-        return redirect(req)
-    messages.info(request, done.format(pk=pk))
-    return redirect(result)
-
-
 @requires("diagnostics_app.approve_mfa_wave_groups")
 @require_POST
 def mfa_approve_wave_groups(request, pk: int):
-    form = WaveApproveForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Tick the confirmation that you read the waves, and give a positive number of "
-                                "hours. Nothing was changed.")
-        return redirect("diagnostics_app:mfa_wave_groups", pk=pk)
-    hours = form.cleaned_data["valid_hours"]
-    return _action(request, pk, lambda r: do_approve_wave_groups(
-        req=r, user=request.user, request=request, note=form.cleaned_data["note"],
-        shown_hash=form.cleaned_data["plan_hash"], valid_for=timedelta(hours=hours) if hours else None),
-        "Wave groups #{pk} approved; the job writing the groups is queued.")
+    req, form = get_object_or_404(MfaWaveGroups, pk=pk), PinnedApproveForm(request.POST)
+    return signed(request, obj=req, form=form, refused=(WavesRefused, JobActionRefused),
+                  done=f"Wave groups #{pk} approved; the job writing the groups is queued.",
+                  decide=lambda: do_approve_wave_groups(req=req, user=request.user, request=request,
+                                                        note=form.cleaned_data["note"], valid_for=form.valid_for,
+                                                        shown_hash=form.cleaned_data["plan_hash"]))
 
 
 @requires("diagnostics_app.approve_mfa_wave_groups")
 @require_POST
 def mfa_reject_wave_groups(request, pk: int):
-    form = RejectForm(request.POST)
-    reason = form.cleaned_data["reason"] if form.is_valid() else ""
-    return _action(request, pk, lambda r: do_reject_wave_groups(req=r, user=request.user, reason=reason,
-                                                                request=request), "Wave groups #{pk} rejected.")
+    req, form = get_object_or_404(MfaWaveGroups, pk=pk), RejectForm(request.POST)
+    return decided(request, obj=req, refused=(WavesRefused,), done=f"Wave groups #{pk} rejected.",
+                   decide=lambda: do_reject_wave_groups(req=req, user=request.user, reason=form.reason_given,
+                                                        request=request))

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from django import forms
 
-# The approval forms are the DL migration's: one wording of what an approver signs, one validity rule.
-from migrations_app.forms import ApproveForm, RejectForm
+# The approval forms are the portal's: one wording of what an approver signs, one validity rule.
+from portal.approvals import ApproveForm, PinnedApproveForm, RejectForm
 
-__all__ = ["ApproveForm", "CompareForm", "ConfirmStepForm", "PlanApproveForm", "RejectForm", "StartForm"]
+__all__ = ["ApproveForm", "CompareForm", "ConfirmStepForm", "PinnedApproveForm", "RejectForm", "StartForm"]
 
 
 class StartForm(forms.Form):
     """Starting a plan or a verification takes no options: the form carries the CSRF token."""
-
-
-class PlanApproveForm(ApproveForm):
-    # The hash of the plan the approver read: a newer reading of the same plan id cannot be signed blind.
-    plan_hash = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
 
 class ConfirmStepForm(forms.Form):

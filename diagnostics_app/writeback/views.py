@@ -3,8 +3,6 @@ verifications and the Cloud Sync readiness."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
@@ -13,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
 from portal.accounts.permissions import requires
+from portal.approvals.views import decided, signed
 from portal.audit.services import record_download
 from portal.connectors.registry import NotConfigured
 from portal.jobs.services import JobActionRefused
@@ -21,7 +20,7 @@ from ..models import WritebackPlan
 from . import cloud_sync, exports, runbook, selectors
 from .choices import CLOUD_SYNC_COLOURS, RISKS, CloudSyncVerdict, RowSection
 from .filtersets import WritebackPlanRowFilterSet
-from .forms import CompareForm, ConfirmStepForm, PlanApproveForm, RejectForm, StartForm
+from .forms import CompareForm, ConfirmStepForm, PinnedApproveForm, RejectForm, StartForm
 from .services import (
     WritebackRefused,
     do_approve_plan,
@@ -86,7 +85,7 @@ def _plan_page(request, plan: WritebackPlan):
     table = WritebackPlanRowTable(rows)
     RequestConfig(request).configure(table)
     user = request.user
-    approve_form = PlanApproveForm(initial={**PlanApproveForm.with_defaults().initial, "plan_hash": plan.plan_hash})
+    approve_form = PinnedApproveForm.with_defaults(plan_hash=plan.plan_hash)
     return render(request, "diagnostics_app/writeback/plan.html", {
         "plan": plan, "filter": filterset, "table": table, "sections": selectors.section_counts(plan),
         "history": selectors.plans().order_by("-version")[:12], "risks": RISKS,
@@ -149,32 +148,20 @@ def writeback_request_approval(request, pk: int):
 @requires("diagnostics_app.approve_writeback_plan")
 @require_POST
 def writeback_approve(request, pk: int):
-    form = PlanApproveForm(request.POST)
-    if not form.is_valid():
-        messages.warning(request, "Tick the confirmation and give a valid time: nothing was approved.")
-        return redirect("diagnostics_app:writeback_plan", pk)
-    hours = form.cleaned_data.get("valid_hours")
-
-    def act(plan):
-        do_approve_plan(plan=plan, user=request.user, plan_hash=form.cleaned_data["plan_hash"],
-                        valid_for=timedelta(hours=hours) if hours else None,
-                        note=form.cleaned_data.get("note") or "", request=request)
-        messages.success(request, f"Plan v{plan.version} approved.")
-    return _decide(request, pk, act)
+    plan, form = get_object_or_404(WritebackPlan, pk=pk), PinnedApproveForm(request.POST)
+    return signed(request, obj=plan, form=form, refused=(WritebackRefused,), done=f"Plan v{plan.version} approved.",
+                  decide=lambda: do_approve_plan(plan=plan, user=request.user, plan_hash=form.cleaned_data["plan_hash"],
+                                                 valid_for=form.valid_for, note=form.cleaned_data["note"],
+                                                 request=request))
 
 
 @requires("diagnostics_app.approve_writeback_plan")
 @require_POST
 def writeback_reject(request, pk: int):
-    form = RejectForm(request.POST)
-    if not form.is_valid():
-        messages.warning(request, "Say why it is rejected: nothing was changed.")
-        return redirect("diagnostics_app:writeback_plan", pk)
-
-    def act(plan):
-        do_reject_plan(plan=plan, user=request.user, reason=form.cleaned_data["reason"], request=request)
-        messages.success(request, f"Plan v{plan.version} rejected.")
-    return _decide(request, pk, act)
+    plan, form = get_object_or_404(WritebackPlan, pk=pk), RejectForm(request.POST)
+    return decided(request, obj=plan, refused=(WritebackRefused,), done=f"Plan v{plan.version} rejected.",
+                   decide=lambda: do_reject_plan(plan=plan, user=request.user, reason=form.reason_given,
+                                                 request=request))
 
 
 @requires("accounts.view_writeback_plan")

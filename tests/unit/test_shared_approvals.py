@@ -1,28 +1,74 @@
-"""portal/approvals: the one sign-off module DL migrations, DL batches and Address repair fixes use."""
+"""portal/approvals: the one sign-off every area uses (DL migrations, address fixes, writeback plans, MFA wave
+groups; DL batches share its forms, validity and hash)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from django.core.exceptions import PermissionDenied
 
 import diagnostics_app.addresses.fixes as address_fixes
 import diagnostics_app.addresses.views as address_views
+import diagnostics_app.mfa.wave_services as wave_services
+import diagnostics_app.writeback.services as writeback_services
 import migrations_app.batch_services as batch_services
 import migrations_app.forms as migration_forms
 import migrations_app.services as migration_services
 from diagnostics_app.addresses.fixes import FixRefused
 from migrations_app.services import MigrationRefused
-from portal.approvals import ApprovalRefused, ApproveForm, RejectForm, check_approval_validity, plan_hash
+from portal.approvals import (
+    ApprovalRefused,
+    ApproveForm,
+    PinnedApproveForm,
+    RejectForm,
+    check_approval_validity,
+    plan_hash,
+    signoff,
+)
+
+SIGNOFFS = [migration_services.MIGRATION_SIGNOFF, address_fixes.FIX_SIGNOFF, writeback_services.PLAN_SIGNOFF,
+            wave_services.WAVES_SIGNOFF]
 
 
 def test_every_area_uses_the_same_code():
     assert migration_forms.ApproveForm is ApproveForm is address_views.ApproveForm
     assert migration_forms.RejectForm is RejectForm is address_views.RejectForm
-    assert issubclass(migration_forms.BatchApproveForm, ApproveForm)
-    assert migration_services.check_approval_validity is check_approval_validity
-    assert batch_services.check_approval_validity is check_approval_validity
-    assert address_fixes.check_approval_validity is check_approval_validity
+    assert issubclass(migration_forms.BatchApproveForm, PinnedApproveForm)
+    assert batch_services.check_approval_validity is check_approval_validity is signoff.check_approval_validity
+    assert all(isinstance(spec, signoff.SignOff) for spec in SIGNOFFS)
+    assert len({spec.model for spec in SIGNOFFS}) == len({spec.audit for spec in SIGNOFFS}) == len(SIGNOFFS)
+
+
+@pytest.mark.parametrize("spec", SIGNOFFS, ids=lambda spec: spec.audit)
+def test_every_area_refuses_alike(spec):
+    """No permission, one's own request, a request not awaiting approval: refused the same way everywhere."""
+    def request(status, requester):
+        return SimpleNamespace(pk=7, status=status, requested_by_id=requester, version=1, mail="dl@contoso.com",
+                               get_status_display=lambda: "Approved")
+
+    nobody = SimpleNamespace(pk=1, has_perm=lambda perm: False)
+    approver = SimpleNamespace(pk=2, has_perm=lambda perm: perm == spec.permission)
+    with pytest.raises(PermissionDenied, match="needs the Approver or Administrator role"):
+        signoff.check_can_sign(spec, obj=request(spec.awaiting, 1), user=nobody)
+    with pytest.raises(spec.refused, match="^Four eyes: someone other than"):
+        signoff.check_can_sign(spec, obj=request(spec.awaiting, 2), user=approver)
+    with pytest.raises(spec.refused, match="approved, not awaiting approval"):
+        signoff.check_can_sign(spec, obj=request("approved", 1), user=approver)
+
+
+def test_the_approve_form_says_what_to_correct():
+    form = ApproveForm({"valid_hours": "4"})
+    assert not form.is_valid() and form.problem().startswith("Tick the confirmation")
+    form = ApproveForm({"valid_hours": "0", "confirm": "on"})
+    assert not form.is_valid() and form.problem().startswith("The approval's validity must be a positive number")
+    form = ApproveForm({"valid_hours": "", "confirm": "on"})
+    assert form.is_valid() and form.valid_for is None
+    form = ApproveForm({"valid_hours": "1.5", "confirm": "on"})
+    assert form.is_valid() and form.valid_for == timedelta(minutes=90)
+    assert not PinnedApproveForm({"valid_hours": "4", "confirm": "on"}).is_valid()  # the shown hash is required
+    assert RejectForm({"reason": " "}).reason_given == "" and RejectForm({"reason": "no"}).reason_given == "no"
 
 
 def test_plan_hash_is_canonical_and_pins_every_value():
