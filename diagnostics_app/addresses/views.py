@@ -1,9 +1,7 @@
-import re
 from contextlib import ExitStack
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
@@ -17,6 +15,7 @@ from portal.connectors.ad import AdError
 from portal.connectors.exchange import ExchangeError
 from portal.connectors.graph import GraphError
 from portal.connectors.registry import NotConfigured, active_directory, entra_graph, exchange_online
+from portal.exports import CSV_TYPE, XLSX_TYPE, download, filename
 from portal.jobs.services import JobActionRefused
 
 from .. import charts
@@ -39,12 +38,6 @@ from .services import do_start_scan
 from .tables import AddressFindingTable
 
 
-def _filename(scan, filters: dict | None = None, extension: str = "csv") -> str:
-    used = [f"{k}-{v}" for k, v in sorted((filters or {}).items()) if v not in (None, "", [])]
-    tag = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(used))[:80]
-    return f"address-findings-{scan.pk}-{scan.created_at:%Y%m%d-%H%M}{'-' + tag if tag else ''}.{extension}"
-
-
 @requires("accounts.view_address_repair")
 @require_GET
 def address_repair(request):
@@ -61,13 +54,10 @@ def address_repair(request):
         filters = filterset.form.cleaned_data if filterset.is_bound and filterset.form.is_valid() else {}
         record_download(user=request.user, what="address_findings", target=f"address_scan:{scan.pk}",
                         request=request, format=export, rows=rows.count())
+        name = filename("address-findings", scan.pk, scan.created_at, export, filters)
         if export == "csv":
-            response = StreamingHttpResponse(exports.csv_lines(rows, scan), content_type="text/csv; charset=utf-8")
-        else:
-            response = HttpResponse(exports.xlsx_bytes(rows, scan), content_type=(
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
-        response["Content-Disposition"] = f'attachment; filename="{_filename(scan, filters, export)}"'
-        return response
+            return download(exports.csv_lines(rows, scan), name=name, content_type=CSV_TYPE)
+        return download(exports.xlsx_bytes(rows, scan), name=name, content_type=XLSX_TYPE)
     can_plan = request.user.has_perm("diagnostics_app.plan_address_fix")
     table = AddressFindingTable(rows, exclude=() if can_plan else ("selection",))
     RequestConfig(request).configure(table)

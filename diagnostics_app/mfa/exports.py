@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.db.models import QuerySet
 
-from ..exports import safe_cell
+from portal.exports import csv_lines as _csv_lines
+from portal.exports import xlsx_bytes as _xlsx_bytes
+
 from ..models import MfaSnapshot, MfaUserRow
 from .choices import MfaClass
 from .classify import families_label
@@ -38,11 +38,6 @@ def _records(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> Iterator[dict
         yield record(row, snapshot.groups)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -52,10 +47,7 @@ def _text(value: Any) -> str:
 
 
 def csv_lines(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(COLUMNS)
-    for rec in _records(rows, snapshot):
-        yield writer.writerow([safe_cell(_text(rec[c])) for c in COLUMNS])
+    return _csv_lines(COLUMNS, ([_text(rec[c]) for c in COLUMNS] for rec in _records(rows, snapshot)))
 
 
 def json_chunks(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> Iterator[str]:
@@ -68,25 +60,9 @@ def json_chunks(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> Iterator[s
 
 
 def _xlsx(title: str, columns: list[str], records: Iterable[dict[str, Any]], summary: Iterable[list[Any]]) -> bytes:
-    """One sheet of rows (header frozen, autofilter over every row) and a summary sheet: both exports' layout."""
-    from openpyxl import Workbook
-    from openpyxl.utils import get_column_letter
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title)
-    sheet.freeze_panes = "A2"  # the header stays in view while scrolling
-    sheet.append(columns)
-    count = 0
-    for rec in records:
-        sheet.append([safe_cell(rec[c]) for c in columns])
-        count += 1
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
-    side = book.create_sheet("Summary")
-    for line in summary:
-        side.append([safe_cell(v) if isinstance(v, str) else v for v in line])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    """One sheet of rows and a summary sheet: both workbooks' layout."""
+    return _xlsx_bytes(title=title, header=columns, rows=([rec[c] for c in columns] for rec in records),
+                       summary=summary)
 
 
 def xlsx_bytes(rows: QuerySet[MfaUserRow], snapshot: MfaSnapshot) -> bytes:
@@ -103,11 +79,8 @@ READINESS_COLUMNS = ["upn", "display_name", "department", "classification", "why
 
 def readiness_csv_lines(result: Any) -> Iterator[str]:
     """Everyone a policy would interrupt in the readiness scope, one row each."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(READINESS_COLUMNS)
-    for u in result.interrupted:
-        yield writer.writerow([safe_cell(_text(v)) for v in (u["upn"], u["display_name"], u["department"],
-                                                             u["label"], u["why"])])
+    return _csv_lines(READINESS_COLUMNS, ([_text(u[k]) for k in ("upn", "display_name", "department", "label", "why")]
+                                         for u in result.interrupted))
 
 
 POLICY_COLUMNS = ["policy", "policy_state", "demand", "upn", "display_name", "user_id", "department", "status",
@@ -125,10 +98,7 @@ def policy_records(policy: Any, rows: QuerySet[MfaUserRow]) -> Iterator[dict[str
 
 
 def policy_csv_lines(policy: Any, rows: QuerySet[MfaUserRow]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(POLICY_COLUMNS)
-    for rec in policy_records(policy, rows):
-        yield writer.writerow([safe_cell(_text(rec[c])) for c in POLICY_COLUMNS])
+    return _csv_lines(POLICY_COLUMNS, ([_text(rec[c]) for c in POLICY_COLUMNS] for rec in policy_records(policy, rows)))
 
 
 def policy_xlsx_bytes(policy: Any, rows: QuerySet[MfaUserRow], targets: Iterable[tuple[str, str]] = ()) -> bytes:

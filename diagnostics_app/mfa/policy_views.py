@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from portal.accounts.permissions import requires
 from portal.audit.services import record_download
+from portal.exports import CSV_TYPE, XLSX_TYPE, download
 
 from . import exports, policy_selectors, selectors
 from .forms import HYPOTHETICAL, PolicyReadinessForm
@@ -40,17 +41,12 @@ def mfa_policy(request, pk: int):
     if export in ("csv", "xlsx"):
         record_download(user=request.user, what="mfa_policy_users", target=f"mfa_policy:{policy.pk}",
                         request=request, format=export, rows=rows.count())
+    name = f"mfa-policy-{policy.snapshot_id}-{policy.pk}{'-' + status if status else ''}.{export}"
     if export == "xlsx":
-        response = HttpResponse(exports.policy_xlsx_bytes(policy, rows, policy_selectors.target_lines(policy)),
-                                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        name = f"mfa-policy-{policy.snapshot_id}-{policy.pk}{'-' + status if status else ''}.xlsx"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return download(exports.policy_xlsx_bytes(policy, rows, policy_selectors.target_lines(policy)), name=name,
+                        content_type=XLSX_TYPE)
     if export == "csv":
-        response = StreamingHttpResponse(exports.policy_csv_lines(policy, rows), content_type="text/csv; charset=utf-8")
-        name = f"mfa-policy-{policy.snapshot_id}-{policy.pk}{'-' + status if status else ''}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return download(exports.policy_csv_lines(policy, rows), name=name, content_type=CSV_TYPE)
     try:
         page = max(1, int(request.GET.get("page") or 1))
     except ValueError:

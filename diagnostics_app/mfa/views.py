@@ -1,14 +1,13 @@
-import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
 from portal.accounts.permissions import requires
 from portal.audit.services import record_download
+from portal.exports import CSV_TYPE, XLSX_TYPE, download, filename
 from portal.jobs.services import JobActionRefused
 from portal.tables import CountedPaginator
 
@@ -38,10 +37,7 @@ def policy_state(state: str) -> dict[str, str]:
 
 
 def _filename(snapshot, ext: str, filters: dict | None = None) -> str:
-    """Named after the snapshot and, for a filtered export, after its filter, so two files never look alike."""
-    used = [f"{k}-{v}" for k, v in sorted((filters or {}).items()) if v not in (None, "", [])]
-    tag = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(used))[:80]
-    return f"mfa-registration-{snapshot.pk}-{snapshot.taken_at:%Y%m%d-%H%M}{'-' + tag if tag else ''}.{ext}"
+    return filename("mfa-registration", snapshot.pk, snapshot.taken_at, ext, filters)
 
 
 @requires("accounts.view_mfa_report")
@@ -62,14 +58,11 @@ def mfa(request):
         record_download(user=request.user, what="mfa_report", target=f"mfa_snapshot:{snapshot.pk}", request=request,
                         format=export, rows=rows.count())
     if export == "csv":
-        response = StreamingHttpResponse(exports.csv_lines(rows, snapshot), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{_filename(snapshot, "csv", filters)}"'
-        return response
+        return download(exports.csv_lines(rows, snapshot), name=_filename(snapshot, "csv", filters),
+                        content_type=CSV_TYPE)
     if export == "xlsx":
-        response = HttpResponse(exports.xlsx_bytes(rows, snapshot), content_type=(
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
-        response["Content-Disposition"] = f'attachment; filename="{_filename(snapshot, "xlsx", filters)}"'
-        return response
+        return download(exports.xlsx_bytes(rows, snapshot), name=_filename(snapshot, "xlsx", filters),
+                        content_type=XLSX_TYPE)
     table = MfaUserRowTable(rows)
     # a snapshot's rows never change: the number a filter keeps is counted once, not on every page
     count = selectors.row_count(snapshot, rows=rows, filters=filters if not filterset.is_bound
@@ -132,11 +125,8 @@ def mfa_readiness(request):
             everyone = selectors.readiness(snapshot, group_id=group, wave_by=wave_by, list_limit=None)
             record_download(user=request.user, what="mfa_readiness", target=f"mfa_snapshot:{snapshot.pk}",
                             request=request, format="csv", rows=len(everyone.interrupted))
-            response = StreamingHttpResponse(exports.readiness_csv_lines(everyone),
-                                             content_type="text/csv; charset=utf-8")
-            name = _filename(snapshot, "csv", {"readiness": "interrupted", "group": group})
-            response["Content-Disposition"] = f'attachment; filename="{name}"'
-            return response
+            return download(exports.readiness_csv_lines(everyone), content_type=CSV_TYPE,
+                            name=_filename(snapshot, "csv", {"readiness": "interrupted", "group": group}))
         try:
             page = max(1, int(request.GET.get("page") or 1))
         except ValueError:

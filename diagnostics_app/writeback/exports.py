@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator
 
-from ..mfa.exports import safe_cell
+from portal.exports import csv_lines
+
 from ..models import WritebackPlanRow
 from .choices import CloudSyncVerdict, RowSection
 
@@ -25,18 +24,6 @@ def group_kind(row: WritebackPlanRow) -> str:
     return "security group" if row.security_enabled else "unknown"
 
 
-def _lines(header: list[str], rows: Iterable[list]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    yield buffer.getvalue()
-    for values in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([safe_cell(v) for v in values])
-        yield buffer.getvalue()
-
-
 def plan_csv_lines(rows: Iterable[WritebackPlanRow]) -> Iterator[str]:
     def values(r: WritebackPlanRow) -> list:
         detail = "; ".join(f"{k}: {' | '.join(v)}" for k, v in sorted((r.risk_detail or {}).items()))
@@ -46,10 +33,10 @@ def plan_csv_lines(rows: Iterable[WritebackPlanRow]) -> Iterator[str]:
                 " | ".join(r.same_display_name), ", ".join(r.risks), detail, r.mail_enabled, r.security_enabled,
                 r.writeback_enabled, r.on_premises_group_type,
                 CloudSyncVerdict(r.cloud_sync).label if r.cloud_sync else "", "; ".join(r.cloud_sync_notes)]
-    return _lines(PLAN_COLUMNS, (values(r) for r in rows))
+    return csv_lines(PLAN_COLUMNS, (values(r) for r in rows))
 
 
 def readiness_csv_lines(rows: Iterable[WritebackPlanRow]) -> Iterator[str]:
-    return _lines(READINESS_COLUMNS, ([r.display_name, r.object_id, r.current_dn, group_kind(r),
+    return csv_lines(READINESS_COLUMNS, ([r.display_name, r.object_id, r.current_dn, group_kind(r),
                                        CloudSyncVerdict(r.cloud_sync).label if r.cloud_sync else "",
                                        "; ".join(r.cloud_sync_notes)] for r in rows))

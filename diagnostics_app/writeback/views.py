@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
@@ -14,6 +13,7 @@ from portal.accounts.permissions import requires
 from portal.approvals.views import decided, signed
 from portal.audit.services import record_download
 from portal.connectors.registry import NotConfigured
+from portal.exports import CSV_TYPE, download, filename
 from portal.jobs.services import JobActionRefused
 
 from ..models import WritebackPlan
@@ -53,7 +53,7 @@ def _comparison(request, plan: WritebackPlan) -> dict:
 
 
 def _filename(plan: WritebackPlan, what: str, ext: str) -> str:
-    return f"writeback-{what}-v{plan.version}-{plan.created_at:%Y%m%d-%H%M}.{ext}"
+    return filename(f"writeback-{what}", f"v{plan.version}", plan.created_at, ext)
 
 
 @requires("accounts.view_writeback_plan")
@@ -79,9 +79,7 @@ def _plan_page(request, plan: WritebackPlan):
     if request.GET.get("export") == "csv":
         record_download(user=request.user, what="writeback_plan", target=f"writeback_plan:{plan.pk}",
                         request=request, format="csv", rows=rows.count())
-        response = StreamingHttpResponse(exports.plan_csv_lines(rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{_filename(plan, "plan", "csv")}"'
-        return response
+        return download(exports.plan_csv_lines(rows), name=_filename(plan, "plan", "csv"), content_type=CSV_TYPE)
     table = WritebackPlanRowTable(rows)
     RequestConfig(request).configure(table)
     user = request.user
@@ -215,9 +213,8 @@ def writeback_cloud_sync(request, pk: int):
     if request.GET.get("export") == "csv":
         record_download(user=request.user, what="writeback_cloud_sync", target=f"writeback_plan:{plan.pk}",
                         request=request, format="csv", rows=rows.count())
-        response = StreamingHttpResponse(exports.readiness_csv_lines(rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{_filename(plan, "cloud-sync", "csv")}"'
-        return response
+        return download(exports.readiness_csv_lines(rows), name=_filename(plan, "cloud-sync", "csv"),
+                        content_type=CSV_TYPE)
     counts = selectors.readiness_counts(plan)
     return render(request, "diagnostics_app/writeback/cloud_sync.html", {
         "plan": plan, "rows": [(r, exports.group_kind(r)) for r in rows],

@@ -1,9 +1,9 @@
-import csv
 import json
 
-from django.http import StreamingHttpResponse
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
+
+from portal.exports import CSV_TYPE, csv_lines, download
 
 from .filtersets import AuditEventFilterSet
 from .selectors import audit_events
@@ -11,16 +11,6 @@ from .services import record_download
 from .tables import AuditEventTable
 
 CSV_COLUMNS = ["time", "actor", "action", "target", "before", "after", "detail", "job", "source_ip"]
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _csv_cell(value: str) -> str:
-    # A spreadsheet runs a cell starting with = + - @ as a formula; directory data is untrusted.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 class AuditEventListView(SingleTableMixin, FilterView):
@@ -41,16 +31,7 @@ class AuditEventListView(SingleTableMixin, FilterView):
         return super().render_to_response(context, **kwargs)
 
     def _csv(self, events):
-        writer = csv.writer(_Echo())
-
-        def rows():
-            yield writer.writerow(CSV_COLUMNS)
-            for e in events.iterator(chunk_size=2000):
-                yield writer.writerow([_csv_cell(str(v)) for v in (
-                    e.time.isoformat(), e.actor_name or "system", e.action, e.target,
-                    json.dumps(e.before), json.dumps(e.after), json.dumps(e.detail), e.job_id or "",
-                    e.source_ip or "")])
-
-        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="audit-events.csv"'
-        return response
+        rows = ([e.time.isoformat(), e.actor_name or "system", e.action, e.target, json.dumps(e.before),
+                 json.dumps(e.after), json.dumps(e.detail), e.job_id or "", e.source_ip or ""]
+                for e in events.iterator(chunk_size=2000))
+        return download(csv_lines(CSV_COLUMNS, rows), name="audit-events.csv", content_type=CSV_TYPE)
