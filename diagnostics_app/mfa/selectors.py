@@ -31,6 +31,11 @@ def snapshot_or_latest(pk: Any = None) -> MfaSnapshot | None:
     return qs.first()
 
 
+def snapshot_of_job(job: Any) -> MfaSnapshot | None:
+    """The snapshot a snapshot job stored (none before it ends)."""
+    return MfaSnapshot.objects.filter(job=job).only("id").first()
+
+
 def snapshot_rows(snapshot: MfaSnapshot) -> QuerySet[MfaUserRow]:
     return MfaUserRow.objects.filter(snapshot=snapshot).defer("evidence")
 
