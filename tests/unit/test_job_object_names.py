@@ -38,3 +38,17 @@ def test_an_address_scan_job_names_its_scan(client, role_users):
     page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert f"job #{job.pk} · for Address scan #{scan.pk}</span></h1>" in page
     assert f'id="job-object">Address scan #{scan.pk}</a>' in page and f"?scan={scan.pk}" in page
+
+
+def test_address_fix_and_wave_group_jobs_name_their_object(client, role_users):
+    from diagnostics_app.models import AddressFix, MfaWaveGroups
+
+    admin = role_users["Administrator"]
+    client.force_login(admin)
+    fix = AddressFix.objects.create(requested_by=admin, plan={"changes": []}, plan_hash="0" * 64)
+    job = _job("address_fix_verify", admin, params={"fix": fix.pk})
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert f'<a href="/diagnostics/address-repair/fixes/{fix.pk}/" id="job-object">Address fix #{fix.pk}</a>' in page
+    assert MfaWaveGroups.objects.count() == 0
+    orphan = _job("mfa_wave_groups", admin, params={"wave_groups": 999})
+    assert "id=\"job-object\"" not in client.get(f"/jobs/{orphan.pk}/").content.decode()  # gone: no dead link
