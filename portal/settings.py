@@ -50,7 +50,9 @@ def env_secret(name: str, default: str | None = None) -> str | None:
 
 DEMO_MODE = env.bool("DEMO_MODE", default=False)
 LAB_MODE = env.bool("LAB_MODE", default=False)
-DEBUG = env.bool("DEBUG", default=DEMO_MODE)
+# Off in the demo too: it shows the portal's own 403/404/500 pages, as production does, never Django's debug
+# page (whitenoise serves the static files either way). DEBUG=1 is for developing the portal.
+DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env_secret("SECRET_KEY") or _secret_from_file_or_generate(VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -50,6 +50,7 @@ from .fixes import (
 )
 from .fixplan import drift, verify_change
 from .rules import ScanConfig, Scanner
+from .selectors import scan_of_job
 from .services import SCAN_JOB, do_begin_scan, do_fail_scan, do_finish_scan, do_store_findings
 
 PAGE = 500  # objects per stored batch and progress line
@@ -61,6 +62,11 @@ class AddressScanJob(JobRunner):
     kind = SCAN_JOB
     name = "Address scan"
     permission = "diagnostics_app.run_address_scan"
+    object_noun = "Address scan"
+
+    @classmethod
+    def object_of(cls, job) -> AddressScan | None:
+        return scan_of_job(job)
 
     def run(self) -> dict[str, Any]:
         scope = list(ad_layout().sync_ous)
@@ -190,7 +196,17 @@ class _Targets:
         return "AD"
 
 
-class AddressFixApplyJob(JobRunner):
+class _AddressFixObjectJob(JobRunner):
+    """Jobs about one address fix (params fix): their page names it and links to it."""
+
+    object_noun = "Address fix"
+
+    @classmethod
+    def object_of(cls, job) -> AddressFix | None:
+        return AddressFix.objects.filter(pk=(job.params or {}).get("fix")).only("id").first()
+
+
+class AddressFixApplyJob(_AddressFixObjectJob):
     """Applies exactly the approved plan: objects whose values changed since the plan are skipped and reported;
     the values of the others are backed up before the first write; one atomic change per object, in AD or, for a
     cloud-managed object or a tenant contact, in Exchange Online."""
@@ -247,7 +263,7 @@ class AddressFixApplyJob(JobRunner):
         return {"fix": fix.pk, "applied": applied, "skipped": skipped, "url": fix.get_absolute_url()}
 
 
-class AddressFixUndoJob(JobRunner):
+class AddressFixUndoJob(_AddressFixObjectJob):
     """Writes the backed-up values back, except on an object changed since the fix (reported, not overwritten)."""
 
     kind = UNDO_JOB
@@ -291,7 +307,7 @@ class AddressFixUndoJob(JobRunner):
         return {"fix": fix.pk, "restored": restored, "kept": kept}
 
 
-class AddressFixVerifyJob(JobRunner):
+class AddressFixVerifyJob(_AddressFixObjectJob):
     """After the apply: a delta sync cycle on the Entra Connect server, then each applied object's cloud copy
     compared with the planned values; the result is stored on the fix."""
 

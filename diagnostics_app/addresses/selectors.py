@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 
 from ..models import AddressFinding, AddressFix, AddressScan
@@ -28,6 +30,11 @@ def scan_or_latest(scan_id: str | int | None) -> AddressScan | None:
         except (TypeError, ValueError):
             return None
     return (AddressScan.objects.filter(status=ScanStatus.COMPLETE).first() or AddressScan.objects.first())
+
+
+def scan_of_job(job: Any) -> AddressScan | None:
+    """The scan a scan job began (stored when its job starts)."""
+    return AddressScan.objects.filter(job=job).only("id").first()
 
 
 def scan_findings(scan: AddressScan) -> QuerySet[AddressFinding]:

@@ -39,10 +39,6 @@ MFA_CLASS_FILLS = {
     MfaClass.NOT_EVALUATED: "#8c959f",
 }
 
-# Classes whose users a policy requiring MFA would stop at their next sign-in (prompted to register,
-# or unable to answer): the roll-out readiness view lists them.
-INTERRUPTED_CLASSES = (MfaClass.NOT_USABLE, MfaClass.NOT_REGISTERED, MfaClass.NOT_CAPABLE_POLICY)
-
 
 class MethodFamily(models.TextChoices):
     """Authentication methods grouped the way an MFA policy sees them (report names and method types map here)."""
@@ -84,6 +80,13 @@ class PolicyOutcome(models.TextChoices):
     NOT_COVERED = "not_covered", "Not covered"
     NOT_EVALUATED = "not_evaluated", "Not evaluated"
 
+
+# The report shows two "interrupted" figures over the same accounts (enabled ones: disabled accounts do not sign
+# in); each is shown with its explanation so that the two are never read as one.
+INTERRUPTED_IF_REQUIRED_HELP = ("Would be interrupted if a policy required MFA of every enabled account: cannot "
+                                "answer any MFA prompt (no usable method), whatever conditional access does today.")
+INTERRUPTED_TODAY_HELP = ("Interrupted by today's policies: an enabled conditional access policy (or security "
+                          "defaults) already asks for MFA and the account cannot meet that policy's demand.")
 
 POLICY_OUTCOME_COLOURS = {
     PolicyOutcome.ABLE: "green",

@@ -10,8 +10,9 @@ from portal.connectors.graph import GraphError
 from portal.connectors.registry import NotConfigured, entra_graph
 from portal.jobs.runner import JobFailed, JobRunner
 
-from ..models import MfaWaveGroups
+from ..models import MfaSnapshot, MfaWaveGroups
 from .collect import collect
+from .selectors import capable_count, snapshot_of_job
 from .services import SNAPSHOT_JOB, do_store_snapshot, options_from
 from .wave_services import (
     WAVE_GROUPS_JOB,
@@ -29,6 +30,11 @@ class MfaSnapshotJob(JobRunner):
     kind = SNAPSHOT_JOB
     name = "MFA registration snapshot"
     permission = "diagnostics_app.run_mfa_snapshot"
+    object_noun = "MFA snapshot"
+
+    @classmethod
+    def object_of(cls, job) -> MfaSnapshot | None:
+        return snapshot_of_job(job)
 
     def run(self) -> dict[str, Any]:
         options = options_from(self.job.params or {})
@@ -48,7 +54,7 @@ class MfaSnapshotJob(JobRunner):
             f"({calls.get('throttled', 0)} answered 429 and retried; {result.methods_read:,} users' methods read one "
             "by one through $batch).", data={"phases": result.phases, "questions": result.questions})
         counts = snapshot.counts
-        capable = sum(int(counts.get(k, 0)) for k in ("mfa_capable", "passwordless", "sms_voice_only"))
+        capable = capable_count(snapshot)  # the report's own count, so the summary and the page agree
         self.summary = (f"MFA snapshot #{snapshot.pk}: {capable:,} of {snapshot.total_users:,} users can satisfy MFA; "
                         f"{int(counts.get('not_usable', 0)):,} registered but not usable"
                         + ("; no premium licence, partial fallback." if result.licence_missing else ".")
@@ -67,6 +73,11 @@ class MfaWaveGroupsJob(JobRunner):
     kind = WAVE_GROUPS_JOB
     name = "MFA wave groups"
     permission = "diagnostics_app.request_mfa_wave_groups"
+    object_noun = "MFA wave groups"
+
+    @classmethod
+    def object_of(cls, job) -> MfaWaveGroups | None:
+        return MfaWaveGroups.objects.filter(pk=(job.params or {}).get("wave_groups")).only("id").first()
 
     def run(self) -> dict[str, Any]:
         req = MfaWaveGroups.objects.get(pk=self.job.params["wave_groups"])

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from portal.connectors.graph.policies import BUILT_IN_STRENGTHS
 
 from ..models import MfaPolicy, MfaSnapshot, MfaUserRow
 from . import policies as mp
+from . import selectors
 from .choices import POLICY_OUTCOME_COLOURS, PolicyOutcome
 
 POLICY_USER_STATUSES = {"able": "Able to answer", "interrupted": "Will be interrupted", "unknown": "Not evaluated",
@@ -38,13 +39,18 @@ def hit_of(row: MfaUserRow, policy_id: str) -> dict[str, Any] | None:
 
 
 def outcome_breakdown(snapshot: MfaSnapshot) -> list[dict[str, Any]]:
-    total = sum(int(v) for v in (snapshot.outcome_counts or {}).values())
-    out = []
-    for o in PolicyOutcome:
-        n = int((snapshot.outcome_counts or {}).get(o.value, 0))
-        out.append({"value": o.value, "label": o.label, "count": n, "colour": POLICY_OUTCOME_COLOURS[o],
-                    "pct": round(100.0 * n / total, 1) if total else 0.0})
-    return out
+    """Enabled accounts by what today's enabled policies do to them: the same accounts as the registration
+    report's "would be interrupted" figure (disabled ones left out: they do not sign in), so that the two
+    "interrupted" figures differ only by what they ask. Counted once per snapshot."""
+    def count() -> dict[str, int]:
+        rows = selectors.scope_rows(snapshot, "").filter(selectors.TARGETED).exclude(policy_outcome="")
+        return {r["policy_outcome"]: r["n"] for r in rows.order_by().values("policy_outcome").annotate(n=Count("id"))}
+
+    counts = selectors.cached_figure(snapshot, "policy-outcomes", count)
+    total = sum(counts.values())
+    return [{"value": o.value, "label": o.label, "count": counts.get(o.value, 0), "colour": POLICY_OUTCOME_COLOURS[o],
+             "pct": round(100.0 * counts.get(o.value, 0) / total, 1) if total else 0.0, "of": total}
+            for o in PolicyOutcome]
 
 
 def target_lines(p: MfaPolicy) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ from portal.audit.services import record_download
 from portal.exports import CSV_TYPE, XLSX_TYPE, download
 
 from . import exports, policy_selectors, selectors
+from .choices import INTERRUPTED_IF_REQUIRED_HELP, INTERRUPTED_TODAY_HELP
 from .forms import HYPOTHETICAL, PolicyReadinessForm
 
 PAGE = 100
@@ -20,7 +21,8 @@ PAGE = 100
 @require_GET
 def mfa_policies(request):
     snapshot = selectors.snapshot_or_latest(request.GET.get("snapshot"))
-    context = {"snapshot": snapshot}
+    context = {"snapshot": snapshot, "help": {"if_required": INTERRUPTED_IF_REQUIRED_HELP,
+                                              "today": INTERRUPTED_TODAY_HELP}}
     if snapshot is not None:
         context.update({"policies": policy_selectors.snapshot_policies(snapshot),
                         "outcomes": policy_selectors.outcome_breakdown(snapshot)})

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
 from ..models import MfaSnapshot, MfaUserRow
-from .choices import INTERRUPTED_CLASSES, MFA_CLASS_COLOURS, MFA_CLASS_FILLS, MethodFamily, MfaClass
+from .choices import MFA_CLASS_COLOURS, MFA_CLASS_FILLS, MethodFamily, MfaClass
 
 # Figures of a stored snapshot never change; the cache only bounds how long a process keeps them.
 SNAPSHOT_CACHE_SECONDS = 6 * 3600
@@ -31,11 +31,16 @@ def snapshot_or_latest(pk: Any = None) -> MfaSnapshot | None:
     return qs.first()
 
 
+def snapshot_of_job(job: Any) -> MfaSnapshot | None:
+    """The snapshot a snapshot job stored (none before it ends)."""
+    return MfaSnapshot.objects.filter(job=job).only("id").first()
+
+
 def snapshot_rows(snapshot: MfaSnapshot) -> QuerySet[MfaUserRow]:
     return MfaUserRow.objects.filter(snapshot=snapshot).defer("evidence")
 
 
-def _cached(snapshot: MfaSnapshot, what: str, compute: Any) -> Any:
+def cached_figure(snapshot: MfaSnapshot, what: str, compute: Any) -> Any:
     """A figure of one snapshot, computed once per process. A snapshot and its rows are stored in one
     transaction and never change afterwards (diagnostics_app/mfa/services.py do_store_snapshot), so nothing
     invalidates it; the key carries the creation time so that a reused primary key (a test database rolled
@@ -54,7 +59,7 @@ def row_count(snapshot: MfaSnapshot, *, rows: QuerySet[MfaUserRow], filters: dic
     if filters is None:
         return None
     used = json.dumps({k: v for k, v in filters.items() if v not in (None, "", [])}, sort_keys=True, default=str)
-    return _cached(snapshot, f"count:{hashlib.sha256(used.encode()).hexdigest()[:32]}", rows.count)
+    return cached_figure(snapshot, f"count:{hashlib.sha256(used.encode()).hexdigest()[:32]}", rows.count)
 
 
 def _pct(part: int, whole: int) -> float:
@@ -79,13 +84,19 @@ def method_breakdown(snapshot: MfaSnapshot) -> list[dict[str, Any]]:
     return sorted((m for m in out if m["count"]), key=lambda m: -m["count"])
 
 
+def capable_count(snapshot: MfaSnapshot) -> int:
+    """Users of the snapshot who can answer an MFA prompt (can_satisfy_mfa): the one count behind the "can answer"
+    tile, the donut and the trend, whatever their class (an administrator with SMS only can answer)."""
+    return cached_figure(snapshot, "capable",
+                   lambda: MfaUserRow.objects.filter(snapshot=snapshot, can_satisfy_mfa=True).count())
+
+
 def headline(snapshot: MfaSnapshot) -> dict[str, Any]:
     """The report's tiles. Each user is counted once; "would be interrupted" is the readiness page's own
     figure for the whole tenant (enabled accounts, evaluated ones), so both pages show the same share."""
     c = {k: int(v) for k, v in snapshot.counts.items()}
     total = snapshot.total_users
-    capable = _cached(snapshot, "capable",
-                      lambda: MfaUserRow.objects.filter(snapshot=snapshot, can_satisfy_mfa=True).count())
+    capable = capable_count(snapshot)
     strong = c.get(MfaClass.MFA_CAPABLE, 0) + c.get(MfaClass.PASSWORDLESS, 0)
     policy = readiness(snapshot, list_limit=0)
     return {
@@ -102,18 +113,18 @@ def headline(snapshot: MfaSnapshot) -> dict[str, Any]:
 
 
 def trend(limit: int = 24) -> list[dict[str, Any]]:
-    """Oldest first: capable and not-usable shares per snapshot."""
+    """Oldest first, per snapshot: the headline's "can answer" share (of all users) and its "would be
+    interrupted" share (of enabled accounts), from the same selectors, so the current snapshot's row
+    repeats its tiles. Each snapshot's figures are computed once (cached)."""
     items = list(MfaSnapshot.objects.order_by("-taken_at", "-id")
-                 .values("id", "taken_at", "total_users", "counts")[:limit])
+                 .only("id", "created_at", "taken_at", "total_users", "groups")[:limit])
     out = []
     for s in reversed(items):
-        c = s["counts"]
-        total = s["total_users"]
-        capable = sum(int(c.get(k, 0)) for k in (MfaClass.MFA_CAPABLE, MfaClass.PASSWORDLESS, MfaClass.SMS_VOICE_ONLY))
-        interrupted = sum(int(c.get(k, 0)) for k in INTERRUPTED_CLASSES)
-        out.append({"id": s["id"], "taken_at": s["taken_at"], "total": total, "capable": capable,
-                    "capable_pct": _pct(capable, total), "interrupted": interrupted,
-                    "interrupted_pct": _pct(interrupted, total)})
+        capable = capable_count(s)
+        policy = readiness(s, list_limit=0)
+        out.append({"id": s.id, "taken_at": s.taken_at, "total": s.total_users, "capable": capable,
+                    "capable_pct": _pct(capable, s.total_users), "targeted": policy.targeted,
+                    "interrupted": policy.interrupted_total, "interrupted_pct": policy.interrupted_pct})
     return out
 
 
@@ -125,10 +136,10 @@ def trend(limit: int = 24) -> list[dict[str, Any]]:
 # (can_satisfy_mfa false or unknown). The counts are SQL aggregates grouped by wave key and class; only the
 # page of interrupted users shown is read row by row.
 
-_TARGETED = Q(enabled=True) | Q(enabled__isnull=True)
+TARGETED = Q(enabled=True) | Q(enabled__isnull=True)
 _NOT_EVALUATED = Q(classification=MfaClass.NOT_EVALUATED)
 _CANNOT_ANSWER = Q(can_satisfy_mfa=False) | Q(can_satisfy_mfa__isnull=True)
-_INTERRUPTED = _TARGETED & ~_NOT_EVALUATED & _CANNOT_ANSWER
+_INTERRUPTED = TARGETED & ~_NOT_EVALUATED & _CANNOT_ANSWER
 INTERRUPTED_FIELDS = ("id", "upn", "display_name", "user_id", "department", "group_ids", "classification",
                       "can_satisfy_mfa", "enabled", "reasons", "is_admin")
 NO_DEPARTMENT, NO_GROUP = "(no department)", "(in no group)"
@@ -172,7 +183,7 @@ class Readiness:
         return _pct(self.interrupted_total, self.targeted)
 
 
-def _scope_rows(snapshot: MfaSnapshot, group_id: str) -> QuerySet[MfaUserRow]:
+def scope_rows(snapshot: MfaSnapshot, group_id: str) -> QuerySet[MfaUserRow]:
     rows = MfaUserRow.objects.filter(snapshot=snapshot, deleted=False)
     return rows.filter(groups_key__contains=f",{group_id},") if group_id else rows
 
@@ -195,9 +206,9 @@ def _readiness_counts(snapshot: MfaSnapshot, *, group_id: str, wave_by: str) -> 
     totals = {"targeted": 0, "ready": 0, "skipped_disabled": 0, "interrupted_total": 0, "unknown": 0}
     by_reason: dict[str, int] = {}
     waves: dict[str, dict[str, Any]] = {}
-    groups = (_scope_rows(snapshot, group_id).order_by().values(column, "classification")
-              .annotate(targeted=Count("id", filter=_TARGETED),
-                        ready=Count("id", filter=_TARGETED & Q(can_satisfy_mfa=True)),
+    groups = (scope_rows(snapshot, group_id).order_by().values(column, "classification")
+              .annotate(targeted=Count("id", filter=TARGETED),
+                        ready=Count("id", filter=TARGETED & Q(can_satisfy_mfa=True)),
                         disabled=Count("id", filter=Q(enabled=False))))
     for g in groups:
         totals["skipped_disabled"] += g["disabled"]
@@ -235,7 +246,7 @@ def readiness(snapshot: MfaSnapshot, *, group_id: str = "", wave_by: str = "depa
     users from ``list_offset`` (by UPN), at most ``list_limit`` of them (all with None).
     """
     wave_by = "group" if wave_by == "group" else "department"
-    counts = _cached(snapshot, f"readiness:{wave_by}:{group_id}",
+    counts = cached_figure(snapshot, f"readiness:{wave_by}:{group_id}",
                      lambda: _readiness_counts(snapshot, group_id=group_id, wave_by=wave_by))
     scope = f"group {snapshot.groups.get(group_id, group_id)}" if group_id else "the whole tenant"
     result = Readiness(scope=scope, snapshot=snapshot, group_id=group_id, wave_by=wave_by,
@@ -243,7 +254,7 @@ def readiness(snapshot: MfaSnapshot, *, group_id: str = "", wave_by: str = "depa
                        **{k: counts[k] for k in ("targeted", "ready", "skipped_disabled", "interrupted_total",
                                                  "unknown")})
     if list_limit != 0 and list_offset < result.interrupted_total:
-        rows = (_scope_rows(snapshot, group_id).filter(_INTERRUPTED).order_by("upn", "id")
+        rows = (scope_rows(snapshot, group_id).filter(_INTERRUPTED).order_by("upn", "id")
                 .values(*INTERRUPTED_FIELDS))
         rows = rows[list_offset:] if list_limit is None else rows[list_offset:list_offset + list_limit]
         for r in rows.iterator(chunk_size=2000) if list_limit is None else rows:
@@ -261,7 +272,7 @@ def wave_buckets(result: Readiness) -> list[tuple[str, list[str]]]:
     column = "group_ids" if result.wave_by == "group" else "department"
     key_of = _wave_key(wave_by=result.wave_by, names=result.snapshot.groups)
     members: dict[str, list[str]] = {w.name: [] for w in result.waves}
-    rows = (_scope_rows(result.snapshot, result.group_id).filter(_TARGETED).order_by("upn", "id")
+    rows = (scope_rows(result.snapshot, result.group_id).filter(TARGETED).order_by("upn", "id")
             .values_list("user_id", column))
     for user_id, value in rows.iterator(chunk_size=5000):
         members.setdefault(key_of(value), []).append(user_id)

@@ -13,8 +13,14 @@ from portal.tables import CountedPaginator
 
 from .. import charts
 from ..models import MfaUserRow
-from . import exports, selectors
-from .choices import POLICY_STATE_COLOURS, MfaClass, PolicyState
+from . import exports, policy_selectors, selectors
+from .choices import (
+    INTERRUPTED_IF_REQUIRED_HELP,
+    INTERRUPTED_TODAY_HELP,
+    POLICY_STATE_COLOURS,
+    MfaClass,
+    PolicyState,
+)
 from .filtersets import MfaUserRowFilterSet
 from .forms import ReadinessForm, SnapshotForm, WaveRequestForm
 from .policies import EVIDENCE_LABELS
@@ -76,6 +82,9 @@ def mfa(request):
         "by_class": by_class, "donut": charts.donut(by_class), "by_method": by_method,
         "method_bars": charts.bars(by_method), "trend": points,
         "trend_chart": charts.trend_lines(points) if len(points) > 1 else None,
+        "outcomes": {o["value"]: o for o in policy_selectors.outcome_breakdown(snapshot)}
+        if snapshot.policies_read else None,
+        "help": {"if_required": INTERRUPTED_IF_REQUIRED_HELP, "today": INTERRUPTED_TODAY_HELP},
     })
     return render(request, "diagnostics_app/mfa/report.html", context)
 

@@ -8,11 +8,11 @@ from .choices import CloudSyncVerdict, RowSection
 
 
 class WritebackPlanRowTable(PortalTable):
-    display_name = tables.Column(verbose_name="Group")
+    display_name = tables.Column(verbose_name="Group", attrs={"td": {"class": "col-group"}})
     section = tables.Column(verbose_name="Section")
-    current_dn = tables.Column(verbose_name="Current DN")
-    planned_dn = tables.Column(verbose_name="Planned DN")
-    changes = tables.Column(verbose_name="What changes", orderable=False)
+    current_dn = tables.Column(verbose_name="Current DN", attrs={"td": {"class": "col-dn"}})
+    planned_dn = tables.Column(verbose_name="Planned DN", attrs={"td": {"class": "col-dn"}})
+    changes = tables.Column(verbose_name="What changes", orderable=False, attrs={"td": {"class": "col-changes"}})
     risks = tables.Column(verbose_name="Risks", orderable=False)
     cloud_sync = tables.Column(verbose_name="Cloud Sync")
 
@@ -20,6 +20,9 @@ class WritebackPlanRowTable(PortalTable):
         model = WritebackPlanRow
         fields = ("display_name", "section", "current_dn", "planned_dn", "changes", "risks", "cloud_sync")
         empty_text = "No groups match these filters."
+        # Names, object ids and DNs are long and unbroken: writeback-table wraps them in their cells so that the
+        # table fits a 1280 px window (static/css/portal.css).
+        attrs = {"class": "table writeback-table wrap-first"}
         template_name = "includes/table.html"
 
     def render_display_name(self, record):

@@ -153,15 +153,26 @@ class JobRunner:
         # Set by the heartbeat when it sees another attempt own the job: the next write stops us.
         self.superseded = threading.Event()
 
+    # How the pages name the object object_of returns ("MFA snapshot"), followed by its own number.
+    object_noun: ClassVar[str] = ""
+
+    @classmethod
+    def object_of(cls, job: Job) -> Any | None:
+        """The stored object (with get_absolute_url) this job acts on or made, for kinds that set object_noun;
+        None while it does not exist yet (a snapshot is stored at the end of its job)."""
+        return None
+
     @classmethod
     def object_url(cls, job: Job) -> str | None:
         """The page of the object this job acts on (a migration, a preflight report), if it has one."""
-        return None
+        obj = cls.object_of(job)
+        return obj.get_absolute_url() if obj is not None else None
 
     @classmethod
     def object_label(cls, job: Job) -> str | None:
         """How the pages name that object ("Migration #7"): its own number, never the job's, which differs."""
-        return None
+        obj = cls.object_of(job) if cls.object_noun else None
+        return f"{cls.object_noun} #{obj.pk}" if obj is not None else None
 
     @classmethod
     def on_cancelled_before_start(cls, job: Job) -> None:

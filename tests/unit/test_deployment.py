@@ -47,9 +47,11 @@ def test_database_defaults_to_sqlite_under_var_and_takes_postgres_url(tmp_path):
     assert pg == "django.db.backends.postgresql db pw"
 
 
-def test_debug_is_off_unless_demo(tmp_path):
+def test_debug_is_off_even_in_the_demo(tmp_path):
+    # the demo shows the portal's own error pages, not Django's debug page (templates/404.html etc.)
     assert _settings_in_subprocess({}, "settings.DEBUG", tmp_path) == "False"
-    assert _settings_in_subprocess({"DEMO_MODE": "1"}, "settings.DEBUG", tmp_path) == "True"
+    assert _settings_in_subprocess({"DEMO_MODE": "1", "LAB_MODE": "1"}, "settings.DEBUG", tmp_path) == "False"
+    assert _settings_in_subprocess({"DEMO_MODE": "1", "DEBUG": "1"}, "settings.DEBUG", tmp_path) == "True"
 
 
 def test_compose_services_run_what_make_runs():

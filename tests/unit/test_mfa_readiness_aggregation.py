@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from diagnostics_app.mfa import selectors
+from diagnostics_app.mfa import policy_selectors, selectors
 from diagnostics_app.mfa.choices import MFA_CLASS_COLOURS, MfaClass
 from diagnostics_app.models import MfaSnapshot, MfaUserRow
 
@@ -144,3 +144,27 @@ def test_counts_are_grouped_in_sql_and_computed_once_per_snapshot(varied):
     with CaptureQueriesContext(connection) as scoped:
         selectors.readiness(varied, group_id="g-b", wave_by="group", list_limit=0)
     assert len(scoped.captured_queries) == 1
+
+
+def test_the_trend_row_of_a_snapshot_repeats_its_tiles(varied):
+    """The report showed three "interrupted" figures for one snapshot: the tile (enabled accounts that cannot
+    answer), the trend row (three classes over every user, disabled ones included, administrators without a
+    method left out) and the conditional access count. The tile and the trend are one concept: one selector."""
+    tiles = selectors.headline(varied)
+    row = selectors.trend()[-1]
+    assert row["id"] == varied.pk
+    assert (row["interrupted"], row["interrupted_pct"], row["targeted"]) == (
+        tiles["interrupted"], tiles["interrupted_pct"], tiles["targeted"])
+    assert (row["capable"], row["capable_pct"]) == (tiles["capable"], tiles["capable_pct"])
+
+
+def test_conditional_access_outcomes_count_the_same_enabled_accounts(varied):
+    rnd = random.Random(7)
+    rows = list(MfaUserRow.objects.filter(snapshot=varied))
+    for r in rows:
+        r.policy_outcome = rnd.choice(["covered_able", "covered_interrupted", "not_covered", "not_evaluated"])
+    MfaUserRow.objects.bulk_update(rows, ["policy_outcome"])
+    enabled = [r for r in rows if r.enabled is not False and not r.deleted]
+    got = {o["value"]: o["count"] for o in policy_selectors.outcome_breakdown(varied)}
+    assert got == {v: sum(r.policy_outcome == v for r in enabled) for v in got}
+    assert sum(got.values()) == selectors.readiness(varied, list_limit=0).targeted

@@ -328,3 +328,21 @@ def test_the_user_page_says_an_administrator_required_re_registration_and_how_en
     assert "logs no audit activity of its own" in page and "by authadmin@contoso.com" in page
     ann = snapshot.rows.get(upn="ann@contoso.com")
     assert 'id="reregistration-note"' not in client.get(f"/diagnostics/mfa/users/{ann.pk}/").content.decode()
+
+
+def test_the_two_interrupted_figures_are_told_apart(client, role_users, snapshot):
+    """An auditor reads one "would be interrupted if MFA were required" figure (tile and trend row alike) and a
+    separately named "interrupted by today's policies", each with its one-line explanation."""
+    from django.utils.html import escape
+
+    from diagnostics_app.mfa.choices import INTERRUPTED_IF_REQUIRED_HELP, INTERRUPTED_TODAY_HELP
+
+    client.force_login(role_users["Auditor"])
+    page = client.get(f"/diagnostics/mfa/?snapshot={snapshot.pk}").content.decode()
+    assert "would be interrupted if MFA were required" in page and escape(INTERRUPTED_IF_REQUIRED_HELP) in page
+    current = re.search(r'<tr aria-current="true" class="current">(.*?)</tr>', page, re.S).group(1)
+    cells = re.findall(r'<td class="num">([^<]*)</td>', current)
+    assert cells[-3:] == ["7", "3", "42.9"]  # enabled accounts, would be interrupted, % — as the tile says
+    assert '<div class="big">3 <span class="pct">42.9%</span>' in page
+    policies = client.get(f"/diagnostics/mfa/policies/?snapshot={snapshot.pk}").content.decode()
+    assert escape(INTERRUPTED_TODAY_HELP) in policies and "Enabled accounts by outcome" in policies
