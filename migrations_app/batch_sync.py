@@ -86,8 +86,9 @@ class BatchSyncGate:
         raise JobWaiting(f"Waits for the batch's delta sync {current.number}, started once every list of the "
                          "wave has moved.")
 
-    def defer(self, *, runner: JobRunner, why: str) -> None:
-        """The final sync of a list: published by the batch's next round, not waited for here."""
+    def defer(self, *, runner: JobRunner, why: str) -> int:
+        """A sync the list needs but does not wait for (its final sync, the one a rollback needs to bring its
+        cloud twin back): published by the batch's next round with the wave's lists. Returns its number."""
         migration_id = (runner.job.params or {}).get("migration_id")
         with runner.fenced():
             MigrationBatch.objects.select_for_update().filter(pk=self.batch_id).first()
@@ -97,6 +98,7 @@ class BatchSyncGate:
                 current.save(update_fields=["deferred"])
         runner.info(f"The batch's delta sync {current.number} publishes this ({why}), with the other lists' "
                     "changes; the list does not wait for it.")
+        return current.number
 
 
 def gate_for(migration: Migration) -> BatchSyncGate | None:

@@ -5,6 +5,8 @@ sync at the batch's end. Counted on a sync server stand-in that records each cyc
 from __future__ import annotations
 
 import contextlib
+import types
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,8 +14,9 @@ from django.utils import timezone
 
 from migrations_app import batch_run, batch_sync, engine, inplace
 from migrations_app import batch_services as bsvc
-from migrations_app.choices import BatchListRun, BatchStatus, MigrationStatus
-from migrations_app.models import BatchSyncRound
+from migrations_app.choices import BackupKind, BatchListRun, BatchStatus, MigrationStatus
+from migrations_app.models import BatchSyncRound, MigrationBackup
+from portal.connectors import exchange as exo
 from portal.jobs.choices import JobStatus
 from portal.jobs.models import Job
 from portal.jobs.services import JobActionRefused, do_cancel_job, run_job_inline
@@ -155,3 +158,69 @@ def test_a_sync_that_cannot_start_rolls_the_waiting_lists_back(role_users, sync,
     assert started.status == BatchSyncRound.Status.FAILED
     job = run_job_inline(Job.objects.get(pk=parked.pk))
     assert job.status == JobStatus.FAILED and rollbacks and "could not be started" in rollbacks[0]
+
+
+class _Directory:
+    """The on-premises group of each list: moved out of the sync scope by the move, back by a rollback."""
+
+    def __init__(self, sync: CountingSync) -> None:
+        self.sync = sync
+
+    def read_by_guid(self, guid, *, attributes):
+        return types.SimpleNamespace(dn=f"CN={guid.hex[:8]},OU=NonSync,DC=contoso,DC=com")
+
+    def move(self, dn: str, parent: str) -> None:
+        self.sync.order.append(f"back {dn.split(',')[0]}")
+
+
+class _Exchange:
+    def get_distribution_group(self, identity):  # nothing made in the cloud yet: nothing to remove
+        raise exo.ObjectNotFound(f"{identity} not found")
+
+
+class FailsAfterTheSync(MovesOnly):
+    """MovesOnly with the backup a rollback reads, and a step after the wave's sync that fails for one list."""
+
+    steps = ("backup", "move_to_non_sync", "sync_after_move", "wait_for_cloud_deletion", "disable_original",
+             "final_sync")
+
+    def step_backup(self) -> None:
+        self.save(group_guid=uuid.uuid4())
+        for kind, data in ((BackupKind.ONPREM_GROUP, {"dn": "CN=x,OU=Lists,DC=contoso,DC=com", "attributes": {},
+                                                      "ou": "OU=Lists,DC=contoso,DC=com"}),
+                           (BackupKind.CLOUD_GROUP, {"tenant_domain": "contoso.onmicrosoft.com"})):
+            MigrationBackup.objects.create(migration=self.m, kind=kind, data=data)
+
+    def step_wait_for_cloud_deletion(self) -> None:
+        if self.m.mail.startswith("c@"):
+            raise engine.MigrationError("the cloud twin still exists (test)")
+
+
+def test_a_list_rolled_back_after_its_waves_sync_rides_on_the_next_shared_sync(role_users, sync, no_enqueue,
+                                                                              settings, monkeypatch):
+    """Three lists in one wave, one fails after the wave's sync and rolls back (its group moved back in the
+    sync scope): its twin comes back with the sync that publishes the others, not with a sync of its own."""
+    settings.DL_BATCH_POLL_SECONDS = 0
+
+    @contextlib.contextmanager
+    def connectors():
+        yield engine.Connectors(directory=_Directory(sync), exchange=_Exchange(), onprem=None, sync=sync, graph=None,
+                                layout=None)
+
+    monkeypatch.setattr(engine, "open_connectors", connectors)
+    monkeypatch.setattr(inplace, "process_for", lambda migration: FailsAfterTheSync)
+    batch = approved_batch(role_users, {}, mails=["a@contoso.com", "b@contoso.com", "c@contoso.com"])
+    batch = batch_run.do_schedule_batch(batch=batch, user=role_users["Helpdesk"], enqueue=False, inline=True)
+    job = run_job_inline(batch.job)
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.COMPLETED_WITH_ERRORS, job.summary
+    states = dict(batch.lists.values_list("mail", "migration__status"))
+    assert states == {"a@contoso.com": MigrationStatus.MIGRATED, "b@contoso.com": MigrationStatus.MIGRATED,
+                      "c@contoso.com": MigrationStatus.ROLLED_BACK}
+    assert sync.cycles == 2, sync.order
+    assert sync.order.index("sync 2") > sync.order.index(next(o for o in sync.order if o.startswith("back "))), \
+        "the shared sync that brings the twin back comes after the group moved back"
+    rounds = list(BatchSyncRound.objects.filter(batch=batch).order_by("number"))
+    c = batch.lists.get(mail="c@contoso.com").migration
+    assert [len(r.waiting) for r in rounds] == [3, 0] and c.pk in rounds[1].deferred
+    assert "the batch's delta sync 2 was asked to run so the cloud twin returns" in c.job.summary
