@@ -16,10 +16,11 @@ from migrations_app import batch_run, batch_sync, engine, inplace
 from migrations_app import batch_services as bsvc
 from migrations_app.choices import BackupKind, BatchListRun, BatchStatus, MigrationStatus
 from migrations_app.models import BatchSyncRound, MigrationBackup
+from portal.audit.models import AuditEvent
 from portal.connectors import exchange as exo
 from portal.jobs.choices import JobStatus
 from portal.jobs.models import Job
-from portal.jobs.services import JobActionRefused, do_cancel_job, run_job_inline
+from portal.jobs.services import JobActionRefused, do_cancel_job, do_detect_lost_jobs, run_job_inline
 from tests.unit.test_dl_batches import make_dl, preflighted
 
 pytestmark = pytest.mark.django_db(transaction=True)  # jobs run inline close the connection between them
@@ -224,3 +225,64 @@ def test_a_list_rolled_back_after_its_waves_sync_rides_on_the_next_shared_sync(r
     c = batch.lists.get(mail="c@contoso.com").migration
     assert [len(r.waiting) for r in rounds] == [3, 0] and c.pk in rounds[1].deferred
     assert "the batch's delta sync 2 was asked to run so the cloud twin returns" in c.job.summary
+
+
+@pytest.mark.parametrize(("left", "cycles"), [(BatchSyncRound.Status.OPEN, 2), (BatchSyncRound.Status.STARTING, 2),
+                                              (BatchSyncRound.Status.STARTED, 1)])
+def test_a_lost_run_job_is_queued_again_and_releases_the_lists_it_left_waiting(role_users, sync, no_enqueue,
+                                                                             settings, client, left, cycles):
+    """The batch's own run job dies (its worker SIGKILLed) while the wave waits for its sync: before it began
+    to start it, half-way (the round marked, no sync), or after the sync but before queueing the lists again.
+    The workers' sweep queues it again; its next run finishes what the lost one began: one sync for the wave
+    (none when it had started), the lists released, each run once more, none twice; the page says so."""
+    settings.DL_BATCH_POLL_SECONDS = 0
+    batch = approved_batch(role_users, {}, mails=["a@contoso.com", "b@contoso.com"])
+    batch = batch_run.do_schedule_batch(batch=batch, user=role_users["Helpdesk"], enqueue=False, inline=True)
+    batch_run.do_advance_batch(batch=batch, enqueue=False)
+    parked = [run_job_inline(i.migration.job) for i in batch.lists.select_related("migration__job")]
+    assert {j.status for j in parked} == {JobStatus.WAITING}
+    BatchSyncRound.objects.filter(batch=batch).update(status=left)
+    # The run job was running on a machine that is gone: no heartbeat, no process.
+    Job.objects.filter(pk=batch.job_id).update(status=JobStatus.RUNNING, attempts=1, worker="gone-host:4242",
+                                               heartbeat_at=timezone.now() - timedelta(minutes=5),
+                                               started_at=timezone.now())
+    assert [j.pk for j in do_detect_lost_jobs()] == [batch.job_id]
+    client.force_login(role_users["Helpdesk"])
+    page = client.get(f"/dl/batches/{batch.pk}/").content.decode()
+    assert 'id="batch-run-lost"' in page and "queues it again shortly" in page
+
+    assert batch_run.do_recover_lost_batch_runs() == [batch.pk]
+    assert batch_run.do_recover_lost_batch_runs() == [], "queued once"
+    run = run_job_inline(Job.objects.get(pk=batch.job_id))
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.COMPLETED, run.summary
+    log = " ".join(run.log_lines.values_list("message", flat=True))
+    assert run.status == JobStatus.WARNINGS and "Queued again after its worker was lost" in log  # its loss: a warning
+    assert sync.cycles == cycles, sync.order
+    jobs_ = [Job.objects.get(pk=j.pk) for j in parked]
+    assert [j.attempts for j in jobs_] == [2, 2] and {j.status for j in jobs_} == {JobStatus.SUCCEEDED}
+    assert Job.objects.filter(kind="dl_migrate").count() == 2
+    page = client.get(f"/dl/batches/{batch.pk}/").content.decode()
+    assert "lost its worker 1 time(s) and was queued again 1 time(s)" in page
+
+
+def test_a_run_job_lost_too_often_rolls_back_its_waiting_lists_and_says_so(role_users, sync, no_enqueue, settings,
+                                                                           client):
+    settings.DL_BATCH_RESUME_LOST = 0
+    batch = approved_batch(role_users, {}, mails=["a@contoso.com", "b@contoso.com"])
+    batch = batch_run.do_schedule_batch(batch=batch, user=role_users["Helpdesk"], enqueue=False, inline=True)
+    batch_run.do_advance_batch(batch=batch, enqueue=False)
+    parked = [run_job_inline(i.migration.job) for i in batch.lists.select_related("migration__job")]
+    Job.objects.filter(pk=batch.job_id).update(status=JobStatus.RUNNING, attempts=1, worker="gone-host:4242",
+                                               heartbeat_at=timezone.now() - timedelta(minutes=5))
+    do_detect_lost_jobs()
+    assert batch_run.do_recover_lost_batch_runs() == [batch.pk]
+    assert Job.objects.get(pk=batch.job_id).status == JobStatus.WORKER_LOST, "left for an Administrator"
+    assert BatchSyncRound.objects.get(batch=batch).status == BatchSyncRound.Status.FAILED
+    ended = [run_job_inline(Job.objects.get(pk=j.pk)) for j in parked]
+    assert {j.status for j in ended} == {JobStatus.FAILED} and sync.cycles == 0
+    assert all("could not be started" in j.summary for j in ended), [j.summary for j in ended]
+    assert AuditEvent.objects.filter(action="dl.batch.run_lost", target=f"dl-batch:{batch.pk}").count() == 1
+    client.force_login(role_users["Helpdesk"])
+    page = client.get(f"/dl/batches/{batch.pk}/").content.decode()
+    assert "not queued again automatically" in page and "An Administrator resumes the run job" in page
