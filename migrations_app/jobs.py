@@ -80,6 +80,11 @@ class MigrateDistributionListJob(_MigrationObjectJob):
         Migration.objects.filter(pk=job.params.get("migration_id"), status=MigrationStatus.QUEUED).update(
             status=MigrationStatus.CANCELLED, finished_at=timezone.now())
 
+    @classmethod
+    def on_cancel_queued_again(cls, job: Job) -> str:
+        return ("its next run rolls the migration back (what its earlier run changed is undone) before it ends; "
+                "it does not migrate the list")
+
     def run(self) -> dict[str, Any]:
         migration = Migration.objects.get(pk=self.job.params["migration_id"])
         self.info(f"Migrating {migration.mail} (migration #{migration.pk}).")
