@@ -15,7 +15,7 @@ from django.utils import timezone
 from migrations_app import batch_run, batch_sync, engine, inplace
 from migrations_app import batch_services as bsvc
 from migrations_app.choices import BackupKind, BatchListRun, BatchStatus, MigrationStatus
-from migrations_app.models import BatchSyncRound, MigrationBackup
+from migrations_app.models import BatchSyncRound, Migration, MigrationBackup, MigrationBatch
 from portal.audit.models import AuditEvent
 from portal.connectors import exchange as exo
 from portal.jobs.choices import JobStatus
@@ -197,10 +197,9 @@ class FailsAfterTheSync(MovesOnly):
             raise engine.MigrationError("the cloud twin still exists (test)")
 
 
-def test_a_list_rolled_back_after_its_waves_sync_rides_on_the_next_shared_sync(role_users, sync, no_enqueue,
-                                                                              settings, monkeypatch):
-    """Three lists in one wave, one fails after the wave's sync and rolls back (its group moved back in the
-    sync scope): its twin comes back with the sync that publishes the others, not with a sync of its own."""
+@pytest.fixture
+def c_fails(sync, monkeypatch, settings):
+    """Lists run FailsAfterTheSync against stand-ins a rollback can use."""
     settings.DL_BATCH_POLL_SECONDS = 0
 
     @contextlib.contextmanager
@@ -210,6 +209,13 @@ def test_a_list_rolled_back_after_its_waves_sync_rides_on_the_next_shared_sync(r
 
     monkeypatch.setattr(engine, "open_connectors", connectors)
     monkeypatch.setattr(inplace, "process_for", lambda migration: FailsAfterTheSync)
+    return sync
+
+
+def test_a_list_rolled_back_after_its_waves_sync_rides_on_the_next_shared_sync(role_users, c_fails, no_enqueue):
+    """Three lists in one wave, one fails after the wave's sync and rolls back (its group moved back in the
+    sync scope): its twin comes back with the sync that publishes the others, not with a sync of its own."""
+    sync = c_fails
     batch = approved_batch(role_users, {}, mails=["a@contoso.com", "b@contoso.com", "c@contoso.com"])
     batch = batch_run.do_schedule_batch(batch=batch, user=role_users["Helpdesk"], enqueue=False, inline=True)
     job = run_job_inline(batch.job)
@@ -286,3 +292,27 @@ def test_a_run_job_lost_too_often_rolls_back_its_waiting_lists_and_says_so(role_
     client.force_login(role_users["Helpdesk"])
     page = client.get(f"/dl/batches/{batch.pk}/").content.decode()
     assert "not queued again automatically" in page and "An Administrator resumes the run job" in page
+
+
+def test_after_the_window_end_no_list_starts_and_the_waiting_wave_finishes_or_rolls_back(role_users, c_fails,
+                                                                                        no_enqueue):
+    """The window ends while the first wave waits for its sync: that wave is not abandoned half-way (its sync
+    starts, one list finishes, the other rolls back as it would have), and its parent, whose turn comes after
+    the end, does not start. The batch ends with errors, saying why the parent did not run."""
+    batch = approved_batch(role_users, {"top@contoso.com": ["a@contoso.com"]},
+                           mails=["a@contoso.com", "c@contoso.com", "top@contoso.com"])
+    batch = batch_run.do_schedule_batch(batch=batch, user=role_users["Helpdesk"], enqueue=False, inline=True)
+    assert batch_run.do_advance_batch(batch=batch, enqueue=False).start == ["a@contoso.com", "c@contoso.com"]
+    parked = [run_job_inline(i.migration.job) for i in batch.lists.exclude(migration=None).select_related(
+        "migration__job")]
+    assert {j.status for j in parked} == {JobStatus.WAITING}
+    MigrationBatch.objects.filter(pk=batch.pk).update(window_end=timezone.now() - timedelta(seconds=1))
+    job = run_job_inline(batch.job)
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.COMPLETED_WITH_ERRORS, job.summary
+    items = {i.mail: i for i in batch.lists.select_related("migration")}
+    assert items["a@contoso.com"].migration.status == MigrationStatus.MIGRATED
+    assert items["c@contoso.com"].migration.status == MigrationStatus.ROLLED_BACK
+    top = items["top@contoso.com"]
+    assert top.run_state == BatchListRun.NOT_STARTED and top.migration is None and "window ended" in top.run_note
+    assert Migration.objects.count() == 2 and c_fails.cycles == 2, c_fails.order
