@@ -321,6 +321,9 @@ def run_story(batch: MigrationBatch) -> str:
                 "queued again automatically. Its waiting lists were queued again to roll back, lists whose worker "
                 "died resume on their own, and no new list starts. An Administrator resumes the run job from its "
                 "page to finish the batch.")
+    if job.status == JobStatus.QUEUED:
+        return (f"The run job lost its worker ({lost} time(s)) and is queued again: it goes on where it stopped "
+                "once a worker takes it.")
     return (f"The run job lost its worker {lost} time(s) and was queued again {resumes} time(s); each time it went "
             "on where it stopped, its waiting lists released, no list started twice.")
 
