@@ -149,22 +149,27 @@ def test_a_wave_shares_one_delta_sync_on_two_real_workers(lab_tenant, lab, make_
     assert items[a_mail].migration.job.finished_at <= items[top_mail].migration.job.started_at
 
 
+def two_list_batch(lab, make_user, *, prefix: str, name: str):
+    """Two fresh lists in a batch preflighted, submitted and approved: (requester, [(mail, dn)], batch)."""
+    tech, approver = make_user("tech", "Helpdesk"), make_user("approver", "Approver")
+    lists = [fresh_list(lab, prefix=f"{prefix}{n}", members=2) for n in range(2)]
+    for mail, dn in lists:
+        inventory_row(mail, dn)
+    batch = bsvc.do_create_batch(name=name, options={"keep_original": True}, user=tech)
+    bsvc.do_add_to_batch(batch=batch, values=[(0, mail) for mail, _ in lists], user=tech)
+    run_job_inline(bsvc.do_start_batch_preflight(batch=batch, user=tech, enqueue=False))
+    batch.refresh_from_db()
+    bsvc.do_submit_batch(batch=batch, user=tech)
+    return tech, lists, bsvc.do_approve_batch(batch=batch, user=approver, signed_hash=batch.plan_hash)
+
+
 def test_a_worker_sigkilled_mid_batch_its_list_resumes_and_none_is_lost_or_run_twice(lab_tenant, lab, make_user,
                                                                                    rq_workers, settings):
     """Two lists on real workers that stop dead after a list's backup; the worker running that list is
     SIGKILLed (with its work horse). The batch's run job notices the lost worker, queues the list again,
     and a fresh worker resumes it after its backup: both lists migrated once, one migration each, one
     cloud list each, no temporary list left behind, the batch Completed."""
-    tech, approver = make_user("tech", "Helpdesk"), make_user("approver", "Approver")
-    lists = [fresh_list(lab, prefix=f"kill{n}", members=2) for n in range(2)]
-    for mail, dn in lists:
-        inventory_row(mail, dn)
-    batch = bsvc.do_create_batch(name="killed worker", options={"keep_original": True}, user=tech)
-    bsvc.do_add_to_batch(batch=batch, values=[(0, mail) for mail, _ in lists], user=tech)
-    run_job_inline(bsvc.do_start_batch_preflight(batch=batch, user=tech, enqueue=False))
-    batch.refresh_from_db()
-    bsvc.do_submit_batch(batch=batch, user=tech)
-    bsvc.do_approve_batch(batch=batch, user=approver, signed_hash=batch.plan_hash)
+    tech, lists, batch = two_list_batch(lab, make_user, prefix="kill", name="killed worker")
     fast = {"DL_BATCH_POLL_SECONDS": 1, "DL_BATCH_TAKE_OVER_SECONDS": 3600, "JOB_WORKER_LOST_AFTER_SECONDS": 3}
     pausing = rq_workers(2, TEST_PAUSE_AFTER_CHECKPOINT="backup", **fast)
     batch = batch_run.do_schedule_batch(batch=batch, user=tech)
@@ -209,16 +214,7 @@ def test_the_batch_run_job_sigkilled_as_it_starts_a_waves_sync_is_queued_again_a
     lists parked waiting for it. A fresh worker's sweep notices the lost run job and queues it again; its next
     run starts the sync the lost one had begun, releases the lists, and the batch completes: each list migrated
     once, the batch's page saying what happened."""
-    tech, approver = make_user("tech", "Helpdesk"), make_user("approver", "Approver")
-    lists = [fresh_list(lab, prefix=f"runkill{n}", members=2) for n in range(2)]
-    for mail, dn in lists:
-        inventory_row(mail, dn)
-    batch = bsvc.do_create_batch(name="killed run job", options={"keep_original": True}, user=tech)
-    bsvc.do_add_to_batch(batch=batch, values=[(0, mail) for mail, _ in lists], user=tech)
-    run_job_inline(bsvc.do_start_batch_preflight(batch=batch, user=tech, enqueue=False))
-    batch.refresh_from_db()
-    bsvc.do_submit_batch(batch=batch, user=tech)
-    bsvc.do_approve_batch(batch=batch, user=approver, signed_hash=batch.plan_hash)
+    tech, lists, batch = two_list_batch(lab, make_user, prefix="runkill", name="killed run job")
     fast = {"DL_BATCH_POLL_SECONDS": 1, "DL_BATCH_TAKE_OVER_SECONDS": 1, "JOB_WORKER_LOST_AFTER_SECONDS": 3}
     [pausing] = rq_workers(1, TEST_PAUSE_AT_SHARED_SYNC="1", **fast)
     batch = batch_run.do_schedule_batch(batch=batch, user=tech)
