@@ -125,6 +125,19 @@ def do_start_batch_run(*, batch: MigrationBatch, user, request=None, enqueue: bo
         return locked
 
 
+def do_end_unstarted_run(*, job: Job) -> None:
+    """The batch's run job was cancelled before any worker ran it: no list has started (the run job starts
+    them), so the batch ends Cancelled, each list not started, instead of staying Running with nothing to
+    run it. Called in the cancelling transaction."""
+    batch = MigrationBatch.objects.select_for_update().filter(job=job, status=BatchStatus.RUNNING).first()
+    if batch is None or batch.lists.exclude(migration=None).exists():
+        return
+    batch.lists.update(run_state=BatchListRun.NOT_STARTED,
+                       run_note="Not started: the batch's run job was cancelled before it started.")
+    do_transition_batch(batch=batch, to=BatchStatus.CANCELLED, user=job.user,
+                        note=f"its run job #{job.pk} was cancelled before it started")
+
+
 def do_start_due_batches(*, now: datetime | None = None) -> list[int]:
     """The workers' periodic sweep: start every scheduled batch whose window has begun."""
     now = now or timezone.now()

@@ -227,6 +227,10 @@ class RunBatchJob(JobRunner):
         pk = (job.params or {}).get("batch_id")
         return f"Batch #{pk}" if pk else None
 
+    @classmethod
+    def on_cancelled_before_start(cls, job: Job) -> None:
+        batch_run.do_end_unstarted_run(job=job)
+
     def run(self) -> dict[str, Any]:
         self.forbid_cancel("cancel the batch from its page: lists running then finish or roll back")
         batch = MigrationBatch.objects.get(pk=self.job.params["batch_id"])
