@@ -13,7 +13,7 @@ from django.utils import timezone
 from portal.audit.services import record
 from portal.connectors import registry
 from portal.jobs.models import Job
-from portal.jobs.runner import JobFailed, JobRunner
+from portal.jobs.runner import JobCancelled, JobFailed, JobRunner
 from portal.jobs.services import do_detect_lost_jobs, run_job_inline
 
 from . import aftercare, batch_preflight, batch_run, batch_sync, engine, inplace
@@ -231,8 +231,17 @@ class RunBatchJob(JobRunner):
     def on_cancelled_before_start(cls, job: Job) -> None:
         batch_run.do_end_unstarted_run(job=job)
 
+    @classmethod
+    def on_cancel_queued_again(cls, job: Job) -> str:
+        return "its earlier run started no list: its next run cancels the batch, every list not started"
+
     def run(self) -> dict[str, Any]:
-        self.forbid_cancel("cancel the batch from its page: lists running then finish or roll back")
+        try:
+            self.forbid_cancel("cancel the batch from its page: lists running then finish or roll back")
+        except JobCancelled:  # cancelled while queued again after a loss before its first turn
+            with self.shield(), self.fenced():
+                batch_run.do_end_unstarted_run(job=self.job)
+            raise
         batch = MigrationBatch.objects.get(pk=self.job.params["batch_id"])
         self.info(f"Running batch #{batch.pk} '{batch.name}': {batch.lists.count()} list(s), children first.")
         lines: list[tuple[str, str]] = []
