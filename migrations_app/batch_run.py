@@ -19,11 +19,12 @@ from django.utils import timezone
 
 from portal.audit.services import record
 from portal.jobs.models import Job
+from portal.jobs.runner import append_line
 from portal.jobs.services import do_start_job
 
+from . import batch_sync
 from .batch_preflight import children_in_batch
 from .batch_services import do_transition_batch
-from .batch_sync import unpublished
 from .choices import FINAL_LIST_RUNS, BatchListRun, BatchStatus, MigrationMethod, MigrationStatus
 from .models import BatchList, Migration, MigrationBatch
 from .services import MigrationRefused, _queue_migration
@@ -124,6 +125,19 @@ def do_start_batch_run(*, batch: MigrationBatch, user, request=None, enqueue: bo
         return locked
 
 
+def do_end_unstarted_run(*, job: Job) -> None:
+    """The batch's run job was cancelled before any worker ran it: no list has started (the run job starts
+    them), so the batch ends Cancelled, each list not started, instead of staying Running with nothing to
+    run it. Called in the cancelling transaction."""
+    batch = MigrationBatch.objects.select_for_update().filter(job=job, status=BatchStatus.RUNNING).first()
+    if batch is None or batch.lists.exclude(migration=None).exists():
+        return
+    batch.lists.update(run_state=BatchListRun.NOT_STARTED,
+                       run_note="Not started: the batch's run job was cancelled before it started.")
+    do_transition_batch(batch=batch, to=BatchStatus.CANCELLED, user=job.user,
+                        note=f"its run job #{job.pk} was cancelled before it started")
+
+
 def do_start_due_batches(*, now: datetime | None = None) -> list[int]:
     """The workers' periodic sweep: start every scheduled batch whose window has begun."""
     now = now or timezone.now()
@@ -215,7 +229,7 @@ def do_advance_batch(*, batch: MigrationBatch, now: datetime | None = None, enqu
             log("info", f"{items[key].mail}: started {MigrationMethod(items[key].migration.method).label.lower()} "
                 f"(migration job #{items[key].migration.job_id})"
                 if items[key].migration else f"{items[key].mail}: {items[key].run_note}")
-        if decision.finished and unpublished(batch):
+        if decision.finished and batch_sync.unpublished(batch):
             # The last lists' routing contacts wait for the batch's closing delta sync: the batch ends once
             # the run job started it (its next turn), so "Completed" means published too.
             decision.finished = False
@@ -250,6 +264,87 @@ def do_resume_lost_lists(*, batch: MigrationBatch, log=None, enqueue: bool = Tru
             log("warning", f"Migration job #{job.pk} lost its worker; queued again, it resumes after its last "
                            "checkpoint on the next free worker.")
     return resumed
+
+
+def _resumes(job: Job) -> int:
+    from portal.audit.models import AuditEvent
+
+    return AuditEvent.objects.filter(action="job.resume", target=f"job:{job.pk}").count()
+
+
+def do_recover_lost_batch_run(*, batch: MigrationBatch, enqueue: bool = True) -> str:
+    """The batch's own run job lost its worker: nothing starts the wave's sync, so its parked lists would
+    wait for ever. Queued again (``DL_BATCH_RESUME_LOST`` times at most), its next attempt goes on where the
+    lost one stopped, fenced as any resumed job. Past that, its parked lists are queued again to roll back
+    and its lost lists to resume (each finishes or rolls back on its own), no new list starts, and an
+    Administrator resumes the run job to close the batch. Returns what was done ("" when nothing)."""
+    from portal.jobs.choices import JobStatus
+    from portal.jobs.services import do_requeue_lost_job
+
+    job = batch.job
+    if job is None or batch.status != BatchStatus.RUNNING or job.status != JobStatus.WORKER_LOST:
+        return ""
+    if _resumes(job) < settings.DL_BATCH_RESUME_LOST:
+        why = (f"it runs batch #{batch.pk}, whose lists wait for it; it goes on where the lost run stopped "
+               "(no list starts twice)")
+        return "requeued" if do_requeue_lost_job(job=job, why=why, enqueue=enqueue) else ""
+    lines: list[tuple[str, str]] = []
+
+    def note(level: str, message: str) -> None:
+        lines.append((level, message))
+
+    released = batch_sync.do_fail_open_rounds(
+        batch=batch, log=note, enqueue=enqueue,
+        why=f"the batch's run job #{job.pk} lost its worker again after {_resumes(job)} automatic resume(s)")
+    resumed = do_resume_lost_lists(batch=batch, log=note, enqueue=enqueue)
+    for level, message in lines:
+        append_line(job.pk, level=level, message=message)
+    if not (released or resumed):
+        return ""
+    record(actor=None, action="dl.batch.run_lost", target=_target(batch), job=job,
+           detail={"released": released, "resumed": resumed, "resumes": _resumes(job)})
+    return "lists released"
+
+
+def do_recover_lost_batch_runs() -> list[int]:
+    """The workers' periodic sweep (after it marked lost jobs): every running batch whose run job is lost."""
+    from portal.jobs.choices import JobStatus
+
+    return [batch.pk for batch in MigrationBatch.objects.filter(status=BatchStatus.RUNNING,
+                                                                job__status=JobStatus.WORKER_LOST).select_related("job")
+            if do_recover_lost_batch_run(batch=batch)]
+
+
+def run_story(batch: MigrationBatch) -> str:
+    """What happened to the batch's run job when its worker was lost, for the batch's page ("" when nothing)."""
+    from portal.jobs.choices import JobStatus
+
+    job = batch.job
+    if job is None:
+        return ""
+    lost = _lost_count(job)
+    if not lost:
+        return ""
+    resumes = _resumes(job)
+    if job.status == JobStatus.WORKER_LOST and batch.status == BatchStatus.RUNNING:
+        if resumes < settings.DL_BATCH_RESUME_LOST:
+            return (f"The run job lost its worker ({lost} time(s)); the workers' sweep queues it again shortly and it "
+                    "goes on where it stopped.")
+        return (f"The run job lost its worker {lost} time(s) and was queued again {resumes} time(s): it is not "
+                "queued again automatically. Its waiting lists were queued again to roll back, lists whose worker "
+                "died resume on their own, and no new list starts. An Administrator resumes the run job from its "
+                "page to finish the batch.")
+    if job.status == JobStatus.QUEUED:
+        return (f"The run job lost its worker ({lost} time(s)) and is queued again: it goes on where it stopped "
+                "once a worker takes it.")
+    return (f"The run job lost its worker {lost} time(s) and was queued again {resumes} time(s); each time it went "
+            "on where it stopped, its waiting lists released, no list started twice.")
+
+
+def _lost_count(job: Job) -> int:
+    from portal.audit.models import AuditEvent
+
+    return AuditEvent.objects.filter(action="job.worker_lost", target=f"job:{job.pk}").count()
 
 
 def queued_migration_jobs(batch: MigrationBatch, *, older_than: timedelta | None = None) -> list[Job]:

@@ -20,7 +20,8 @@ batch's row lock that the run job's turns take as well, and a parked job runs ag
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -86,8 +87,9 @@ class BatchSyncGate:
         raise JobWaiting(f"Waits for the batch's delta sync {current.number}, started once every list of the "
                          "wave has moved.")
 
-    def defer(self, *, runner: JobRunner, why: str) -> None:
-        """The final sync of a list: published by the batch's next round, not waited for here."""
+    def defer(self, *, runner: JobRunner, why: str) -> int:
+        """A sync the list needs but does not wait for (its final sync, the one a rollback needs to bring its
+        cloud twin back): published by the batch's next round with the wave's lists. Returns its number."""
         migration_id = (runner.job.params or {}).get("migration_id")
         with runner.fenced():
             MigrationBatch.objects.select_for_update().filter(pk=self.batch_id).first()
@@ -97,6 +99,7 @@ class BatchSyncGate:
                 current.save(update_fields=["deferred"])
         runner.info(f"The batch's delta sync {current.number} publishes this ({why}), with the other lists' "
                     "changes; the list does not wait for it.")
+        return current.number
 
 
 def gate_for(migration: Migration) -> BatchSyncGate | None:
@@ -131,18 +134,73 @@ def _due(batch: MigrationBatch, current: BatchSyncRound, now: datetime) -> str |
     return None
 
 
-def do_release_due_round(*, batch: MigrationBatch, start_sync: Callable[[str], None], log: Log | None = None,
-                         now: datetime | None = None, enqueue: bool = True) -> BatchSyncRound | None:
-    """One turn of the batch's shared sync: start the open round's delta sync when it is due and queue
-    its parked lists again. ``start_sync(why)`` starts one delta cycle (it waits for one already running:
-    that one may have begun before the moves). Returns the round it started, if any."""
+def _parked_jobs(batch: MigrationBatch) -> Iterator[tuple[Job, BatchSyncRound | None]]:
+    """The Waiting jobs of the batch's running lists, each with the round it parked on (None: on no round)."""
+    keys = {}
+    for r in BatchSyncRound.objects.filter(batch=batch).order_by("number"):
+        for key in r.waiting:
+            keys.setdefault(int(key.split(":", 1)[0]), []).append(r)
+    for job in Job.objects.filter(pk__in=batch.lists.filter(run_state=BatchListRun.RUNNING).values(
+            "migration__job"), status=JobStatus.WAITING).order_by("pk"):
+        rounds = keys.get(job.pk, [])
+        # A job joins one round per step: it waits on its newest round.
+        yield job, (rounds[-1] if rounds else None)
+
+
+def _release_stranded(batch: MigrationBatch, *, log: Log, enqueue: bool) -> list[int]:
+    """Parked jobs whose round started (or failed) but that were never queued again: the run that started it
+    was lost between the two. Queued now, they find their round's outcome and go on or roll back."""
+    released = []
+    for job, served in _parked_jobs(batch):
+        if served is None or served.status not in (BatchSyncRound.Status.STARTED, BatchSyncRound.Status.FAILED):
+            continue
+        outcome = "started" if served.status == BatchSyncRound.Status.STARTED else "refused"
+        why = f"the batch's delta sync {served.number} was {outcome} (the run that should have queued it was lost)."
+        if do_release_waiting_job(job=job, why=why, enqueue=enqueue):
+            released.append(job.pk)
+            log("warning", f"Migration job #{job.pk} was left waiting by a lost run of the batch; queued again for "
+                           f"delta sync {served.number}, which was {outcome}.")
+    return released
+
+
+def do_fail_open_rounds(*, batch: MigrationBatch, why: str, log: Log | None = None, enqueue: bool = True) -> list[int]:
+    """Nothing will start the batch's pending syncs (its run job is gone for good): each open or half-started
+    round fails, and its parked lists, queued again, roll back (they are before their point of no return). The
+    finished lists it would have published are published by the sync server's next scheduled cycle."""
     log = log or (lambda level, message: None)
-    now = now or timezone.now()
     with transaction.atomic():
         MigrationBatch.objects.select_for_update().filter(pk=batch.pk).first()
-        current = BatchSyncRound.objects.filter(batch=batch, status=BatchSyncRound.Status.OPEN).first()
-        if current is None or (why := _due(batch, current, now)) is None:
-            return None
+        failed = list(BatchSyncRound.objects.filter(batch=batch, status__in=(
+            BatchSyncRound.Status.OPEN, BatchSyncRound.Status.STARTING)).values_list("number", flat=True))
+        BatchSyncRound.objects.filter(batch=batch, number__in=failed).update(status=BatchSyncRound.Status.FAILED,
+                                                                             note=why[:500])
+    for number in failed:
+        log("error", f"Delta sync {number} will not be started ({why}); its waiting lists roll back.")
+    return _release_stranded(batch, log=log, enqueue=enqueue)
+
+
+def do_release_due_round(*, batch: MigrationBatch, start_sync: Callable[[str], None], log: Log | None = None,
+                         now: datetime | None = None, enqueue: bool = True,
+                         guard: Callable[[], AbstractContextManager] | None = None) -> BatchSyncRound | None:
+    """One turn of the batch's shared sync: start the open round's delta sync when it is due and queue
+    its parked lists again. ``start_sync(why)`` starts one delta cycle (it waits for one already running:
+    that one may have begun before the moves). Returns the round it started, if any.
+
+    Only the batch's run job calls it, one turn at a time, in a transaction of ``guard`` (its fence): a
+    round found half-started, or parked jobs of a started round, were left so by a lost run of that job,
+    and this turn finishes what it began."""
+    log = log or (lambda level, message: None)
+    now = now or timezone.now()
+    _release_stranded(batch, log=log, enqueue=enqueue)
+    with guard() if guard is not None else transaction.atomic():
+        MigrationBatch.objects.select_for_update().filter(pk=batch.pk).first()
+        current = BatchSyncRound.objects.filter(batch=batch, status=BatchSyncRound.Status.STARTING).first()
+        if current is not None:
+            why = "a lost run of the batch's job had begun to start it"
+        else:
+            current = BatchSyncRound.objects.filter(batch=batch, status=BatchSyncRound.Status.OPEN).first()
+            if current is None or (why := _due(batch, current, now)) is None:
+                return None
         # From here no list joins this round: a later one opens the next (its move may follow our start).
         BatchSyncRound.objects.filter(pk=current.pk).update(status=BatchSyncRound.Status.STARTING)
     what = (f"{len(current.waiting)} list(s) moved out of the sync scope"

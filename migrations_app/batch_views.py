@@ -93,6 +93,7 @@ def _page(request, batch: MigrationBatch, *, status: int = 200, **extra):
         "reject_form": RejectForm(),
         "live": batch.status in _LIVE or bool(batch.job_id and batch.job and batch.job.finished_at is None),
         "progress": batch_run.batch_progress(batch),
+        "run_story": batch_run.run_story(batch) if batch.job_id else "",
         **extra,
     }
     return render(request, "migrations_app/batch_detail.html", context, status=status)

@@ -523,6 +523,15 @@ class MigrationProcess:
             return
         start_delta_sync(self.c.sync, self.runner, why=why, sleep=self.sleep)
 
+    def sync_after_roll_back(self, why: str) -> str:
+        """The sync a rollback needs, not waited for; in a batch the wave's shared sync is it (a wave whose
+        lists fail still costs one sync). Returns what was done, for the rollback's summary."""
+        if self.sync_gate is not None:
+            number = self.sync_gate.defer(runner=self.runner, why=why)
+            return f"the batch's delta sync {number} was asked to run {why}"
+        self.c.sync.start_sync_cycle(policy="Delta")
+        return f"started a delta sync {why}"
+
     def step_sync_after_move(self) -> None:
         self._start_sync("so the cloud twin is deleted")
 
@@ -874,8 +883,7 @@ class MigrationProcess:
             problems.append(f"move the group back to its OU: {exc}")
         if any("moved the group back" in u for u in undone):
             try:
-                self.c.sync.start_sync_cycle(policy="Delta")
-                undone.append("started a delta sync so the cloud twin returns")
+                undone.append(self.sync_after_roll_back("so the cloud twin returns"))
             except syncc.SyncError as exc:
                 self.runner.warning(f"Could not start a sync ({exc}); the next scheduled cycle brings the twin back.")
         for line in undone:

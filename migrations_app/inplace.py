@@ -545,7 +545,10 @@ class InPlaceProcess(engine.MigrationProcess):
                 pass
             except adc.AdError as exc:
                 problems.append(f"remove the routing contact: {exc}")
-        if undone:
+        if undone and self.sync_gate is not None:
+            # In a batch a rollback never parks half-way for the wave's sync: it rides on it, unverified here.
+            undone.append(self.sync_after_roll_back("so AD's values are applied again"))
+        elif undone:
             try:
                 self._start_sync("so AD's values are applied again")
                 self.c.sync.wait_until_idle(timeout=settings.DL_DELETION_TIMEOUT_SECONDS,

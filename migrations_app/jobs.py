@@ -13,7 +13,7 @@ from django.utils import timezone
 from portal.audit.services import record
 from portal.connectors import registry
 from portal.jobs.models import Job
-from portal.jobs.runner import JobFailed, JobRunner
+from portal.jobs.runner import JobCancelled, JobFailed, JobRunner
 from portal.jobs.services import do_detect_lost_jobs, run_job_inline
 
 from . import aftercare, batch_preflight, batch_run, batch_sync, engine, inplace
@@ -79,6 +79,11 @@ class MigrateDistributionListJob(_MigrationObjectJob):
     def on_cancelled_before_start(cls, job: Job) -> None:
         Migration.objects.filter(pk=job.params.get("migration_id"), status=MigrationStatus.QUEUED).update(
             status=MigrationStatus.CANCELLED, finished_at=timezone.now())
+
+    @classmethod
+    def on_cancel_queued_again(cls, job: Job) -> str:
+        return ("its next run rolls the migration back (what its earlier run changed is undone) before it ends; "
+                "it does not migrate the list")
 
     def run(self) -> dict[str, Any]:
         migration = Migration.objects.get(pk=self.job.params["migration_id"])
@@ -222,8 +227,21 @@ class RunBatchJob(JobRunner):
         pk = (job.params or {}).get("batch_id")
         return f"Batch #{pk}" if pk else None
 
+    @classmethod
+    def on_cancelled_before_start(cls, job: Job) -> None:
+        batch_run.do_end_unstarted_run(job=job)
+
+    @classmethod
+    def on_cancel_queued_again(cls, job: Job) -> str:
+        return "its earlier run started no list: its next run cancels the batch, every list not started"
+
     def run(self) -> dict[str, Any]:
-        self.forbid_cancel("cancel the batch from its page: lists running then finish or roll back")
+        try:
+            self.forbid_cancel("cancel the batch from its page: lists running then finish or roll back")
+        except JobCancelled:  # cancelled while queued again after a loss before its first turn
+            with self.shield(), self.fenced():
+                batch_run.do_end_unstarted_run(job=self.job)
+            raise
         batch = MigrationBatch.objects.get(pk=self.job.params["batch_id"])
         self.info(f"Running batch #{batch.pk} '{batch.name}': {batch.lists.count()} list(s), children first.")
         lines: list[tuple[str, str]] = []
@@ -241,7 +259,8 @@ class RunBatchJob(JobRunner):
             with self.fenced():
                 decision = batch_run.do_advance_batch(batch=batch, log=note, enqueue=not inline)
             # The wave's lists wait for one delta sync; it starts once they all moved (or at the batch's end).
-            batch_sync.do_release_due_round(batch=batch, start_sync=start_sync, log=note, enqueue=not inline)
+            batch_sync.do_release_due_round(batch=batch, start_sync=start_sync, log=note, enqueue=not inline,
+                                            guard=self.fenced)
             do_detect_lost_jobs()  # as the workers' sweep does, sooner: a list whose worker died goes on
             batch_run.do_resume_lost_lists(batch=batch, log=note, enqueue=not inline)
             for level, message in lines:

@@ -256,7 +256,8 @@ JOB_SWEEP_SECONDS = env.int("JOB_SWEEP_SECONDS", default=60)
 # A queued job without a queue entry older than this was missed by its on-commit enqueue.
 JOB_REQUEUE_AFTER_SECONDS = env.float("JOB_REQUEUE_AFTER_SECONDS", default=30.0)
 # Called with no argument at every sweep too (dotted paths): e.g. the start of batches whose window began.
-JOB_SWEEP_HOOKS = env.list("JOB_SWEEP_HOOKS", default=["migrations_app.batch_run.do_start_due_batches"])
+JOB_SWEEP_HOOKS = env.list("JOB_SWEEP_HOOKS", default=["migrations_app.batch_run.do_start_due_batches",
+                                                        "migrations_app.batch_run.do_recover_lost_batch_runs"])
 # Extra modules defining JobRunner kinds (plugins; the tests load their own kinds this way).
 JOB_EXTRA_MODULES = env.list("JOB_EXTRA_MODULES", default=[])
 # Slows the connectivity check so that its lines can be watched arriving (tests, demo).
@@ -312,7 +313,7 @@ DL_BATCH_TAKE_OVER_SECONDS = env.float("DL_BATCH_TAKE_OVER_SECONDS", default=10.
 # A batch's lists share one delta sync per wave: it starts once every running list has moved its group
 # (their jobs wait, workers free), or this long after the first list asked, whichever comes first.
 DL_BATCH_SYNC_GATHER_SECONDS = env.float("DL_BATCH_SYNC_GATHER_SECONDS", default=600.0)
-# A batch's list whose worker died is queued again by the batch this many times at most (then an Administrator).
+# A batch's list, or its run job, whose worker died is queued again this many times at most (then an Administrator).
 DL_BATCH_RESUME_LOST = env.int("DL_BATCH_RESUME_LOST", default=2)
 
 # E-mail for notifications (a batch waits for sign-off, a batch moved on): sent only when EMAIL_HOST is set;

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from .choices import JobStatus, LogLevel
@@ -178,6 +178,13 @@ class JobRunner:
     def on_cancelled_before_start(cls, job: Job) -> None:
         """Called (in the cancelling transaction) when a queued job of this kind is cancelled before
         any runner started: a subclass ends the object the job was for."""
+
+    @classmethod
+    def on_cancel_queued_again(cls, job: Job) -> str:
+        """What a cancel does to a job of this kind that ran before and is queued again (resumed after its
+        worker was lost): its next run stops at its first cancellation point. A subclass says what that
+        means for its object; the cancel's log line and audit event carry it."""
+        return "its next run stops at its first safe point; the steps its earlier run completed stay done"
 
     # -- what subclasses implement -------------------------------------------------------------
     def run(self) -> dict[str, Any] | None:
@@ -367,7 +374,10 @@ def execute_job(job_pk: int) -> str:
         return "missing"
     now = timezone.now()
     # The claim takes a new attempt number: from here every write of an older runner is refused.
-    claimed = Job.objects.filter(pk=job_pk, status=JobStatus.QUEUED, cancel_requested=False).update(
+    # A job that ran before and was cancelled while queued again still runs: its runner stops at its first
+    # cancellation point, undoing what it must (a migration rolls back); one that never ran just ends.
+    claimed = Job.objects.filter(Q(cancel_requested=False) | Q(attempts__gt=0), pk=job_pk,
+                                 status=JobStatus.QUEUED).update(
         status=JobStatus.RUNNING, heartbeat_at=now, worker=f"{socket.gethostname()}:{os.getpid()}",
         started_at=job.started_at or now, finished_at=None, attempts=F("attempts") + 1)
     if not claimed:

@@ -111,7 +111,19 @@ def do_cancel_job(*, job: Job, user, request=None) -> Job:
 def _cancel_job(*, job: Job, user, request=None) -> Job:
     job = Job.objects.select_for_update().get(pk=job.pk)
     check_can_cancel(job=job, user=user)
-    if job.status == JobStatus.QUEUED:
+    detail = None
+    if job.status == JobStatus.QUEUED and job.attempts:
+        # Resumed after a lost worker: what its earlier run did is real, so it is not "not started". Its next
+        # run stops at the first safe point (a migration rolls back); ended here, it would strand that work.
+        last = job.last_checkpoint
+        done = f"its last completed step is '{last.name}'" if last else "it completed no step"
+        runner_cls = JOB_KINDS.get(job.kind)
+        what = runner_cls.on_cancel_queued_again(job) if runner_cls else "its next run stops at its first safe point"
+        Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+        _system_line(job, f"Cancel requested by {user.get_username()} while it waits to resume: it ran before "
+                          f"({job.attempts} run(s), {done}); {what}.", LogLevel.WARNING)
+        detail = {"queued_again": True, "runs": job.attempts, "last_checkpoint": last.name if last else None}
+    elif job.status == JobStatus.QUEUED:
         # Not started: it ends here; a worker that picks it up later finds it cancelled and skips it.
         Job.objects.filter(pk=job.pk).update(status=JobStatus.CANCELLED, cancel_requested=True,
                                              finished_at=timezone.now(), summary="Cancelled before it started.")
@@ -124,7 +136,7 @@ def _cancel_job(*, job: Job, user, request=None) -> Job:
         _system_line(job, f"Cancel requested by {user.get_username()}; the job stops at its next safe point.",
                      LogLevel.WARNING)
     record(actor=user, action="job.cancel", target=f"job:{job.pk}", before={"status": job.status},
-           job=job, request=request)
+           detail=detail, job=job, request=request)
     job.refresh_from_db()
     return job
 

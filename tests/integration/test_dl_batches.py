@@ -149,22 +149,27 @@ def test_a_wave_shares_one_delta_sync_on_two_real_workers(lab_tenant, lab, make_
     assert items[a_mail].migration.job.finished_at <= items[top_mail].migration.job.started_at
 
 
+def two_list_batch(lab, make_user, *, prefix: str, name: str):
+    """Two fresh lists in a batch preflighted, submitted and approved: (requester, [(mail, dn)], batch)."""
+    tech, approver = make_user("tech", "Helpdesk"), make_user("approver", "Approver")
+    lists = [fresh_list(lab, prefix=f"{prefix}{n}", members=2) for n in range(2)]
+    for mail, dn in lists:
+        inventory_row(mail, dn)
+    batch = bsvc.do_create_batch(name=name, options={"keep_original": True}, user=tech)
+    bsvc.do_add_to_batch(batch=batch, values=[(0, mail) for mail, _ in lists], user=tech)
+    run_job_inline(bsvc.do_start_batch_preflight(batch=batch, user=tech, enqueue=False))
+    batch.refresh_from_db()
+    bsvc.do_submit_batch(batch=batch, user=tech)
+    return tech, lists, bsvc.do_approve_batch(batch=batch, user=approver, signed_hash=batch.plan_hash)
+
+
 def test_a_worker_sigkilled_mid_batch_its_list_resumes_and_none_is_lost_or_run_twice(lab_tenant, lab, make_user,
                                                                                    rq_workers, settings):
     """Two lists on real workers that stop dead after a list's backup; the worker running that list is
     SIGKILLed (with its work horse). The batch's run job notices the lost worker, queues the list again,
     and a fresh worker resumes it after its backup: both lists migrated once, one migration each, one
     cloud list each, no temporary list left behind, the batch Completed."""
-    tech, approver = make_user("tech", "Helpdesk"), make_user("approver", "Approver")
-    lists = [fresh_list(lab, prefix=f"kill{n}", members=2) for n in range(2)]
-    for mail, dn in lists:
-        inventory_row(mail, dn)
-    batch = bsvc.do_create_batch(name="killed worker", options={"keep_original": True}, user=tech)
-    bsvc.do_add_to_batch(batch=batch, values=[(0, mail) for mail, _ in lists], user=tech)
-    run_job_inline(bsvc.do_start_batch_preflight(batch=batch, user=tech, enqueue=False))
-    batch.refresh_from_db()
-    bsvc.do_submit_batch(batch=batch, user=tech)
-    bsvc.do_approve_batch(batch=batch, user=approver, signed_hash=batch.plan_hash)
+    tech, lists, batch = two_list_batch(lab, make_user, prefix="kill", name="killed worker")
     fast = {"DL_BATCH_POLL_SECONDS": 1, "DL_BATCH_TAKE_OVER_SECONDS": 3600, "JOB_WORKER_LOST_AFTER_SECONDS": 3}
     pausing = rq_workers(2, TEST_PAUSE_AFTER_CHECKPOINT="backup", **fast)
     batch = batch_run.do_schedule_batch(batch=batch, user=tech)
@@ -201,3 +206,38 @@ def test_a_worker_sigkilled_mid_batch_its_list_resumes_and_none_is_lost_or_run_t
             tenant = item.migration.backups.get(kind=BackupKind.CLOUD_GROUP).data["tenant_domain"]
             with pytest.raises(exo.ObjectNotFound):
                 exchange.get_distribution_group(f"migtemp-{item.migration.group_guid.hex[:12]}@{tenant}")
+
+
+def test_the_batch_run_job_sigkilled_as_it_starts_a_waves_sync_is_queued_again_and_the_wave_goes_on(
+        lab_tenant, lab, make_user, rq_workers, client):
+    """The worker running the batch's own job is SIGKILLed as that job starts the wave's shared sync, both
+    lists parked waiting for it. A fresh worker's sweep notices the lost run job and queues it again; its next
+    run starts the sync the lost one had begun, releases the lists, and the batch completes: each list migrated
+    once, the batch's page saying what happened."""
+    tech, lists, batch = two_list_batch(lab, make_user, prefix="runkill", name="killed run job")
+    fast = {"DL_BATCH_POLL_SECONDS": 1, "DL_BATCH_TAKE_OVER_SECONDS": 1, "JOB_WORKER_LOST_AFTER_SECONDS": 3}
+    [pausing] = rq_workers(1, TEST_PAUSE_AT_SHARED_SYNC="1", **fast)
+    batch = batch_run.do_schedule_batch(batch=batch, user=tech)
+    wait_for(lambda: batch.sync_rounds.filter(status="starting").exists(), timeout=300, interval=0.5,
+             message="the run job to begin the wave's sync")
+    os.killpg(pausing.pid, signal.SIGKILL)
+    pausing.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(Job.objects.get(pk=batch.job_id).worker.rsplit(":", 1)[1]), signal.SIGKILL)
+    rq_workers(1, JOB_SWEEP_SECONDS=1, **fast)  # the machine came back, its sweep every second
+    wait_for(lambda: MigrationBatch.objects.get(pk=batch.pk).status != BatchStatus.RUNNING,
+             timeout=600, interval=2, message="the batch to end")
+    batch.refresh_from_db()
+    items = list(batch.lists.select_related("migration__job"))
+    assert batch.status == BatchStatus.COMPLETED, [(i.mail, i.run_state, i.run_note) for i in items]
+    run = batch.job
+    log = " ".join(run.log_lines.values_list("message", flat=True))
+    assert run.attempts == 2 and "Worker lost" in log and "Queued again after its worker was lost" in log
+    assert "a lost run of the batch's job had begun to start it" in log
+    for mail, _ in lists:
+        assert Migration.objects.filter(mail=mail).count() == 1, "no list started twice"
+    assert {i.migration.status for i in items} == {MigrationStatus.MIGRATED}
+    assert {i.migration.job.attempts for i in items} == {2}, "each parked once, ran on once"
+    client.force_login(tech)
+    page = client.get(f"/dl/batches/{batch.pk}/").content.decode()
+    assert "The run job lost its worker 1 time(s) and was queued again 1 time(s)" in page

@@ -176,3 +176,9 @@ if os.environ.get("TEST_FAIL_STEP"):
             _pause_forever()
 
         _exo.ExchangeOnline.remove_distribution_group = _remove_then_pause
+
+if os.environ.get("TEST_PAUSE_AT_SHARED_SYNC"):
+    # The batch's run job stops dead as it starts the wave's shared sync (its round marked, no cycle yet).
+    from migrations_app import engine as _engine_sync
+
+    _engine_sync.start_delta_sync = lambda *args, **kwargs: _pause_forever()

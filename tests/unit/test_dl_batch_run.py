@@ -261,3 +261,33 @@ def test_the_window_end_is_honoured_by_the_run_the_running_list_finishing(nested
     assert "the window ended at" in parent.run_note
     assert batch.lists.get(mail="child@contoso.com").run_state == BatchListRun.MIGRATED
     assert Migration.objects.count() == 1
+
+
+def test_a_run_job_cancelled_before_a_worker_took_it_cancels_the_batch_instead_of_leaving_it_running(nested,
+                                                                                                    role_users):
+    from portal.jobs.services import do_cancel_job
+
+    batch = batch_run.do_schedule_batch(batch=nested, user=role_users["Helpdesk"], enqueue=False)
+    job = do_cancel_job(job=batch.job, user=role_users["Helpdesk"])
+    batch.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and batch.status == BatchStatus.CANCELLED
+    from portal.audit.models import AuditEvent
+
+    event = AuditEvent.objects.get(action="dl.batch.cancelled", target=f"dl-batch:{batch.pk}")
+    assert event.after["note"] == f"its run job #{job.pk} was cancelled before it started" and batch.finished_at
+    assert set(batch.lists.values_list("run_state", flat=True)) == {BatchListRun.NOT_STARTED}
+    assert not Migration.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the job runs inline, as on a worker (its own connection handling)
+def test_a_run_job_lost_before_its_first_turn_and_cancelled_while_queued_again_cancels_the_batch(nested, role_users):
+    from portal.jobs.services import do_cancel_job
+
+    batch = batch_run.do_schedule_batch(batch=nested, user=role_users["Helpdesk"], enqueue=False)
+    Job.objects.filter(pk=batch.job_id).update(attempts=1)  # its worker died before its first line
+    job = do_cancel_job(job=Job.objects.get(pk=batch.job_id), user=role_users["Helpdesk"])
+    assert job.status == JobStatus.QUEUED and "its next run cancels the batch" in job.log_lines.last().message
+    job = run_job_inline(job)
+    batch.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and batch.status == BatchStatus.CANCELLED
+    assert set(batch.lists.values_list("run_state", flat=True)) == {BatchListRun.NOT_STARTED}

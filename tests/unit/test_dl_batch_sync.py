@@ -5,6 +5,8 @@ sync at the batch's end. Counted on a sync server stand-in that records each cyc
 from __future__ import annotations
 
 import contextlib
+import types
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,11 +14,13 @@ from django.utils import timezone
 
 from migrations_app import batch_run, batch_sync, engine, inplace
 from migrations_app import batch_services as bsvc
-from migrations_app.choices import BatchListRun, BatchStatus, MigrationStatus
-from migrations_app.models import BatchSyncRound
+from migrations_app.choices import BackupKind, BatchListRun, BatchStatus, MigrationStatus
+from migrations_app.models import BatchSyncRound, Migration, MigrationBackup, MigrationBatch
+from portal.audit.models import AuditEvent
+from portal.connectors import exchange as exo
 from portal.jobs.choices import JobStatus
 from portal.jobs.models import Job
-from portal.jobs.services import JobActionRefused, do_cancel_job, run_job_inline
+from portal.jobs.services import JobActionRefused, do_cancel_job, do_detect_lost_jobs, run_job_inline
 from tests.unit.test_dl_batches import make_dl, preflighted
 
 pytestmark = pytest.mark.django_db(transaction=True)  # jobs run inline close the connection between them
@@ -155,3 +159,160 @@ def test_a_sync_that_cannot_start_rolls_the_waiting_lists_back(role_users, sync,
     assert started.status == BatchSyncRound.Status.FAILED
     job = run_job_inline(Job.objects.get(pk=parked.pk))
     assert job.status == JobStatus.FAILED and rollbacks and "could not be started" in rollbacks[0]
+
+
+class _Directory:
+    """The on-premises group of each list: moved out of the sync scope by the move, back by a rollback."""
+
+    def __init__(self, sync: CountingSync) -> None:
+        self.sync = sync
+
+    def read_by_guid(self, guid, *, attributes):
+        return types.SimpleNamespace(dn=f"CN={guid.hex[:8]},OU=NonSync,DC=contoso,DC=com")
+
+    def move(self, dn: str, parent: str) -> None:
+        self.sync.order.append(f"back {dn.split(',')[0]}")
+
+
+class _Exchange:
+    def get_distribution_group(self, identity):  # nothing made in the cloud yet: nothing to remove
+        raise exo.ObjectNotFound(f"{identity} not found")
+
+
+class FailsAfterTheSync(MovesOnly):
+    """MovesOnly with the backup a rollback reads, and a step after the wave's sync that fails for one list."""
+
+    steps = ("backup", "move_to_non_sync", "sync_after_move", "wait_for_cloud_deletion", "disable_original",
+             "final_sync")
+
+    def step_backup(self) -> None:
+        self.save(group_guid=uuid.uuid4())
+        for kind, data in ((BackupKind.ONPREM_GROUP, {"dn": "CN=x,OU=Lists,DC=contoso,DC=com", "attributes": {},
+                                                      "ou": "OU=Lists,DC=contoso,DC=com"}),
+                           (BackupKind.CLOUD_GROUP, {"tenant_domain": "contoso.onmicrosoft.com"})):
+            MigrationBackup.objects.create(migration=self.m, kind=kind, data=data)
+
+    def step_wait_for_cloud_deletion(self) -> None:
+        if self.m.mail.startswith("c@"):
+            raise engine.MigrationError("the cloud twin still exists (test)")
+
+
+@pytest.fixture
+def c_fails(sync, monkeypatch, settings):
+    """Lists run FailsAfterTheSync against stand-ins a rollback can use."""
+    settings.DL_BATCH_POLL_SECONDS = 0
+
+    @contextlib.contextmanager
+    def connectors():
+        yield engine.Connectors(directory=_Directory(sync), exchange=_Exchange(), onprem=None, sync=sync, graph=None,
+                                layout=None)
+
+    monkeypatch.setattr(engine, "open_connectors", connectors)
+    monkeypatch.setattr(inplace, "process_for", lambda migration: FailsAfterTheSync)
+    return sync
+
+
+def test_a_list_rolled_back_after_its_waves_sync_rides_on_the_next_shared_sync(role_users, c_fails, no_enqueue):
+    """Three lists in one wave, one fails after the wave's sync and rolls back (its group moved back in the
+    sync scope): its twin comes back with the sync that publishes the others, not with a sync of its own."""
+    sync = c_fails
+    batch = approved_batch(role_users, {}, mails=["a@contoso.com", "b@contoso.com", "c@contoso.com"])
+    batch = batch_run.do_schedule_batch(batch=batch, user=role_users["Helpdesk"], enqueue=False, inline=True)
+    job = run_job_inline(batch.job)
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.COMPLETED_WITH_ERRORS, job.summary
+    states = dict(batch.lists.values_list("mail", "migration__status"))
+    assert states == {"a@contoso.com": MigrationStatus.MIGRATED, "b@contoso.com": MigrationStatus.MIGRATED,
+                      "c@contoso.com": MigrationStatus.ROLLED_BACK}
+    assert sync.cycles == 2, sync.order
+    assert sync.order.index("sync 2") > sync.order.index(next(o for o in sync.order if o.startswith("back "))), \
+        "the shared sync that brings the twin back comes after the group moved back"
+    rounds = list(BatchSyncRound.objects.filter(batch=batch).order_by("number"))
+    c = batch.lists.get(mail="c@contoso.com").migration
+    assert [len(r.waiting) for r in rounds] == [3, 0] and c.pk in rounds[1].deferred
+    assert "the batch's delta sync 2 was asked to run so the cloud twin returns" in c.job.summary
+
+
+@pytest.mark.parametrize(("left", "cycles"), [(BatchSyncRound.Status.OPEN, 2), (BatchSyncRound.Status.STARTING, 2),
+                                              (BatchSyncRound.Status.STARTED, 1)])
+def test_a_lost_run_job_is_queued_again_and_releases_the_lists_it_left_waiting(role_users, sync, no_enqueue,
+                                                                             settings, client, left, cycles):
+    """The batch's own run job dies (its worker SIGKILLed) while the wave waits for its sync: before it began
+    to start it, half-way (the round marked, no sync), or after the sync but before queueing the lists again.
+    The workers' sweep queues it again; its next run finishes what the lost one began: one sync for the wave
+    (none when it had started), the lists released, each run once more, none twice; the page says so."""
+    settings.DL_BATCH_POLL_SECONDS = 0
+    batch = approved_batch(role_users, {}, mails=["a@contoso.com", "b@contoso.com"])
+    batch = batch_run.do_schedule_batch(batch=batch, user=role_users["Helpdesk"], enqueue=False, inline=True)
+    batch_run.do_advance_batch(batch=batch, enqueue=False)
+    parked = [run_job_inline(i.migration.job) for i in batch.lists.select_related("migration__job")]
+    assert {j.status for j in parked} == {JobStatus.WAITING}
+    BatchSyncRound.objects.filter(batch=batch).update(status=left)
+    # The run job was running on a machine that is gone: no heartbeat, no process.
+    Job.objects.filter(pk=batch.job_id).update(status=JobStatus.RUNNING, attempts=1, worker="gone-host:4242",
+                                               heartbeat_at=timezone.now() - timedelta(minutes=5),
+                                               started_at=timezone.now())
+    assert [j.pk for j in do_detect_lost_jobs()] == [batch.job_id]
+    client.force_login(role_users["Helpdesk"])
+    page = client.get(f"/dl/batches/{batch.pk}/").content.decode()
+    assert 'id="batch-run-lost"' in page and "queues it again shortly" in page
+
+    assert batch_run.do_recover_lost_batch_runs() == [batch.pk]
+    assert batch_run.do_recover_lost_batch_runs() == [], "queued once"
+    run = run_job_inline(Job.objects.get(pk=batch.job_id))
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.COMPLETED, run.summary
+    log = " ".join(run.log_lines.values_list("message", flat=True))
+    assert run.status == JobStatus.WARNINGS and "Queued again after its worker was lost" in log  # its loss: a warning
+    assert sync.cycles == cycles, sync.order
+    jobs_ = [Job.objects.get(pk=j.pk) for j in parked]
+    assert [j.attempts for j in jobs_] == [2, 2] and {j.status for j in jobs_} == {JobStatus.SUCCEEDED}
+    assert Job.objects.filter(kind="dl_migrate").count() == 2
+    page = client.get(f"/dl/batches/{batch.pk}/").content.decode()
+    assert "lost its worker 1 time(s) and was queued again 1 time(s)" in page
+
+
+def test_a_run_job_lost_too_often_rolls_back_its_waiting_lists_and_says_so(role_users, sync, no_enqueue, settings,
+                                                                           client):
+    settings.DL_BATCH_RESUME_LOST = 0
+    batch = approved_batch(role_users, {}, mails=["a@contoso.com", "b@contoso.com"])
+    batch = batch_run.do_schedule_batch(batch=batch, user=role_users["Helpdesk"], enqueue=False, inline=True)
+    batch_run.do_advance_batch(batch=batch, enqueue=False)
+    parked = [run_job_inline(i.migration.job) for i in batch.lists.select_related("migration__job")]
+    Job.objects.filter(pk=batch.job_id).update(status=JobStatus.RUNNING, attempts=1, worker="gone-host:4242",
+                                               heartbeat_at=timezone.now() - timedelta(minutes=5))
+    do_detect_lost_jobs()
+    assert batch_run.do_recover_lost_batch_runs() == [batch.pk]
+    assert Job.objects.get(pk=batch.job_id).status == JobStatus.WORKER_LOST, "left for an Administrator"
+    assert BatchSyncRound.objects.get(batch=batch).status == BatchSyncRound.Status.FAILED
+    ended = [run_job_inline(Job.objects.get(pk=j.pk)) for j in parked]
+    assert {j.status for j in ended} == {JobStatus.FAILED} and sync.cycles == 0
+    assert all("could not be started" in j.summary for j in ended), [j.summary for j in ended]
+    assert AuditEvent.objects.filter(action="dl.batch.run_lost", target=f"dl-batch:{batch.pk}").count() == 1
+    client.force_login(role_users["Helpdesk"])
+    page = client.get(f"/dl/batches/{batch.pk}/").content.decode()
+    assert "not queued again automatically" in page and "An Administrator resumes the run job" in page
+
+
+def test_after_the_window_end_no_list_starts_and_the_waiting_wave_finishes_or_rolls_back(role_users, c_fails,
+                                                                                        no_enqueue):
+    """The window ends while the first wave waits for its sync: that wave is not abandoned half-way (its sync
+    starts, one list finishes, the other rolls back as it would have), and its parent, whose turn comes after
+    the end, does not start. The batch ends with errors, saying why the parent did not run."""
+    batch = approved_batch(role_users, {"top@contoso.com": ["a@contoso.com"]},
+                           mails=["a@contoso.com", "c@contoso.com", "top@contoso.com"])
+    batch = batch_run.do_schedule_batch(batch=batch, user=role_users["Helpdesk"], enqueue=False, inline=True)
+    assert batch_run.do_advance_batch(batch=batch, enqueue=False).start == ["a@contoso.com", "c@contoso.com"]
+    parked = [run_job_inline(i.migration.job) for i in batch.lists.exclude(migration=None).select_related(
+        "migration__job")]
+    assert {j.status for j in parked} == {JobStatus.WAITING}
+    MigrationBatch.objects.filter(pk=batch.pk).update(window_end=timezone.now() - timedelta(seconds=1))
+    job = run_job_inline(batch.job)
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.COMPLETED_WITH_ERRORS, job.summary
+    items = {i.mail: i for i in batch.lists.select_related("migration")}
+    assert items["a@contoso.com"].migration.status == MigrationStatus.MIGRATED
+    assert items["c@contoso.com"].migration.status == MigrationStatus.ROLLED_BACK
+    top = items["top@contoso.com"]
+    assert top.run_state == BatchListRun.NOT_STARTED and top.migration is None and "window ended" in top.run_note
+    assert Migration.objects.count() == 2 and c_fails.cycles == 2, c_fails.order

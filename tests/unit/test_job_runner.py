@@ -153,6 +153,39 @@ def test_resume_after_worker_loss_skips_completed_steps(helpdesk, make_user, no_
     assert log.count("doing one") == 1 and log.count("doing three") == 1
 
 
+def test_a_resumed_job_cancelled_while_queued_again_says_what_ran_and_stops_at_its_next_safe_point(
+        helpdesk, make_user, client, no_enqueue):
+    """An Administrator resumed a job whose worker died after two of its steps; before a worker takes it, its
+    owner cancels it. It is no "cancelled before it started": the page and the log say it ran before and where
+    it stopped; the next run stops at its first safe point (the engine's rollback's place) and says so."""
+    from portal.audit.models import AuditEvent
+
+    job = run_job_inline(start("test_undoing", helpdesk, steps=["one", "two", "three"], cancel_at="never"))
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1))
+    job.checkpoints.filter(name="three").delete()  # as if it died during step three
+    do_detect_lost_jobs()
+    do_resume_job(job=job, user=make_user("admin1", "Administrator"))
+    client.force_login(helpdesk)
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert 'id="job-queued-again"' in page and "Waiting for a worker to pick it up" not in page
+    assert "after its last completed step, <strong>two</strong>" in page
+
+    job = do_cancel_job(job=Job.objects.get(pk=job.pk), user=helpdesk)
+    assert job.status == JobStatus.QUEUED and job.cancel_requested, "its earlier run's work is not left as it is"
+    assert "before it started" not in " ".join(messages(job)) + job.summary
+    assert ("while it waits to resume: it ran before (1 run(s), its last completed step is 'two'); its next run "
+            "stops at its first safe point") in messages(job)[-1]
+    event = AuditEvent.objects.get(action="job.cancel", target=f"job:{job.pk}")
+    assert event.detail == {"queued_again": True, "runs": 1, "last_checkpoint": "two"}
+    assert "then stops there, undoing what it must" in client.get(f"/jobs/{job.pk}/").content.decode()
+
+    job = run_job_inline(job)
+    log = messages(job)
+    second = log[log.index("Run 2 resumes after checkpoint 'two'."):]
+    assert job.status == JobStatus.CANCELLED and job.attempts == 2
+    assert "Step 'two' already done in an earlier run; skipping it." in second and "doing three" not in second
+
+
 @pytest.mark.postgres
 def test_worker_lost_detection_leaves_live_jobs_alone(helpdesk, no_enqueue):
     alive = start("test_steps", helpdesk)
