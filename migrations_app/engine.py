@@ -445,14 +445,18 @@ class MigrationProcess:
         group_type = self.options.group_type or (
             "Security" if cloud.get("RecipientTypeDetails") == "MailUniversalSecurityGroup" else "Distribution")
         short = self.m.group_guid.hex[:12]
+        wanted = self._settings_changes()
         # Created straight away: only a run resumed after this point finds it made already (one read then,
-        # none on every first run).
+        # none on every first run). The settings New-DistributionGroup takes are given to it, not set after.
         try:
             temp = exchange.new_distribution_group(
                 name=f"MigTemp-{short}", alias=f"migtemp-{short}", primary_smtp_address=self.temp_address,
                 display_name=f"MigTemp-{short}", group_type=group_type,  # type: ignore[arg-type]
                 room_list=cloud.get("RecipientTypeDetails") == "RoomList",
                 notes=f"Temporary list of the DirOps migration #{self.m.pk} of {self.m.mail}",
+                require_sender_authentication_enabled=wanted.get("RequireSenderAuthenticationEnabled", True),
+                member_join_restriction=wanted.get("MemberJoinRestriction", "Closed"),
+                member_depart_restriction=wanted.get("MemberDepartRestriction", "Closed"),
             )
             self.log(f"Created the temporary cloud list {self.temp_address}.")
         except exo.AlreadyExists:
@@ -482,7 +486,6 @@ class MigrationProcess:
                     self.log(f"… {index}/{len(members)} members added")
             if failed:
                 raise MigrationError(f"{len(failed)} member(s) could not be added: {'; '.join(failed[:5])}") from exc
-        wanted = self._settings_changes()
         # What the new list has already (New-DistributionGroup's answer) is not written again; often nothing is left.
         changes = {k: v for k, v in wanted.items() if isinstance(v, list) or temp.raw.get(k) != v}
         if changes:

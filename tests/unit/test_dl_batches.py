@@ -385,10 +385,27 @@ def test_shared_reads_ask_the_directory_once_for_the_batch():
     assert calls == ["domains", "a@x.com", "b@x.com"] and counter == {"exchange.get_accepted_domains": 1}
 
 
-def test_a_batch_run_reads_the_organisation_once_per_worker_and_batch_never_a_recipient_and_no_failure_twice():
+def test_a_batch_run_reads_the_organisation_once_per_batch_never_a_recipient_and_no_failure_twice(monkeypatch):
+    """Each list runs in its own job (a forked work horse): the batch's memory is in Redis, shared by all."""
     from migrations_app import read_once
     from migrations_app.engine import Connectors
 
+    class Redis:  # the few hash commands the memory uses
+        hashes: dict = {}
+
+        def hexists(self, key, field):
+            return field in self.hashes.get(key, {})
+
+        def hget(self, key, field):
+            return self.hashes.get(key, {}).get(field)
+
+        def hset(self, key, field, value):
+            self.hashes.setdefault(key, {})[field] = value
+
+        def expire(self, key, seconds):
+            assert seconds > 0
+
+    monkeypatch.setattr(read_once._BatchMemo, "_redis", staticmethod(Redis))
     calls = []
 
     class Exchange:
@@ -411,12 +428,14 @@ def test_a_batch_run_reads_the_organisation_once_per_worker_and_batch_never_a_re
     single = read_once.for_run(connectors(Exchange()), None)  # a list migrated on its own reads everything
     single.exchange.get_accepted_domains()
     with pytest.raises(ConnectionError):  # a failed read is not an answer: the next list reads again
-        read_once.for_run(connectors(Exchange(fail=True)), read_once.batch_memo(-1)).exchange.get_accepted_domains()
+        read_once.for_run(connectors(Exchange(fail=True)), read_once.batch_memo(7)).exchange.get_accepted_domains()
     for mail in ("a@x.com", "b@x.com"):  # each list of the batch: its own job and connectors, one memory
-        c = read_once.for_run(connectors(Exchange()), read_once.batch_memo(-1))
+        c = read_once.for_run(connectors(Exchange()), read_once.batch_memo(7))
         assert c.exchange.get_accepted_domains() == ["contoso.com"]
         c.exchange.get_recipient(mail)
-    assert calls == ["domains", "domains", "domains", "a@x.com", "b@x.com"]
+    other = read_once.for_run(connectors(Exchange()), read_once.batch_memo(8))  # another batch: its own reads
+    other.exchange.get_accepted_domains()
+    assert calls == ["domains", "domains", "domains", "a@x.com", "b@x.com", "domains"]
 
 
 # -- order -------------------------------------------------------------------------------------
