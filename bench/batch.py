@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNTER = "bench:batch:exchange-calls"
+BY_CMDLET = COUNTER + ":by-cmdlet"
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
@@ -49,9 +50,10 @@ elif os.environ.get("BENCH_BATCH_COUNT"):
     _redis = redis.Redis.from_url(os.environ["REDIS_URL"])
     _post = _exo.ExchangeOnline._post
 
-    def _counted(self, *args, **kwargs):
+    def _counted(self, url, body, cmdlet, *args, **kwargs):
         _redis.incr(COUNTER)
-        return _post(self, *args, **kwargs)
+        _redis.hincrby(BY_CMDLET, cmdlet, 1)
+        return _post(self, url, body, cmdlet, *args, **kwargs)
 
     _exo.ExchangeOnline._post = _counted
 
@@ -176,6 +178,7 @@ def measure(manifest) -> None:
 
     conn = django_rq.get_connection("default")
     conn.set(COUNTER, 0)
+    conn.delete(BY_CMDLET)
     with entra_connect() as sync:
         sync.wait_until_idle(timeout=600, poll=0.5)
         before = max((r.run_history_id for r in sync.run_history(count=1)), default=0)
@@ -198,13 +201,15 @@ def measure(manifest) -> None:
         sync.wait_until_idle(timeout=600, poll=0.5)
         syncs = len([r for r in sync.run_history(count=1000) if r.run_history_id > before])
     calls = int(conn.get(COUNTER) or 0)
+    by_cmdlet = {k.decode(): int(v) for k, v in sorted(conn.hgetall(BY_CMDLET).items(), key=lambda kv: -int(kv[1]))}
     members = sum(size for *_, size in made)
     states: dict[str, int] = {}
     for state in batch.lists.values_list("run_state", flat=True):
         states[state] = states.get(state, 0) + 1
     result = {"lists": LISTS, "depth": DEPTH, "workers": WORKERS, "members": members, "batch": batch.status,
               "run_states": states, "wall_s": round(wall, 1), "lists_per_minute": round(60 * LISTS / wall, 2),
-              "delta_syncs": syncs, "exchange_calls": calls, "exchange_calls_per_member": round(calls / members, 4)}
+              "delta_syncs": syncs, "exchange_calls": calls, "exchange_calls_per_member": round(calls / members, 4),
+              "exchange_calls_per_list": round(calls / LISTS, 1), "exchange_calls_by_cmdlet": by_cmdlet}
     print(json.dumps(result, indent=2))
     print(f"Delta syncs: {syncs} for {LISTS} lists of depth {DEPTH}; goal at most {DEPTH + 1}, baseline {LISTS} "
           f"(one per list): {LISTS / max(syncs, 1):.0f}x fewer, {syncs / (DEPTH + 1):.2f} of the goal.")

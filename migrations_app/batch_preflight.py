@@ -11,7 +11,7 @@ from typing import Any
 
 from portal.jobs.runner import JobRunner
 
-from . import engine
+from . import engine, read_once
 from .batch_order import Order, order_lists
 from .batch_services import ListVerdict
 from .choices import BatchListOutcome, BatchMethod, CheckOutcome, MigrationMethod
@@ -30,37 +30,8 @@ _SHARED_READS = {
 }
 
 
-class _ReadOnce:
-    """Answers a repeated read from memory (an exception is remembered too: it would be raised again)."""
-
-    def __init__(self, target: Any, methods: tuple[str, ...], counter: Counter, label: str) -> None:
-        self._target, self._methods, self._counter, self._label = target, methods, counter, label
-        self._memo: dict[tuple, tuple[bool, Any]] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._target, name)
-        if name not in self._methods:
-            return attr
-
-        def once(*args: Any, **kwargs: Any) -> Any:
-            key = (name, args, tuple(sorted(kwargs.items())))
-            if key not in self._memo:
-                self._counter[f"{self._label}.{name}"] += 1
-                try:
-                    self._memo[key] = (True, attr(*args, **kwargs))
-                except Exception as exc:  # noqa: BLE001 - remembered and raised again, as a second read would
-                    self._memo[key] = (False, exc)
-            ok, value = self._memo[key]
-            if not ok:
-                raise value
-            return value
-
-        return once
-
-
 def shared(c: engine.Connectors, counter: Counter) -> engine.Connectors:
-    return dataclasses.replace(c, **{label: _ReadOnce(getattr(c, label), methods, counter, label)
-                                     for label, methods in _SHARED_READS.items()})
+    return read_once.shared(c, _SHARED_READS, counter=counter)
 
 
 def outcome_of(report: dict[str, Any], *, batch_dns: set[str]) -> tuple[str, list[str]]:

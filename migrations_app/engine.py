@@ -26,13 +26,14 @@ from django.utils import timezone
 
 from portal.connectors import ad as adc
 from portal.connectors import exchange as exo
+from portal.connectors import graph as graphc
 from portal.connectors import registry
 from portal.connectors import sync as syncc
 from portal.connectors.ad import recipients
 from portal.connectors.ad.security import is_protected_from_deletion
 from portal.jobs.runner import JobCancelled, JobFailed, JobRunner
 
-from . import selectors
+from . import read_once, selectors
 from .choices import BackupKind, ListState, MigrationStatus
 from .inspection import ListFacts, ObjectFacts, inspect_list
 from .models import DistributionList, Migration, MigrationBackup
@@ -198,6 +199,8 @@ class MigrationProcess:
     point_of_no_return: str = POINT_OF_NO_RETURN
     # In a batch: the batch's shared delta sync (batch_sync.BatchSyncGate) instead of one per list.
     sync_gate: Any = None
+    # In a batch: this worker's memory of the organisation's settings read for the batch (read_once.batch_memo).
+    shared_reads: dict | None = None
     current_step: str = ""
 
     def __init__(self, *, migration: Migration, runner: JobRunner, c: Connectors,
@@ -329,7 +332,8 @@ class MigrationProcess:
 
     # -- steps --------------------------------------------------------------------------------
     def step_preflight(self) -> None:
-        facts, report = run_preflight(mail=self.m.mail, options=self.options, c=self.c, migration=self.m)
+        facts, report = run_preflight(mail=self.m.mail, options=self.options, migration=self.m,
+                                      c=read_once.for_run(self.c, self.shared_reads))
         for check in report.checks:
             level = {"pass": self.runner.debug, "warning": self.runner.warning, "failure": self.runner.error}
             level[check.outcome](f"Preflight: {check.title}: {check.detail}")
@@ -364,24 +368,14 @@ class MigrationProcess:
         twin = facts.twin
         exchange = self.c.exchange
         cloud_deps: list[dict[str, Any]] = []
-        for prop in CLOUD_DEPENDENCY_PROPERTIES:
-            try:
-                found = exchange.find_recipients_with(attribute=prop, dn_or_id=twin.distinguished_name or self.m.mail)
-            except exo.InvalidParameter as exc:  # a property this tenant cannot filter on: say so, go on
-                self.runner.warning(f"Cloud dependencies by {prop} could not be searched: {exc}")
-                continue
-            for r in found:
-                if r.is_dir_synced:
-                    continue  # synced objects get the routing contact on-premises instead
-                cloud_deps.append({"property": prop, **_recipient_dict(r)})
-        # Membership in cloud-only groups: no filter answers "groups that contain X", so each cloud-only
-        # list's members are read (one call per cloud-only list, not per member).
-        for group in exchange.iter_distribution_groups(filter=exo.opath_eq("IsDirSynced", False)):
-            members = exchange.iter_distribution_group_members(group.guid or group.primary_smtp_address or "")
-            if any(m.guid == twin.guid for m in members):
-                cloud_deps.append({"property": "MemberOfGroup", "guid": group.guid, "name": group.name,
-                                   "primary_smtp_address": group.primary_smtp_address,
-                                   "recipient_type_details": group.recipient_type_details, "is_dir_synced": False})
+        # Synced objects are left out by the filter: they get the routing contact on-premises instead.
+        found, refused = exchange.find_dependents(attributes=CLOUD_DEPENDENCY_PROPERTIES, cloud_only=True,
+                                                  dn_or_id=twin.distinguished_name or self.m.mail)
+        for prop, reason in refused.items():  # a property this tenant cannot filter on: say so, go on
+            self.runner.warning(f"Cloud dependencies by {prop} could not be searched: {reason}")
+        for prop, recipients_ in found.items():
+            cloud_deps += [{"property": prop, **_recipient_dict(r)} for r in recipients_ if not r.is_dir_synced]
+        cloud_deps += self._cloud_lists_containing(twin)
         send_as = [{"trustee": p.trustee} for p in exchange.get_recipient_permission(twin.guid or self.m.mail)
                    if p.trustee and not p.is_inherited and (p.access_control_type or "Allow") == "Allow"
                    and not (p.trustee or "").upper().startswith("NT AUTHORITY")]
@@ -404,6 +398,34 @@ class MigrationProcess:
                  f"{sum(len(v) for v in facts.dependencies.values())} on-premises and {len(cloud_deps) + len(send_as)} "
                  "cloud dependencies.")
 
+    def _cloud_lists_containing(self, twin: exo.DistributionGroup) -> list[dict[str, Any]]:
+        """The cloud-only lists the twin is a member of. Graph answers in one paged read (the twin's groups);
+        Exchange has no filter for "groups that contain X", so without Graph each cloud-only list's members
+        are read (one call per cloud-only list)."""
+        if twin.external_directory_object_id:
+            try:
+                groups = list(self.c.graph().iter_group_member_of(twin.external_directory_object_id,
+                                                                  select=(*graphc.MEMBER_KIND_SELECT, "mail")))
+            except Exception as exc:  # noqa: BLE001 - Graph unconfigured or down: Exchange answers too, slower
+                self.runner.warning(f"Graph could not list the groups of the cloud twin ({exc}); reading the "
+                                    "members of each cloud-only list instead.")
+            else:
+                return [{"property": "MemberOfGroup", "guid": None, "external_directory_object_id": g.id,
+                         "name": g.display_name, "primary_smtp_address": g.mail, "is_dir_synced": False,
+                         "recipient_type_details": "MailUniversalSecurityGroup" if g.security_enabled
+                         else "MailUniversalDistributionGroup"}
+                        for g in groups if g.kind == "group" and g.mail_enabled and not g.on_premises_sync_enabled
+                        and "Unified" not in g.group_types]
+        exchange = self.c.exchange
+        out = []
+        for group in exchange.iter_distribution_groups(filter=exo.opath_eq("IsDirSynced", False)):
+            members = exchange.iter_distribution_group_members(group.guid or group.primary_smtp_address or "")
+            if any(m.guid == twin.guid for m in members):
+                out.append({"property": "MemberOfGroup", "guid": group.guid, "name": group.name,
+                            "primary_smtp_address": group.primary_smtp_address,
+                            "recipient_type_details": group.recipient_type_details, "is_dir_synced": False})
+        return out
+
     def _member_identities(self) -> list[str]:
         members = self.backup(BackupKind.ONPREM_MEMBERS)["members"]
         skip_children = self.options.skip_nested_group_check
@@ -420,18 +442,29 @@ class MigrationProcess:
     def step_temporary_list(self) -> None:
         cloud = self.cloud
         exchange = self.c.exchange
-        temp = self.find_list(self.temp_address)
-        if temp is None:
-            group_type = self.options.group_type or (
-                "Security" if cloud.get("RecipientTypeDetails") == "MailUniversalSecurityGroup" else "Distribution")
-            short = self.m.group_guid.hex[:12]
+        group_type = self.options.group_type or (
+            "Security" if cloud.get("RecipientTypeDetails") == "MailUniversalSecurityGroup" else "Distribution")
+        short = self.m.group_guid.hex[:12]
+        wanted = self._settings_changes()
+        # Created straight away: only a run resumed after this point finds it made already (one read then,
+        # none on every first run). The settings New-DistributionGroup takes are given to it, not set after.
+        try:
             temp = exchange.new_distribution_group(
                 name=f"MigTemp-{short}", alias=f"migtemp-{short}", primary_smtp_address=self.temp_address,
                 display_name=f"MigTemp-{short}", group_type=group_type,  # type: ignore[arg-type]
                 room_list=cloud.get("RecipientTypeDetails") == "RoomList",
                 notes=f"Temporary list of the DirOps migration #{self.m.pk} of {self.m.mail}",
+                require_sender_authentication_enabled=wanted.get("RequireSenderAuthenticationEnabled", True),
+                member_join_restriction=wanted.get("MemberJoinRestriction", "Closed"),
+                member_depart_restriction=wanted.get("MemberDepartRestriction", "Closed"),
             )
             self.log(f"Created the temporary cloud list {self.temp_address}.")
+        except exo.AlreadyExists:
+            found = self.find_list(self.temp_address)
+            if found is None:
+                raise
+            temp = found
+            self.log(f"The temporary cloud list {self.temp_address} exists already (an earlier run made it).")
         self.save(cloud_group_id=temp.external_directory_object_id or temp.guid or "")
         members = self._member_identities()
         try:
@@ -453,10 +486,12 @@ class MigrationProcess:
                     self.log(f"… {index}/{len(members)} members added")
             if failed:
                 raise MigrationError(f"{len(failed)} member(s) could not be added: {'; '.join(failed[:5])}") from exc
-        changes = self._settings_changes()
-        exchange.set_distribution_group(temp.guid or self.temp_address, changes=changes,
-                                        bypass_security_group_manager_check=True)
-        self.log(f"Applied {len(changes)} settings to the temporary list.")
+        # What the new list has already (New-DistributionGroup's answer) is not written again; often nothing is left.
+        changes = {k: v for k, v in wanted.items() if isinstance(v, list) or temp.raw.get(k) != v}
+        if changes:
+            exchange.set_distribution_group(temp.guid or self.temp_address, changes=changes,
+                                            bypass_security_group_manager_check=True)
+        self.log(f"Applied {len(wanted)} settings to the temporary list ({len(changes)} differed from its defaults).")
 
     def _settings_changes(self) -> dict[str, Any]:
         cloud = self.cloud
@@ -546,35 +581,50 @@ class MigrationProcess:
             return None
         return f"{last.run_profile_name or 'run'} {last.run_history_id}: {last.result}"
 
+    def _sync_running(self) -> bool:
+        try:
+            return self.c.sync.is_busy()
+        except syncc.SyncError:
+            return False  # the deadline still bounds the wait; Exchange is asked instead
+
     def step_wait_for_cloud_deletion(self) -> None:
+        """Exchange is asked only once no sync cycle runs (the one that deletes the twin must end first),
+        then at doubling intervals: a handful of reads per list, not one per poll interval."""
         twin_id = self.cloud.get("ExternalDirectoryObjectId") or self.cloud.get("Guid")
+        base = settings.DL_DELETION_POLL_SECONDS
         deadline = time.monotonic() + settings.DL_DELETION_TIMEOUT_SECONDS
+        # A sync server busy with cycle after cycle does not keep Exchange from being asked.
+        ask_anyway = time.monotonic() + settings.DL_DELETION_TIMEOUT_SECONDS / 2
         tried_graph = False
         polls = 0
         while True:
-            twin = self.find_list(twin_id)
-            polls += 1
-            if twin is None:
-                self.log(f"The cloud twin is gone after {polls} check(s).")
-                return
-            if self.options.remove_twin_via_graph and not tried_graph:
-                tried_graph = True
-                try:
-                    self.c.graph().delete_group(twin.external_directory_object_id or twin_id)
-                    self.log("Removed the cloud twin through Graph.")
-                    continue
-                except Exception as exc:  # noqa: BLE001 - the sync's own deletion is the fallback
-                    self.runner.warning(f"Graph would not remove the cloud twin ({exc}); waiting for the sync.")
-            if polls % 4 == 1 and (failed := self._failed_sync_run()):
-                raise MigrationError(f"the sync cycle that deletes the cloud twin failed ({failed}); nothing will "
-                                     "delete it until the sync server works again (see its run history)")
+            if polls == 0 and time.monotonic() < ask_anyway and self._sync_running():
+                wait = base
+            else:
+                twin = self.find_list(twin_id)
+                polls += 1
+                if twin is None:
+                    self.log(f"The cloud twin is gone after {polls} check(s).")
+                    return
+                if self.options.remove_twin_via_graph and not tried_graph:
+                    tried_graph = True
+                    try:
+                        self.c.graph().delete_group(twin.external_directory_object_id or twin_id)
+                        self.log("Removed the cloud twin through Graph.")
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - the sync's own deletion is the fallback
+                        self.runner.warning(f"Graph would not remove the cloud twin ({exc}); waiting for the sync.")
+                if polls % 4 == 1 and (failed := self._failed_sync_run()):
+                    raise MigrationError(f"the sync cycle that deletes the cloud twin failed ({failed}); nothing will "
+                                         "delete it until the sync server works again (see its run history)")
+                wait = min(base * 2 ** (polls - 1), max(base, 60.0))
+                if polls % 5 == 0:
+                    self.log(f"Still waiting for the sync to delete the cloud twin ({polls} checks).")
             if time.monotonic() >= deadline:
                 raise MigrationError(f"the cloud twin still exists after {settings.DL_DELETION_TIMEOUT_SECONDS:.0f} s; "
                                      "the sync did not delete it (check the export errors and the deletion threshold)")
-            if polls % 20 == 0:
-                self.log(f"Still waiting for the sync to delete the cloud twin ({polls} checks).")
             self.runner.check_cancel()
-            self.sleep(settings.DL_DELETION_POLL_SECONDS)
+            self.sleep(min(wait, max(0.0, deadline - time.monotonic())))
 
     def _addresses(self) -> list[str]:
         """Every address the cloud list must answer to: on-premises and cloud addresses, the X500s of

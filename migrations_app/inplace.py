@@ -223,8 +223,9 @@ def read_method_facts(*, facts: ListFacts, c: engine.Connectors) -> tuple[Method
             env.errors.append(f"onPremisesSyncBehavior: {exc}")
         for child in facts.child_lists:
             try:
-                ident = child.cloud_identity or child.mail or ""
-                child_id = c.exchange.get_recipient(ident).external_directory_object_id
+                # Resolved with the list's members already; asked again only when that answer lacked it.
+                child_id = child.cloud_object_id or c.exchange.get_recipient(
+                    child.cloud_identity or child.mail or "").external_directory_object_id
                 converted = bool(child_id) and graph.sync_behavior(child_id).is_cloud_managed
             except (exo.ExchangeError, graphc.GraphError):
                 converted = False

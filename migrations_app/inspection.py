@@ -49,6 +49,7 @@ class ObjectFacts:
     cloud_identity: str | None = None  # what cmdlets are given: the cloud recipient's primary SMTP or id
     cloud_type: str | None = None
     cloud_dir_synced: bool | None = None
+    cloud_object_id: str | None = None  # the cloud recipient's Entra object id (ExternalDirectoryObjectId)
     # The DN of the list migrated earlier this object stands in for (its kept original or its routing
     # contact): plans name that list as they did before it moved, so its migration changes no plan.
     stands_for: str | None = None
@@ -234,3 +235,4 @@ class _CloudResolver:
             or recipient.guid
         target.cloud_type = recipient.recipient_type_details
         target.cloud_dir_synced = recipient.is_dir_synced
+        target.cloud_object_id = recipient.external_directory_object_id

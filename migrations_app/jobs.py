@@ -16,7 +16,7 @@ from portal.jobs.models import Job
 from portal.jobs.runner import JobCancelled, JobFailed, JobRunner
 from portal.jobs.services import do_detect_lost_jobs, run_job_inline
 
-from . import aftercare, batch_preflight, batch_run, batch_sync, engine, inplace
+from . import aftercare, batch_preflight, batch_run, batch_sync, engine, inplace, read_once
 from . import batch_services as batch_svc
 from . import services as svc
 from .choices import MigrationStatus
@@ -91,7 +91,8 @@ class MigrateDistributionListJob(_MigrationObjectJob):
         try:
             with engine.open_connectors() as c:
                 process = inplace.process_for(migration)(migration=migration, runner=self, c=c)
-                process.sync_gate = batch_sync.gate_for(migration)
+                process.sync_gate = gate = batch_sync.gate_for(migration)
+                process.shared_reads = read_once.batch_memo(gate.batch_id) if gate is not None else None
                 result = process.run()
         except Exception:  # JobFailed and JobCancelled included; a superseded run (BaseException) records nothing
             self._record_finished(migration)

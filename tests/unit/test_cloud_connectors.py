@@ -376,6 +376,40 @@ def test_dependency_search_filters_by_dn_on_each_cmdlet(exo) -> None:
         "ModeratedBy -eq 'CN=Sales O''Hara,OU=Groups,DC=lab,DC=example'"}
 
 
+def test_dependents_of_many_properties_cost_one_read_per_cmdlet_when_nobody_names_the_object(exo) -> None:
+    client, fake, _, _ = exo
+    dn = "CN=Sales,OU=Groups,DC=lab,DC=example"
+    props = ("ManagedBy", "AcceptMessagesOnlyFromSendersOrMembers", "ModeratedBy", "GrantSendOnBehalfTo",
+             "ForwardingAddress")
+    fake.script = [(200, {"value": []}, {})] * 4
+    found, refused = client.find_dependents(attributes=props, dn_or_id=dn, cloud_only=True)
+    assert found == {p: [] for p in props} and refused == {}
+    bodies = [b["CmdletInput"] for b in fake.bodies()]
+    assert sorted(b["CmdletName"] for b in bodies) == ["Get-DistributionGroup", "Get-MailContact", "Get-MailUser",
+                                                      "Get-Mailbox"]
+    mailbox = next(b["Parameters"]["Filter"] for b in bodies if b["CmdletName"] == "Get-Mailbox")
+    assert mailbox == ("((AcceptMessagesOnlyFromSendersOrMembers -eq 'CN=Sales,OU=Groups,DC=lab,DC=example') -or "
+                       "(ModeratedBy -eq 'CN=Sales,OU=Groups,DC=lab,DC=example') -or "
+                       "(GrantSendOnBehalfTo -eq 'CN=Sales,OU=Groups,DC=lab,DC=example') -or "
+                       "(ForwardingAddress -eq 'CN=Sales,OU=Groups,DC=lab,DC=example')) -and (IsDirSynced -eq $false)")
+
+
+def test_a_cmdlet_that_finds_dependents_is_asked_again_property_by_property(exo) -> None:
+    client, fake, _, _ = exo
+    dn = "CN=Sales,OU=Groups,DC=lab,DC=example"
+    hit = (200, {"value": [{"Name": "g", "Guid": "2"}]}, {})
+    none = (200, {"value": []}, {})
+    # Get-DistributionGroup (ManagedBy, ModeratedBy) answers; then ManagedBy: nobody, ModeratedBy: g; the others: none.
+    fake.script = [hit, none, hit, none, none, none]
+    found, refused = client.find_dependents(attributes=("ManagedBy", "ModeratedBy"), dn_or_id=dn)
+    assert [r.name for r in found["ModeratedBy"]] == ["g"] and found["ManagedBy"] == [] and refused == {}
+    assert [b["CmdletInput"]["CmdletName"] for b in fake.bodies()] == [
+        "Get-DistributionGroup", "Get-DistributionGroup", "Get-DistributionGroup", "Get-Mailbox", "Get-MailUser",
+        "Get-MailContact"]
+    assert [b["CmdletInput"]["Parameters"]["Filter"] for b in fake.bodies()][1:3] == [
+        f"ManagedBy -eq '{dn}'", f"ModeratedBy -eq '{dn}'"]
+
+
 def test_exchange_check_reports_a_missing_role() -> None:
     fake = FakeExchange()
     client = ExchangeOnline(ExchangeOnlineSettings(credentials=CREDS, base_url="https://outlook.test"),

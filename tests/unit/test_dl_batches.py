@@ -16,9 +16,10 @@ from django.utils import timezone
 from migrations_app import batch_rows
 from migrations_app import batch_services as bsvc
 from migrations_app.batch_order import order_lists
-from migrations_app.batch_preflight import _ReadOnce, nesting_order, outcome_of
+from migrations_app.batch_preflight import nesting_order, outcome_of
 from migrations_app.choices import BATCH_TRANSITIONS, BatchListOutcome, BatchStatus, ListState, MigrationStatus
 from migrations_app.models import BatchList, DistributionList, Migration, MigrationBatch, Notification
+from migrations_app.read_once import ReadOnce
 from migrations_app.services import MigrationRefused
 from portal.audit.models import AuditEvent
 from tests.support.forms import form_fields
@@ -377,11 +378,64 @@ def test_shared_reads_ask_the_directory_once_for_the_batch():
             return mail
 
     counter: Counter = Counter()
-    exchange = _ReadOnce(Exchange(), ("get_accepted_domains",), counter, "exchange")
+    exchange = ReadOnce(Exchange(), ("get_accepted_domains",), counter, "exchange")
     for mail in ("a@x.com", "b@x.com"):
         assert exchange.get_accepted_domains() == ["contoso.com"]
         exchange.get_distribution_group(mail)
     assert calls == ["domains", "a@x.com", "b@x.com"] and counter == {"exchange.get_accepted_domains": 1}
+
+
+def test_a_batch_run_reads_the_organisation_once_per_batch_never_a_recipient_and_no_failure_twice(monkeypatch):
+    """Each list runs in its own job (a forked work horse): the batch's memory is in Redis, shared by all."""
+    from migrations_app import read_once
+    from migrations_app.engine import Connectors
+
+    class Redis:  # the few hash commands the memory uses
+        hashes: dict = {}
+
+        def hexists(self, key, field):
+            return field in self.hashes.get(key, {})
+
+        def hget(self, key, field):
+            return self.hashes.get(key, {}).get(field)
+
+        def hset(self, key, field, value):
+            self.hashes.setdefault(key, {})[field] = value
+
+        def expire(self, key, seconds):
+            assert seconds > 0
+
+    monkeypatch.setattr(read_once._BatchMemo, "_redis", staticmethod(Redis))
+    calls = []
+
+    class Exchange:
+        def __init__(self, fail=False):
+            self.fail = fail
+
+        def get_accepted_domains(self):
+            calls.append("domains")
+            if self.fail:
+                raise ConnectionError("down")
+            return ["contoso.com"]
+
+        def get_recipient(self, mail):
+            calls.append(mail)
+            return mail
+
+    def connectors(exchange):
+        return Connectors(directory=None, exchange=exchange, onprem=None, sync=object(), graph=None, layout=None)
+
+    single = read_once.for_run(connectors(Exchange()), None)  # a list migrated on its own reads everything
+    single.exchange.get_accepted_domains()
+    with pytest.raises(ConnectionError):  # a failed read is not an answer: the next list reads again
+        read_once.for_run(connectors(Exchange(fail=True)), read_once.batch_memo(7)).exchange.get_accepted_domains()
+    for mail in ("a@x.com", "b@x.com"):  # each list of the batch: its own job and connectors, one memory
+        c = read_once.for_run(connectors(Exchange()), read_once.batch_memo(7))
+        assert c.exchange.get_accepted_domains() == ["contoso.com"]
+        c.exchange.get_recipient(mail)
+    other = read_once.for_run(connectors(Exchange()), read_once.batch_memo(8))  # another batch: its own reads
+    other.exchange.get_accepted_domains()
+    assert calls == ["domains", "domains", "domains", "a@x.com", "b@x.com", "domains"]
 
 
 # -- order -------------------------------------------------------------------------------------

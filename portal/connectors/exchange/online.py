@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,7 +37,7 @@ from .errors import (
     human_message,
     parse_exception_type,
 )
-from .opath import OpathFilter, _check_text, _checked_opath, opath_eq
+from .opath import OpathFilter, _check_text, _checked_opath, opath_all, opath_any, opath_eq
 from .params import (
     _JOIN,
     SET_DISTRIBUTION_GROUP_PARAMETERS,
@@ -498,23 +499,62 @@ class ExchangeOnline:
         Link properties are filtered by distinguished name, so an identity that is not a DN is
         resolved with Get-Recipient first. Each result says which cmdlet found it.
         """
-        cmdlets = DEPENDENCY_ATTRIBUTES.get(attribute)
-        if cmdlets is None:
+        if attribute not in DEPENDENCY_ATTRIBUTES:
             raise InvalidParameter(f"{attribute!r} is not a dependency attribute "
                                    f"(choose from {', '.join(sorted(DEPENDENCY_ATTRIBUTES))})")
+        found, refused = self.find_dependents(attributes=[attribute], dn_or_id=dn_or_id)
+        if attribute in refused:
+            raise InvalidParameter(refused[attribute])
+        return found[attribute]
+
+    def find_dependents(
+        self, *, attributes: Sequence[str], dn_or_id: str, cloud_only: bool = False
+    ) -> tuple[dict[str, list[Recipient]], dict[str, str]]:
+        """Every recipient whose link property among ``attributes`` names the object, by property; and the
+        properties that could not be searched, with Exchange's reason (the caller says so rather than
+        assume nobody names the object).
+
+        One ``-or`` filter per cmdlet over every property that cmdlet can filter on: most objects are
+        named by nobody, so that one read per cmdlet is all it costs (instead of one per property and
+        cmdlet). Only a cmdlet that answers with something (or refuses the combined filter) is asked
+        again property by property, because a recipient's link values are names, not the DN the filter
+        matched. ``cloud_only``: recipients synchronized from on-premises are left out by the filter itself.
+        """
+        refused = {a: f"{a!r} is not a dependency attribute" for a in attributes if a not in DEPENDENCY_ATTRIBUTES}
         dn = self._as_dn(dn_or_id)
-        flt = opath_eq(attribute, dn)
-        seen: set[str] = set()
-        out: list[Recipient] = []
-        for cmdlet in cmdlets:
-            for doc in self.iter_invoke(cmdlet, Filter=flt, ResultSize="Unlimited"):
-                recipient = Recipient.from_dict(doc, found_by=cmdlet)
-                key = (recipient.guid or recipient.identity or recipient.distinguished_name or "").lower()
-                if key and key in seen:
+        by_cmdlet: dict[str, list[str]] = {}
+        for attribute in attributes:
+            for cmdlet in DEPENDENCY_ATTRIBUTES.get(attribute, ()):
+                by_cmdlet.setdefault(cmdlet, []).append(attribute)
+        synced = [opath_eq("IsDirSynced", False)] if cloud_only else []
+        found: dict[str, list[Recipient]] = {a: [] for a in attributes if a not in refused}
+        seen: set[tuple[str, str]] = set()
+
+        def query(cmdlet: str, *props: str) -> Iterator[dict[str, Any]]:
+            flt = opath_all(opath_any(*(opath_eq(p, dn) for p in props)), *synced)
+            return self.iter_invoke(cmdlet, Filter=flt, ResultSize="Unlimited")
+
+        for cmdlet, props in by_cmdlet.items():
+            try:
+                docs: Iterator[dict[str, Any]] = query(cmdlet, *props)
+                head = next(docs, None)
+                if head is None:
                     continue
-                seen.add(key)
-                out.append(recipient)
-        return out
+            except InvalidParameter:
+                head = None  # one property this tenant cannot filter on: find which, one by one
+            for prop in props:
+                try:
+                    one = head is not None and len(props) == 1  # the combined answer is this property's
+                    docs = itertools.chain([head], docs) if one else query(cmdlet, prop)
+                    for doc in docs:
+                        recipient = Recipient.from_dict(doc, found_by=cmdlet)
+                        key = (recipient.guid or recipient.identity or recipient.distinguished_name or "").lower()
+                        if not key or (prop, key) not in seen:
+                            seen.add((prop, key))
+                            found[prop].append(recipient)
+                except InvalidParameter as exc:
+                    refused[prop] = str(exc)
+        return found, refused
 
     def _as_dn(self, dn_or_id: str) -> str:
         if not isinstance(dn_or_id, str) or not dn_or_id.strip():

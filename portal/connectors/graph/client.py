@@ -324,6 +324,20 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
         kind = "transitive members" if transitive else "members"
         return self._pages(f"list {kind} of group {group_id}", first, _member)
 
+    def iter_group_member_of(
+        self, group_id: str, *, select: Iterable[str] | None = DEFAULT_MEMBER_SELECT, page_size: int | None = None
+    ) -> Iterator[GroupMember]:
+        """The groups (and administrative units) a group is a direct member of: one paged read answers what
+        would otherwise take reading the members of every group."""
+        from msgraph.generated.groups.item.member_of.member_of_request_builder import MemberOfRequestBuilder
+
+        key = _path_key(group_id)
+        query = MemberOfRequestBuilder.MemberOfRequestBuilderGetQueryParameters(
+            select=_select(select), top=page_size or self.settings.page_size)
+        config = self._config(query)
+        return self._pages(f"list the groups of group {group_id}",
+                           lambda c: c.groups.by_group_id(key).member_of.to_get_request_information(config), _member)
+
     def iter_group_transitive_members(
         self, group_id: str, *, select: Iterable[str] | None = DEFAULT_MEMBER_SELECT
     ) -> Iterator[GroupMember]:
