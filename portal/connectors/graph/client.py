@@ -557,21 +557,20 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
 
     def _post_json(self, what: str, url: str, body: bytes) -> dict[str, Any]:
         """A raw JSON POST (a hand-built ``$batch``) through the same adapter: auth, retry middleware, errors."""
+        return self._run(what, lambda client: self._post_json_async(client, what, url, body))
 
-        async def post(client: GraphServiceClient) -> dict[str, Any]:
-            request = RequestInformation()
-            request.http_method = Method.POST
-            request.url = url
-            request.headers = HeadersCollection()
-            request.headers.try_add("Accept", "application/json")
-            request.set_stream_content(body, "application/json")
-            raw = await client.request_adapter.send_primitive_async(request, "bytes", _ERROR_MAP)
-            doc = json.loads(raw or b"{}")
-            if not isinstance(doc, dict):
-                raise GraphError(f"{what}: expected a JSON object")
-            return doc
-
-        return self._run(what, post)
+    async def _post_json_async(self, client: GraphServiceClient, what: str, url: str, body: bytes) -> dict[str, Any]:
+        request = RequestInformation()
+        request.http_method = Method.POST
+        request.url = url
+        request.headers = HeadersCollection()
+        request.headers.try_add("Accept", "application/json")
+        request.set_stream_content(body, "application/json")
+        raw = await client.request_adapter.send_primitive_async(request, "bytes", _ERROR_MAP)
+        doc = json.loads(raw or b"{}")
+        if not isinstance(doc, dict):
+            raise GraphError(f"{what}: expected a JSON object")
+        return doc
 
     # ---- address repair: the tenant's domains (one self-contained method, easy to move)
 
