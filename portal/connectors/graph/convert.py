@@ -48,7 +48,10 @@ def _field_names(cls: type) -> frozenset[str]:
 
 
 def _texts(doc: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    return tuple(str(v) for v in doc.get(key) or () if v is not None)
+    values = doc.get(key)
+    if not values:
+        return ()
+    return tuple([v if type(v) is str else str(v) for v in values if v is not None])
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -61,6 +64,8 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def _provisioning_errors(values: Iterable[Any] | None) -> tuple[ProvisioningError, ...]:
+    if not values:
+        return ()
     return tuple(
         ProvisioningError(e.get("category"), e.get("propertyCausingError"), e.get("value"),
                           _parse_time(e.get("occurredDateTime")))
