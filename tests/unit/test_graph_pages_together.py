@@ -5,34 +5,60 @@ again after its Retry-After; a failing listing reported alone while the others g
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
+import time
 
+import httpx
 import pytest
 
-from portal.connectors.graph import GraphCallStats, LicenceRequired
-from portal.connectors.graph.together import Listing, PagingTogetherMixin, listing_url
+from portal.connectors import graph
+from portal.connectors.graph import LicenceRequired
+from portal.connectors.graph.auth import AccessToken
+from portal.connectors.graph.together import Listing, listing_url
 
 BASE = "https://graph.example/v1.0"
+TENANT = "6f1d3c52-1b9e-4f2a-9c31-2a7f0e1b9d44"
+CREDS = graph.AppCredentials(tenant_id=TENANT, client_id="c0ffee00-0000-4000-8000-000000000001", client_secret="x")
+
+pytestmark = [pytest.mark.filterwarnings("ignore:This class is deprecated:DeprecationWarning")]
 
 
-class FakeBatch(PagingTogetherMixin):
-    settings = SimpleNamespace(base=BASE, batch_item_retries=2, max_retry_wait=5, retry_delay=0)
+class Tokens(graph.TokenSource):
+    def __init__(self) -> None:
+        super().__init__(CREDS)
+
+    def acquire(self, scope, *, claims=None):
+        return AccessToken(token="t", expires_at=time.time() + 3600, claims={"tid": TENANT})
+
+
+class FakeBatch(graph.EntraGraph):
+    """The real connector; its $batch endpoint answers each item with ``answers(url)``."""
 
     def __init__(self, answers):
         self.answers, self.posts = answers, []
-        self.stats = GraphCallStats()
+        settings = graph.GraphSettings(credentials=CREDS, graph_url=BASE, batch_item_retries=2, max_retry_wait=5,
+                                       retry_delay=0)
+        super().__init__(settings, token_source=Tokens(), transport=httpx.MockTransport(self._handle))
 
-    def _post_json(self, what, url, body):
-        assert url == f"{BASE}/$batch"
-        requests = json.loads(body)["requests"]
+    def _handle(self, request):
+        assert str(request.url) == f"{BASE}/$batch" and request.method == "POST"
+        requests = json.loads(request.content)["requests"]
         assert len(requests) <= 20
         self.posts.append([r["url"] for r in requests])
-        self.stats.requests += 1
-        return {"responses": [{"id": r["id"], **self.answers(r["url"])} for r in requests]}
+        return httpx.Response(200, json={"responses": [{"id": r["id"], **self.answers(r["url"])} for r in requests]})
 
 
-def test_listings_page_together_one_post_per_round_and_a_failure_stays_alone(monkeypatch):
-    monkeypatch.setattr("time.sleep", lambda s: None)
+@pytest.fixture
+def round_waits(monkeypatch):
+    waits = []
+
+    async def sleep(seconds):
+        waits.append(seconds)
+
+    monkeypatch.setattr("portal.connectors.graph.together._sleep", sleep)
+    return waits
+
+
+def test_listings_page_together_one_post_per_round_and_a_failure_stays_alone(round_waits):
     throttled = {"n": 0}
 
     def answers(url):
@@ -62,7 +88,8 @@ def test_listings_page_together_one_post_per_round_and_a_failure_stays_alone(mon
     report = [p for p in pages if p.key == "report"]
     assert len(report) == 1 and isinstance(report[0].error, LicenceRequired)
     assert sum(len(p.items) for p in pages if p.key.startswith("audit:")) == 40
-    assert graph.stats.batch_items == 24
+    assert graph.stats.batch_items == 24 and round_waits == [1]
+    graph.close()
 
 
 def test_listing_urls_encode_the_filter_and_keys_must_be_unique():
@@ -71,5 +98,27 @@ def test_listing_urls_encode_the_filter_and_keys_must_be_unique():
     assert url == ("/auditLogs/directoryAudits?$filter=activityDisplayName%20eq%20%27User%20registered%20security"
                    "%20info%27&$top=999")
     assert listing_url("users", select=("id", "displayName")) == "/users?$select=id,displayName"
-    with pytest.raises(ValueError, match="unique"):
-        list(FakeBatch(lambda u: {}).pages_together([Listing("a", "/x", dict), Listing("a", "/y", dict)]))
+    with FakeBatch(lambda u: {}) as client, pytest.raises(ValueError, match="unique"):
+        list(client.pages_together([Listing("a", "/x", dict), Listing("a", "/y", dict)]))
+
+
+def test_the_next_round_is_posted_while_the_caller_uses_the_pages_before_it():
+    from tests.conftest import wait_for
+
+    def answers(url):
+        n = int(url.rsplit("=", 1)[1]) if "skip" in url else 1
+        body = {"value": [{"id": f"{url[:2]}{n}"}]}
+        if n < 30:
+            body["@odata.nextLink"] = f"{BASE}{url.split('?')[0]}?$skiptoken={n + 1}"
+        return {"status": 200, "body": body}
+
+    with FakeBatch(answers) as client:
+        pages = client.pages_together([Listing("users", "/users", dict), Listing("groups", "/groups", dict)])
+        assert next(pages).items == [{"id": "/u1"}]
+        wait_for(lambda: len(client.posts) >= 2, timeout=10, message="round 2 posted before the caller asks")
+        pages.close()
+        assert len(client.posts) <= 3  # no further than one round waiting and one in flight
+        rounds = len(client.posts)
+        again = list(client.pages_together([Listing("users", "/users", dict)]))
+        assert [p.items[0]["id"] for p in again] == [f"/u{n}" for n in range(1, 31)]
+        assert len(client.posts) == rounds + 30

@@ -24,6 +24,7 @@ from kiota_abstractions.authentication import (
 from .errors import TokenError, _scrub
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+HELD_MARGIN = 300.0  # seconds: msal renews app tokens about 5 minutes before expiry; so do we
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class TokenSource:
         self.credentials = credentials
         self._app: msal.ConfidentialClientApplication | None = None
         self._lock = threading.Lock()
+        self._held: dict[str, AccessToken] = {}  # the last token per scope, for :meth:`held`
 
     def _session(self) -> requests.Session:
         session = requests.Session()
@@ -167,7 +169,18 @@ class TokenSource:
             )
         token = str(result["access_token"])
         expires_in = float(result.get("expires_in") or 3600)
-        return AccessToken(token=token, expires_at=time.time() + expires_in, claims=jwt_claims(token))
+        access = AccessToken(token=token, expires_at=time.time() + expires_in, claims=jwt_claims(token))
+        if claims is None:
+            self._held[scope] = access
+        return access
+
+    def held(self, scope: str) -> AccessToken | None:
+        """The token last acquired for ``scope`` while it has more than :data:`HELD_MARGIN` seconds left.
+
+        msal caches tokens too, but asking it means a thread hop per request (it may talk to the
+        authority); a paged read of a large tenant asks once per page, so the token in hand is used."""
+        access = self._held.get(scope)
+        return access if access is not None and access.expires_at - time.time() > HELD_MARGIN else None
 
     def token(self, scope: str, *, claims: str | None = None) -> str:
         return self.acquire(scope, claims=claims).token
@@ -176,6 +189,7 @@ class TokenSource:
         """Forget cached tokens (the service refused one): the next call asks the authority again."""
         with self._lock:
             self._app = None
+            self._held.clear()
 
 
 class _MsalAccessTokenProvider(AccessTokenProvider):
@@ -193,8 +207,10 @@ class _MsalAccessTokenProvider(AccessTokenProvider):
         if parts.scheme != "https":
             return ""
         claims = additional_authentication_context.get("claims") if additional_authentication_context else None
-        # msal is synchronous (requests); keep the event loop free while it talks to the authority
-        access = await asyncio.to_thread(self._source.acquire, self._scope, claims=claims)
+        access = self._source.held(self._scope) if claims is None else None
+        if access is None:
+            # msal is synchronous (requests); keep the event loop free while it talks to the authority
+            access = await asyncio.to_thread(self._source.acquire, self._scope, claims=claims)
         return access.token
 
     def get_allowed_hosts_validator(self) -> AllowedHostsValidator:

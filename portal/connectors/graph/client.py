@@ -11,6 +11,7 @@ import json
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 from uuid import UUID
@@ -58,6 +59,8 @@ from .transport import (
     _page,
     _PageIterator,
     _send_json,
+    prefetched,
+    wait,
 )
 from .types import (
     AuthMethod,
@@ -151,19 +154,21 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
             self._client = GraphServiceClient(request_adapter=adapter)
         return self._client
 
-    def _run(self, what: str, factory: Callable[[GraphServiceClient], Awaitable[T]]) -> T:
+    def _submit(self, what: str, factory: Callable[[GraphServiceClient], Awaitable[T]]) -> Future[T]:
+        """Start the work on the connector's loop; its failure leaves as a GraphError when waited for."""
         if self._closed:
             raise GraphError(f"{what}: the connector is closed")
-        secrets = self.settings.credentials.secrets
+        return self._runner.submit(self._call(what, factory))
 
-        async def call() -> T:
-            try:
-                return await factory(self._graph())
-            except Exception as exc:  # noqa: BLE001 - every failure leaves as a GraphError
-                mapped = _map_exception(exc, what, secrets)
-                raise mapped from (exc if mapped is not exc else None)
+    async def _call(self, what: str, factory: Callable[[GraphServiceClient], Awaitable[T]]) -> T:
+        try:
+            return await factory(self._graph())
+        except Exception as exc:  # noqa: BLE001 - every failure leaves as a GraphError
+            mapped = _map_exception(exc, what, self.settings.credentials.secrets)
+            raise mapped from (exc if mapped is not exc else None)
 
-        return self._runner.run(call())
+    def _run(self, what: str, factory: Callable[[GraphServiceClient], Awaitable[T]]) -> T:
+        return wait(self._submit(what, factory))
 
     def _get(self, what: str, request: Callable[[GraphServiceClient], RequestInformation]) -> dict[str, Any]:
         """One object, the request built by the SDK's builders, read as JSON."""
@@ -187,16 +192,25 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
     ) -> Iterator[T]:
         """Fetch the first page now (so errors surface at the call) and return an iterator over all.
 
-        ``first`` builds the request with the SDK's request builders; one page is held at a time;
-        following pages come through the SDK's PageIterator.
+        ``first`` builds the request with the SDK's request builders; following pages come through the
+        SDK's PageIterator, each requested while the caller converts the one before (:func:`prefetched`);
+        at most two pages are held at a time.
         """
 
-        async def fetch(client: GraphServiceClient) -> PageResult:
-            return _page(await _send_json(client.request_adapter, first(client)))
+        async def fetch(client: GraphServiceClient) -> tuple[PageResult, _PageIterator]:
+            page = _page(await _send_json(client.request_adapter, first(client)))
+            return page, await self._make_iterator(page, headers)
 
-        page = self._run(what, fetch)
-        iterator = self._runner.run(self._make_iterator(page, headers))
-        return self._iterate(what, iterator, convert)
+        page, iterator = self._run(what, fetch)
+
+        async def follow(current: PageResult) -> tuple[PageResult, PageResult | None]:
+            iterator.current_page = current
+            following: PageResult = await iterator.next()  # type: ignore[assignment] - current names a next link
+            return following, (following if following.odata_next_link else None)
+
+        pages = prefetched(self._runner.submit, page, page if page.odata_next_link else None,
+                           lambda current: self._call(what, lambda _client: follow(current)))
+        return _converted(pages, convert)
 
     async def _make_iterator(self, page: PageResult, headers: Mapping[str, str] | None) -> _PageIterator:
         adapter = _JsonPageAdapter(self._graph().request_adapter)
@@ -205,15 +219,6 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
             # PageIterator.set_headers passes the dict as keywords, which HeadersCollection refuses
             iterator.headers.add(name, value)
         return iterator
-
-    def _iterate(self, what: str, iterator: _PageIterator, convert: Callable[[Any], T]) -> Iterator[T]:
-        while True:
-            for item in iterator.current_page.value or ():
-                yield convert(item)
-            next_page = self._run(what, lambda _client: iterator.next())
-            if next_page is None:
-                return
-            iterator.current_page = next_page
 
     @staticmethod
     def _config(
@@ -234,7 +239,7 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
         advanced: bool = False,
         page_size: int | None = None,
     ) -> Iterator[EntraUser]:
-        """Every user (matching ``filter``), one page in memory at a time.
+        """Every user (matching ``filter``), a few pages in memory at a time (the next ones read ahead).
 
         ``advanced=True`` sends ``ConsistencyLevel: eventual`` and ``$count=true``, which Graph
         requires for advanced queries (``endsWith``, ``ne``, ``not``, filters on some properties).
@@ -566,21 +571,20 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
 
     def _post_json(self, what: str, url: str, body: bytes) -> dict[str, Any]:
         """A raw JSON POST (a hand-built ``$batch``) through the same adapter: auth, retry middleware, errors."""
+        return self._run(what, lambda client: self._post_json_async(client, what, url, body))
 
-        async def post(client: GraphServiceClient) -> dict[str, Any]:
-            request = RequestInformation()
-            request.http_method = Method.POST
-            request.url = url
-            request.headers = HeadersCollection()
-            request.headers.try_add("Accept", "application/json")
-            request.set_stream_content(body, "application/json")
-            raw = await client.request_adapter.send_primitive_async(request, "bytes", _ERROR_MAP)
-            doc = json.loads(raw or b"{}")
-            if not isinstance(doc, dict):
-                raise GraphError(f"{what}: expected a JSON object")
-            return doc
-
-        return self._run(what, post)
+    async def _post_json_async(self, client: GraphServiceClient, what: str, url: str, body: bytes) -> dict[str, Any]:
+        request = RequestInformation()
+        request.http_method = Method.POST
+        request.url = url
+        request.headers = HeadersCollection()
+        request.headers.try_add("Accept", "application/json")
+        request.set_stream_content(body, "application/json")
+        raw = await client.request_adapter.send_primitive_async(request, "bytes", _ERROR_MAP)
+        doc = json.loads(raw or b"{}")
+        if not isinstance(doc, dict):
+            raise GraphError(f"{what}: expected a JSON object")
+        return doc
 
     # ---- address repair: the tenant's domains (one self-contained method, easy to move)
 
@@ -632,6 +636,13 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
         except GraphError as exc:
             items.append(CheckItem("read", False, str(exc)))
         return CloudCheckReport(all(i.ok for i in items), "Microsoft Graph", s.base, tuple(items), details)
+
+
+def _converted(pages: Iterator[PageResult], convert: Callable[[Any], T]) -> Iterator[T]:
+    with contextlib.closing(pages):  # stopping early cancels the page read ahead
+        for page in pages:
+            for item in page.value or ():
+                yield convert(item)
 
 
 def _looks_like_guid(text: str) -> bool:

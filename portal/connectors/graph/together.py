@@ -6,15 +6,18 @@ the registration report and the audit of a 100,000-user tenant are one call per 
 round of up to 20 pages is one call. A throttled item (429/503/504) is asked again in the next round after
 its ``Retry-After``; any other error ends that listing alone, reported with the page it stopped on.
 
-A mixin of :class:`.client.EntraGraph` (it uses the connector's ``_post_json``, settings and stats).
+Rounds go through the connector's paging core (:func:`.transport.prefetched`): the next round is posted as
+soon as the one before it is parsed, while the caller converts and uses its pages.
+
+A mixin of :class:`.client.EntraGraph` (it uses the connector's loop, ``_post_json_async``, settings and stats).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +25,7 @@ from urllib.parse import quote
 
 from .errors import GraphError, _retry_after, error_for_status
 from .query import ODataFilter, _filter_text, _select
+from .transport import prefetched
 
 BATCH_LIMIT = 20  # requests in one $batch post (Graph's documented maximum)
 
@@ -59,64 +63,104 @@ def listing_url(path: str, *, select: Iterable[str] | None = None, filter: OData
     return "/" + path.lstrip("/") + ("?" + "&".join(parts) if parts else "")
 
 
+@dataclass(frozen=True)
+class _Round:
+    """Where the listings stand before a round: the next URL of each open one, its throttled attempts so
+    far, and the Retry-After to wait before posting."""
+
+    open_urls: Mapping[str, str]
+    attempts: Mapping[str, int] = field(default_factory=dict)
+    wait: float = 0.0
+
+
+# what a round gives each listing it carried: the page's raw items, or the error that ended the listing
+_Answer = tuple[str, list[Any], GraphError | None]
+
+
 class PagingTogetherMixin:
-    _post_json: Any
+    _call: Any
+    _run: Any
+    _post_json_async: Any
+    _runner: Any
     settings: Any
     stats: Any
 
     def pages_together(self, listings: Sequence[Listing]) -> Iterator[ListingPage]:
         """Yield every page of every listing as it arrives (listings interleave; pages of one listing come
         in order). A listing that fails yields one page with ``error`` set and no more."""
-        from .client import _relative_url
-
-        base = self.settings.base
         by_key = {listing.key: listing for listing in listings}
         if len(by_key) != len(listings):
             raise ValueError("listing keys must be unique")
-        open_urls = {listing.key: listing.url for listing in listings}
-        attempts: dict[str, int] = {}
-        while open_urls:
-            wait = 0.0
-            keys = list(open_urls)
-            for start in range(0, len(keys), BATCH_LIMIT):
-                chunk = keys[start:start + BATCH_LIMIT]
-                body = {"requests": [{"id": str(n), "method": "GET", "url": open_urls[key]}
-                                     for n, key in enumerate(chunk)]}
-                self.stats.batch_items += len(chunk)
-                answer = self._post_json(f"read {len(chunk)} page(s) of {len(keys)} listing(s)", f"{base}/$batch",
-                                         json.dumps(body).encode())
-                got = {str(item.get("id")): item for item in answer.get("responses") or () if isinstance(item, dict)}
-                for n, key in enumerate(chunk):
-                    item = got.get(str(n)) or {}
-                    status, headers, doc = int(item.get("status") or 0), item.get("headers") or {}, item.get("body")
-                    if isinstance(doc, str):
-                        with contextlib.suppress(ValueError):
-                            doc = json.loads(base64.b64decode(doc))
-                    listing = by_key[key]
-                    if 200 <= status < 300 and isinstance(doc, dict):
-                        attempts.pop(key, None)
-                        next_link = doc.get("@odata.nextLink")
-                        if next_link:
-                            open_urls[key] = _relative_url(str(next_link), base)
-                        else:
-                            del open_urls[key]
-                        yield ListingPage(key, [listing.convert(d) for d in doc.get("value") or ()])
-                        continue
-                    after = _retry_after(headers)
-                    tries = attempts.get(key, 0)
-                    if status in (429, 503, 504) and tries < self.settings.batch_item_retries and (
-                            after is None or after <= self.settings.max_retry_wait):
-                        attempts[key] = tries + 1
-                        wait = max(wait, after if after is not None else self.settings.retry_delay * 2 ** tries)
-                        continue
-                    error = doc.get("error") if isinstance(doc, dict) else None
-                    error = error if isinstance(error, dict) else {}
-                    inner = error.get("innerError") or {}
-                    del open_urls[key]
-                    yield ListingPage(key, error=error_for_status(
-                        listing.what or f"read {key}", status or None, code=error.get("code"),
-                        message=error.get("message") or ("the batch returned no response for this listing"
-                                                         if not item else None),
-                        request_id=inner.get("request-id"), retry_after=after))
-            if wait and open_urls:
-                time.sleep(min(wait, self.settings.max_retry_wait))
+        if not listings:
+            return
+        what = f"read {len(listings)} listing(s) together"
+
+        def post_round(state: _Round) -> Any:
+            return self._call(what, lambda client: self._round(client, state, by_key))
+
+        start = _Round({listing.key: listing.url for listing in listings})
+        first, state = self._run(what, lambda client: self._round(client, start, by_key))
+        for answers in prefetched(self._runner.submit, first, state, post_round):
+            for key, items, error in answers:
+                if error is not None:
+                    yield ListingPage(key, error=error)
+                else:
+                    yield ListingPage(key, [by_key[key].convert(d) for d in items])
+
+    async def _round(self, client: Any, state: _Round,
+                     by_key: Mapping[str, Listing]) -> tuple[list[_Answer], _Round | None]:
+        """Post one round ($batch posts of up to 20 open listings); the answers and where the listings stand."""
+        from .client import _relative_url
+
+        if state.wait:
+            await _sleep(min(state.wait, self.settings.max_retry_wait))
+        base = self.settings.base
+        open_urls, attempts = dict(state.open_urls), dict(state.attempts)
+        out: list[_Answer] = []
+        wait = 0.0
+        keys = list(open_urls)
+        for start in range(0, len(keys), BATCH_LIMIT):
+            chunk = keys[start:start + BATCH_LIMIT]
+            body = {"requests": [{"id": str(n), "method": "GET", "url": open_urls[key]} for n, key in enumerate(chunk)]}
+            self.stats.batch_items += len(chunk)
+            answer = await self._post_json_async(client, f"read {len(chunk)} page(s) of {len(keys)} listing(s)",
+                                                 f"{base}/$batch", json.dumps(body).encode())
+            got = {str(item.get("id")): item for item in answer.get("responses") or () if isinstance(item, dict)}
+            for n, key in enumerate(chunk):
+                item = got.get(str(n)) or {}
+                status, headers, doc = int(item.get("status") or 0), item.get("headers") or {}, item.get("body")
+                if isinstance(doc, str):
+                    with contextlib.suppress(ValueError):
+                        doc = json.loads(base64.b64decode(doc))
+                if 200 <= status < 300 and isinstance(doc, dict):
+                    attempts.pop(key, None)
+                    next_link = doc.get("@odata.nextLink")
+                    if next_link:
+                        open_urls[key] = _relative_url(str(next_link), base)
+                    else:
+                        del open_urls[key]
+                    out.append((key, list(doc.get("value") or ()), None))
+                    continue
+                after = _retry_after(headers)
+                tries = attempts.get(key, 0)
+                if status in (429, 503, 504) and tries < self.settings.batch_item_retries and (
+                        after is None or after <= self.settings.max_retry_wait):
+                    attempts[key] = tries + 1
+                    wait = max(wait, after if after is not None else self.settings.retry_delay * 2 ** tries)
+                    continue
+                error = doc.get("error") if isinstance(doc, dict) else None
+                error = error if isinstance(error, dict) else {}
+                inner = error.get("innerError") or {}
+                del open_urls[key]
+                listing = by_key[key]
+                out.append((key, [], error_for_status(
+                    listing.what or f"read {key}", status or None, code=error.get("code"),
+                    message=error.get("message") or ("the batch returned no response for this listing"
+                                                     if not item else None),
+                    request_id=inner.get("request-id"), retry_after=after)))
+        return out, (_Round(open_urls, attempts, wait) if open_urls else None)
+
+
+async def _sleep(seconds: float) -> None:
+    # one place a throttled round waits (tests record it instead)
+    await asyncio.sleep(seconds)

@@ -1,15 +1,17 @@
-"""How requests travel: Graph's JSON pages through the SDK's ``PageIterator``, the private event
-loop the synchronous facade runs on, and the count of HTTP requests sent.
+"""How requests travel: Graph's JSON pages through the SDK's ``PageIterator``, read ahead of the caller
+(:func:`prefetched`), the private event loop the synchronous facade runs on, and the count of HTTP
+requests sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,6 +25,7 @@ from msgraph_core.tasks.page_iterator import PageIterator
 from .errors import GraphError
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 
 _ERROR_MAP: dict[str, Any] = {"XXX": ODataError}
@@ -77,6 +80,65 @@ class _PageIterator(PageIterator):
             self.headers = shared
 
 
+def prefetched(
+    submit: Callable[[Awaitable[Any]], concurrent.futures.Future[Any]],
+    first: P,
+    cursor: Any,
+    follow: Callable[[Any], Awaitable[tuple[P, Any]]],
+) -> Iterator[P]:
+    """Pages in order, the following ones read ahead on the connector's loop.
+
+    A page's answer names the next one (Graph's ``@odata.nextLink`` is in the body), so one request at a
+    time: ``follow(cursor)`` reads a page and returns it with the next cursor (None after the last page,
+    and nothing is requested past it). The loop starts each request as soon as the page before it is
+    parsed, without waiting for the caller's thread, and the request flies while the caller converts the
+    pages before it; at most three pages are held (the caller's, one waiting, one arriving). An error
+    surfaces after the pages before it were handed over and ends the iteration; a caller that stops early
+    cancels the read ahead. ``submit`` hands a coroutine to the loop.
+    """
+    if cursor is None:
+        yield first
+        return
+    ready: asyncio.Queue[tuple[P | None, bool, BaseException | None]] | None = None
+    started = threading.Event()
+
+    async def produce() -> None:
+        nonlocal ready
+        ready = asyncio.Queue(maxsize=1)
+        started.set()
+        at = cursor
+        try:
+            while at is not None:
+                page, at = await follow(at)
+                await ready.put((page, at is None, None))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller in order, after the pages before it
+            await ready.put((None, True, exc))
+
+    producer = submit(produce())
+    try:
+        yield first
+        started.wait()
+        while True:
+            page, last, error = wait(submit(ready.get()))  # type: ignore[union-attr]
+            if error is not None:
+                raise error
+            yield page  # type: ignore[misc]
+            if last:
+                return
+    finally:
+        producer.cancel()  # nothing when it has finished; else the read ahead stops
+
+
+def wait(future: concurrent.futures.Future[T]) -> T:
+    """The result of work handed to the loop; the work is cancelled if this thread is interrupted."""
+    try:
+        return future.result()
+    except BaseException:
+        if not future.done():
+            future.cancel()  # e.g. KeyboardInterrupt or a job being stopped
+        raise
+
+
 # --------------------------------------------------------------------------------------------
 # the private event loop
 
@@ -111,16 +173,13 @@ class _LoopThread:
         asyncio.set_event_loop(loop)
         loop.run_forever()
 
-    def run(self, coro: Awaitable[T]) -> T:
+    def submit(self, coro: Awaitable[T]) -> concurrent.futures.Future[T]:
         if self._thread is not None and threading.current_thread() is self._thread:
             raise RuntimeError("the connector's own loop cannot wait for itself")
-        future = asyncio.run_coroutine_threadsafe(coro, self._ensure())  # type: ignore[arg-type]
-        try:
-            return future.result()
-        except BaseException:
-            if not future.done():
-                future.cancel()  # e.g. KeyboardInterrupt or a job being stopped
-            raise
+        return asyncio.run_coroutine_threadsafe(coro, self._ensure())  # type: ignore[arg-type]
+
+    def run(self, coro: Awaitable[T]) -> T:
+        return wait(self.submit(coro))
 
     @property
     def started(self) -> bool:
@@ -132,13 +191,23 @@ class _LoopThread:
             self._loop = self._thread = None
         if loop is None or thread is None:
             return
-        if final is not None:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(final(), loop).result(timeout=10)  # type: ignore[arg-type]
+        with contextlib.suppress(Exception):
+            # a page still being read ahead for an abandoned iteration ends here, not as a destroyed task
+            asyncio.run_coroutine_threadsafe(_finish(final), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         with contextlib.suppress(Exception):
             loop.close()
+
+
+async def _finish(final: Callable[[], Awaitable[Any]] | None) -> None:
+    current = asyncio.current_task()
+    others = [task for task in asyncio.all_tasks() if task is not current]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    if final is not None:
+        await final()
 
 
 # --------------------------------------------------------------------------------------------

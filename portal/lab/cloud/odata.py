@@ -4,6 +4,7 @@ audit logs) and the query options every Graph list shares (``$select``, ``$top``
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import urllib.parse
@@ -292,27 +293,13 @@ class GraphQueryMixin:
         return wanted
 
     def _known_properties(self, kind: str, version: str) -> frozenset[str]:
-        if kind == "user":
-            return USER_PROPERTIES
-        if kind == "group":
-            return GROUP_PROPERTIES | (GROUP_BETA_ONLY if version == "beta" else frozenset())
-        return CONTACT_PROPERTIES
+        return _known_properties(kind, version)
 
     def _project(self, item: Mapping[str, Any], select: Sequence[str] | None, version: str,
                  odata_type: bool = False) -> dict[str, Any]:
         kind = item.get("@kind", "user")
-        if select is None or "*" in select:
-            names: Sequence[str] = {"user": USER_DEFAULT, "group": GROUP_DEFAULT, "contact": CONTACT_DEFAULT}[kind]
-            if kind == "group" and version == "beta":
-                names = (*names, "writebackConfiguration")
-        else:
-            names = select
         out: dict[str, Any] = {"@odata.type": _ODATA_TYPES[kind]} if odata_type else {}
-        for name in names:
-            if kind == "group" and name in GROUP_BETA_ONLY and version != "beta":
-                continue
-            if name not in self._known_properties(kind, version):
-                continue
+        for name in _projected(kind, tuple(select) if select is not None else None, version):
             value = item.get(name)
             if value is None and name in _COLLECTIONS:
                 value = []
@@ -408,3 +395,26 @@ class GraphQueryMixin:
                               f"Resource '{ident}' does not exist or one of its queried reference-property objects "
                               "are not present.", req)
         return item
+
+
+def _known_properties(kind: str, version: str) -> frozenset[str]:
+    if kind == "user":
+        return USER_PROPERTIES
+    if kind == "group":
+        return GROUP_PROPERTIES | (GROUP_BETA_ONLY if version == "beta" else frozenset())
+    return CONTACT_PROPERTIES
+
+
+@functools.lru_cache(maxsize=512)
+def _projected(kind: str, select: tuple[str, ...] | None, version: str) -> tuple[str, ...]:
+    """The properties a listing answers for each object of ``kind``: worked out once per query shape, not
+    once per object of a 999-object page."""
+    if select is None or "*" in select:
+        names: Sequence[str] = {"user": USER_DEFAULT, "group": GROUP_DEFAULT, "contact": CONTACT_DEFAULT}[kind]
+        if kind == "group" and version == "beta":
+            names = (*names, "writebackConfiguration")
+    else:
+        names = select
+    known = _known_properties(kind, version)
+    return tuple(name for name in names
+                 if name in known and not (kind == "group" and name in GROUP_BETA_ONLY and version != "beta"))

@@ -214,8 +214,10 @@ class DirectoryStoreMixin:
 
     def get_user(self, *, id_or_upn: str) -> dict[str, Any] | None:
         """A user by object id or userPrincipalName (as ``/users/{id | userPrincipalName}``)."""
+        # "+kind": the kind index would win and scan every user (tens of ms in a 20,000-user lab); the id and
+        # upn indexes find the one row
         row = self._execute(
-            "SELECT id, kind, doc FROM objects WHERE kind = 'user' AND (id = ? OR upn = ?)",
+            "SELECT id, kind, doc FROM objects WHERE +kind = 'user' AND (id = ? OR upn = ?)",
             (id_or_upn.lower(), id_or_upn),
         ).fetchone()
         return self._object_row(row) if row else None
