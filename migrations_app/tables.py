@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from portal.object_urls import object_url
 from portal.tables import PortalTable, badge
 
 from .models import DistributionList, Migration
@@ -26,7 +27,7 @@ class DistributionListTable(PortalTable):
     # The inventory's batch form (below the table) owns these boxes through the form attribute.
     select = _PickColumn(accessor="pk", attrs={"td__input": {
         "form": "batch-add-form", "name": "select", "aria-label": lambda record: f"Pick {record.mail or record.name}"}})
-    name = tables.Column(linkify=lambda record: reverse("migrations_app:list", args=[record.guid]), attrs=_PAGE_LINK)
+    name = tables.Column(linkify=lambda record: object_url("migrations_app:list", record.guid), attrs=_PAGE_LINK)
     mail = tables.Column()
     # Cells rendered in Python, not by a template each: the inventory is read under load (bench/load).
     kind = tables.Column(empty_values=())

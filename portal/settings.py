@@ -121,6 +121,11 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
 }
+# A web server thread keeps its connection between requests, checked before reuse: opening one (SQLite reads the
+# schema again, PostgreSQL shakes hands) was a third of a live-log poll's CPU time. The job worker closes its
+# connections before it forks a work horse (portal/jobs/worker.py).
+DATABASES["default"]["CONN_MAX_AGE"] = 60
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if env_secret("DATABASE_PASSWORD"):
     # The password apart from the URL, so that it can come from a secrets file.
     DATABASES["default"]["PASSWORD"] = env_secret("DATABASE_PASSWORD")

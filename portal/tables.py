@@ -8,11 +8,17 @@ from typing import Any
 
 import django_tables2 as tables
 from django.core.paginator import Paginator
+from django.db import models
+from django.template.base import render_value_in_context
+from django.templatetags.l10n import localize, unlocalize
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django_tables2 import utils as _tables_utils
+from django_tables2.columns import ManyToManyColumn
+from django_tables2.columns.linkcolumn import BaseLinkColumn
+from django_tables2.rows import BoundRow
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -96,3 +102,150 @@ class PortalTable(tables.Table):
         per_page = clamp_per_page(per_page, default=self._meta.per_page) if per_page is not None \
             else self._meta.per_page
         return super().paginate(paginator_class, per_page, page, *args, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Rows written in Python (includes/table.html, portal_tables.table_row). For every cell django-tables2 builds the
+# column's attributes again (a merged dict, computed values, a class set, an AttributeDict and its HTML), looks the
+# field up again to know whether it has choices, fills six arguments and filters them by the render method's
+# signature, and builds the link's attributes: most of a 50-row page's time under load. What does not change from
+# row to row is worked out once per table here; a cell this does not cover (a callable attribute, a nested
+# accessor, a pinned row, a value that is itself callable) goes through django-tables2's own BoundRow.get_cell.
+# The HTML is the same either way (tests/unit/test_table_rows.py compares every table against django-tables2).
+
+_CELL_ARGUMENTS = frozenset({"value", "record", "column", "bound_column", "bound_row", "table"})
+
+
+def _is_static(attrs: dict) -> bool:
+    """No callable anywhere in ``attrs``: its HTML is the same for every row."""
+    return not any(callable(v) or (isinstance(v, dict) and not _is_static(v)) for v in attrs.values())
+
+
+class _ColumnCells:
+    """One column's cells: how django-tables2's BoundRow.get_cell and its td attributes come out for any row."""
+
+    def __init__(self, table: tables.Table, bound_column: Any, record: Any) -> None:
+        column = bound_column.column
+        self.bound_column, self.column, self.localize = bound_column, column, column.localize
+        self.name = bound_column.name
+        self.td = self._static_td(table, bound_column)
+        self.empty_values, self.render, self.link = column.empty_values, bound_column.render, bound_column.link
+        self.link_html = self._static_link_attrs(self.link)
+        self.link_text = isinstance(column, BaseLinkColumn) and column.text is not None
+        accessor = bound_column.accessor
+        self.model = type(record)
+        # A field of the record itself: anything else (a path, a dict row, a many-to-many) goes the long way.
+        self.attribute = accessor if (isinstance(record, models.Model) and not hasattr(record, "__getitem__")
+                                      and isinstance(accessor, str) and accessor.isidentifier()
+                                      and "__" not in accessor and not isinstance(column, ManyToManyColumn)) else None
+        self.display = None
+        if self.attribute:
+            field = _tables_utils.Accessor(accessor).get_field(record)
+            display = f"get_{accessor}_display"
+            if getattr(field, "choices", ()) and getattr(record, display, None):
+                self.display = display
+        arguments, catch_all = _tables_utils.signature(self.render)
+        self.arguments = None if catch_all else tuple(arguments)
+        if self.arguments is not None and not set(self.arguments) <= _CELL_ARGUMENTS:
+            self.attribute = None  # django-tables2 renders None for it: left to django-tables2
+
+    @staticmethod
+    def _static_td(table: tables.Table, bound_column: Any) -> SafeString | None:
+        merged = {**table.attrs, **bound_column.column.attrs}
+        td = merged.get("td", merged.get("cell", {}))
+        if not _is_static(td) or type(table).get_column_class_names is not tables.Table.get_column_class_names:
+            return None
+        return bound_column.attrs["td"].as_html()
+
+    @staticmethod
+    def _static_link_attrs(link: Any) -> SafeString | None:
+        if link is None or not _is_static(link.attrs or {}) or "href" in (link.attrs or {}):
+            return None
+        return _tables_utils.AttributeDict(link.attrs or {}).as_html()
+
+    def value(self, row: BoundRow, record: Any) -> Any:
+        """What ``row.get_cell(name)`` returns."""
+        if self.attribute is None or type(record) is not self.model:
+            return row.get_cell(self.name)
+        if self.display:
+            value = getattr(record, self.display)()
+        else:
+            try:
+                value = getattr(record, self.attribute)
+            except Exception:  # noqa: BLE001 - as django-tables2 does: a column of no field (rendered from the record)
+                if self.link_text:
+                    return row.get_cell(self.name)
+                value = None
+            if callable(value):  # called or not depending on alters_data and do_not_call_in_templates
+                return row.get_cell(self.name)
+        if value in self.empty_values:
+            return self.bound_column.default
+        given = {"value": value, "record": record, "column": self.column, "bound_column": self.bound_column,
+                 "bound_row": row, "table": row.table}
+        content = self.render(**({name: given[name] for name in self.arguments} if self.arguments is not None
+                                 else given))
+        if self.link is None:
+            return content
+        if self.link_html is None:
+            return self.link(content, **given)
+        href = self.link.compose_url(**given)
+        if href is None:
+            return content
+        attrs = f'{self.link_html} href="{conditional_escape(href)}"' if self.link_html else \
+            f'href="{conditional_escape(href)}"'
+        return mark_safe(f"<a {attrs}>{conditional_escape(content)}</a>")  # noqa: S308 - escaped as format_html would
+
+    def html(self, row: BoundRow, record: Any, context: Any) -> str:
+        """``<td attrs>cell</td>`` as the django-tables2 template writes it."""
+        cell = self.value(row, record)
+        if self.localize is None:
+            text = render_value_in_context(cell, context)
+        else:
+            text = localize(cell) if self.localize else unlocalize(cell)
+        td = self.td
+        if td is None:  # its attributes are computed from the row: as BoundRow.items() leaves the column
+            self.bound_column.current_value, self.bound_column.current_record = cell, record
+            td = self.bound_column.attrs["td"].as_html()
+        return f"<td {td}>{conditional_escape(text)}</td>"
+
+
+class _RowWriter:
+    def __init__(self, table: tables.Table, record: Any) -> None:
+        self.columns = [_ColumnCells(table, bound_column, record) for bound_column in table.columns]
+        # BoundRow.attrs depends on the record only through callables in row_attrs; else on even/odd alone.
+        self.tr: dict[str, SafeString] | None = {} if _is_static(table.row_attrs or {}) else None
+
+    def html(self, row: BoundRow, context: Any) -> SafeString:
+        record = row.record
+        if self.tr is None:
+            tr = row.attrs.as_html()
+        else:
+            parity = row.get_even_odd_css_class()
+            tr = self.tr.get(parity)
+            if tr is None:
+                tr = self.tr[parity] = row.attrs.as_html()
+        cells = "".join([cell.html(row, record, context) for cell in self.columns])
+        return mark_safe(f"<tr {tr}>{cells}</tr>")  # noqa: S308 - each part escaped as format_html would
+
+
+def table_row_html(row: BoundRow, context: Any) -> SafeString:
+    """``<tr attrs><td attrs>cell</td>…</tr>`` for one row, as django-tables2's template writes it."""
+    table = row.table
+    if type(row) is not BoundRow:  # pinned rows have their own attributes and cells
+        return _reference_row_html(row, context)
+    writer = table.__dict__.get("_portal_row_writer")
+    if writer is None:
+        writer = table.__dict__["_portal_row_writer"] = _RowWriter(table, row.record)
+    return writer.html(row, context)
+
+
+def _reference_row_html(row: Any, context: Any) -> SafeString:
+    """The row through django-tables2's own cell and attribute code, cell by cell."""
+    cells = []
+    for column, cell in row.items():
+        if column.localize is None:
+            text = render_value_in_context(cell, context)
+        else:
+            text = localize(cell) if column.localize else unlocalize(cell)
+        cells.append(format_html("<td {}>{}</td>", column.attrs["td"].as_html(), text))
+    return format_html("<tr {}>{}</tr>", row.attrs.as_html(), mark_safe("".join(cells)))  # noqa: S308

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 
+from portal.object_urls import object_url
+
 from ..addresses.choices import (
     FIX_STATUS_COLOURS,
     SCAN_STATUS_COLOURS,
@@ -100,7 +102,7 @@ class AddressFinding(models.Model):
         return f"{self.dn}: {self.attribute} ({self.rule})"
 
     def get_absolute_url(self) -> str:
-        return reverse("diagnostics_app:address_finding", args=[self.pk])
+        return object_url("diagnostics_app:address_finding", self.pk)
 
     @property
     def severity_colour(self) -> str:

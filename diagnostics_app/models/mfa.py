@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from portal.object_urls import object_url
+
 from ..mfa.choices import (
     MFA_CLASS_COLOURS,
     POLICY_OUTCOME_COLOURS,
@@ -107,7 +109,7 @@ class MfaUserRow(models.Model):
         return self.upn or self.display_name or self.user_id
 
     def get_absolute_url(self) -> str:
-        return reverse("diagnostics_app:mfa_user", args=[self.pk])
+        return object_url("diagnostics_app:mfa_user", self.pk)
 
     @property
     def classification_colour(self) -> str:

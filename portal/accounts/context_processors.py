@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from functools import partial
+
 from django.conf import settings
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 
 from .roles import ROLE_PERMISSIONS
 
@@ -55,16 +58,28 @@ TOOLS = [
 ]
 
 
+# What navigation() puts in every template's context.
+NAVIGATION_KEYS = ("nav_areas", "nav_tools", "user_roles", "nav_approvals", "nav_notifications")
+
+
 def navigation(request):
-    # Context processors run at every render with the request, and a table renders a template per cell
-    # (TemplateColumn): without this, a 100-row page asked for the roles and the counts 100 times.
+    """The navigation's entries, worked out when a template first reads one of them: a fragment (the live log's
+    poll, every second per reader) reads none, and would otherwise pay the role and permission lookups and the
+    approval and notification counts on every request. Once per request: a table renders a template per cell
+    (TemplateColumn), each with the context processors."""
     cached = getattr(request, "_navigation_context", None)
     if cached is not None:
         return cached
-    context = _navigation(request)
+    computed = SimpleLazyObject(lambda: _navigation(request))
+    context = {key: SimpleLazyObject(partial(_entry, computed, key)) for key in NAVIGATION_KEYS}
     if request is not None:
         request._navigation_context = context
     return context
+
+
+def _entry(computed, key: str):
+    # What a template saw when the entry was not there (signed out; no approver): nothing to show or loop over.
+    return computed.get(key, [] if key in ("nav_areas", "nav_tools", "user_roles") else None)
 
 
 def nav_items(entries, *, user, path: str = "") -> list[dict]:

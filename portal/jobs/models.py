@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.urls import reverse
+
+from portal.object_urls import object_url
 
 from .choices import ACTIVE_STATUSES, JOB_STATUS_COLOURS, LOG_LEVEL_COLOURS, JobStatus, LogLevel
 
@@ -52,7 +53,7 @@ class Job(models.Model):
         return f"#{self.pk} {self.name}"
 
     def get_absolute_url(self) -> str:
-        return reverse("jobs:detail", args=[self.pk])
+        return object_url("jobs:detail", self.pk)
 
     @property
     def is_active(self) -> bool:

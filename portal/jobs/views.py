@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_POST
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
@@ -56,7 +57,7 @@ def _job_context(job: Job, user, **extra) -> dict:
     # The newest page only; the reader pages back with "Show earlier lines", the poll appends after it.
     page = log_lines_before(job=job)
     return {"job": job, "lines": page.lines, "last_seq": page.last_seq, "earlier_before": page.earlier_before,
-            "poll_ms": settings.JOB_LOG_POLL_MS, "checkpoint": job.last_checkpoint, **_actions(job, user), **extra}
+            "poll_ms": settings.JOB_LOG_POLL_MS, "checkpoint": _last_checkpoint(job), **_actions(job, user), **extra}
 
 
 @requires("jobs.view_job")
@@ -75,8 +76,8 @@ def job_log(request, pk: int):
     """The live log's poll: new lines after `after`, and the header parts that change (out of band)."""
     job = get_object_or_404(Job, pk=pk)
     if job.is_active:
-        do_detect_lost_jobs()
-        job.refresh_from_db()
+        # Asked by every reader of a running job every second: the job is read again only if it was found lost.
+        job = next((lost for lost in do_detect_lost_jobs() if lost.pk == job.pk), job)
     try:
         after = max(0, int(request.GET.get("after", "0")))
     except ValueError:
@@ -87,8 +88,13 @@ def job_log(request, pk: int):
     more = job.is_active or job.log_lines.filter(seq__gt=last_seq).exists()
     return render(request, "jobs/_log_poll.html",
                   {"job": job, "lines": lines, "last_seq": last_seq, "keep_polling": more,
-                   "poll_ms": settings.JOB_LOG_POLL_MS, "checkpoint": job.last_checkpoint,
+                   "poll_ms": settings.JOB_LOG_POLL_MS, "checkpoint": _last_checkpoint(job),
                    **_actions(job, request.user)})
+
+
+def _last_checkpoint(job: Job) -> SimpleLazyObject:
+    """Read if the header shows it (a job whose worker was lost), not on every poll of a running job."""
+    return SimpleLazyObject(lambda: job.last_checkpoint)
 
 
 @requires("jobs.view_job")

@@ -162,6 +162,8 @@ def test_production_defaults_are_the_ones_readme_gives(monkeypatch, tmp_path):
             s["JOB_SWEEP_SECONDS"], s["JOB_REQUEUE_AFTER_SECONDS"]) == (2, 30, 90, 60, 30)
     assert (s["DL_APPROVAL_DEFAULT_VALID_HOURS"], s["DL_APPROVAL_MAX_VALID_HOURS"]) == (24, 336)
     assert s["STACK_POSTGRES_URL"] == "postgres://dirops@127.0.0.1:5439/dirops"
+    # a web server thread keeps its database connection between requests, checked before reuse (bench/load)
+    assert (s["DATABASES"]["default"]["CONN_MAX_AGE"], s["DATABASES"]["default"]["CONN_HEALTH_CHECKS"]) == (60, True)
     assert s["CONTENT_SECURITY_POLICY"].startswith("default-src 'self'; script-src 'self'; style-src 'self';")
     generated = tmp_path / "var-under-test" / "secret_key"
     assert generated.read_text().strip() == s["SECRET_KEY"] and stat.S_IMODE(generated.stat().st_mode) == 0o600

@@ -233,3 +233,28 @@ def test_a_finished_jobs_last_poll_clears_the_flash_that_announced_it(helpdesk_c
     running = do_start_job(kind="test_steps", user=helpdesk_client.user, params={})
     poll = helpdesk_client.get(f"/jobs/{running.pk}/log/", {"after": 0}).content.decode()
     assert 'id="messages"' not in poll
+
+
+def test_the_live_log_poll_skips_what_it_does_not_show(helpdesk_client, no_enqueue, monkeypatch):
+    """Every reader of a running job polls every second: the poll (a fragment) does not work out the navigation
+    (roles, approval and notification counts), the last checkpoint (shown only for a lost worker) or the job twice;
+    the page around it still shows the navigation."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.accounts import context_processors
+
+    job = do_start_job(kind="test_steps", user=helpdesk_client.user, params={})
+    append_line(job.pk, level="info", message="first")
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+    computed = []
+    original = context_processors._navigation
+    monkeypatch.setattr(context_processors, "_navigation", lambda request: computed.append(1) or original(request))
+    with CaptureQueriesContext(connection) as queries:
+        body = helpdesk_client.get(f"/jobs/{job.pk}/log/", {"after": 0}, HTTP_HX_REQUEST="true").content.decode()
+    assert "first" in body and f"/jobs/{job.pk}/log/?after=1" in body
+    tables = [q["sql"].split(" FROM ", 1)[1].split()[0] for q in queries.captured_queries if " FROM " in q["sql"]]
+    assert computed == [] and tables.count('"jobs_job"') == 2, tables  # the job, and the running jobs gone silent
+    assert not {'"jobs_jobcheckpoint"', '"auth_group"', '"migrations_app_notification"'} & set(tables), tables
+    page = helpdesk_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert computed == [1] and 'id="nav-notifications"' in page
