@@ -287,29 +287,25 @@ def check_entry(entry: Entry, *, extra_tlds: Iterable[str] = (),
     verified = tuple(verified_domains) if verified_domains is not None else None
     tlds = _tlds(tuple(extra_tlds), verified or ())
     found: list[Finding] = []
-    single: dict[str, str | None] = {}
+    attributes = entry.attributes
     readable: dict[str, str] = {}
     texts: list[str] = []
     for attribute, key in _ATTRIBUTE_KEYS:
-        values = entry.attributes.get(key, ())
-        single[attribute] = values[0] if values else None
-        texts.extend(values)
-        for value in values:
-            if isinstance(value, Unreadable):
-                found.append(Finding(
-                    dn=entry.dn, object_class=entry.object_class, attribute=attribute, value=str(value),
-                    rule=Rule.BAD_VALUE, severity=Severity.ERROR, errors=ErrorType.FORMAT, beyond_idfix=True,
-                    explanation=f"{attribute} holds a value that is not text ({value.reason}); the sync "
-                                "cannot read it. Correct it in AD."))
-        if values and not isinstance(values[0], Unreadable):
+        values = attributes.get(key)
+        if values:
+            texts += values
             readable[attribute] = values[0]
+    # The types of all the values at once: a value that is not text (rare) is looked for only when there is one.
+    if texts and {*map(type, texts)} != _TEXT_ONLY:
+        found += _unreadable(entry)
+        readable = {a: v for a, v in readable.items() if not isinstance(v, Unreadable)}
     # One search over the object instead of one per value: most objects hold no control character at all.
     chains = _chains(tlds, control=bool(_CONTROL_OR_SURROGATE.search(" ".join(texts))))
 
     get = readable.get
     # displayName: 255, not blank (IdFix proposes the cn); edge spaces from IdFix's dedicated set.
-    display = single["displayName"]
-    if display is None or display == "":
+    display = attributes.get("displayname")
+    if not display or display[0] == "":
         found.append(_finding(entry, "displayName", "", ErrorType.BLANK, _cn(entry), False))
     else:
         _run(entry, "displayName", get("displayName"), chains["displayName"], found)
@@ -340,6 +336,16 @@ def check_entry(entry: Entry, *, extra_tlds: Iterable[str] = (),
 
 
 _ATTRIBUTE_KEYS = tuple((a, a.lower()) for a in ATTRIBUTES)
+_TEXT_ONLY = {str}
+
+
+def _unreadable(entry: Entry) -> list[Finding]:
+    return [Finding(dn=entry.dn, object_class=entry.object_class, attribute=attribute, value=str(value),
+                    rule=Rule.BAD_VALUE, severity=Severity.ERROR, errors=ErrorType.FORMAT, beyond_idfix=True,
+                    explanation=f"{attribute} holds a value that is not text ({value.reason}); the sync cannot read "
+                                "it. Correct it in AD.")
+            for attribute, key in _ATTRIBUTE_KEYS for value in entry.attributes.get(key, ())
+            if isinstance(value, Unreadable)]
 
 
 @functools.lru_cache(maxsize=16)
