@@ -154,7 +154,6 @@ def may_show_upn_secondary(entry: Entry, verified: frozenset[str], initial_domai
 def upn_and_cloud_primary(entry: Entry, cloud: CloudObject | None, calc: proxycalc.ProxyCalcResult,
                           *, export_errors: Iterable[str] = ()) -> list[Finding]:
     found: list[Finding] = []
-    steps = " ".join(calc.explanation)
     upn = calc.user_principal_name
     on_prem = {a.lower for a in entry.addresses.smtp}
     if upn and calc.primary_smtp and upn.lower() != calc.primary_smtp.lower() and upn.lower() not in on_prem and \
@@ -170,6 +169,7 @@ def upn_and_cloud_primary(entry: Entry, cloud: CloudObject | None, calc: proxyca
     predicted = calc.primary_smtp
     if (current or "").lower() == (predicted or "").lower():
         return found
+    steps = " ".join(calc.explanation)  # only for an object whose cloud primary differs: most have none
     errors = list(export_errors)
     if errors:
         found.append(_finding(
