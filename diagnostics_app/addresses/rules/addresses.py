@@ -32,15 +32,17 @@ def _finding(entry: Entry, rule: Rule, severity: Severity, explanation: str, *, 
 
 def proxy_address_cases(entry: Entry) -> list[Finding]:
     """proxyAddresses set on-premises decides the cloud addresses; ``mail`` then plays no part."""
-    addresses = _readable(entry, "proxyAddresses")
+    view = entry.addresses
+    addresses = view.proxy_addresses
     if not addresses:
         return []
-    mail = next(iter(_readable(entry, "mail")), None)
-    primaries = [a for a in addresses if a.startswith("SMTP:")]
-    smtp = [a for a in addresses if a[:5].lower() == "smtp:"]
+    mail = view.mail
     found: list[Finding] = []
-    if len(primaries) == 1 and (not mail or mail.lower() == primaries[0][5:].lower()):
+    first_primary = [a for a in view.smtp if a.primary]
+    if len(first_primary) == 1 and (not mail or mail.lower() == first_primary[0].lower):
         return found  # one primary, equal to mail: the usual case, where none of the cases below applies
+    primaries = [a.value for a in first_primary]
+    smtp = [a.value for a in view.smtp]
     shown = ", ".join(addresses)
     if not smtp:
         if mail:
@@ -115,14 +117,14 @@ def predict(entry: Entry, cloud: CloudObject | None, *, verified_domains: Iterab
     """What Entra ID computes for this object from today's AD values, starting from its cloud copy."""
     if entry.object_class not in ("user", "group", "contact"):
         return None
-    first = {name: next(iter(_readable(entry, name)), None) for name in
-             ("userPrincipalName", "mail", "mailNickname", "targetAddress")}
+    view = entry.addresses
     source = proxycalc.ProxyCalcInput(
         kind=proxycalc.ObjectKind(entry.object_class), recipient=recipient_of(entry, cloud),
-        user_principal_name=first["userPrincipalName"] if entry.object_class == "user" else None,
-        mail=first["mail"], mail_nickname=first["mailNickname"],
-        proxy_addresses=_readable(entry, "proxyAddresses"),
-        target_address=first["targetAddress"] if entry.object_class == "contact" else None,
+        user_principal_name=view.user_principal_name if entry.object_class == "user" else None,
+        mail=view.mail, mail_nickname=next(iter(_readable(entry, "mailNickname")), None),
+        proxy_addresses=view.proxy_addresses,
+        target_address=next(iter(_readable(entry, "targetAddress")), None) if entry.object_class == "contact"
+        else None,
         source_anchor=entry.anchor)
     previous = proxycalc.CloudAddresses(mail=cloud.mail, mail_nickname=cloud.mail_nickname,
                                         proxy_addresses=cloud.proxy_addresses) if cloud is not None else None
@@ -138,24 +140,22 @@ def may_show_upn_secondary(entry: Entry, verified: frozenset[str], initial_domai
     domains and the initial domain (ProxyCalc's cloud UPN rule)."""
     if entry.object_class != "user":
         return False
-    upn = next(iter(_readable(entry, "userPrincipalName")), None)
+    view = entry.addresses
+    upn = view.user_principal_name
     if not upn:
         return False
     local, _, domain = upn.rpartition("@")
     cloud_upn = (upn if domain.lower() in verified else f"{local}@{initial_domain}").lower()
-    addresses = _readable(entry, "proxyAddresses")
-    if not addresses:
-        mail = next(iter(_readable(entry, "mail")), None)
-        return bool(mail) and mail.lower() != cloud_upn
-    return not any(a[:5].lower() == "smtp:" and a[5:].lower() == cloud_upn for a in addresses)
+    if not view.proxy_addresses:
+        return bool(view.mail) and view.mail.lower() != cloud_upn
+    return not any(a.lower == cloud_upn for a in view.smtp)
 
 
 def upn_and_cloud_primary(entry: Entry, cloud: CloudObject | None, calc: proxycalc.ProxyCalcResult,
                           *, export_errors: Iterable[str] = ()) -> list[Finding]:
     found: list[Finding] = []
-    steps = " ".join(calc.explanation)
     upn = calc.user_principal_name
-    on_prem = {a[5:].lower() for a in _readable(entry, "proxyAddresses") if a[:5].lower() == "smtp:"}
+    on_prem = {a.lower for a in entry.addresses.smtp}
     if upn and calc.primary_smtp and upn.lower() != calc.primary_smtp.lower() and upn.lower() not in on_prem and \
             any(a.lower() == f"smtp:{upn.lower()}" for a in calc.proxy_addresses):
         found.append(_finding(
@@ -169,6 +169,7 @@ def upn_and_cloud_primary(entry: Entry, cloud: CloudObject | None, calc: proxyca
     predicted = calc.primary_smtp
     if (current or "").lower() == (predicted or "").lower():
         return found
+    steps = " ".join(calc.explanation)  # only for an object whose cloud primary differs: most have none
     errors = list(export_errors)
     if errors:
         found.append(_finding(

@@ -52,6 +52,9 @@ class DuplicateIndex:
         if current is None:
             self._holders[slot] = holder  # most values have one holder: no list for them
             return
+        self._another(slot, current, holder)
+
+    def _another(self, slot: tuple[str, str], current: _Holder | list[_Holder], holder: _Holder) -> None:
         holders = current if isinstance(current, list) else [current]
         mine = [h for h in holders if h.owner == holder.owner]
         # mail equal to the object's own primary address, or the UPN among its addresses: not a duplicate.
@@ -65,31 +68,41 @@ class DuplicateIndex:
         if entry.anchor:
             self._anchors.add(entry.anchor)
         self._dns.add(entry.dn.lower())
-        dn, kind, attributes, put = entry.dn, entry.object_class, entry.attributes, self._put
+        dn, kind, attributes, holders = entry.dn, entry.object_class, entry.attributes, self._holders
+        new = tuple.__new__  # _Holder(...) without NamedTuple's Python-level __new__
+
+        def put(namespace: str, key: str, attribute: str, value: str) -> None:
+            slot = (namespace, key.lower())
+            current = holders.get(slot)
+            if current is None:
+                holders[slot] = new(_Holder, (dn, kind, attribute, value))
+            elif current.__class__ is not _Holder or current[0] != dn or (
+                    attribute == "proxyAddresses" and current[2] == "proxyAddresses"):
+                self._another(slot, current, new(_Holder, (dn, kind, attribute, value)))
+            # (else: this object's own mail, UPN or primary address again, the usual case: nothing to add)
 
         # (Attribute keys are the entry's lower-cased names; the holders keep the names findings show.)
         for attribute, key in (("mail", "mail"), ("userPrincipalName", "userprincipalname")):
-            value = next(iter(attributes.get(key, ())), None)
-            if value and not isinstance(value, Unreadable):
-                put(ADDRESS, value, _Holder(dn, kind, attribute, value))
+            values = attributes.get(key)
+            if values and values[0] and not isinstance(values[0], Unreadable):
+                put(ADDRESS, values[0], attribute, values[0])
         for value in attributes.get("proxyaddresses", ()):
             if isinstance(value, Unreadable) or ":" not in value:
                 continue
             prefix, _, rest = value.partition(":")
             prefix = prefix.upper()
-            put(ADDRESS if prefix == "SMTP" else prefix, rest, _Holder(dn, kind, "proxyAddresses", value))
+            put(ADDRESS if prefix == "SMTP" else prefix, rest, "proxyAddresses", value)
         for attribute, key in (("mailNickname", "mailnickname"), ("targetAddress", "targetaddress")):
-            value = next(iter(attributes.get(key, ())), None)
-            if value and not isinstance(value, Unreadable):
-                put(attribute, value, _Holder(dn, kind, attribute, value))
+            values = attributes.get(key)
+            if values and values[0] and not isinstance(values[0], Unreadable):
+                put(attribute, values[0], attribute, values[0])
         sam = entry.first("sAMAccountName")
         if sam and not isinstance(sam, Unreadable) and not entry.has("userPrincipalName"):
-            put("sAMAccountName", sam, _Holder(dn, kind, "sAMAccountName", sam))
+            put("sAMAccountName", sam, "sAMAccountName", sam)
         if self.certificate_attribute:
             for value in entry.values(self.certificate_attribute):
                 if not isinstance(value, Unreadable):
-                    put("certificateUserIds", _certificate_key(value), _Holder(dn, kind, self.certificate_attribute,
-                                                                               value))
+                    put("certificateUserIds", _certificate_key(value), self.certificate_attribute, value)
 
     def add_cloud(self, obj: CloudObject) -> None:
         """A tenant object. Call after every :meth:`add_entry`: an object synchronised from an entry in scope

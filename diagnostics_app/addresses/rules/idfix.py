@@ -167,21 +167,28 @@ def rfc2822(value: str, *, extra_tlds: Iterable[str] = ()) -> tuple[ErrorType, s
 
 
 def _rfc2822(value: str, extra_tlds: tuple[str, ...]) -> tuple[ErrorType, str]:
-    if _is_smtp(value):  # the prefix is "smtp:" in any case: checked without it, given back in front
+    if value[:5].lower() == "smtp:":  # the prefix is "smtp:" in any case: checked without it, given back in front
         errors, check = _address(value[5:], extra_tlds)
         return errors, value[:5] + check
     return _address(value, extra_tlds)
 
 
-# One address is usually mail, UPN and the primary SMTP proxy address of its object, and the UPN is checked
-# twice (its chain, then the Entra ID limits): the cache answers the repeats. Bounded: a scan's memory stays flat.
+# One address is usually mail, UPN and the primary SMTP proxy address of its object: this cache answers the
+# repeats. The UPN is also checked without the tenant's TLDs (the Entra ID limits): _address_shape's cache,
+# keyed on the address alone, answers that one. Both bounded: a scan's memory stays flat.
 @functools.lru_cache(maxsize=4096)
 def _address(check: str, extra_tlds: tuple[str, ...]) -> tuple[ErrorType, str]:
-    errors = ErrorType.NONE
+    errors, check_fixed = _address_shape(check)
     if "." in check:
         tld = check.lower()[check.rfind("."):]
         if len(tld) > 1 and not is_valid_tld(tld[1:], extra_tlds):
             errors |= ErrorType.TOP_LEVEL_DOMAIN
+    return errors, check_fixed
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_shape(check: str) -> tuple[ErrorType, str]:
+    errors = ErrorType.NONE
     if RFC2822.fullmatch(check):
         # A whole valid address also passes the domain-part and local-part searches below and holds one @:
         # only the top-level domain can be wrong, and there is nothing to correct.
@@ -277,45 +284,35 @@ def _explain(attribute: str, errors: ErrorType, proposed: str | None, action: Ac
 def check_entry(entry: Entry, *, extra_tlds: Iterable[str] = (),
                 verified_domains: Iterable[str] | None = None) -> list[Finding]:
     """IdFix's findings for one object that is not skipped (duplicates aside: see :mod:`.duplicates`)."""
-    tlds = tuple(extra_tlds) + tuple(d.rpartition(".")[2] for d in verified_domains or ())
+    verified = tuple(verified_domains) if verified_domains is not None else None
+    tlds = _tlds(tuple(extra_tlds), verified or ())
     found: list[Finding] = []
-    single: dict[str, str | None] = {}
+    attributes = entry.attributes
     readable: dict[str, str] = {}
     texts: list[str] = []
     for attribute, key in _ATTRIBUTE_KEYS:
-        values = entry.attributes.get(key, ())
-        single[attribute] = values[0] if values else None
-        texts.extend(values)
-        for value in values:
-            if isinstance(value, Unreadable):
-                found.append(Finding(
-                    dn=entry.dn, object_class=entry.object_class, attribute=attribute, value=str(value),
-                    rule=Rule.BAD_VALUE, severity=Severity.ERROR, errors=ErrorType.FORMAT, beyond_idfix=True,
-                    explanation=f"{attribute} holds a value that is not text ({value.reason}); the sync "
-                                "cannot read it. Correct it in AD."))
-        if values and not isinstance(values[0], Unreadable):
+        values = attributes.get(key)
+        if values:
+            texts += values
             readable[attribute] = values[0]
+    # The types of all the values at once: a value that is not text (rare) is looked for only when there is one.
+    if texts and {*map(type, texts)} != _TEXT_ONLY:
+        found += _unreadable(entry)
+        readable = {a: v for a, v in readable.items() if not isinstance(v, Unreadable)}
     # One search over the object instead of one per value: most objects hold no control character at all.
     chains = _chains(tlds, control=bool(_CONTROL_OR_SURROGATE.search(" ".join(texts))))
 
-    def run(attribute: str, rules: tuple[StepRule, ...]) -> None:
-        value = readable.get(attribute)
-        if value is None:
-            return
-        errors, proposed, beyond = _chain(entry, value, rules)
-        if errors:
-            found.append(_finding(entry, attribute, value, errors, proposed, beyond))
-
+    get = readable.get
     # displayName: 255, not blank (IdFix proposes the cn); edge spaces from IdFix's dedicated set.
-    display = single["displayName"]
-    if display is None or display == "":
+    display = attributes.get("displayname")
+    if not display or display[0] == "":
         found.append(_finding(entry, "displayName", "", ErrorType.BLANK, _cn(entry), False))
     else:
-        run("displayName", chains["displayName"])
-    run("givenName", chains["givenName"])
-    run("mail", chains["mail"])
-    run("mailNickname", chains["mailNickname"])
-    nickname = readable.get("mailNickname")
+        _run(entry, "displayName", get("displayName"), chains["displayName"], found)
+    _run(entry, "givenName", get("givenName"), chains["givenName"], found)
+    _run(entry, "mail", get("mail"), chains["mail"], found)
+    nickname = get("mailNickname")
+    _run(entry, "mailNickname", nickname, chains["mailNickname"], found)
     if nickname and not LEADING_PERIODS.search(nickname) and DEDICATED_NICKNAME.search(nickname):
         found.append(_finding(
             entry, "mailNickname", nickname, ErrorType.CHARACTER, DEDICATED_NICKNAME.sub("", nickname) or _cn(entry),
@@ -323,52 +320,116 @@ def check_entry(entry: Entry, *, extra_tlds: Iterable[str] = (),
             explanation="mailNickname holds characters IdFix's dedicated rule set refuses (Exchange Online accepts "
                         "them in an alias, many mail systems and scripts do not). Proposed: "
                         f"{printable(DEDICATED_NICKNAME.sub('', nickname) or _cn(entry))}."))
-    run("sAMAccountName", chains["sAMAccountName/user" if entry.object_class == "user" else "sAMAccountName"])
-    target = readable.get("targetAddress")
+    _run(entry, "sAMAccountName", get("sAMAccountName"),
+         chains["sAMAccountName/user" if entry.object_class == "user" else "sAMAccountName"], found)
+    target = get("targetAddress")
     if target is not None:
-        run("targetAddress", chains["targetAddress/smtp" if _is_smtp(target) else "targetAddress"])
-    run("userPrincipalName", chains["userPrincipalName"])
+        _run(entry, "targetAddress", target, chains["targetAddress/smtp" if _is_smtp(target) else "targetAddress"],
+             found)
+    _run(entry, "userPrincipalName", get("userPrincipalName"), chains["userPrincipalName"], found)
     for value in entry.attributes.get("proxyaddresses", ()):
         if isinstance(value, Unreadable):
             continue
         found.extend(_proxy_address(entry, value, chains))
-    found.extend(_beyond(entry, readable, verified_domains))
+    found.extend(_beyond(entry, readable, verified))
     return found
 
 
 _ATTRIBUTE_KEYS = tuple((a, a.lower()) for a in ATTRIBUTES)
+_TEXT_ONLY = {str}
+
+
+def _unreadable(entry: Entry) -> list[Finding]:
+    return [Finding(dn=entry.dn, object_class=entry.object_class, attribute=attribute, value=str(value),
+                    rule=Rule.BAD_VALUE, severity=Severity.ERROR, errors=ErrorType.FORMAT, beyond_idfix=True,
+                    explanation=f"{attribute} holds a value that is not text ({value.reason}); the sync cannot read "
+                                "it. Correct it in AD.")
+            for attribute, key in _ATTRIBUTE_KEYS for value in entry.attributes.get(key, ())
+            if isinstance(value, Unreadable)]
 
 
 @functools.lru_cache(maxsize=16)
-def _chains(tlds: tuple[str, ...], *, control: bool) -> dict[str, tuple[StepRule, ...]]:
+def _tlds(extra_tlds: tuple[str, ...], verified_domains: tuple[str, ...]) -> tuple[str, ...]:
+    return extra_tlds + tuple(d.rpartition(".")[2] for d in verified_domains)
+
+
+@functools.lru_cache(maxsize=16)
+def _lower_domains(domains: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(d.lower() for d in domains)
+
+
+def _run(entry: Entry, attribute: str, value: str | None, chain: _Chain, found: list[Finding]) -> None:
+    if value is None or chain.passes(value):
+        return
+    errors, proposed, beyond = _chain(entry, value, chain.rules)
+    if errors:
+        found.append(_finding(entry, attribute, value, errors, proposed, beyond))
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """An attribute's rules in IdFix's order, and the test that lets a value none of them would change (most
+    values) skip them, so that no step is built for it. Rules always come in this order: control characters,
+    length, colon after the prefix, forbidden characters, address; the test is the same checks on the value as
+    it is (a value that fails none of them goes through the chain unchanged)."""
+
+    rules: tuple[StepRule, ...]
+    control: bool
+    limit: int
+    colon: bool
+    forbidden: re.Pattern[str] | None
+    tlds: tuple[str, ...] | None  # None: no address rule
+
+    def passes(self, value: str) -> bool:
+        if len(value) > self.limit or (self.control and _CONTROL_OR_SURROGATE.search(value)):
+            return False
+        if self.colon:
+            position = value.find(":")
+            if position > 0 and value.find(":", position + 1) > 0:
+                return False
+        if self.forbidden is not None and self.forbidden.search(value):
+            return False
+        # (ErrorType.NONE is one object: _address builds every other value from it with |.)
+        return self.tlds is None or _rfc2822(value, self.tlds)[0] is ErrorType.NONE
+
+
+def _chain_of(limit: int, *, control: bool, colon: bool = False, forbidden: re.Pattern[str] | None = None,
+              beyond: bool = False, tlds: tuple[str, ...] | None = None, address_beyond: bool = False) -> _Chain:
+    rules: list[StepRule] = [control_characters] if control else []
+    rules.append(max_length(limit))
+    if colon:
+        rules.append(colon_in_suffix)
+    if forbidden is not None:
+        rules.append(characters(forbidden, beyond=beyond))
+    if tlds is not None:
+        rules.append(address(beyond=address_beyond, extra_tlds=tlds))
+    return _Chain(tuple(rules), control, limit, colon, forbidden, tlds)
+
+
+@functools.lru_cache(maxsize=16)
+def _chains(tlds: tuple[str, ...], *, control: bool) -> dict[str, _Chain]:
     """Each attribute's chain, control characters first (left out when the object holds none: the rule would
     pass every value). Built once per set of TLDs (a scan has one), not once per object: the rules are closures
     over their limits and expressions only."""
-    first = (control_characters,) if control else ()
-    smtp_address = (characters(INVALID_PROXY_SMTP), address(extra_tlds=tlds))
-    proxy = (*first, max_length(256), colon_in_suffix)
-    chains = {
-        "displayName": (max_length(255), characters(EDGE_SPACE, beyond=True)),
-        "givenName": (max_length(63),),
-        "mail": (max_length(256), address(beyond=True, extra_tlds=tlds)),
-        "mailNickname": (max_length(64), characters(LEADING_PERIODS)),
-        "sAMAccountName/user": (max_length(20), characters(INVALID_SAM)),
-        "sAMAccountName": (max_length(256), characters(INVALID_SAM)),
-        "targetAddress/smtp": (max_length(255), colon_in_suffix, characters(INVALID_TARGET_SMTP),
-                               address(extra_tlds=tlds)),
-        "targetAddress": (max_length(255), colon_in_suffix, characters(INVALID_TARGET)),
-        "userPrincipalName": (max_length(113), characters(INVALID_UPN), address(extra_tlds=tlds)),
-    }
+    c = control
     return {
-        **{name: (*first, *rules) for name, rules in chains.items()},
-        "proxyAddresses/smtp": (*proxy, *smtp_address),
-        "proxyAddresses/x400": (*proxy, characters(INVALID_X400)),
-        "proxyAddresses/x500": (*proxy, characters(INVALID_X500)),
-        "proxyAddresses": (*proxy, characters(INVALID_PROXY)),
+        "displayName": _chain_of(255, control=c, forbidden=EDGE_SPACE, beyond=True),
+        "givenName": _chain_of(63, control=c),
+        "mail": _chain_of(256, control=c, tlds=tlds, address_beyond=True),
+        "mailNickname": _chain_of(64, control=c, forbidden=LEADING_PERIODS),
+        "sAMAccountName/user": _chain_of(20, control=c, forbidden=INVALID_SAM),
+        "sAMAccountName": _chain_of(256, control=c, forbidden=INVALID_SAM),
+        "targetAddress/smtp": _chain_of(255, control=c, colon=True, forbidden=INVALID_TARGET_SMTP, tlds=tlds),
+        "targetAddress": _chain_of(255, control=c, colon=True, forbidden=INVALID_TARGET),
+        "userPrincipalName": _chain_of(113, control=c, forbidden=INVALID_UPN, tlds=tlds),
+        "proxyAddresses/smtp": _chain_of(256, control=c, colon=True, forbidden=INVALID_PROXY_SMTP, tlds=tlds),
+        "proxyAddresses/x400": _chain_of(256, control=c, colon=True, forbidden=INVALID_X400),
+        "proxyAddresses/x500": _chain_of(256, control=c, colon=True, forbidden=INVALID_X500),
+        "proxyAddresses": _chain_of(256, control=c, colon=True, forbidden=INVALID_PROXY),
     }
 
 
-def _proxy_address(entry: Entry, value: str, chains: dict[str, tuple[StepRule, ...]]) -> list[Finding]:
+def _proxy_address(entry: Entry, value: str, chains: dict[str, _Chain]) -> list[Finding]:
     if _is_smtp(value):
         chain = chains["proxyAddresses/smtp"]
     elif X400.match(value):
@@ -377,7 +438,9 @@ def _proxy_address(entry: Entry, value: str, chains: dict[str, tuple[StepRule, .
         chain = chains["proxyAddresses/x500"]
     else:
         chain = chains["proxyAddresses"]
-    errors, proposed, beyond = _chain(entry, value, chain)
+    if chain.passes(value):
+        return []
+    errors, proposed, beyond = _chain(entry, value, chain.rules)
     if not errors:
         return []
     if ErrorType.LENGTH in errors and not value.startswith("SMTP:"):
@@ -391,11 +454,12 @@ def _proxy_address(entry: Entry, value: str, chains: dict[str, tuple[StepRule, .
 _MAIL_RECIPIENT_ATTRIBUTES = ("msExchRecipientTypeDetails", "homeMDB", "msExchRemoteRecipientType")
 
 
-def _beyond(entry: Entry, readable: dict[str, str], verified_domains: Iterable[str] | None) -> list[Finding]:
+def _beyond(entry: Entry, readable: dict[str, str], verified_domains: tuple[str, ...] | None) -> list[Finding]:
     found: list[Finding] = []
-    recipient = any(entry.has(a) for a in _MAIL_RECIPIENT_ATTRIBUTES) or entry.has("proxyAddresses")
-    if recipient and entry.object_class in ("user", "group", "contact") and not (
-            entry.has("mail") and entry.has("mailNickname")):  # else nothing below needs the primary
+    # (The object's mail and mailNickname are looked at first: most objects have both, and nothing below needs
+    # to know whether they are a recipient then.)
+    if not (entry.has("mail") and entry.has("mailNickname")) and entry.object_class in ("user", "group", "contact") \
+            and (any(entry.has(a) for a in _MAIL_RECIPIENT_ATTRIBUTES) or entry.has("proxyAddresses")):
         primary = next((v[5:] for v in entry.values("proxyAddresses") if v.startswith("SMTP:")), None)
         if not entry.has("mail"):
             found.append(_finding(
@@ -418,7 +482,8 @@ def _beyond(entry: Entry, readable: dict[str, str], verified_domains: Iterable[s
             explanation="A mail contact without targetAddress: mail to it cannot be routed."
                         + (f" Proposed: SMTP:{mail}." if mail else "")))
     upn = readable.get("userPrincipalName")
-    if upn is not None and not INVALID_UPN.search(upn) and not _rfc2822(upn, ())[0] and len(upn) <= 113:
+    if upn is not None and len(upn) <= 113 and not INVALID_UPN.search(upn) and \
+            _rfc2822(upn, ())[0] is ErrorType.NONE:
         problem = _entra_upn_problem(upn)
         if problem is not None:
             errors, why = problem
@@ -429,7 +494,7 @@ def _beyond(entry: Entry, readable: dict[str, str], verified_domains: Iterable[s
                             "predicted."))
     if upn is not None and verified_domains is not None and "@" in upn:
         suffix = upn.rpartition("@")[2].lower()
-        if not any(suffix == d.lower() for d in verified_domains):
+        if suffix not in _lower_domains(verified_domains):
             found.append(Finding(
                 dn=entry.dn, object_class=entry.object_class, attribute="userPrincipalName", value=printable(upn),
                 rule=Rule.IDFIX, severity=Severity.WARNING, beyond_idfix=True,

@@ -21,13 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from .types import Category, CloudObject, Entry, Finding, Rule, Severity
-from .values import Unreadable
 
 __all__ = ["soft_match"]
-
-
-def _first(entry: Entry, name: str) -> str | None:
-    return next((v for v in entry.values(name) if not isinstance(v, Unreadable)), None)
 
 
 def _cloud_upn(upn: str, verified_domains: Iterable[str], initial_domain: str) -> str:
@@ -44,12 +39,12 @@ def soft_match(entry: Entry, by_upn: Mapping[str, CloudObject], by_smtp: Mapping
     kind = entry.object_class
     if kind not in ("user", "group", "contact") or not (by_upn or by_smtp):
         return []  # (a tenant without unowned objects has nothing to soft-match to)
-    primary = next((v[5:] for v in entry.values("proxyAddresses") if not isinstance(v, Unreadable)
-                    and v.startswith("SMTP:")), None) or _first(entry, "mail")
+    view = entry.addresses
+    primary = next((a.address for a in view.smtp if a.primary), None) or view.mail
     if kind == "group" and not primary:
         return []  # a group that is not mail-enabled is never soft-matched
     wanted: list[tuple[str, str, CloudObject | None]] = []
-    upn = _first(entry, "userPrincipalName") if kind == "user" else None
+    upn = view.user_principal_name if kind == "user" else None
     if upn:
         cloud_upn = _cloud_upn(upn, verified_domains, initial_domain)
         wanted.append(("UserPrincipalName", cloud_upn, by_upn.get(cloud_upn.lower())))

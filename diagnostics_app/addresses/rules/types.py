@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class Unreadable(str):
+    """A value the rules report instead of checking: it carries why it was refused."""
+
+    reason: str
+
+    def __new__(cls, shown: str, reason: str) -> Unreadable:
+        obj = super().__new__(cls, shown)
+        obj.reason = reason
+        return obj
 
 
 class ErrorType(enum.Flag):
@@ -146,16 +158,66 @@ class Entry:
     # The source anchor (base64 of mS-DS-ConsistencyGuid / objectGUID) to recognise its own cloud object.
     anchor: str | None = None
 
+    # values, first and has look the name up themselves (the rules call them dozens of times per object), its
+    # lower-cased form from a table: str.lower would build a new string, and hash it, at every call.
     def values(self, name: str) -> tuple[str, ...]:
-        return self.attributes.get(name.lower(), ())
+        return self.attributes.get(_KEYS.get(name) or _key(name), ())
 
-    # first and has look the name up themselves: the rules call them a dozen times per object.
     def first(self, name: str) -> str | None:
-        values = self.attributes.get(name.lower())
+        values = self.attributes.get(_KEYS.get(name) or _key(name))
         return values[0] if values else None
 
     def has(self, name: str) -> bool:
-        return bool(self.attributes.get(name.lower()))
+        return bool(self.attributes.get(_KEYS.get(name) or _key(name)))
+
+    @functools.cached_property
+    def addresses(self) -> AddressView:
+        """The addresses the rules compare (the field-notes cases, ProxyCalc, the soft match, the UPN), read and
+        lower-cased once per object instead of once per rule."""
+        return _address_view(self)
+
+
+_KEYS: dict[str, str] = {}
+
+
+def _key(name: str) -> str:
+    key = name.lower()
+    if len(_KEYS) < 1024:  # attribute names: a few dozen, whatever the directory
+        _KEYS[name] = key
+    return key
+
+
+class SmtpAddress(NamedTuple):
+    value: str  # as listed in proxyAddresses: SMTP:… (the primary) or smtp:… (any case but SMTP)
+    address: str  # without its prefix
+    lower: str  # the address lower-cased: Exchange and Entra ID compare addresses without regard to case
+    primary: bool
+
+
+class AddressView(NamedTuple):
+    """An object's readable address values (an :class:`Unreadable` value is left out, as the rules that read
+    these leave it out)."""
+
+    mail: str | None  # the first readable mail
+    user_principal_name: str | None  # the first readable UPN
+    proxy_addresses: tuple[str, ...]  # the readable proxyAddresses, in their order
+    smtp: tuple[SmtpAddress, ...]  # those of type SMTP, in their order
+
+    @property
+    def primaries(self) -> list[SmtpAddress]:
+        return [a for a in self.smtp if a.primary]
+
+
+def _address_view(entry: Entry) -> AddressView:
+    attributes = entry.attributes
+    proxies = tuple(v for v in attributes.get("proxyaddresses", ()) if not isinstance(v, Unreadable))
+    return AddressView(
+        mail=next((v for v in attributes.get("mail", ()) if not isinstance(v, Unreadable)), None),
+        user_principal_name=next((v for v in attributes.get("userprincipalname", ())
+                                  if not isinstance(v, Unreadable)), None),
+        proxy_addresses=proxies,
+        smtp=tuple(SmtpAddress(v, v[5:], v[5:].lower(), v.startswith("SMTP:")) for v in proxies
+                   if v[:5].lower() == "smtp:"))
 
 
 @dataclass(frozen=True, kw_only=True)

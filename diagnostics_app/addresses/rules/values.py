@@ -7,22 +7,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .types import Entry
+from .types import Entry, Unreadable
 
 # C0/C1 control characters and DEL: no directory attribute the sync reads may hold them.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
 
-
-class Unreadable(str):
-    """A value the rules report instead of checking: it carries why it was refused."""
-
-    reason: str
-
-    def __new__(cls, shown: str, reason: str) -> Unreadable:
-        obj = super().__new__(cls, shown)
-        obj.reason = reason
-        return obj
+__all__ = ["CONTROL", "SURROGATE", "Unreadable", "as_values", "entry", "most_specific_class", "printable", "text"]
 
 
 def text(value: Any) -> str:

@@ -1,0 +1,78 @@
+"""The address scan reads each object's addresses once: the readable mail, UPN and proxyAddresses, the SMTP ones
+split and lower-cased (Entry.addresses), shared by the field-notes cases, the UPN-as-secondary test, the soft match
+and ProxyCalc's input; and IdFix's chains let a value none of their rules would change through without running
+them (_Chain.passes). Both must change no finding: tests/unit/test_address_golden.py guards the findings, these
+tests the shared pieces themselves."""
+
+from __future__ import annotations
+
+import pytest
+
+from diagnostics_app.addresses.rules import CloudObject, ErrorType, ScanConfig, entry
+from diagnostics_app.addresses.rules import types as rule_types
+from diagnostics_app.addresses.rules.addresses import may_show_upn_secondary, predict, proxy_address_cases
+from diagnostics_app.addresses.rules.idfix import _chain, _chains
+from diagnostics_app.addresses.rules.matching import soft_match
+from diagnostics_app.addresses.rules.scan import Scanner
+from diagnostics_app.addresses.rules.types import SmtpAddress, Unreadable
+
+DOMAINS = ("contoso.com",)
+INITIAL = "contoso.onmicrosoft.com"
+
+
+def mixed_user():
+    return entry(dn="CN=Anna,OU=Users,DC=contoso,DC=com", object_class=["user"], attributes={
+        "cn": "Anna", "mail": [b"\xff\xfe", "Anna.Berg@Contoso.com"], "userPrincipalName": "anna@contoso.com",
+        "proxyAddresses": ["X500:/o=Org/cn=anna", "smtp:anna@contoso.com", b"\xff", "SMTP:Anna.Berg@Contoso.com",
+                           "Smtp:old@contoso.com"]})
+
+
+def test_the_address_view_holds_the_readable_values_split_and_lower_cased():
+    view = mixed_user().addresses
+    assert view.mail == "Anna.Berg@Contoso.com"  # the first readable one: the bytes are left out
+    assert view.user_principal_name == "anna@contoso.com"
+    assert view.proxy_addresses == ("X500:/o=Org/cn=anna", "smtp:anna@contoso.com", "SMTP:Anna.Berg@Contoso.com",
+                                    "Smtp:old@contoso.com")
+    assert not any(isinstance(v, Unreadable) for v in view.proxy_addresses)
+    assert view.smtp == (
+        SmtpAddress("smtp:anna@contoso.com", "anna@contoso.com", "anna@contoso.com", False),
+        SmtpAddress("SMTP:Anna.Berg@Contoso.com", "Anna.Berg@Contoso.com", "anna.berg@contoso.com", True),
+        SmtpAddress("Smtp:old@contoso.com", "old@contoso.com", "old@contoso.com", False))
+    assert [a.address for a in view.primaries] == ["Anna.Berg@Contoso.com"]
+
+
+def test_the_rules_share_one_view_per_object(monkeypatch):
+    item = mixed_user()
+    view = item.addresses
+    assert item.addresses is view  # computed once
+
+    def again(_entry):
+        raise AssertionError("the view was computed a second time for the same object")
+
+    monkeypatch.setattr(rule_types, "_address_view", again)
+    proxy_address_cases(item)
+    may_show_upn_secondary(item, frozenset(DOMAINS) | {INITIAL}, INITIAL)
+    cloud = CloudObject(id="c1", kind="contact", mail="anna.berg@contoso.com",
+                        proxy_addresses=("SMTP:anna.berg@contoso.com",))
+    assert soft_match(item, {}, {"anna.berg@contoso.com": cloud}, verified_domains=DOMAINS, initial_domain=INITIAL)
+    assert predict(item, None, verified_domains=DOMAINS, initial_domain=INITIAL, in_use_by_others=lambda a: False)
+    # A new object gets its own view.
+    with pytest.raises(AssertionError, match="a second time"):
+        Scanner(ScanConfig(verified_domains=DOMAINS, initial_domain=INITIAL)).feed(mixed_user())
+
+
+VALUES = ["anna@contoso.com", "SMTP:anna@contoso.com", "smtp:anna@contoso.invalidtld", "x500:/o=Org/cn=a(b)",
+          "X400:c=US;a= ;p=Org", "sip:anna@contoso.com", " Anna ", "Anna Berg", ".anna", "an na@contoso.com",
+          "anna@@contoso.com", "anna@contoso", "smtp:a:b@contoso.com", "SMTP:anna@contoso.com:", "a" * 300,
+          "anna\x07@contoso.com", "anna\ud800", "anna&co@contoso.com", "ann'a@contoso.com", "", "ä@contoso.com",
+          "anna@contoso.corp", "anna.@contoso.com", "ANNA@CONTOSO.COM", "x.400:foo", "anna\\x", "a,b", "a|b"]
+
+
+@pytest.mark.parametrize("control", [False, True])
+@pytest.mark.parametrize("tlds", [(), ("corp", "com")])
+def test_a_chain_lets_a_value_through_exactly_when_none_of_its_rules_would_change_it(control, tlds):
+    item = entry(dn="CN=Anna,DC=contoso,DC=com", object_class=["user"], attributes={"cn": "Anna"})
+    for name, chain in _chains(tlds, control=control).items():
+        for value in VALUES:
+            errors = _chain(item, value, chain.rules)[0]
+            assert chain.passes(value) is (errors == ErrorType.NONE), (name, value)
