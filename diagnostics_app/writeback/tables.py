@@ -1,5 +1,6 @@
 import django_tables2 as tables
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from portal.tables import PortalTable
 
@@ -41,7 +42,7 @@ class WritebackPlanRowTable(PortalTable):
     def render_planned_dn(self, record):
         if not record.planned_dn:
             return "—"
-        badge = format_html(' <span class="badge badge-red">collides</span>') if record.collides else ""
+        badge = mark_safe(' <span class="badge badge-red">collides</span>') if record.collides else ""  # noqa: S308 - a constant
         return format_html('<code class="dn">{}</code>{}', record.planned_dn, badge)
 
     def render_changes(self, value):
