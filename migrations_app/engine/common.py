@@ -101,7 +101,7 @@ def run_preflight(*, mail: str, options: MigrationOptions, c: Connectors, migrat
     """Inspect and judge one list: what the preflight job and the migration's first step (``migration``,
     which does not count as an earlier one) share. ``recommended`` (a batch list without a method of its
     own): the list is judged, and planned, with the method its facts recommend instead of ``options.method``."""
-    from .inplace import assess_preflight, read_method_facts, recommend_method  # in place builds on this module
+    from ..inplace import assess_preflight, read_method_facts, recommend_method  # in place builds on this module
 
     already_migrated = selectors.is_migrated(mail=mail, exclude=migration)
     facts = inspect_list(mail=mail, directory=c.directory, exchange=c.exchange)
