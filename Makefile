@@ -50,7 +50,6 @@ lock: $(STAMP)
 	  $(LOCK_TARGET) $(LOCK_ARGS) --custom-compile-command 'make lock' -o requirements/dev.lock
 
 demo: export LAB_MODE := 1
-demo: export DEMO_MODE := 1
 # The demo's local accounts are ready to click (no authenticator to enrol); set LOCAL_ACCOUNTS_TOTP=1 to try
 # the second factor. Production keeps the default: on.
 demo: export LOCAL_ACCOUNTS_TOTP ?= 0

@@ -48,7 +48,6 @@ def env_secret(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
-DEMO_MODE = env.bool("DEMO_MODE", default=False)
 LAB_MODE = env.bool("LAB_MODE", default=False)
 # Off in the demo too: it shows the portal's own 403/404/500 pages, as production does, never Django's debug
 # page (whitenoise serves the static files either way). DEBUG=1 is for developing the portal.

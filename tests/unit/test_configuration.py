@@ -122,7 +122,7 @@ def load_settings(monkeypatch, tmp_path: Path, env: dict[str, str]) -> dict:
     """portal/settings.py executed in a production-like environment (nothing the test run sets) plus env."""
     for name in list(os.environ):
         if name in CASES or name.startswith(("AD_", "LAB_", "JOB_", "DL_", "SECURE_", "DATABASE_", "SECRET_KEY",
-                                             "DEMO_MODE", "DEBUG", "EMAIL_", "ENTRA_", "LOCAL_ACCOUNTS_",
+                                             "DEBUG", "EMAIL_", "ENTRA_", "LOCAL_ACCOUNTS_",
                                              "LOGIN_")):
             monkeypatch.delenv(name)
     for name in ("ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "CONTENT_SECURITY_POLICY", "AUDIT_CLIENT_IP_HEADER",

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _settings_in_subprocess(env: dict, expr: str, tmp_path) -> str:
     code = f"import django, os; os.environ['DJANGO_SETTINGS_MODULE']='portal.settings'; " \
            f"from django.conf import settings; print({expr})"
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG", "DEMO_MODE")}
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG")}
     out = subprocess.run([sys.executable, "-c", code], env={**base, "DIROPS_VAR_DIR": str(tmp_path), **env},
                          cwd=ROOT, capture_output=True, text=True, check=True)
     return out.stdout.strip()
@@ -50,8 +50,8 @@ def test_database_defaults_to_sqlite_under_var_and_takes_postgres_url(tmp_path):
 def test_debug_is_off_even_in_the_demo(tmp_path):
     # the demo shows the portal's own error pages, not Django's debug page (templates/404.html etc.)
     assert _settings_in_subprocess({}, "settings.DEBUG", tmp_path) == "False"
-    assert _settings_in_subprocess({"DEMO_MODE": "1", "LAB_MODE": "1"}, "settings.DEBUG", tmp_path) == "False"
-    assert _settings_in_subprocess({"DEMO_MODE": "1", "DEBUG": "1"}, "settings.DEBUG", tmp_path) == "True"
+    assert _settings_in_subprocess({"LAB_MODE": "1", "LOCAL_ACCOUNTS_TOTP": "0"}, "settings.DEBUG", tmp_path) == "False"
+    assert _settings_in_subprocess({"LAB_MODE": "1", "DEBUG": "1"}, "settings.DEBUG", tmp_path) == "True"
 
 
 def test_compose_services_run_what_make_runs():

@@ -192,7 +192,7 @@ def _settings(env: dict[str, str], expr: str) -> str:
 def test_https_hardening_is_off_in_lab_and_demo_and_settable(tmp_path):
     expr = "settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS, settings.SESSION_COOKIE_SECURE"
     assert _settings(_deploy_env(tmp_path, LAB_MODE="1"), expr) == "False 0 False"
-    assert _settings(_deploy_env(tmp_path, DEMO_MODE="1", DEBUG="1"), expr) == "False 0 False"
+    assert _settings(_deploy_env(tmp_path, DEBUG="1"), expr) == "False 0 False"
     assert _settings(_deploy_env(tmp_path), expr) == "True 31536000 True"
     assert _settings(_deploy_env(tmp_path, LAB_MODE="1", SECURE_SSL_REDIRECT="1", SECURE_HSTS_SECONDS="60",
                                  SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https"),
