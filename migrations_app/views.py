@@ -6,7 +6,7 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -20,6 +20,7 @@ from portal.audit.services import record_download
 from portal.connectors import ad
 from portal.connectors.registry import NotConfigured
 from portal.directory.selectors import directory_object
+from portal.exports import download
 from portal.jobs.choices import JobStatus
 from portal.jobs.selectors import log_lines_before
 
@@ -320,10 +321,7 @@ def backup_download(request, pk: int, kind: str):
                     migration=migration.pk, kind=backup.kind)
     body = json.dumps({"migration": migration.pk, "mail": migration.mail, "kind": backup.kind,
                        "created_at": backup.created_at.isoformat(), "data": backup.data}, indent=2)
-    response = HttpResponse(body, content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="migration-{migration.pk}-{backup.kind}.json"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return download(body, name=f"migration-{migration.pk}-{backup.kind}.json", content_type="application/json")
 
 
 # -- settings --------------------------------------------------------------------------------------

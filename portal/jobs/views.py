@@ -4,7 +4,7 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET, require_POST
@@ -13,6 +13,7 @@ from django_tables2 import SingleTableMixin
 
 from portal.accounts.permissions import requires
 from portal.audit.services import record_download
+from portal.exports import download
 
 from .filtersets import JobFilterSet
 from .models import Job
@@ -125,13 +126,9 @@ def job_log_download(request, pk: int, fmt: str):
                         "message": line.message, "data": line.data}
                 yield ("" if i == 0 else ",\n") + json.dumps(item)
             yield "\n]\n"
-        response = StreamingHttpResponse(rows(), content_type="application/json")
-    else:
-        response = StreamingHttpResponse(
-            (f"{line.time:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" {line.level.upper():7} {line.message}\n"
-             for line in lines), content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-log.{"json" if fmt == "json" else "txt"}"'
-    return response
+        return download(rows(), name=f"job-{job.pk}-log.json", content_type="application/json")
+    return download((f"{line.time:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" {line.level.upper():7} {line.message}\n"
+                     for line in lines), name=f"job-{job.pk}-log.txt", content_type="text/plain; charset=utf-8")
 
 
 def _job_action(request, pk: int, action, done: str):
