@@ -27,15 +27,9 @@ from .options import MigrationOptions
 class _MigrationObjectJob(JobRunner):
     """Jobs about one migration (params migration_id): their page links to the migration's."""
 
-    @classmethod
-    def object_url(cls, job: Job) -> str | None:
-        pk = (job.params or {}).get("migration_id")
-        return reverse("migrations_app:migration", args=[pk]) if pk else None
-
-    @classmethod
-    def object_label(cls, job: Job) -> str | None:
-        pk = (job.params or {}).get("migration_id")
-        return f"Migration #{pk}" if pk else None
+    object_noun = "Migration"
+    object_param = "migration_id"
+    object_view = "migrations_app:migration"
 
 
 class PreflightDistributionListJob(JobRunner):
@@ -181,15 +175,9 @@ class PreflightBatchJob(JobRunner):
     name = "DL batch preflight"
     permission = "migrations_app.run_preflight"
 
-    @classmethod
-    def object_url(cls, job: Job) -> str | None:
-        pk = (job.params or {}).get("batch_id")
-        return reverse("migrations_app:batch", args=[pk]) if pk else None
-
-    @classmethod
-    def object_label(cls, job: Job) -> str | None:
-        pk = (job.params or {}).get("batch_id")
-        return f"Batch #{pk}" if pk else None
+    object_noun = "Batch"
+    object_param = "batch_id"
+    object_view = "migrations_app:batch"
 
     def run(self) -> dict[str, Any]:
         batch = MigrationBatch.objects.get(pk=self.job.params["batch_id"])
@@ -218,15 +206,9 @@ class RunBatchJob(JobRunner):
     name = "DL batch run"
     permission = "migrations_app.migrate_dl"
 
-    @classmethod
-    def object_url(cls, job: Job) -> str | None:
-        pk = (job.params or {}).get("batch_id")
-        return reverse("migrations_app:batch", args=[pk]) if pk else None
-
-    @classmethod
-    def object_label(cls, job: Job) -> str | None:
-        pk = (job.params or {}).get("batch_id")
-        return f"Batch #{pk}" if pk else None
+    object_noun = "Batch"
+    object_param = "batch_id"
+    object_view = "migrations_app:batch"
 
     @classmethod
     def on_cancelled_before_start(cls, job: Job) -> None:

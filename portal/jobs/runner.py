@@ -22,6 +22,8 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from portal.object_urls import object_url
+
 from .choices import JobStatus, LogLevel
 from .models import Job, JobCheckpoint, JobLogLine
 from .redaction import redact, redact_data
@@ -155,6 +157,10 @@ class JobRunner:
 
     # How the pages name the object object_of returns ("MFA snapshot"), followed by its own number.
     object_noun: ClassVar[str] = ""
+    # Kinds that carry their object's number in the job's params name that param and the object's page here:
+    # a jobs table then links each row without reading its object.
+    object_param: ClassVar[str] = ""
+    object_view: ClassVar[str] = ""
 
     @classmethod
     def object_of(cls, job: Job) -> Any | None:
@@ -165,12 +171,18 @@ class JobRunner:
     @classmethod
     def object_url(cls, job: Job) -> str | None:
         """The page of the object this job acts on (a migration, a preflight report), if it has one."""
+        if cls.object_param:
+            pk = (job.params or {}).get(cls.object_param)
+            return object_url(cls.object_view, pk) if pk else None
         obj = cls.object_of(job)
         return obj.get_absolute_url() if obj is not None else None
 
     @classmethod
     def object_label(cls, job: Job) -> str | None:
         """How the pages name that object ("Migration #7"): its own number, never the job's, which differs."""
+        if cls.object_param:
+            pk = (job.params or {}).get(cls.object_param)
+            return f"{cls.object_noun} #{pk}" if pk else None
         obj = cls.object_of(job) if cls.object_noun else None
         return f"{cls.object_noun} #{obj.pk}" if obj is not None else None
 
