@@ -18,6 +18,13 @@ class PortalWorker(Worker):
         kwargs.setdefault("maintenance_interval", settings.JOB_SWEEP_SECONDS)
         super().__init__(*args, **kwargs)
 
+    @property
+    def dequeue_timeout(self) -> int:
+        # RQ checks whether maintenance is due only between jobs or when its blocking dequeue times out, which
+        # it does after worker_ttl - 15 s (405 s by default): an idle worker swept every ~7 minutes, whatever
+        # JOB_SWEEP_SECONDS said, and a lost job waited that long to be queued again.
+        return max(1, min(super().dequeue_timeout, int(self.maintenance_interval)))
+
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
         from .services import do_sweep_jobs

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -95,3 +96,18 @@ def test_a_job_created_while_redis_was_down_runs_after_the_workers_sweep(rq_work
     assert job.status == JobStatus.SUCCEEDED, job.summary
     log = list(job.log_lines.order_by("seq").values_list("message", flat=True))
     assert any(line.startswith("Queued again by the sweep") for line in log)
+
+
+def test_an_idle_workers_sweep_runs_every_job_sweep_seconds(rq_workers, make_user, settings):
+    """The sweep is not only a worker's first act: a job stranded while the worker sits idle is found at the next
+    JOB_SWEEP_SECONDS turn (RQ's blocking dequeue waits 405 s by default and, left alone, delayed it that long)."""
+    user = make_user("hd", "Helpdesk")
+    rq_workers(1, JOB_SWEEP_SECONDS=1, JOB_REQUEUE_AFTER_SECONDS=0)
+    time.sleep(3)  # past the worker's first maintenance turn: it now blocks waiting for a job
+    working = settings.RQ_QUEUES
+    settings.RQ_QUEUES = {name: {**q, "URL": "redis://127.0.0.1:1/0"} for name, q in working.items()}
+    job = do_start_job(kind="test_steps", user=user, params={"steps": ["one"]})
+    settings.RQ_QUEUES = working
+    assert Job.objects.get(pk=job.pk).rq_id == "", "stranded: never handed to RQ"
+    wait_for(lambda: _finished(job), timeout=60, message="the idle worker's sweep to queue the stranded job")
+    assert job.status == JobStatus.SUCCEEDED, job.summary
