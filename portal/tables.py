@@ -146,7 +146,13 @@ class _ColumnCells:
             if getattr(field, "choices", ()) and getattr(record, display, None):
                 self.display = display
         # Column.render gives the value back as it is: nothing to call for such a column.
-        self.plain = getattr(self.render, "__func__", None) is tables.Column.render
+        render = getattr(self.render, "__func__", None)
+        self.plain = render is tables.Column.render
+        # BooleanColumn.render looks the field up again for every cell; for a field without choices (the value is
+        # the field's, not a label) its HTML depends on the value's truth alone: written once per table for each.
+        self.booleans: dict[bool, Any] | None = {} if (
+            render is tables.BooleanColumn.render and self.attribute and not self.display
+            and _is_static(column.attrs.get("span", {}))) else None
         arguments, catch_all = _tables_utils.signature(self.render)
         self.arguments = None if catch_all else tuple(arguments)
         if self.arguments is not None and not set(self.arguments) <= _CELL_ARGUMENTS:
@@ -185,6 +191,13 @@ class _ColumnCells:
             return self.bound_column.default
         if self.plain and self.link is None:
             return value
+        if self.booleans is not None and self.link is None:
+            truth = bool(value)
+            written = self.booleans.get(truth)
+            if written is None:
+                written = self.booleans[truth] = self.render(value=value, record=record,
+                                                             bound_column=self.bound_column)
+            return written
         given = {"value": value, "record": record, "column": self.column, "bound_column": self.bound_column,
                  "bound_row": row, "table": row.table}
         content = self.render(**({name: given[name] for name in self.arguments} if self.arguments is not None
