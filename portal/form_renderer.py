@@ -65,29 +65,29 @@ def _option(option: dict[str, Any]) -> str:
     return WRITERS[option["template_name"]](option)
 
 
-def _select(widget: dict[str, Any]) -> str:
-    out = [f'<select name="{_text(widget["name"])}"{_attrs(widget["attrs"])}>']
-    for group_name, group_choices, _index in widget["optgroups"]:
-        if group_name:
-            out.append(f'\n  <optgroup label="{_text(group_name)}">')
-        out.extend(f"\n  {_option(option)}" for option in group_choices)
-        if group_name:
-            out.append("\n  </optgroup>")
-    out.append("\n</select>\n")
+def _groups(widget: dict[str, Any], *, group: str, option: str, group_end: str) -> str:
+    """The options of a choice widget, each group opened and closed as its template writes them."""
+    out = []
+    for name, options, _index in widget["optgroups"]:
+        if name:
+            out.append(group.format(_text(name)))
+        out.extend(option.format(_option(each)) for each in options)
+        if name:
+            out.append(group_end)
     return "".join(out)
+
+
+def _select(widget: dict[str, Any]) -> str:
+    options = _groups(widget, group='\n  <optgroup label="{}">', option="\n  {}", group_end="\n  </optgroup>")
+    return f'<select name="{_text(widget["name"])}"{_attrs(widget["attrs"])}>{options}\n</select>\n'
 
 
 def _multiple_input(widget: dict[str, Any]) -> str:
     widget_id, css = widget["attrs"].get("id"), widget["attrs"].get("class")
-    out = ["<div", f' id="{_text(widget_id)}"' if widget_id else "", f' class="{_text(css)}"' if css else "", ">"]
-    for group, options, _index in widget["optgroups"]:
-        if group:
-            out.append(f"\n  <div><label>{_text(group)}</label>")
-        out.extend(f"<div>\n    {_option(option)}</div>" for option in options)
-        if group:
-            out.append("\n  </div>")
-    out.append("\n</div>\n")
-    return "".join(out)
+    shown_id = f' id="{_text(widget_id)}"' if widget_id else ""
+    shown_class = f' class="{_text(css)}"' if css else ""
+    options = _groups(widget, group="\n  <div><label>{}</label>", option="<div>\n    {}</div>", group_end="\n  </div>")
+    return f"<div{shown_id}{shown_class}>{options}\n</div>\n"
 
 
 def _then_newline(write: Callable[[dict[str, Any]], str]) -> Callable[[dict[str, Any]], str]:
