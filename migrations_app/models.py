@@ -39,7 +39,8 @@ class DistributionList(models.Model):
     child_lists = models.JSONField(default=list, blank=True, help_text="DNs of mail-enabled child groups")
     parent_lists = models.JSONField(default=list, blank=True, help_text="DNs of groups it is a member of")
     dependencies = models.JSONField(default=dict, blank=True, help_text="back-link attribute → DNs naming it")
-    dependency_count = models.PositiveIntegerField(default=0)
+    # Indexed for the inventory's "with dependencies" count, which otherwise reads every list (bench/load).
+    dependency_count = models.PositiveIntegerField(default=0, db_index=True)
     cloud_object_id = models.CharField(max_length=64, blank=True)
     cloud_type = models.CharField(max_length=64, blank=True)
     cloud_dir_synced = models.BooleanField(null=True)

@@ -22,11 +22,12 @@ def distribution_lists() -> QuerySet[DistributionList]:
 
 
 def inventory_counts() -> dict[str, int]:
-    counts = DistributionList.objects.aggregate(
-        total=Count("pk"), synced=Count("pk", filter=Q(state=ListState.SYNCED)),
-        migrated=Count("pk", filter=Q(state=ListState.MIGRATED)),
-        with_dependencies=Count("pk", filter=Q(dependency_count__gt=0)))
-    return {k: v or 0 for k, v in counts.items()}
+    """The inventory's tiles. Lists per state from the state index, and the lists with dependencies from theirs:
+    one aggregate with a filter per tile read every list of the inventory on every view."""
+    by_state = dict(DistributionList.objects.order_by().values_list("state").annotate(n=Count("pk")))
+    return {"total": sum(by_state.values()), "synced": by_state.get(ListState.SYNCED, 0),
+            "migrated": by_state.get(ListState.MIGRATED, 0),
+            "with_dependencies": DistributionList.objects.filter(dependency_count__gt=0).count()}
 
 
 def ou_choices() -> list[tuple[str, str]]:

@@ -117,6 +117,9 @@ TEMPLATES = [
     },
 ]
 
+# Widgets written in Python rather than a template per option (portal/form_renderer.py): the same HTML.
+FORM_RENDERER = "portal.form_renderer.PortalFormRenderer"
+
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
 }

@@ -3,6 +3,7 @@ cells rendered in Python (a badge, a date) rather than by a template per cell.""
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 from typing import Any
 
@@ -144,6 +145,14 @@ class _ColumnCells:
             display = f"get_{accessor}_display"
             if getattr(field, "choices", ()) and getattr(record, display, None):
                 self.display = display
+        # Column.render gives the value back as it is: nothing to call for such a column.
+        render = getattr(self.render, "__func__", None)
+        self.plain = render is tables.Column.render
+        # BooleanColumn.render looks the field up again for every cell; for a field without choices (the value is
+        # the field's, not a label) its HTML depends on the value's truth alone: written once per table for each.
+        self.booleans: dict[bool, Any] | None = {} if (
+            render is tables.BooleanColumn.render and self.attribute and not self.display
+            and _is_static(column.attrs.get("span", {}))) else None
         arguments, catch_all = _tables_utils.signature(self.render)
         self.arguments = None if catch_all else tuple(arguments)
         if self.arguments is not None and not set(self.arguments) <= _CELL_ARGUMENTS:
@@ -180,6 +189,15 @@ class _ColumnCells:
                 return row.get_cell(self.name)
         if value in self.empty_values:
             return self.bound_column.default
+        if self.plain and self.link is None:
+            return value
+        if self.booleans is not None and self.link is None:
+            truth = bool(value)
+            written = self.booleans.get(truth)
+            if written is None:
+                written = self.booleans[truth] = self.render(value=value, record=record,
+                                                             bound_column=self.bound_column)
+            return written
         given = {"value": value, "record": record, "column": self.column, "bound_column": self.bound_column,
                  "bound_row": row, "table": row.table}
         content = self.render(**({name: given[name] for name in self.arguments} if self.arguments is not None
@@ -199,7 +217,7 @@ class _ColumnCells:
         """``<td attrs>cell</td>`` as the django-tables2 template writes it."""
         cell = self.value(row, record)
         if self.localize is None:
-            text = render_value_in_context(cell, context)
+            text = _cell_text(cell, context)
         else:
             text = localize(cell) if self.localize else unlocalize(cell)
         td = self.td
@@ -207,6 +225,18 @@ class _ColumnCells:
             self.bound_column.current_value, self.bound_column.current_record = cell, record
             td = self.bound_column.attrs["td"].as_html()
         return f"<td {td}>{conditional_escape(text)}</td>"
+
+
+def _cell_text(cell: Any, context: Any) -> str:
+    """What ``{{ cell }}`` writes (render_value_in_context): a text escaped, a safe text as it is; the commonest
+    cells without its detours through time zones, localization and lazy-text checks, which leave a text alone."""
+    kind = type(cell)
+    if context.autoescape:
+        if kind is str:
+            return SafeString(html.escape(cell))
+        if kind is SafeString:
+            return cell
+    return render_value_in_context(cell, context)
 
 
 class _RowWriter:

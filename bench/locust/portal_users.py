@@ -10,6 +10,7 @@ import os
 import re
 
 from locust import HttpUser, between, task
+from portal_pages import LIVE_LOG, LIVE_LOG_URL, PAGES  # locust puts this file's folder on sys.path
 
 SESSIONS = os.environ["BENCH_LOAD_SESSIONS"].split(",")
 COOKIE = os.environ["BENCH_LOAD_SESSION_COOKIE"]
@@ -32,33 +33,36 @@ class PortalUser(HttpUser):
                 response.failure(f"{response.status_code} {response.headers.get('Location', '')}")
             return response
 
+    def _page(self, name: str):
+        return self._get(PAGES[name], name)
+
     @task(3)
     def mfa_report(self):
-        self._get("/diagnostics/mfa/", "MFA report")
+        self._page("MFA report")
 
     @task(1)
     def mfa_report_filtered(self):
-        self._get("/diagnostics/mfa/?classification=not_registered&page=3", "MFA report, filtered page 3")
+        self._page("MFA report, filtered page 3")
 
     @task(2)
     def readiness(self):
-        self._get("/diagnostics/mfa/readiness/", "MFA readiness")
+        self._page("MFA readiness")
 
     @task(2)
     def dl_inventory(self):
-        self._get("/dl/", "DL inventory")
+        self._page("DL inventory")
 
     @task(2)
     def address_findings(self):
-        self._get("/diagnostics/address-repair/", "Address findings")
+        self._page("Address findings")
 
     @task(2)
     def jobs(self):
-        self._get("/jobs/", "Jobs list")
+        self._page("Jobs list")
 
     @task(6)
     def live_log(self):
-        response = self._get(f"/jobs/{LIVE_JOB}/log/?after={self.last_seq}", "Live job log poll")
+        response = self._get(LIVE_LOG_URL.format(job=LIVE_JOB, after=self.last_seq), LIVE_LOG)
         seqs = SEQ.findall(response.text or "")
         if seqs:
             self.last_seq = int(seqs[-1])

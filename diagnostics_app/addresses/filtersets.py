@@ -3,6 +3,7 @@ from django.db.models import Q
 
 from ..models import AddressFinding
 from .choices import OBJECT_CLASSES, FindingCategory, FindingRule, FindingSeverity, FindingState
+from .selectors import finding_choices
 
 ATTRIBUTE_CHOICES = [(a, a) for a in ("displayName", "givenName", "mail", "mailNickname", "proxyAddresses",
                                       "sAMAccountName", "targetAddress", "userPrincipalName")]
@@ -29,11 +30,10 @@ class AddressFindingFilterSet(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         attributes = list(ATTRIBUTE_CHOICES)
         if scan is not None:
-            ous = scan.findings.values_list("ou", flat=True).distinct().order_by("ou")[:500]
-            self.filters["ou"].extra["choices"] = [(o, o) for o in ous]
+            found = finding_choices(scan)
+            self.filters["ou"].extra["choices"] = [(o, o) for o in found["ou"]]
             known = {a for a, _ in attributes}
-            attributes += [(a, a) for a in scan.findings.values_list("attribute", flat=True).distinct()
-                           .order_by("attribute")[:100] if a not in known]
+            attributes += [(a, a) for a in found["attribute"] if a not in known]
         self.filters["attribute"].extra["choices"] = attributes
 
     def search(self, queryset, name, value):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
 
+from ..figures import cached_figure, filtered_count
 from ..models import AddressFinding, AddressFix, AddressScan
 from .choices import (
     SEVERITY_COLOURS,
@@ -39,6 +41,26 @@ def scan_of_job(job: Any) -> AddressScan | None:
 
 def scan_findings(scan: AddressScan) -> QuerySet[AddressFinding]:
     return scan.findings.all()
+
+
+def _when_complete(scan: AddressScan, what: str, compute: Callable[[], Any]) -> Any:
+    """A complete scan's findings never change (do_finish_scan is the last write): its figures are computed once
+    per process. A running scan's are read again on every page."""
+    return cached_figure(scan, what, compute) if scan.status == ScanStatus.COMPLETE else compute()
+
+
+def finding_choices(scan: AddressScan) -> dict[str, list[str]]:
+    """The OUs (at most 500) and attributes (at most 100) the scan's findings hold, for the page's filters."""
+    return _when_complete(scan, "finding-choices", lambda: {
+        "ou": list(scan.findings.values_list("ou", flat=True).distinct().order_by("ou")[:500]),
+        "attribute": list(scan.findings.values_list("attribute", flat=True).distinct().order_by("attribute")[:100])})
+
+
+def finding_count(scan: AddressScan, *, rows: QuerySet[AddressFinding], filters: dict[str, Any] | None) -> int | None:
+    """How many of the scan's findings the page's filters keep (None: let the paginator count them)."""
+    if scan.status != ScanStatus.COMPLETE:
+        return None
+    return filtered_count(scan, rows=rows, filters=filters)
 
 
 def object_findings(finding: AddressFinding) -> QuerySet[AddressFinding]:

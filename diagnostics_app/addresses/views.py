@@ -17,6 +17,7 @@ from portal.connectors.graph import GraphError
 from portal.connectors.registry import NotConfigured, active_directory, entra_graph, exchange_online
 from portal.exports import CSV_TYPE, XLSX_TYPE, download, filename
 from portal.jobs.services import JobActionRefused
+from portal.tables import CountedPaginator
 
 from .. import charts
 from ..models import AddressFinding, AddressFix
@@ -60,7 +61,10 @@ def address_repair(request):
         return download(exports.xlsx_bytes(rows, scan), name=name, content_type=XLSX_TYPE)
     can_plan = request.user.has_perm("diagnostics_app.plan_address_fix")
     table = AddressFindingTable(rows, exclude=() if can_plan else ("selection",))
-    RequestConfig(request).configure(table)
+    valid = not filterset.is_bound or filterset.form.is_valid()
+    count = selectors.finding_count(scan, rows=rows, filters=(filterset.form.cleaned_data if filterset.is_bound
+                                                              else {}) if valid else None)
+    RequestConfig(request, paginate={"paginator_class": CountedPaginator, "count": count}).configure(table)
     counts = selectors.breakdown(scan)
     context.update({"filter": filterset, "table": table, "counts": counts, "can_plan": can_plan,
                     "fixes": scan.fixes.all()[:10],

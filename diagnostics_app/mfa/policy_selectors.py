@@ -9,6 +9,7 @@ from django.db.models import Count, QuerySet
 
 from portal.connectors.graph.policies import BUILT_IN_STRENGTHS
 
+from ..figures import cached_figure
 from ..models import MfaPolicy, MfaSnapshot, MfaUserRow
 from . import policies as mp
 from . import selectors
@@ -46,7 +47,7 @@ def outcome_breakdown(snapshot: MfaSnapshot) -> list[dict[str, Any]]:
         rows = selectors.scope_rows(snapshot, "").filter(selectors.TARGETED).exclude(policy_outcome="")
         return {r["policy_outcome"]: r["n"] for r in rows.order_by().values("policy_outcome").annotate(n=Count("id"))}
 
-    counts = selectors.cached_figure(snapshot, "policy-outcomes", count)
+    counts = cached_figure(snapshot, "policy-outcomes", count)
     total = sum(counts.values())
     return [{"value": o.value, "label": o.label, "count": counts.get(o.value, 0), "colour": POLICY_OUTCOME_COLOURS[o],
              "pct": round(100.0 * counts.get(o.value, 0) / total, 1) if total else 0.0, "of": total}

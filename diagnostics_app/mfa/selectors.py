@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
+from ..figures import cached_figure, filtered_count
 from ..models import MfaSnapshot, MfaUserRow
 from .choices import MFA_CLASS_COLOURS, MFA_CLASS_FILLS, MethodFamily, MfaClass
-
-# Figures of a stored snapshot never change; the cache only bounds how long a process keeps them.
-SNAPSHOT_CACHE_SECONDS = 6 * 3600
 
 
 def snapshots() -> QuerySet[MfaSnapshot]:
@@ -40,26 +35,10 @@ def snapshot_rows(snapshot: MfaSnapshot) -> QuerySet[MfaUserRow]:
     return MfaUserRow.objects.filter(snapshot=snapshot).defer("evidence")
 
 
-def cached_figure(snapshot: MfaSnapshot, what: str, compute: Any) -> Any:
-    """A figure of one snapshot, computed once per process. A snapshot and its rows are stored in one
-    transaction and never change afterwards (diagnostics_app/mfa/services.py do_store_snapshot), so nothing
-    invalidates it; the key carries the creation time so that a reused primary key (a test database rolled
-    back) never meets another snapshot's figures."""
-    key = f"mfa-snapshot:{snapshot.pk}:{snapshot.created_at.isoformat() if snapshot.created_at else ''}:{what}"
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, SNAPSHOT_CACHE_SECONDS)
-    return value
-
-
 def row_count(snapshot: MfaSnapshot, *, rows: QuerySet[MfaUserRow], filters: dict[str, Any] | None) -> int | None:
-    """How many of the snapshot's rows the report's filters keep, counted once per snapshot and filter
-    (None when the filters did not validate: the page counts as it always did)."""
-    if filters is None:
-        return None
-    used = json.dumps({k: v for k, v in filters.items() if v not in (None, "", [])}, sort_keys=True, default=str)
-    return cached_figure(snapshot, f"count:{hashlib.sha256(used.encode()).hexdigest()[:32]}", rows.count)
+    """How many of the snapshot's rows the report's filters keep: a snapshot and its rows are stored in one
+    transaction and never change afterwards (diagnostics_app/mfa/services.py do_store_snapshot)."""
+    return filtered_count(snapshot, rows=rows, filters=filters)
 
 
 def _pct(part: int, whole: int) -> float:

@@ -4,7 +4,7 @@ queues again what a Redis outage left waiting."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 import django_rq
@@ -158,11 +158,22 @@ def _mark_lost(job: Job, *, now, stale) -> bool:
     return True
 
 
+def _stale_before(now) -> datetime:
+    return now - timedelta(seconds=settings.JOB_WORKER_LOST_AFTER_SECONDS)
+
+
+def heartbeat_stale(job: Job, *, now=None) -> bool:
+    """Whether do_detect_lost_jobs would look at this job (running, its heartbeat older than the limit): a job
+    whose heartbeat is fresh cannot be found lost, so a reader of it need not ask."""
+    return (job.status == JobStatus.RUNNING and job.heartbeat_at is not None
+            and job.heartbeat_at < _stale_before(now or timezone.now()))
+
+
 def do_detect_lost_jobs(*, now=None) -> list[Job]:
     """Running jobs whose heartbeat stopped and whose process (or RQ) says it is gone are marked worker
     lost, with their last checkpoint. A late heartbeat of a live runner is not a loss."""
     now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.JOB_WORKER_LOST_AFTER_SECONDS)
+    stale = _stale_before(now)
     lost = []
     for job in Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale):
         if runner_alive(job) or not _mark_lost(job, now=now, stale=stale):

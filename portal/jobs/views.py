@@ -27,6 +27,7 @@ from .services import (
     do_detect_lost_jobs,
     do_resume_job,
     do_start_job,
+    heartbeat_stale,
 )
 from .tables import JobTable
 
@@ -76,8 +77,9 @@ def job_detail(request, pk: int):
 def job_log(request, pk: int):
     """The live log's poll: new lines after `after`, and the header parts that change (out of band)."""
     job = get_object_or_404(Job, pk=pk)
-    if job.is_active:
-        # Asked by every reader of a running job every second: the job is read again only if it was found lost.
+    if heartbeat_stale(job):
+        # Asked by every reader of a running job every second: only a job whose heartbeat stopped can be found
+        # lost (read again if it was); other jobs are looked at by the jobs list, job pages and the workers' sweep.
         job = next((lost for lost in do_detect_lost_jobs() if lost.pk == job.pk), job)
     try:
         after = max(0, int(request.GET.get("after", "0")))

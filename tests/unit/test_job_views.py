@@ -254,7 +254,27 @@ def test_the_live_log_poll_skips_what_it_does_not_show(helpdesk_client, no_enque
         body = helpdesk_client.get(f"/jobs/{job.pk}/log/", {"after": 0}, HTTP_HX_REQUEST="true").content.decode()
     assert "first" in body and f"/jobs/{job.pk}/log/?after=1" in body
     tables = [q["sql"].split(" FROM ", 1)[1].split()[0] for q in queries.captured_queries if " FROM " in q["sql"]]
-    assert computed == [] and tables.count('"jobs_job"') == 2, tables  # the job, and the running jobs gone silent
+    assert computed == [] and tables.count('"jobs_job"') == 1, tables  # the job (its heartbeat is not stale)
     assert not {'"jobs_jobcheckpoint"', '"auth_group"', '"migrations_app_notification"'} & set(tables), tables
     page = helpdesk_client.get(f"/jobs/{job.pk}/").content.decode()
     assert computed == [1] and 'id="nav-notifications"' in page
+
+
+def test_a_poll_of_a_job_with_a_fresh_heartbeat_does_not_look_for_lost_jobs(helpdesk_client, no_enqueue,
+                                                                            django_assert_max_num_queries):
+    """Every reader polls every second: only a job whose heartbeat stopped can be found lost there; a job whose
+    heartbeat stopped is still shown lost by its poll."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = do_start_job(kind="test_steps", user=helpdesk_client.user, params={})
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, heartbeat_at=timezone.now())
+    helpdesk_client.get(f"/jobs/{job.pk}/log/?after=0")
+    # session, user, permissions (2), the job, its lines after `after`, who started it (the header)
+    with django_assert_max_num_queries(7):
+        assert 'data-state="polling"' in helpdesk_client.get(f"/jobs/{job.pk}/log/?after=0").content.decode()
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1), worker="gone-host:1")
+    body = helpdesk_client.get(f"/jobs/{job.pk}/log/?after=0").content.decode()
+    job.refresh_from_db()
+    assert job.status == JobStatus.WORKER_LOST and "Worker lost" in body
