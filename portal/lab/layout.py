@@ -8,7 +8,8 @@ objects through these functions, so that the layout is written down once. No Dja
     OU=Contoso,<base>                         the organisation; the seed marker sits on it
       OU=Synced                               in Entra Connect's scope (with everything below)
         OU=Users        OU=<department> ...   remote mailboxes, mail users, IdFix cases
-        OU=Groups                             distribution lists, mail-enabled security groups
+        OU=Groups       OU=Bulk               distribution lists, mail-enabled security groups; Bulk: a
+                                              benchmark's bulk groups (seed/bulk.py), not the seed's
         OU=Contacts     OU=Bulk               mail contacts; Bulk holds the big list's fillers
         OU=Rooms                              remote room mailboxes of the room list
       OU=NotSynced                            out of scope: migrated lists are moved here
@@ -56,6 +57,7 @@ USERS_OU = "Users"
 GROUPS_OU = "Groups"
 CONTACTS_OU = "Contacts"
 BULK_CONTACTS_OU = "Bulk"
+BULK_GROUPS_OU = "Bulk"
 ROOMS_OU = "Rooms"
 
 
@@ -86,6 +88,11 @@ def contacts_ou(base_dn: str = DEFAULT_BASE_DN) -> str:
 
 def bulk_contacts_ou(base_dn: str = DEFAULT_BASE_DN) -> str:
     return child_dn(contacts_ou(base_dn), "OU", BULK_CONTACTS_OU)
+
+
+def bulk_groups_ou(base_dn: str = DEFAULT_BASE_DN) -> str:
+    """Bulk groups a benchmark adds beside the seed (``portal/lab/seed/bulk.py``), not part of the seed itself."""
+    return child_dn(groups_ou(base_dn), "OU", BULK_GROUPS_OU)
 
 
 def rooms_ou(base_dn: str = DEFAULT_BASE_DN) -> str:
