@@ -7,7 +7,7 @@ round of up to 20 pages is one call. A throttled item (429/503/504) is asked aga
 its ``Retry-After``; any other error ends that listing alone, reported with the page it stopped on.
 
 Rounds go through the connector's paging core (:func:`.transport.prefetched`): the next round is posted as
-soon as the one before it is parsed, while the caller converts and uses its pages.
+soon as the one before it is parsed, and the pages are converted on the connector's loop meanwhile.
 
 A mixin of :class:`.client.EntraGraph` (it uses the connector's loop, ``_post_json_async``, settings and stats).
 """
@@ -102,13 +102,13 @@ class PagingTogetherMixin:
             return self._call(what, lambda client: self._round(client, state, by_key, base))
 
         start = _Round({listing.key: listing.url for listing in listings})
+        def converted(answers: list[_Answer]) -> list[ListingPage]:
+            # on the connector's loop, while the next round is posted (transport.prefetched)
+            return [ListingPage(key, [by_key[key].convert(d) for d in items], error) for key, items, error in answers]
+
         first, state = self._run(what, lambda client: self._round(client, start, by_key, base))
-        for answers in prefetched(self._runner.submit, first, state, post_round):
-            for key, items, error in answers:
-                if error is not None:
-                    yield ListingPage(key, error=error)
-                else:
-                    yield ListingPage(key, [by_key[key].convert(d) for d in items])
+        for pages in prefetched(self._runner.submit, converted(first), state, post_round, converted):
+            yield from pages
 
     async def _round(self, client: Any, state: _Round, by_key: Mapping[str, Listing],
                      base: str) -> tuple[list[_Answer], _Round | None]:
