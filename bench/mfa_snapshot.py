@@ -47,6 +47,17 @@ def _graph(lab: dict):
     return EntraGraph(GraphSettings(credentials=credentials, graph_url=lab["graph_url"], beta_url=lab["beta_url"]))
 
 
+def _cpu(pid: int | None) -> float:
+    """CPU seconds (user + system, every thread) a process has used so far: this one, or the lab server's."""
+    if pid is None:
+        return time.process_time()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(mode: str, lab: dict) -> dict:
     import logging
     from datetime import UTC, datetime
@@ -64,14 +75,16 @@ def measure(mode: str, lab: dict) -> dict:
         from diagnostics_app.mfa.collect import collect
         from diagnostics_app.mfa.services import do_store_snapshot
 
-        started = time.perf_counter()
+        started, cpu0, lab_cpu0 = time.perf_counter(), _cpu(None), _cpu(lab["pid"])
         with _graph(lab) as graph:
             result = collect(graph, now=datetime.now(UTC))
         collected = time.perf_counter() - started
-        t0 = time.perf_counter()
+        cpu, lab_cpu, load = _cpu(None) - cpu0, _cpu(lab["pid"]) - lab_cpu0, os.getloadavg()[0]
+        t0, cpu0 = time.perf_counter(), _cpu(None)
         snapshot = do_store_snapshot(result)
-        stored = time.perf_counter() - t0
+        stored, store_cpu = time.perf_counter() - t0, _cpu(None) - cpu0
         return {"mode": mode, "users": len(result.users), "seconds": collected, "store_seconds": stored,
+                "cpu": cpu, "lab_cpu": lab_cpu, "store_cpu": store_cpu, "load": load,
                 "calls": result.graph_calls["requests"], "phases": result.phases, "counts": snapshot.counts,
                 "methods_read": result.methods_read, "questions": result.questions}
     # baseline: every user listed, then methods read one by one (timed on the first SAMPLE users)
@@ -82,13 +95,15 @@ def measure(mode: str, lab: dict) -> dict:
         ids = [u.id for u in graph.iter_users(select=DEFAULT_USER_SELECT)]
         listed = time.perf_counter() - started
         list_calls = graph.stats.requests
-        t0 = time.perf_counter()
+        t0, cpu0, lab_cpu0 = time.perf_counter(), _cpu(None), _cpu(lab["pid"])
         for uid in ids[:SAMPLE]:
             graph.user_auth_methods(uid)
-        per_user = (time.perf_counter() - t0) / min(SAMPLE, len(ids))
+        sampled = min(SAMPLE, len(ids))
+        per_user = (time.perf_counter() - t0) / sampled
+        per_user_cpu, per_user_lab_cpu = (_cpu(None) - cpu0) / sampled, (_cpu(lab["pid"]) - lab_cpu0) / sampled
     return {"mode": mode, "users": len(ids), "list_seconds": listed, "list_calls": list_calls,
-            "per_user_seconds": per_user, "sampled": min(SAMPLE, len(ids)),
-            "seconds": listed + per_user * len(ids), "calls": list_calls + len(ids)}
+            "per_user_seconds": per_user, "per_user_cpu": per_user_cpu, "per_user_lab_cpu": per_user_lab_cpu,
+            "sampled": sampled, "seconds": listed + per_user * len(ids), "calls": list_calls + len(ids)}
 
 
 def _in_subprocess(mode: str, lab: dict) -> dict:
@@ -122,7 +137,7 @@ def prepare() -> tuple[dict, bool]:
         store.close()
     lab = {"tenant_id": creds.tenant_id, "client_id": creds.client_id, "client_secret": creds.client_secret,
            "base_url": status.base_url, "graph_url": status.graph_url, "beta_url": status.graph_beta_url,
-           "ca_file": str(status.ca_file)}
+           "ca_file": str(status.ca_file), "pid": server.status(data_dir=DATA_DIR).pid}
     return lab, not was_running
 
 
@@ -141,12 +156,17 @@ def main() -> None:
     print(f"  snapshot (report + audit + per-user reads only where needed): {snap['seconds']:.1f}s wall, "
           f"{snap['calls']:,} Graph calls; {snap['methods_read']:,} users' methods read ({snap['questions']})")
     for name, p in snap["phases"].items():
-        print(f"    {name:8} {p['calls']:6,} calls {p['seconds']:7.1f}s {p['items']:9,} items")
-    print(f"  storing the snapshot ({users:,} rows, SQLite): {snap['store_seconds']:.1f}s")
+        print(f"    {name:12} {p['calls']:6,} calls {p['seconds']:7.1f}s ({p.get('cpu', 0):5.1f}s CPU) "
+              f"{p['items']:9,} items")
+    print(f"  CPU during the collection: {snap['cpu']:.1f}s in the portal's process, {snap['lab_cpu']:.1f}s in the lab "
+          f"server's (load average {snap['load']:.1f} at its end: on a busy machine wall time exceeds CPU time)")
+    print(f"  storing the snapshot ({users:,} rows, SQLite): {snap['store_seconds']:.1f}s "
+          f"({snap['store_cpu']:.1f}s CPU)")
     print(f"  baseline (list users, then each user's methods one by one): {base['calls']:,} Graph calls; "
           f"{base['seconds']:.0f}s estimated = {base['list_seconds']:.1f}s listing + "
           f"{base['per_user_seconds'] * 1000:.1f} ms per user measured on a sample of {base['sampled']:,} users, "
-          f"extrapolated to {base['users']:,}")
+          f"extrapolated to {base['users']:,} (CPU per user: {base['per_user_cpu'] * 1000:.1f} ms client, "
+          f"{base['per_user_lab_cpu'] * 1000:.1f} ms lab server)")
     print(f"  ratio baseline/snapshot: {base['calls'] / snap['calls']:.0f}x the Graph calls, "
           f"{base['seconds'] / snap['seconds']:.1f}x the wall time (collection only; "
           f"{base['seconds'] / (snap['seconds'] + snap['store_seconds']):.1f}x including storage)")

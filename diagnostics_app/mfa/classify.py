@@ -30,6 +30,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from .choices import MethodFamily as F
@@ -274,11 +275,18 @@ class Verdict:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
+@cache
+def _rank() -> dict[str, int]:
+    # F.values walks every member's properties: worked out once, not twice for each of 100,000 users
+    return {value: n for n, value in enumerate(F.values)}
+
+
 def _order(families: Iterable[str]) -> tuple[str, ...]:
-    rank = {value: n for n, value in enumerate(F.values)}
+    rank = _rank()
     return tuple(sorted(set(families), key=lambda f: rank.get(f, 99)))
 
 
+@cache
 def _label(family: str) -> str:
     try:
         return F(family).label

@@ -107,6 +107,7 @@ def policy_xlsx_bytes(policy: Any, rows: QuerySet[MfaUserRow], targets: Iterable
                ["demand", (policy.demand or {}).get("label", "")], ["snapshot", policy.snapshot_id],
                ["in scope", policy.in_scope], ["able", policy.able], ["will be interrupted", policy.interrupted],
                ["not evaluated", policy.not_evaluated], ["excluded", policy.excluded],
+               ["disabled or deleted accounts left out", policy.left_out],
                *[[side, what] for side, what in targets],
                *[["problem", str(p)] for p in policy.problems or ()]]
     return _xlsx("Policy users", POLICY_COLUMNS,

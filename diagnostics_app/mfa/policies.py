@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .choices import MethodFamily as F
 from .choices import PolicyOutcome as O
-from .classify import MFA_FAMILIES
+from .classify import MFA_FAMILIES, families_label
 
 ENABLED = "enabled"
 REPORT_ONLY = "enabledForReportingButNotEnforced"
@@ -109,6 +110,10 @@ class Policy:
     def enforcing(self) -> bool:
         return self.state == ENABLED
 
+    @cached_property
+    def targets(self) -> Targets:
+        return Targets.of(self.users)
+
 
 @dataclass(frozen=True)
 class UserContext:
@@ -165,8 +170,28 @@ MFA_GRANT = demand_from(built_in_controls=("mfa",), operator="OR", strength_id=N
 # scope
 
 
-def _ids(users: Mapping[str, Any], key: str) -> set[str]:
-    return {str(v).lower() for v in users.get(key) or ()}
+def _ids(users: Mapping[str, Any], key: str) -> frozenset[str]:
+    return frozenset(str(v).lower() for v in users.get(key) or ())
+
+
+@dataclass(frozen=True)
+class Targets:
+    """A policy's users condition as sets of lower-case ids: made once per policy, not once per user."""
+
+    include_users: frozenset[str]
+    exclude_users: frozenset[str]
+    include_groups: frozenset[str]
+    exclude_groups: frozenset[str]
+    include_roles: frozenset[str]
+    exclude_roles: frozenset[str]
+    include_guests: Any
+    exclude_guests: Any
+
+    @classmethod
+    def of(cls, users: Mapping[str, Any]) -> Targets:
+        return cls(_ids(users, "includeUsers"), _ids(users, "excludeUsers"), _ids(users, "includeGroups"),
+                   _ids(users, "excludeGroups"), _ids(users, "includeRoles"), _ids(users, "excludeRoles"),
+                   users.get("includeGuestsOrExternalUsers"), users.get("excludeGuestsOrExternalUsers"))
 
 
 def _guest_match(block: Any, guest_type: str | None) -> bool:
@@ -176,43 +201,43 @@ def _guest_match(block: Any, guest_type: str | None) -> bool:
     return guest_type.lower() in kinds or not kinds
 
 
-def scope(users: Mapping[str, Any], ctx: UserContext, names: Mapping[str, str] | None = None
+def scope(users: Mapping[str, Any] | Targets, ctx: UserContext, names: Mapping[str, str] | None = None
           ) -> tuple[bool, str]:
-    """Whether the policy's users condition takes in ``ctx``, and why (in words)."""
+    """Whether the policy's users condition (or its :class:`Targets`) takes in ``ctx``, and why (in words)."""
     names = names or {}
+    t = users if isinstance(users, Targets) else Targets.of(users)
     uid = ctx.id.lower()
     guest = ctx.guest_type
-    include_users = _ids(users, "includeUsers")
 
     def named(ids: Iterable[str]) -> str:
         return ", ".join(sorted(names.get(i, i) for i in ids))
 
     # exclusions first: they win over any inclusion
-    if uid in _ids(users, "excludeUsers"):
+    if uid in t.exclude_users:
         return False, "excluded by name"
-    if guest and "guestsorexternalusers" in _ids(users, "excludeUsers"):
+    if guest and "guestsorexternalusers" in t.exclude_users:
         return False, "excluded as a guest"
-    hit = _ids(users, "excludeGroups") & ctx.groups
+    hit = t.exclude_groups & ctx.groups
     if hit:
         return False, f"excluded through group {named(hit)}"
-    hit = _ids(users, "excludeRoles") & ctx.roles
+    hit = t.exclude_roles & ctx.roles
     if hit:
         return False, f"excluded through role {named(hit)}"
-    if _guest_match(users.get("excludeGuestsOrExternalUsers"), guest):
+    if _guest_match(t.exclude_guests, guest):
         return False, "excluded as a guest or external user"
-    if "all" in include_users:
+    if "all" in t.include_users:
         return True, "all users"
-    if uid in include_users:
+    if uid in t.include_users:
         return True, "named in the policy"
-    if guest and "guestsorexternalusers" in include_users:
+    if guest and "guestsorexternalusers" in t.include_users:
         return True, "guest or external user"
-    hit = _ids(users, "includeGroups") & ctx.groups
+    hit = t.include_groups & ctx.groups
     if hit:
         return True, f"member of {named(hit)}"
-    hit = _ids(users, "includeRoles") & ctx.roles
+    hit = t.include_roles & ctx.roles
     if hit:
         return True, f"holds role {named(hit)}"
-    if _guest_match(users.get("includeGuestsOrExternalUsers"), guest):
+    if _guest_match(t.include_guests, guest):
         return True, "guest or external user"
     return False, ""
 
@@ -235,7 +260,7 @@ def meets(demand: Demand, ctx: UserContext) -> tuple[bool | None, str]:
     if demand.kind == "mfa":
         usable = [f for f in ctx.usable if f in MFA_FAMILIES or f == F.TAP]
         if ctx.can_satisfy_mfa and usable:
-            return True, "answers with " + ", ".join(F(f).label for f in usable)
+            return True, "answers with " + families_label(usable)
         return False, "no usable MFA method"
     if demand.kind == "strength":
         if not demand.combinations:
@@ -248,7 +273,7 @@ def meets(demand: Demand, ctx: UserContext) -> tuple[bool | None, str]:
             return True, "answers with " + combination_label(good[0])
         accepted = sorted({combination_label(c) for c in demand.combinations})[:6]
         return False, (f"{demand.label} accepts {', '.join(accepted)}; the user has "
-                       + (", ".join(F(f).label for f in ctx.usable) or "no usable method"))
+                       + (families_label(ctx.usable) or "no usable method"))
     return None, demand.label
 
 
@@ -306,7 +331,7 @@ def evaluate(ctx: UserContext, policies: Sequence[Policy], *, security_defaults:
              names: Mapping[str, str] | None = None) -> Evaluation:
     hits: list[Hit] = []
     for policy in policies:
-        inside, why = scope(policy.users, ctx, names)
+        inside, why = scope(policy.targets, ctx, names)
         if not inside and not why:
             continue  # not targeted at all: not listed
         ok, detail = meets(policy.demand, ctx) if inside else (None, "")
@@ -315,9 +340,9 @@ def evaluate(ctx: UserContext, policies: Sequence[Policy], *, security_defaults:
     if security_defaults:
         usable = set(ctx.usable) & SECURITY_DEFAULTS_FAMILIES
         ok = None if ctx.can_satisfy_mfa is None else bool(ctx.can_satisfy_mfa and usable)
-        detail = ("methods not evaluated" if ok is None else "answers with " + ", ".join(F(f).label for f in usable)
+        detail = ("methods not evaluated" if ok is None else "answers with " + families_label(usable)
                   if ok else "security defaults ask for the Microsoft Authenticator app; the user has "
-                  + (", ".join(F(f).label for f in ctx.usable) or "no usable method"))
+                  + (families_label(ctx.usable) or "no usable method"))
         hits.insert(0, Hit(SECURITY_DEFAULTS, "Security defaults", ENABLED, True, "every user", "Require MFA "
                            "(Microsoft Authenticator)", ok, detail))
     # block and device-only policies are listed but decide nothing about MFA

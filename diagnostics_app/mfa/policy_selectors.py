@@ -28,8 +28,9 @@ def policy(pk: int) -> MfaPolicy | None:
 
 
 def policy_users(p: MfaPolicy, *, status: str = "") -> QuerySet[MfaUserRow]:
-    """The snapshot's users a policy took in (or excluded), optionally one status of them."""
-    rows = MfaUserRow.objects.filter(snapshot_id=p.snapshot_id).defer("evidence")
+    """The snapshot's enabled accounts a policy took in (or excluded), optionally one status of them: the
+    accounts its counts count (disabled and deleted ones are left out, as in the report's figures)."""
+    rows = MfaUserRow.objects.filter(selectors.TARGETED, snapshot_id=p.snapshot_id, deleted=False).defer("evidence")
     if status in POLICY_USER_STATUSES:
         return rows.filter(policy_key__contains=f",{p.policy_id}={status},")
     return rows.filter(policy_key__contains=f",{p.policy_id}=")

@@ -61,16 +61,20 @@ def _row(snapshot: MfaSnapshot, rec: Any) -> MfaUserRow:
 
 
 def _policies(snapshot: MfaSnapshot, result: CollectResult) -> list[MfaPolicy]:
-    """One row per policy read, with its counts over the snapshot's users."""
+    """One row per policy read, with its counts over the snapshot's enabled accounts: the population of the
+    report's figures and of the outcome table (disabled accounts do not sign in; deleted ones are gone), so a
+    policy's "would be interrupted" adds up with theirs. The accounts left out are counted apart."""
     read = result.policy_read
     if read is None:
         return []
     counts: dict[str, dict[str, int]] = {d["policy_id"]: {} for d in read.details}
     for rec in result.users.values():
+        status_of = "left_out" if rec.facts.deleted or rec.facts.enabled is False else None
         for hit in rec.policy.hits if rec.policy else ():
             c = counts.get(hit.policy_id)
             if c is not None:
-                c[hit.status] = c.get(hit.status, 0) + 1
+                status = status_of or hit.status
+                c[status] = c.get(status, 0) + 1
     out = []
     for d in read.details:
         c = counts[d["policy_id"]]
@@ -81,8 +85,9 @@ def _policies(snapshot: MfaSnapshot, result: CollectResult) -> list[MfaPolicy]:
             state=(d["state"] or "")[:48], demand_kind=d["demand"]["kind"], demand=d["demand"], users=d["users"],
             conditions=d["conditions"], controls=d["controls"], problems=d["problems"],
             names={i: read.names[i] for i in ids if i in read.names}, modified=d["modified"],
-            in_scope=sum(v for k, v in c.items() if k != "excluded"), able=c.get("able", 0),
-            interrupted=c.get("interrupted", 0), not_evaluated=c.get("unknown", 0), excluded=c.get("excluded", 0)))
+            in_scope=sum(v for k, v in c.items() if k not in ("excluded", "left_out")), able=c.get("able", 0),
+            interrupted=c.get("interrupted", 0), not_evaluated=c.get("unknown", 0), excluded=c.get("excluded", 0),
+            left_out=c.get("left_out", 0)))
     return out
 
 

@@ -23,11 +23,14 @@ class MfaPolicy(models.Model):
     problems = models.JSONField(default=list, blank=True)
     names = models.JSONField(default=dict, blank=True, help_text="ids the policy names -> display names")
     modified = models.DateTimeField(null=True, blank=True)
+    # the counts are of enabled accounts (an unknown state counts as enabled), as the report's figures are
     in_scope = models.PositiveIntegerField(default=0)
     able = models.PositiveIntegerField(default=0)
     interrupted = models.PositiveIntegerField(default=0)
     not_evaluated = models.PositiveIntegerField(default=0)
     excluded = models.PositiveIntegerField(default=0)
+    left_out = models.PositiveIntegerField(
+        default=0, help_text="disabled accounts (or ones deleted during the snapshot) it names, left out of the counts")
 
     class Meta:
         ordering = ["display_name", "id"]

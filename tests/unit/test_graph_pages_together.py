@@ -117,8 +117,63 @@ def test_the_next_round_is_posted_while_the_caller_uses_the_pages_before_it():
         assert next(pages).items == [{"id": "/u1"}]
         wait_for(lambda: len(client.posts) >= 2, timeout=10, message="round 2 posted before the caller asks")
         pages.close()
-        assert len(client.posts) <= 3  # no further than one round waiting and one in flight
+        assert len(client.posts) <= 4  # no further than one round waiting, one being converted, one in flight
         rounds = len(client.posts)
         again = list(client.pages_together([Listing("users", "/users", dict)]))
         assert [p.items[0]["id"] for p in again] == [f"/u{n}" for n in range(1, 31)]
         assert len(client.posts) == rounds + 30
+
+
+class InFlight(graph.EntraGraph):
+    """The real connector against a $batch endpoint (v1.0 or beta) that answers after a pause, counting the posts
+    in flight at once."""
+
+    def __init__(self, answers, *, concurrency=4):
+        self.answers, self.posts, self.flying, self.most = answers, [], 0, 0
+        settings = graph.GraphSettings(credentials=CREDS, graph_url=BASE, batch_item_retries=2, max_retry_wait=5,
+                                       retry_delay=0, batch_concurrency=concurrency)
+        super().__init__(settings, token_source=Tokens(), transport=httpx.MockTransport(self._handle))
+
+    async def _handle(self, request):
+        import asyncio
+
+        self.flying += 1
+        self.most = max(self.most, self.flying)
+        await asyncio.sleep(0.05)
+        self.flying -= 1
+        requests = json.loads(request.content)["requests"]
+        assert len(requests) <= 20
+        self.posts.append((str(request.url), [r["url"] for r in requests]))
+        return httpx.Response(200, json={"responses": [{"id": r["id"], **self.answers(r["url"])} for r in requests]})
+
+
+def test_per_user_mfa_states_are_read_in_beta_batches_in_flight_together_a_throttled_one_again(round_waits):
+    throttled = set()
+
+    def answers(url):
+        uid = url.split("/")[2]
+        if uid == "gone":
+            return {"status": 404, "body": {"error": {"code": "Request_ResourceNotFound", "message": "gone"}}}
+        if uid == "u7" and uid not in throttled:
+            throttled.add(uid)
+            return {"status": 429, "headers": {"Retry-After": "2"}, "body": {"error": {"code": "TooManyRequests"}}}
+        state = {"u1": "enforced", "u2": "enabled"}.get(uid, "disabled")
+        return {"status": 200, "body": {"perUserMfaState": state}}
+
+    ids = [f"u{n}" for n in range(60)] + ["gone", "u1"]
+    with InFlight(answers, concurrency=3) as client:
+        states = client.per_user_mfa_states(ids)
+    assert states["u1"] == "enforced" and states["u2"] == "enabled" and states["u7"] == "disabled"
+    assert states["gone"] is None and len(states) == 61
+    # 61 users: four posts to beta's $batch, three in flight at once; then u7 again, after its Retry-After
+    assert all(url == "https://graph.example/beta/$batch" for url, _ in client.posts)
+    assert sorted(len(urls) for _, urls in client.posts) == [1, 1, 20, 20, 20]
+    assert client.posts[-1][1] == ["/users/u7/authentication/requirements"] and round_waits == [2]
+    assert client.most == 3 and client.stats.requests == 5
+
+
+def test_a_rounds_posts_fly_together_up_to_the_connectors_concurrency(round_waits):
+    with InFlight(lambda url: {"status": 200, "body": {"value": [{"id": url}]}}, concurrency=2) as client:
+        pages = list(client.pages_together([Listing(f"g{n}", f"/groups/g{n}/members", dict) for n in range(70)]))
+    assert len(pages) == 70 and [len(urls) for _, urls in client.posts] == [20, 20, 20, 10]
+    assert client.most == 2

@@ -193,24 +193,27 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
         """Fetch the first page now (so errors surface at the call) and return an iterator over all.
 
         ``first`` builds the request with the SDK's request builders; following pages come through the
-        SDK's PageIterator, each requested while the caller converts the one before (:func:`prefetched`);
-        at most two pages are held at a time.
+        SDK's PageIterator, each requested as soon as the page before it is read; pages are converted on the
+        connector's loop (:func:`prefetched`, ``convert``); at most three pages are held at a time.
         """
 
-        async def fetch(client: GraphServiceClient) -> tuple[PageResult, _PageIterator]:
-            page = _page(await _send_json(client.request_adapter, first(client)))
-            return page, await self._make_iterator(page, headers)
+        def converted(page: PageResult) -> list[T]:
+            return [convert(v) for v in page.value or ()]
 
-        page, iterator = self._run(what, fetch)
+        async def fetch(client: GraphServiceClient) -> tuple[list[T], PageResult, _PageIterator]:
+            page = _page(await _send_json(client.request_adapter, first(client)))
+            return converted(page), page, await self._make_iterator(page, headers)
+
+        items, page, iterator = self._run(what, fetch)
 
         async def follow(current: PageResult) -> tuple[PageResult, PageResult | None]:
             iterator.current_page = current
             following: PageResult = await iterator.next()  # type: ignore[assignment] - current names a next link
             return following, (following if following.odata_next_link else None)
 
-        pages = prefetched(self._runner.submit, page, page if page.odata_next_link else None,
-                           lambda current: self._call(what, lambda _client: follow(current)))
-        return _converted(pages, convert)
+        pages = prefetched(self._runner.submit, items, page if page.odata_next_link else None,
+                           lambda current: self._call(what, lambda _client: follow(current)), converted)
+        return _flattened(pages)
 
     async def _make_iterator(self, page: PageResult, headers: Mapping[str, str] | None) -> _PageIterator:
         adapter = _JsonPageAdapter(self._graph().request_adapter)
@@ -638,11 +641,10 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
         return CloudCheckReport(all(i.ok for i in items), "Microsoft Graph", s.base, tuple(items), details)
 
 
-def _converted(pages: Iterator[PageResult], convert: Callable[[Any], T]) -> Iterator[T]:
+def _flattened(pages: Iterator[list[T]]) -> Iterator[T]:
     with contextlib.closing(pages):  # stopping early cancels the page read ahead
         for page in pages:
-            for item in page.value or ():
-                yield convert(item)
+            yield from page
 
 
 def _looks_like_guid(text: str) -> bool:

@@ -174,40 +174,21 @@ class PolicyReadsMixin:
         return str(doc.get("perUserMfaState") or "disabled")
 
     def per_user_mfa_states(self, user_ids: Iterable[str]) -> dict[str, str | None]:
-        """Legacy per-user MFA of many users, 20 reads to a beta ``$batch`` call: user -> disabled, enabled,
-        enforced, or None where Graph answered that item with an error (a user deleted since, say). A throttled
-        item is read again on its own, once, after its Retry-After."""
-        import json
-        import time
+        """Legacy per-user MFA of many users: user -> disabled, enabled, enforced, or None where Graph answered
+        that item with an error (a user deleted since, say). The reads go through the connector's paging core
+        (``pages_together`` on beta): 20 to a ``$batch`` post, ``batch_concurrency`` posts in flight, a throttled
+        item asked again in the next round after its Retry-After."""
         from urllib.parse import quote
 
+        from .together import Listing
+
         ids = list(dict.fromkeys(user_ids))
-        out: dict[str, str | None] = {}
-        beta = self.settings.beta  # type: ignore[attr-defined]
-        for start in range(0, len(ids), 20):
-            chunk = ids[start:start + 20]
-            body = {"requests": [{"id": str(n), "method": "GET",
-                                  "url": f"/users/{quote(uid, safe='')}/authentication/requirements"}
-                                 for n, uid in enumerate(chunk)]}
-            answer = self._post_json(f"read the per-user MFA state of {len(chunk)} user(s)",  # type: ignore[attr-defined]
-                                     f"{beta}/$batch", json.dumps(body).encode())
-            for item in answer.get("responses") or ():
-                try:
-                    uid = chunk[int(item.get("id"))]
-                except (TypeError, ValueError, IndexError):
-                    continue
-                status, doc = int(item.get("status") or 0), item.get("body")
-                if status == 429:
-                    wait = float((item.get("headers") or {}).get("Retry-After") or 1)
-                    time.sleep(min(wait, self.settings.max_retry_wait))  # type: ignore[attr-defined]
-                    try:
-                        out[uid] = self.per_user_mfa_state(uid)
-                    except Exception:  # noqa: BLE001 - one user left unread, the rest stands
-                        out[uid] = None
-                elif 200 <= status < 300 and isinstance(doc, dict):
-                    out[uid] = str(doc.get("perUserMfaState") or "disabled")
-                else:
-                    out[uid] = None
+        out: dict[str, str | None] = dict.fromkeys(ids)
+        reads = [Listing(uid, f"/users/{quote(uid, safe='')}/authentication/requirements", dict,
+                         f"read the per-user MFA state of {uid}", single=True) for uid in ids]
+        for page in self.pages_together(reads, beta=True):  # type: ignore[attr-defined]
+            if page.error is None and page.items:
+                out[page.key] = str(page.items[0].get("perUserMfaState") or "disabled")
         return out
 
     def directory_roles(self) -> list[DirectoryRole]:

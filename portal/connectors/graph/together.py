@@ -7,7 +7,7 @@ round of up to 20 pages is one call. A throttled item (429/503/504) is asked aga
 its ``Retry-After``; any other error ends that listing alone, reported with the page it stopped on.
 
 Rounds go through the connector's paging core (:func:`.transport.prefetched`): the next round is posted as
-soon as the one before it is parsed, while the caller converts and uses its pages.
+soon as the one before it is parsed, and the pages are converted on the connector's loop meanwhile.
 
 A mixin of :class:`.client.EntraGraph` (it uses the connector's loop, ``_post_json_async``, settings and stats).
 """
@@ -39,6 +39,7 @@ class Listing:
     url: str
     convert: Callable[[Mapping[str, Any]], Any]
     what: str = ""
+    single: bool = False  # the URL reads one object (its page is that object alone), not a collection
 
 
 @dataclass
@@ -85,47 +86,49 @@ class PagingTogetherMixin:
     settings: Any
     stats: Any
 
-    def pages_together(self, listings: Sequence[Listing]) -> Iterator[ListingPage]:
+    def pages_together(self, listings: Sequence[Listing], *, beta: bool = False) -> Iterator[ListingPage]:
         """Yield every page of every listing as it arrives (listings interleave; pages of one listing come
-        in order). A listing that fails yields one page with ``error`` set and no more."""
+        in order). A listing that fails yields one page with ``error`` set and no more. ``beta``: the URLs are
+        relative to the beta root (posted to its ``$batch``)."""
         by_key = {listing.key: listing for listing in listings}
         if len(by_key) != len(listings):
             raise ValueError("listing keys must be unique")
         if not listings:
             return
         what = f"read {len(listings)} listing(s) together"
+        base = self.settings.beta if beta else self.settings.base
 
         def post_round(state: _Round) -> Any:
-            return self._call(what, lambda client: self._round(client, state, by_key))
+            return self._call(what, lambda client: self._round(client, state, by_key, base))
 
         start = _Round({listing.key: listing.url for listing in listings})
-        first, state = self._run(what, lambda client: self._round(client, start, by_key))
-        for answers in prefetched(self._runner.submit, first, state, post_round):
-            for key, items, error in answers:
-                if error is not None:
-                    yield ListingPage(key, error=error)
-                else:
-                    yield ListingPage(key, [by_key[key].convert(d) for d in items])
+        def converted(answers: list[_Answer]) -> list[ListingPage]:
+            # on the connector's loop, while the next round is posted (transport.prefetched)
+            return [ListingPage(key, [by_key[key].convert(d) for d in items], error) for key, items, error in answers]
 
-    async def _round(self, client: Any, state: _Round,
-                     by_key: Mapping[str, Listing]) -> tuple[list[_Answer], _Round | None]:
-        """Post one round ($batch posts of up to 20 open listings); the answers and where the listings stand."""
+        first, state = self._run(what, lambda client: self._round(client, start, by_key, base))
+        for pages in prefetched(self._runner.submit, converted(first), state, post_round, converted):
+            yield from pages
+
+    async def _round(self, client: Any, state: _Round, by_key: Mapping[str, Listing],
+                     base: str) -> tuple[list[_Answer], _Round | None]:
+        """Post one round ($batch posts of up to 20 open listings, ``batch_concurrency`` of them in flight at
+        once); the answers and where the listings stand."""
         from .client import _relative_url
 
         if state.wait:
             await _sleep(min(state.wait, self.settings.max_retry_wait))
-        base = self.settings.base
         open_urls, attempts = dict(state.open_urls), dict(state.attempts)
+        keys = list(open_urls)
+        chunks = [keys[start:start + BATCH_LIMIT] for start in range(0, len(keys), BATCH_LIMIT)]
+        posted: list[dict[str, Any]] = []
+        step = self.settings.batch_concurrency
+        for first in range(0, len(chunks), step):
+            posted += await asyncio.gather(*(self._post_chunk(client, chunk, open_urls, len(keys), base)
+                                             for chunk in chunks[first:first + step]))
         out: list[_Answer] = []
         wait = 0.0
-        keys = list(open_urls)
-        for start in range(0, len(keys), BATCH_LIMIT):
-            chunk = keys[start:start + BATCH_LIMIT]
-            body = {"requests": [{"id": str(n), "method": "GET", "url": open_urls[key]} for n, key in enumerate(chunk)]}
-            self.stats.batch_items += len(chunk)
-            answer = await self._post_json_async(client, f"read {len(chunk)} page(s) of {len(keys)} listing(s)",
-                                                 f"{base}/$batch", json.dumps(body).encode())
-            got = {str(item.get("id")): item for item in answer.get("responses") or () if isinstance(item, dict)}
+        for chunk, got in zip(chunks, posted, strict=True):
             for n, key in enumerate(chunk):
                 item = got.get(str(n)) or {}
                 status, headers, doc = int(item.get("status") or 0), item.get("headers") or {}, item.get("body")
@@ -134,6 +137,10 @@ class PagingTogetherMixin:
                         doc = json.loads(base64.b64decode(doc))
                 if 200 <= status < 300 and isinstance(doc, dict):
                     attempts.pop(key, None)
+                    if by_key[key].single:
+                        del open_urls[key]
+                        out.append((key, [doc], None))
+                        continue
                     next_link = doc.get("@odata.nextLink")
                     if next_link:
                         open_urls[key] = _relative_url(str(next_link), base)
@@ -159,6 +166,15 @@ class PagingTogetherMixin:
                                                      if not item else None),
                     request_id=inner.get("request-id"), retry_after=after)))
         return out, (_Round(open_urls, attempts, wait) if open_urls else None)
+
+    async def _post_chunk(self, client: Any, chunk: Sequence[str], open_urls: Mapping[str, str], listings: int,
+                          base: str) -> dict[str, Any]:
+        """One ``$batch`` post of up to 20 listings' next requests; its answers by request id."""
+        body = {"requests": [{"id": str(n), "method": "GET", "url": open_urls[key]} for n, key in enumerate(chunk)]}
+        self.stats.batch_items += len(chunk)
+        answer = await self._post_json_async(client, f"read {len(chunk)} page(s) of {listings} listing(s)",
+                                             f"{base}/$batch", json.dumps(body).encode())
+        return {str(item.get("id")): item for item in answer.get("responses") or () if isinstance(item, dict)}
 
 
 async def _sleep(seconds: float) -> None:

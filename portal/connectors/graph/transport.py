@@ -84,7 +84,8 @@ def prefetched(
     submit: Callable[[Awaitable[Any]], concurrent.futures.Future[Any]],
     first: P,
     cursor: Any,
-    follow: Callable[[Any], Awaitable[tuple[P, Any]]],
+    follow: Callable[[Any], Awaitable[tuple[Any, Any]]],
+    convert: Callable[[Any], P] | None = None,
 ) -> Iterator[P]:
     """Pages in order, the following ones read ahead on the connector's loop.
 
@@ -95,6 +96,11 @@ def prefetched(
     pages before it; at most three pages are held (the caller's, one waiting, one arriving). An error
     surfaces after the pages before it were handed over and ends the iteration; a caller that stops early
     cancels the read ahead. ``submit`` hands a coroutine to the loop.
+
+    ``convert`` (when given) turns each page that ``follow`` read into what the caller gets, on the loop,
+    once the request for the page after it is on its way: converted in the caller's thread instead, the two
+    threads took turns at the GIL and the loop, which gives it up at every socket read, waited for it up
+    to a switch interval each time. One more page is then held (the one being converted).
     """
     if cursor is None:
         yield first
@@ -108,9 +114,20 @@ def prefetched(
         started.set()
         at = cursor
         try:
-            while at is not None:
-                page, at = await follow(at)
-                await ready.put((page, at is None, None))
+            if convert is None:
+                while at is not None:
+                    page, at = await follow(at)
+                    await ready.put((page, at is None, None))
+                return
+            reading: asyncio.Future[tuple[Any, Any]] | None = asyncio.ensure_future(follow(at))
+            try:
+                while reading is not None:
+                    raw, at = await reading
+                    reading = asyncio.ensure_future(follow(at)) if at is not None else None
+                    await ready.put((convert(raw), reading is None, None))
+            finally:
+                if reading is not None:
+                    reading.cancel()
         except Exception as exc:  # noqa: BLE001 - handed to the caller in order, after the pages before it
             await ready.put((None, True, exc))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,40 @@ class ApiRequest:
         if not self.body:
             return None
         return json.loads(self.body)
+
+
+class RawItems:
+    """A listing's items as the JSON texts the store holds (Graph's shape already): the answer splices them
+    in (:func:`encode_json`) instead of decoding every stored object and encoding it again, page after page."""
+
+    __slots__ = ("texts",)
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = texts
+
+    def decoded(self) -> list[Any]:
+        return [json.loads(text) for text in self.texts]
+
+
+def encode_json(body: Any) -> bytes:
+    """A response body as compact JSON, :class:`RawItems` spliced in as arrays of their texts.
+
+    Each RawItems is first written as a string naming it with a per-answer random nonce (no directory
+    value can spell it by chance) and then replaced by its array.
+    """
+    raws: list[RawItems] = []
+    nonce = secrets.token_hex(8)
+
+    def placeholder(value: Any) -> str:
+        if not isinstance(value, RawItems):
+            raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+        raws.append(value)
+        return f"@raw:{nonce}:{len(raws) - 1}"
+
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=placeholder)
+    for number, raw in enumerate(raws):
+        text = text.replace(f'"@raw:{nonce}:{number}"', "[" + ",".join(raw.texts) + "]", 1)
+    return text.encode()
 
 
 @dataclass

@@ -74,7 +74,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .api import ApiError, ApiRequest, ApiResponse, OnPremRunner, SyncRunner, _Route
+from .api import ApiError, ApiRequest, ApiResponse, OnPremRunner, SyncRunner, _Route, encode_json
 from .auth import GRAPH_RESOURCE, AuthMixin, issue_access_token
 from .connect import ConnectMixin
 from .errors import _ps_error, _request_ids, graph_error
@@ -376,8 +376,7 @@ def _to_starlette(result: ApiResponse) -> Response:
     if isinstance(result.body, str | bytes):
         return Response(result.body, status_code=result.status, headers=headers,
                         media_type=result.content_type or "text/plain")
-    content = json.dumps(result.body, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(content, status_code=result.status, headers=headers,
+    return Response(encode_json(result.body), status_code=result.status, headers=headers,
                     media_type=result.content_type or "application/json")
 
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .api import ApiRequest, ApiResponse
+from .api import ApiRequest, ApiResponse, RawItems
 from .errors import graph_error
 from .store.query import Compare
 
@@ -25,9 +25,10 @@ class GraphReportsMixin:
         token = self._skiptoken(req)
         count = self._count_requested(req)
         page = self._store_query(req, lambda: self.store.list_registration_details(
-            where=where, order_by=order, limit=top, token=token, with_total=count))
+            where=where, order_by=order, limit=top, token=token, with_total=count, raw=True))
         return self._collection(req, "/reports/authenticationMethods/userRegistrationDetails",
-                                "reports/authenticationMethods/userRegistrationDetails", page, page.items, count)
+                                "reports/authenticationMethods/userRegistrationDetails", page, RawItems(page.items),
+                                count)
 
     def _registration_item(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
         self._require(req, "AuditLog.Read.All")
@@ -46,9 +47,9 @@ class GraphReportsMixin:
         top = self._top(req)
         token = self._skiptoken(req)
         page = self._store_query(req, lambda: self.store.list_audit_events(
-            where=where, order_by=order, limit=top, token=token))
-        return self._collection(req, "/auditLogs/directoryAudits", "auditLogs/directoryAudits", page, page.items,
-                                False)
+            where=where, order_by=order, limit=top, token=token, raw=True))
+        return self._collection(req, "/auditLogs/directoryAudits", "auditLogs/directoryAudits", page,
+                                RawItems(page.items), False)
 
     def _audit_item(self, req: ApiRequest, match: re.Match[str]) -> ApiResponse:
         self._require(req, "AuditLog.Read.All")

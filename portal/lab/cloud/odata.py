@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .api import ApiRequest, ApiResponse
+from .api import ApiRequest, ApiResponse, RawItems
 from .auth import _b64url, _b64url_decode
 from .errors import graph_error
 from .graph_schema import (
@@ -326,8 +326,8 @@ class GraphQueryMixin:
                          for k, v in params)
         return f"{req.base_url}/{req.version}{path}?{query}"
 
-    def _collection(self, req: ApiRequest, path: str, context: str, page: Page, items: list[dict[str, Any]],
-                    count: bool) -> ApiResponse:
+    def _collection(self, req: ApiRequest, path: str, context: str, page: Page,
+                    items: list[dict[str, Any]] | RawItems, count: bool) -> ApiResponse:
         body: dict[str, Any] = {"@odata.context": self._context(req, context)}
         if count:
             body["@odata.count"] = page.total

@@ -175,17 +175,20 @@ def _hash_secret(secret: str, salt: str) -> str:
     return hashlib.sha256(f"{salt}:{secret}".encode()).hexdigest()
 
 
-def _encode_token(prefix: str, number: int) -> str:
-    return f"{prefix}{number}"
+def _encode_token(prefix: str, number: int, key: str | None = None) -> str:
+    return f"{prefix}{number}" if key is None else f"{prefix}{number}:{key}"
 
 
-def _decode_token(token: str | None) -> tuple[str, int]:
+def _decode_token(token: str | None) -> tuple[str, int, str | None]:
+    """(mode, number, key): "s" after a seq, "o" at an offset, "k" after a (sort key, seq) pair."""
     if not token:
-        return "", 0
-    match = re.fullmatch(r"([so])(\d+)", token)
+        return "", 0, None
+    match = re.fullmatch(r"([so])(\d+)|k(\d+):(.*)", token, re.DOTALL)
     if not match:
         raise ValueError("invalid page token")
-    return match.group(1), int(match.group(2))
+    if match.group(1):
+        return match.group(1), int(match.group(2)), None
+    return "k", int(match.group(3)), match.group(4)
 
 
 # --------------------------------------------------------------------------------------------

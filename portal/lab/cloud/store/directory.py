@@ -318,9 +318,10 @@ class DirectoryStoreMixin:
             compiler = _Compiler(spec)
             clauses.append(compiler.compile(where))
             params.extend(compiler.params)
-        mode, position = _decode_token(token)
+        mode, position, key = _decode_token(token)
         order_sql: list[str] = []
         order_params: list[Any] = []
+        keyed: tuple[str, bool] | None = None
         for prop, descending in order_by:
             compiler = _Compiler(spec)
             expr, kind = compiler._expr((prop,), {})
@@ -328,22 +329,40 @@ class DirectoryStoreMixin:
             collate = "" if kind == "time" else " COLLATE NOCASE"
             order_sql.append(f"{expr}{collate} {'DESC' if descending else 'ASC'}")
             order_params.extend(compiler.params)
+            if len(order_by) == 1 and kind == "time" and not compiler.params:
+                keyed = (expr, descending)
         base_where = " AND ".join(clauses) if clauses else "1"
         total = None
         if with_total:
             total = self._execute(f"SELECT COUNT(*) FROM {spec.table} AS o WHERE {base_where}", params).fetchone()[0]
-        if order_sql:
-            # Sorted listings page by offset: a keyset would need the sort values in the token.
+        if keyed is not None:
+            # One time column (the audit log's newest first): a keyset on (time, seq), ties in the same
+            # direction, so each page seeks in the index where the last one ended instead of skipping the
+            # offset's rows again (a 70,000-event listing re-read every page before it).
+            expr, descending = keyed
+            direction, beyond = ("DESC", "<") if descending else ("ASC", ">")
+            after: list[Any] = []
+            where_sql = base_where
+            if mode == "k":
+                where_sql += f" AND ({expr}, o.seq) {beyond} (?, ?)"
+                after = [key, position]
+            sql = (f"SELECT {select}, o.seq, {expr} AS sort_key FROM {spec.table} AS o WHERE {where_sql} "
+                   f"ORDER BY {expr} {direction}, o.seq {direction} LIMIT ?")
+            rows = self._execute(sql, [*params, *after, limit + 1]).fetchall()
+            last = rows[limit - 1] if len(rows) > limit else None
+            next_token = _encode_token("k", last["seq"], last["sort_key"]) if last is not None else None
+        elif order_sql:
+            # Other sorted listings page by offset: their keyset would need every sort value in the token.
             offset = position if mode == "o" else 0
             sql = (f"SELECT {select}, o.seq FROM {spec.table} AS o WHERE {base_where} ORDER BY "
                    f"{', '.join(order_sql)}, o.seq LIMIT ? OFFSET ?")
             rows = self._execute(sql, [*params, *order_params, limit + 1, offset]).fetchall()
             next_token = _encode_token("o", offset + limit) if len(rows) > limit else None
         else:
-            after = position if mode == "s" else 0
+            after_seq = position if mode == "s" else 0
             sql = (f"SELECT {select}, o.seq FROM {spec.table} AS o WHERE {base_where} AND o.seq > ?"
                    " ORDER BY o.seq LIMIT ?")
-            rows = self._execute(sql, [*params, after, limit + 1]).fetchall()
+            rows = self._execute(sql, [*params, after_seq, limit + 1]).fetchall()
             next_token = _encode_token("s", rows[limit - 1]["seq"]) if len(rows) > limit else None
         return Page(items=[convert(row) for row in rows[:limit]], next_token=next_token, total=total)
 
@@ -410,20 +429,15 @@ class DirectoryStoreMixin:
 
     def transitive_member_ids(self, *, group_id: str) -> list[str]:
         """Members at any depth (nested groups included once; cycles are harmless)."""
-        return self._closure(group_id.lower(), "SELECT member_id FROM members WHERE group_id = ?")
+        return self._closure(group_id.lower(), "group_id", "member_id")
 
     def transitive_group_ids_of(self, *, member_id: str) -> list[str]:
-        return self._closure(member_id.lower(), "SELECT group_id FROM members WHERE member_id = ?")
+        return self._closure(member_id.lower(), "member_id", "group_id")
 
-    def _closure(self, start: str, sql: str) -> list[str]:
-        seen: dict[str, None] = {}
-        frontier = [start]
-        while frontier:
-            nxt: list[str] = []
-            for current in frontier:
-                for (other,) in self._execute(sql, (current,)).fetchall():
-                    if other not in seen and other != start:
-                        seen[other] = None
-                        nxt.append(other)
-            frontier = nxt
-        return list(seen)
+    def _closure(self, start: str, source: str, target: str) -> list[str]:
+        # one recursive query (UNION drops what was reached before, so cycles end), not one query per object
+        # reached: a 20,000-member group asked every user for members of its own
+        rows = self._execute(
+            f"WITH RECURSIVE reach(id) AS (SELECT ? UNION SELECT m.{target} FROM members AS m JOIN reach"
+            f" ON m.{source} = reach.id) SELECT id FROM reach WHERE id != ?", (start, start))
+        return [row[0] for row in rows.fetchall()]

@@ -37,9 +37,11 @@ class ReportsStoreMixin:
         limit: int = 100,
         token: str | None = None,
         with_total: bool = False,
+        raw: bool = False,
     ) -> Page:
+        """One page of report rows; ``raw`` gives each row as its stored JSON text (a listing answers it as is)."""
         return self._page(_SPECS["registration"], [], [], where, order_by, limit, token, with_total,
-                          lambda row: json.loads(row["doc"]), "o.doc")
+                          _raw_doc if raw else _doc, "o.doc")
 
     # -- directory audit log
 
@@ -92,6 +94,16 @@ class ReportsStoreMixin:
         order_by: Sequence[tuple[str, bool]] = (("activityDateTime", True),),
         limit: int = 100,
         token: str | None = None,
+        raw: bool = False,
     ) -> Page:
+        """One page of audit events, newest first unless ``order_by``; ``raw`` as for the report."""
         return self._page(_SPECS["audit"], [], [], where, order_by, limit, token, False,
-                          lambda row: json.loads(row["doc"]), "o.doc")
+                          _raw_doc if raw else _doc, "o.doc")
+
+
+def _doc(row: Any) -> dict[str, Any]:
+    return json.loads(row["doc"])
+
+
+def _raw_doc(row: Any) -> str:
+    return row["doc"]
