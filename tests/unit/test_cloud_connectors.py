@@ -431,6 +431,16 @@ def test_dependents_of_many_objects_cost_one_read_per_cmdlet_and_chunk_and_ask_a
     assert answers[dns[2]] == ({"ManagedBy": [], "ModeratedBy": []}, {})
 
 
+def test_which_groups_are_present_is_one_filtered_read_per_chunk_of_ids(exo) -> None:
+    client, fake, _, _ = exo
+    ids = [f"00000000-0000-0000-0000-00000000000{n}" for n in range(3)]
+    fake.script = [(200, {"value": [{"ExternalDirectoryObjectId": ids[1].upper()}]}, {}), (200, {"value": []}, {})]
+    assert client.distribution_groups_present(ids, max_filter_chars=160) == {ids[1]}
+    filters = [b["CmdletInput"]["Parameters"]["Filter"] for b in fake.bodies()]
+    assert filters == [f"(ExternalDirectoryObjectId -eq '{ids[0]}') -or (ExternalDirectoryObjectId -eq '{ids[1]}')",
+                       f"ExternalDirectoryObjectId -eq '{ids[2]}'"]
+
+
 def test_exchange_check_reports_a_missing_role() -> None:
     fake = FakeExchange()
     client = ExchangeOnline(ExchangeOnlineSettings(credentials=CREDS, base_url="https://outlook.test"),
