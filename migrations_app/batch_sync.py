@@ -34,8 +34,8 @@ from portal.jobs.models import Job
 from portal.jobs.runner import JobRunner, JobWaiting
 from portal.jobs.services import do_release_waiting_job
 
-from .choices import BatchListRun
-from .models import BatchList, BatchSyncRound, Migration, MigrationBatch
+from .choices import BackupKind, BatchListRun
+from .models import BatchList, BatchSyncRound, Migration, MigrationBackup, MigrationBatch
 
 Log = Callable[[str, str], None]
 
@@ -86,6 +86,35 @@ class BatchSyncGate:
                     f"({why}); this job's worker is free meanwhile.")
         raise JobWaiting(f"Waits for the batch's delta sync {current.number}, started once every list of the "
                          "wave has moved.")
+
+    def twin_gone(self, *, runner: JobRunner, step: str, twin_id: str,
+                  present: Callable[[list[str]], set[str]]) -> bool:
+        """Whether the twin of this list, which moved at ``step``, is gone according to one read of every twin of its
+        wave (``present(ids)``: the ids Exchange still has), made by the first of the wave's lists to ask once the
+        sync has run. A twin seen gone stays gone (only this list's own rollback brings it back); one still there,
+        or a list of no started round, answers False: the list asks Exchange itself, as alone."""
+        from . import read_once
+
+        key = f"{runner.job.pk}:{step}"
+        served = next((r for r in BatchSyncRound.objects.filter(batch_id=self.batch_id,
+                                                                status=BatchSyncRound.Status.STARTED)
+                       if key in r.waiting), None)
+        if served is None:
+            return False
+        memo = read_once.wave_memo(self.batch_id, served.number)
+        if ("read",) not in memo:
+            jobs = [int(k.split(":", 1)[0]) for k in served.waiting if k.endswith(f":{step}")]
+            twins = [str(d.get("ExternalDirectoryObjectId") or "").lower() for d in MigrationBackup.objects.filter(
+                kind=BackupKind.CLOUD_GROUP, migration__job_id__in=jobs).values_list("data", flat=True)]
+            twins = [t for t in twins if t]
+            still = present(twins)
+            for twin in twins:
+                if twin not in still:
+                    memo[("gone", twin)] = (True, True)
+            memo[("read",)] = (True, len(twins))
+            runner.info(f"Read the {len(twins)} cloud twin(s) of delta sync {served.number}'s wave in one go: "
+                        f"{len(twins) - len(still)} gone.")
+        return ("gone", twin_id.lower()) in memo
 
     def defer(self, *, runner: JobRunner, why: str) -> int:
         """A sync the list needs but does not wait for (its final sync, the one a rollback needs to bring its
@@ -181,10 +210,13 @@ def do_fail_open_rounds(*, batch: MigrationBatch, why: str, log: Log | None = No
 
 def do_release_due_round(*, batch: MigrationBatch, start_sync: Callable[[str], None], log: Log | None = None,
                          now: datetime | None = None, enqueue: bool = True,
-                         guard: Callable[[], AbstractContextManager] | None = None) -> BatchSyncRound | None:
+                         guard: Callable[[], AbstractContextManager] | None = None,
+                         before_sync: Callable[[list[int]], None] | None = None) -> BatchSyncRound | None:
     """One turn of the batch's shared sync: start the open round's delta sync when it is due and queue
     its parked lists again. ``start_sync(why)`` starts one delta cycle (it waits for one already running:
-    that one may have begun before the moves). Returns the round it started, if any.
+    that one may have begun before the moves). ``before_sync(job_ids)`` reads what the parked lists' twins
+    still answer before the sync deletes them (their cloud dependencies); if it fails, the sync is not started
+    and the round fails like a sync that could not start. Returns the round it started, if any.
 
     Only the batch's run job calls it, one turn at a time, in a transaction of ``guard`` (its fence): a
     round found half-started, or parked jobs of a started round, were left so by a lost run of that job,
@@ -206,6 +238,8 @@ def do_release_due_round(*, batch: MigrationBatch, start_sync: Callable[[str], N
     what = (f"{len(current.waiting)} list(s) moved out of the sync scope"
             + (f", {len(current.deferred)} list(s) to publish" if current.deferred else ""))
     try:
+        if before_sync is not None and current.waiting:
+            before_sync(sorted({int(k.split(":", 1)[0]) for k in current.waiting}))
         start_sync(f"batch #{batch.pk}, shared by {what}")
     except Exception as exc:  # noqa: BLE001 - the waiting lists must hear of it and roll back, not hang
         note = f"{type(exc).__name__}: {exc}"[:500]

@@ -238,12 +238,15 @@ class RunBatchJob(JobRunner):
             with registry.entra_connect() as sync:
                 engine.start_delta_sync(sync, self, why=why)
 
+        def before_sync(job_ids: list[int]) -> None:
+            engine.scan_wave_dependents(job_ids=job_ids, open_exchange=registry.exchange_online, log=note)
+
         while True:
             with self.fenced():
                 decision = batch_run.do_advance_batch(batch=batch, log=note, enqueue=not inline)
             # The wave's lists wait for one delta sync; it starts once they all moved (or at the batch's end).
             batch_sync.do_release_due_round(batch=batch, start_sync=start_sync, log=note, enqueue=not inline,
-                                            guard=self.fenced)
+                                            guard=self.fenced, before_sync=before_sync)
             do_detect_lost_jobs()  # as the workers' sweep does, sooner: a list whose worker died goes on
             batch_run.do_resume_lost_lists(batch=batch, log=note, enqueue=not inline)
             for level, message in lines:

@@ -101,6 +101,11 @@ def batch_memo(batch_id: int) -> dict[str, Any]:
     return {label: _BatchMemo(batch_id, label) for label in RUN_SHARED_READS}
 
 
+def wave_memo(batch_id: int, round_number: int) -> _BatchMemo:
+    """What one wave's read of its lists' twins found (after its delta sync), for every worker of the batch."""
+    return _BatchMemo(batch_id, f"round-{round_number}-twins")
+
+
 def for_run(c: Connectors, memos: dict[str, Any] | None) -> Connectors:
     """The connectors a list's run reads through: a batch list's take the organisation's settings from memory."""
     if memos is None:

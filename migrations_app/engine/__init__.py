@@ -16,6 +16,7 @@ helpers, the rollback) and the steps by phase: ``prepare``, ``cutover``, ``finis
 
 from .common import (
     CLOUD_DEPENDENCY_PROPERTIES,
+    DEPENDENTS_PENDING,
     POINT_OF_NO_RETURN,
     STAMP,
     STEPS,
@@ -26,10 +27,12 @@ from .common import (
     object_backup,
     open_connectors,
     run_preflight,
+    scan_wave_dependents,
     start_delta_sync,
 )
 from .process import MigrationProcess
 
-__all__ = ["CLOUD_DEPENDENCY_PROPERTIES", "POINT_OF_NO_RETURN", "STAMP", "STEPS", "Connectors", "MigrationError",
-           "MigrationProcess", "mark_inventory", "non_sync_ou_for", "object_backup", "open_connectors", "run_preflight",
-           "start_delta_sync"]
+__all__ = ["CLOUD_DEPENDENCY_PROPERTIES", "DEPENDENTS_PENDING", "POINT_OF_NO_RETURN", "STAMP", "STEPS", "Connectors",
+           "MigrationError", "MigrationProcess", "mark_inventory", "non_sync_ou_for", "object_backup",
+           "open_connectors",
+           "run_preflight", "scan_wave_dependents", "start_delta_sync"]

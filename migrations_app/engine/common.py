@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Collection, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +21,9 @@ from portal.connectors.ad.security import is_protected_from_deletion
 from portal.jobs.runner import JobRunner
 
 from .. import selectors
-from ..choices import ListState
+from ..choices import BackupKind, ListState
 from ..inspection import ListFacts, ObjectFacts, inspect_list
-from ..models import DistributionList, Migration
+from ..models import DistributionList, Migration, MigrationBackup
 from ..options import MigrationOptions
 from ..preflight import PreflightReport, check_preflight, dn_exists
 
@@ -40,6 +40,8 @@ STAMP = "MigratedByScript"
 CLOUD_DEPENDENCY_PROPERTIES = ("ManagedBy", "AcceptMessagesOnlyFromSendersOrMembers",
                                "RejectMessagesFromSendersOrMembers", "ModeratedBy",
                                "BypassModerationFromSendersOrMembers", "GrantSendOnBehalfTo", "ForwardingAddress")
+# A batch list's backup whose cloud dependencies its wave searches at the batch's shared sync (scan_wave_dependents).
+DEPENDENTS_PENDING = "wave"
 
 
 class MigrationError(Exception):
@@ -167,6 +169,46 @@ def object_backup(obj: adc.DirectoryObject) -> dict[str, Any]:
 def _facts_dict(f: ObjectFacts) -> dict[str, Any]:
     return {"dn": f.dn, "kind": f.kind, "name": f.name, "mail": f.mail, "upn": f.upn,
             "security_enabled": f.security_enabled, "cloud_identity": f.cloud_identity, "cloud_type": f.cloud_type}
+
+
+def dependent_rows(found: dict[str, list[exo.Recipient]]) -> list[dict[str, Any]]:
+    """The cloud dependencies backed up: synced recipients get the routing contact on-premises instead."""
+    return [{"property": prop, **_recipient_dict(r)} for prop, recipients_ in found.items() for r in recipients_
+            if not r.is_dir_synced]
+
+
+def scan_wave_dependents(*, job_ids: Collection[int], open_exchange: Callable[[], AbstractContextManager],
+                         log: Callable[[str, str], None]) -> int:
+    """The cloud dependencies of a wave's lists, searched together right before the batch's delta sync that
+    deletes their twins (each list moved and parked, its twin still there): one read per cmdlet and filter
+    chunk for the whole wave, instead of one per cmdlet and list. Written into each list's backup, which its
+    cloud_dependencies step restores from. A failure raises: the sync is not started and the wave rolls back,
+    rather than delete twins whose dependents nobody read. Returns how many lists were searched."""
+    pending = {b.migration_id: b for b in MigrationBackup.objects.filter(
+        kind=BackupKind.CLOUD_DEPENDENCIES, migration__job_id__in=list(job_ids))
+        if (b.data or {}).get("dependents") == DEPENDENTS_PENDING}
+    if not pending:
+        return 0
+    twins = {b.migration_id: b.data.get("DistinguishedName") for b in MigrationBackup.objects.filter(
+        kind=BackupKind.CLOUD_GROUP, migration_id__in=list(pending))}
+    mails = dict(Migration.objects.filter(pk__in=list(pending)).values_list("pk", "mail"))
+    found_any = 0
+    with open_exchange() as exchange:
+        answers = exchange.find_dependents_of_many(attributes=CLOUD_DEPENDENCY_PROPERTIES, cloud_only=True,
+                                                   dns=[dn for dn in twins.values() if dn])
+        searched = {migration_id: answers[dn] if (dn := twins.get(migration_id)) else exchange.find_dependents(
+            attributes=CLOUD_DEPENDENCY_PROPERTIES, cloud_only=True, dn_or_id=mails[migration_id])
+            for migration_id in pending}
+    for migration_id, backup in pending.items():
+        found, refused = searched[migration_id]
+        rows = dependent_rows(found)
+        found_any += bool(rows)
+        MigrationBackup.objects.filter(pk=backup.pk).update(data={
+            **backup.data, "properties": [*backup.data.get("properties", []), *rows], "dependents": "searched",
+            "unsearched": refused})
+    log("info", f"Cloud dependencies of {len(pending)} list(s) searched together before the delta sync: "
+                f"{found_any} of them named by cloud-only recipients.")
+    return len(pending)
 
 
 def _recipient_dict(r: exo.Recipient) -> dict[str, Any]:

@@ -13,7 +13,16 @@ from portal.connectors import sync as syncc
 from portal.connectors.ad import recipients
 
 from ..choices import BackupKind
-from .common import STAMP, MigrationError, non_sync_ou_for, start_delta_sync
+from ..models import MigrationBackup
+from .common import (
+    CLOUD_DEPENDENCY_PROPERTIES,
+    DEPENDENTS_PENDING,
+    STAMP,
+    MigrationError,
+    dependent_rows,
+    non_sync_ou_for,
+    start_delta_sync,
+)
 
 
 class CutoverSteps:
@@ -64,6 +73,31 @@ class CutoverSteps:
 
     def step_sync_after_move(self) -> None:
         self._start_sync("so the cloud twin is deleted")
+        if self.sync_gate is not None:
+            self._wave_dependents()
+
+    def _wave_dependents(self) -> None:
+        """Resumed after the batch's sync started: what the wave's search of cloud dependencies found for this list
+        (scan_wave_dependents). Found unsearched (never expected), the list searches now: its twin is deleted only
+        once the cycle has run and Exchange has caught up."""
+        self._backups = None
+        backup = MigrationBackup.objects.filter(migration=self.m, kind=BackupKind.CLOUD_DEPENDENCIES).first()
+        if backup is None:  # nothing was backed up (a process without a backup step): nothing to restore
+            return
+        deps = backup.data
+        if deps.get("dependents") == DEPENDENTS_PENDING:
+            self.runner.warning("The batch's sync started before this list's cloud dependencies were searched; "
+                                "searching them now.")
+            found, refused = self.c.exchange.find_dependents(
+                attributes=CLOUD_DEPENDENCY_PROPERTIES, cloud_only=True,
+                dn_or_id=self.cloud.get("DistinguishedName") or self.m.mail)
+            deps = {**deps, "properties": [*deps.get("properties", []), *dependent_rows(found)],
+                    "dependents": "searched", "unsearched": refused}
+            with self.runner.fenced():
+                MigrationBackup.objects.filter(pk=backup.pk).update(data=deps)
+        self.warn_unsearched(deps.get("unsearched") or {})
+        rows = [d for d in deps.get("properties", []) if d.get("property") != "MemberOfGroup"]
+        self.log(f"Cloud dependencies searched with the wave's lists: {len(rows)} found.")
 
     def _failed_sync_run(self) -> str | None:
         """The newest sync run, when it stopped with an error: waiting out the deadline would only hide it."""
@@ -95,6 +129,9 @@ class CutoverSteps:
         while True:
             if polls == 0 and time.monotonic() < ask_anyway and self._sync_running():
                 wait = base
+            elif polls == 0 and self._gone_with_wave(twin_id):
+                self.log("The cloud twin is gone (read with its wave's other twins after the batch's sync).")
+                return
             else:
                 twin = self.find_list(twin_id)
                 polls += 1
@@ -120,6 +157,13 @@ class CutoverSteps:
                                      "the sync did not delete it (check the export errors and the deletion threshold)")
             self.runner.check_cancel()
             self.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+
+    def _gone_with_wave(self, twin_id: str | None) -> bool:
+        """In a batch: one read of the wave's twins serves every list of the wave (batch_sync.twin_gone)."""
+        if self.sync_gate is None or not twin_id or twin_id != self.cloud.get("ExternalDirectoryObjectId"):
+            return False
+        return self.sync_gate.twin_gone(runner=self.runner, step="sync_after_move", twin_id=twin_id,
+                                        present=self.c.exchange.distribution_groups_present)
 
     def _addresses(self) -> list[str]:
         """Every address the cloud list must answer to: on-premises and cloud addresses, the X500s of
@@ -160,6 +204,8 @@ class CutoverSteps:
                    "Alias": alias, "EmailAddresses": self._addresses()}
         exchange.set_distribution_group(ident, changes=changes, bypass_security_group_manager_check=True)
         final = exchange.get_distribution_group(ident)
+        # No later step changes the list's own properties: the report reads them from here (this run only).
+        self._finalized = final
         if (final.primary_smtp_address or "").lower() != self.m.mail.lower():
             raise MigrationError(f"the cloud list's primary address is {final.primary_smtp_address}, "
                                  f"not {self.m.mail}")

@@ -137,7 +137,9 @@ class FinishSteps:
 
     def step_report(self) -> None:
         exchange = self.c.exchange
-        final = exchange.get_distribution_group(self.m.cloud_group_id)
+        # The finalize step's read of this run: the steps since change other objects, on-premises objects and
+        # the membership (read below), never the list's own properties. Resumed, the run reads it again.
+        final = getattr(self, "_finalized", None) or exchange.get_distribution_group(self.m.cloud_group_id)
         members = {(r.primary_smtp_address or "").lower() for r in
                    exchange.iter_distribution_group_members(self.m.cloud_group_id)}
         expected = {i.lower() for i in self._member_identities()}

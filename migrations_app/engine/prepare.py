@@ -19,9 +19,11 @@ from ..models import MigrationBackup
 from ..preflight import plan_differences
 from .common import (
     CLOUD_DEPENDENCY_PROPERTIES,
+    DEPENDENTS_PENDING,
     MigrationError,
     _facts_dict,
     _recipient_dict,
+    dependent_rows,
     object_backup,
     run_preflight,
 )
@@ -67,13 +69,16 @@ class PrepareSteps:
         twin = facts.twin
         exchange = self.c.exchange
         cloud_deps: list[dict[str, Any]] = []
-        # Synced objects are left out by the filter: they get the routing contact on-premises instead.
-        found, refused = exchange.find_dependents(attributes=CLOUD_DEPENDENCY_PROPERTIES, cloud_only=True,
-                                                  dn_or_id=twin.distinguished_name or self.m.mail)
-        for prop, reason in refused.items():  # a property this tenant cannot filter on: say so, go on
-            self.runner.warning(f"Cloud dependencies by {prop} could not be searched: {reason}")
-        for prop, recipients_ in found.items():
-            cloud_deps += [{"property": prop, **_recipient_dict(r)} for r in recipients_ if not r.is_dir_synced]
+        scan: dict[str, Any] = {}
+        if self.sync_gate is None:
+            found, refused = exchange.find_dependents(attributes=CLOUD_DEPENDENCY_PROPERTIES, cloud_only=True,
+                                                      dn_or_id=twin.distinguished_name or self.m.mail)
+            self.warn_unsearched(refused)
+            cloud_deps += dependent_rows(found)
+        else:
+            # In a batch the wave's lists are searched together (batch_sync), after their moves and just before
+            # the delta sync that deletes their twins: a handful of reads per wave instead of four per list.
+            scan = {"dependents": DEPENDENTS_PENDING}
         cloud_deps += self._cloud_lists_containing(twin)
         send_as = [{"trustee": p.trustee} for p in exchange.get_recipient_permission(twin.guid or self.m.mail)
                    if p.trustee and not p.is_inherited and (p.access_control_type or "Allow") == "Allow"
@@ -87,7 +92,7 @@ class PrepareSteps:
             BackupKind.CLOUD_GROUP: {**{k: v for k, v in twin.raw.items()}, "tenant_domain": facts.tenant_domain,
                                      "routing_domain": facts.routing_domain},
             BackupKind.CLOUD_MEMBERS: [_recipient_dict(r) for r in facts.cloud_members],
-            BackupKind.CLOUD_DEPENDENCIES: {"properties": cloud_deps, "send_as": send_as},
+            BackupKind.CLOUD_DEPENDENCIES: {"properties": cloud_deps, "send_as": send_as, **scan},
         }
         with self.runner.fenced():
             for kind, data in docs.items():
@@ -96,6 +101,10 @@ class PrepareSteps:
         self.log(f"Backed up {full.dn}: {len(full.attributes)} attributes, {len(facts.members)} members, "
                  f"{sum(len(v) for v in facts.dependencies.values())} on-premises and {len(cloud_deps) + len(send_as)} "
                  "cloud dependencies.")
+
+    def warn_unsearched(self, refused: dict[str, str]) -> None:
+        for prop, reason in refused.items():  # a property this tenant cannot filter on: say so, go on
+            self.runner.warning(f"Cloud dependencies by {prop} could not be searched: {reason}")
 
     def _cloud_lists_containing(self, twin: exo.DistributionGroup) -> list[dict[str, Any]]:
         """The cloud-only lists the twin is a member of. Graph answers in one paged read (the twin's groups);
@@ -145,27 +154,54 @@ class PrepareSteps:
             "Security" if cloud.get("RecipientTypeDetails") == "MailUniversalSecurityGroup" else "Distribution")
         short = self.m.group_guid.hex[:12]
         wanted = self._settings_changes()
-        # Created straight away: only a run resumed after this point finds it made already (one read then,
-        # none on every first run). The settings New-DistributionGroup takes are given to it, not set after.
+        members = self._member_identities()
+        created = dict(
+            name=f"MigTemp-{short}", alias=f"migtemp-{short}", primary_smtp_address=self.temp_address,
+            display_name=f"MigTemp-{short}", group_type=group_type,
+            room_list=cloud.get("RecipientTypeDetails") == "RoomList",
+            notes=f"Temporary list of the DirOps migration #{self.m.pk} of {self.m.mail}",
+            require_sender_authentication_enabled=wanted.get("RequireSenderAuthenticationEnabled", True),
+            member_join_restriction=wanted.get("MemberJoinRestriction", "Closed"),
+            member_depart_restriction=wanted.get("MemberDepartRestriction", "Closed"),
+        )
+        # Created straight away, with its members: only a run resumed after this point finds it made already
+        # (one read then, none on every first run). The settings and the members New-DistributionGroup takes
+        # are given to it, not set after (one call instead of two).
+        with_members = bool(members)
         try:
-            temp = exchange.new_distribution_group(
-                name=f"MigTemp-{short}", alias=f"migtemp-{short}", primary_smtp_address=self.temp_address,
-                display_name=f"MigTemp-{short}", group_type=group_type,  # type: ignore[arg-type]
-                room_list=cloud.get("RecipientTypeDetails") == "RoomList",
-                notes=f"Temporary list of the DirOps migration #{self.m.pk} of {self.m.mail}",
-                require_sender_authentication_enabled=wanted.get("RequireSenderAuthenticationEnabled", True),
-                member_join_restriction=wanted.get("MemberJoinRestriction", "Closed"),
-                member_depart_restriction=wanted.get("MemberDepartRestriction", "Closed"),
-            )
-            self.log(f"Created the temporary cloud list {self.temp_address}.")
+            try:
+                temp = exchange.new_distribution_group(members=members, **created)  # type: ignore[arg-type]
+            except exo.ExchangeError as exc:
+                if not with_members or isinstance(exc, (exo.AlreadyExists, exo.Unreachable, exo.Throttled,
+                                                        exo.ServiceUnavailable, exo.OutcomeUnknown)):
+                    raise
+                # A member it refused refuses the whole list: made without them, the members are set after.
+                self.runner.warning(f"Creating the temporary list with its members was refused ({exc}); creating "
+                                    "it empty and adding them after.")
+                with_members = False
+                temp = exchange.new_distribution_group(**created)  # type: ignore[arg-type]
+            self.log(f"Created the temporary cloud list {self.temp_address}"
+                     + (f" with its {len(members)} members." if with_members else "."))
         except exo.AlreadyExists:
             found = self.find_list(self.temp_address)
             if found is None:
                 raise
             temp = found
+            with_members = False  # an earlier run may have made it empty: its members are set again
             self.log(f"The temporary cloud list {self.temp_address} exists already (an earlier run made it).")
         self.save(cloud_group_id=temp.external_directory_object_id or temp.guid or "")
-        members = self._member_identities()
+        if members and not with_members:
+            self._set_members(temp, members)
+        # What the new list has already (New-DistributionGroup's answer) is not written again; often nothing is left.
+        changes = {k: v for k, v in wanted.items() if isinstance(v, list) or temp.raw.get(k) != v}
+        if changes:
+            exchange.set_distribution_group(temp.guid or self.temp_address, changes=changes,
+                                            bypass_security_group_manager_check=True)
+        self.log(f"Applied {len(wanted)} settings to the temporary list ({len(changes)} differed from its defaults).")
+
+    def _set_members(self, temp: exo.DistributionGroup, members: list[str]) -> None:
+        """The whole membership in one call (Update-DistributionGroupMember); refused, one by one."""
+        exchange = self.c.exchange
         try:
             exchange.update_distribution_group_member(temp.guid or self.temp_address, members=members,
                                                       bypass_security_group_manager_check=True)
@@ -185,12 +221,6 @@ class PrepareSteps:
                     self.log(f"… {index}/{len(members)} members added")
             if failed:
                 raise MigrationError(f"{len(failed)} member(s) could not be added: {'; '.join(failed[:5])}") from exc
-        # What the new list has already (New-DistributionGroup's answer) is not written again; often nothing is left.
-        changes = {k: v for k, v in wanted.items() if isinstance(v, list) or temp.raw.get(k) != v}
-        if changes:
-            exchange.set_distribution_group(temp.guid or self.temp_address, changes=changes,
-                                            bypass_security_group_manager_check=True)
-        self.log(f"Applied {len(wanted)} settings to the temporary list ({len(changes)} differed from its defaults).")
 
     def _settings_changes(self) -> dict[str, Any]:
         cloud = self.cloud

@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 __all__ = ["manifest", "tech"]  # fixtures
 
 # Per job, whatever the list's size: twin and members, organisation (2), dependency scan (one per cmdlet: 4),
-# SendAs, temporary list (create, members, settings), one deletion check, finalize (2), report (2).
+# SendAs, temporary list (created with its members; settings when they differ), one deletion check, finalize (2),
+# report (the membership; the list's own read is finalize's). In a batch the dependency scan and the deletion
+# check are made once per wave (bench/batch).
 FIXED = 12
 PER_MEMBER = 1 / 500  # the membership's pages (read before and after), 1,000 members a page
 

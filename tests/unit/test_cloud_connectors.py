@@ -410,6 +410,37 @@ def test_a_cmdlet_that_finds_dependents_is_asked_again_property_by_property(exo)
         f"ManagedBy -eq '{dn}'", f"ModeratedBy -eq '{dn}'"]
 
 
+def test_dependents_of_many_objects_cost_one_read_per_cmdlet_and_chunk_and_ask_again_only_where_found(exo) -> None:
+    client, fake, _, _ = exo
+    dns = [f"CN=List {n},OU=Groups,DC=lab,DC=example" for n in range(3)]
+    hit = (200, {"value": [{"Name": "g", "Guid": "2"}]}, {})
+    none = (200, {"value": []}, {})
+    # Get-DistributionGroup filters on two properties: two chunks (lists 0-1, list 2); the others on one: one chunk.
+    # Its first chunk answers: lists 0 and 1 are asked again on that cmdlet alone (0: nobody; 1: g, by
+    # ModeratedBy), no other cmdlet is asked again.
+    fake.script = [hit, none, none, none, none, none, hit, none, hit]
+    answers = client.find_dependents_of_many(attributes=("ManagedBy", "ModeratedBy"), dns=dns, cloud_only=True,
+                                             max_filter_chars=300)
+    assert [b["CmdletInput"]["CmdletName"] for b in fake.bodies()] == [
+        "Get-DistributionGroup", "Get-DistributionGroup", "Get-Mailbox", "Get-MailUser", "Get-MailContact",
+        "Get-DistributionGroup", "Get-DistributionGroup", "Get-DistributionGroup", "Get-DistributionGroup"]
+    first = fake.bodies()[0]["CmdletInput"]["Parameters"]["Filter"]
+    assert dns[0] in first and dns[1] in first and dns[2] not in first and "IsDirSynced -eq $false" in first
+    assert answers[dns[0]] == ({"ManagedBy": [], "ModeratedBy": []}, {})
+    assert [r.name for r in answers[dns[1]][0]["ModeratedBy"]] == ["g"] and answers[dns[1]][0]["ManagedBy"] == []
+    assert answers[dns[2]] == ({"ManagedBy": [], "ModeratedBy": []}, {})
+
+
+def test_which_groups_are_present_is_one_filtered_read_per_chunk_of_ids(exo) -> None:
+    client, fake, _, _ = exo
+    ids = [f"00000000-0000-0000-0000-00000000000{n}" for n in range(3)]
+    fake.script = [(200, {"value": [{"ExternalDirectoryObjectId": ids[1].upper()}]}, {}), (200, {"value": []}, {})]
+    assert client.distribution_groups_present(ids, max_filter_chars=160) == {ids[1]}
+    filters = [b["CmdletInput"]["Parameters"]["Filter"] for b in fake.bodies()]
+    assert filters == [f"(ExternalDirectoryObjectId -eq '{ids[0]}') -or (ExternalDirectoryObjectId -eq '{ids[1]}')",
+                       f"ExternalDirectoryObjectId -eq '{ids[2]}'"]
+
+
 def test_exchange_check_reports_a_missing_role() -> None:
     fake = FakeExchange()
     client = ExchangeOnline(ExchangeOnlineSettings(credentials=CREDS, base_url="https://outlook.test"),

@@ -161,6 +161,93 @@ def test_a_sync_that_cannot_start_rolls_the_waiting_lists_back(role_users, sync,
     assert job.status == JobStatus.FAILED and rollbacks and "could not be started" in rollbacks[0]
 
 
+class _WaveExchange:
+    """Exchange Online as the wave's search of cloud dependencies sees it: one owner names every twin."""
+
+    def __init__(self, order: list[str], *, fail: bool = False) -> None:
+        self.order, self.fail = order, fail
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def find_dependents_of_many(self, *, attributes, dns, cloud_only):
+        self.order.append(f"search {len(dns)}")
+        if self.fail:
+            raise exo.Unreachable("Get-DistributionGroup: cannot reach https://outlook.office365.com")
+        owner = exo.Recipient.from_dict({"Name": "owner", "Guid": "g1", "PrimarySmtpAddress": "owner@contoso.com",
+                                         "RecipientTypeDetails": "UserMailbox", "IsDirSynced": False})
+        return {dn: ({"ManagedBy": [owner]}, {"ModeratedBy": "this tenant cannot filter on it"}) for dn in dns}
+
+
+def _pending_backup(migration: Migration) -> None:
+    MigrationBackup.objects.create(migration=migration, kind=BackupKind.CLOUD_GROUP,
+                                   data={"DistinguishedName": f"CN={migration.mail},OU=Cloud,DC=contoso,DC=com"})
+    MigrationBackup.objects.create(migration=migration, kind=BackupKind.CLOUD_DEPENDENCIES,
+                                   data={"properties": [], "send_as": [], "dependents": engine.DEPENDENTS_PENDING})
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_waves_cloud_dependencies_are_searched_together_just_before_its_sync(role_users, sync, no_enqueue,
+                                                                                monkeypatch, fail):
+    """A batch list's twin is searched for cloud dependents with its whole wave, after the moves and before the
+    sync that deletes the twins; a search that fails starts no sync and the wave rolls back."""
+    rollbacks = []
+    monkeypatch.setattr(MovesOnly, "roll_back", lambda self, **kw: rollbacks.append(kw["reason"]) or self.save(
+        status=MigrationStatus.ROLLED_BACK))
+    batch, parked = _park(role_users, sync)
+    batch.lists.filter(mail="b@contoso.com").update(run_state=BatchListRun.FAILED)
+    migration = batch.lists.get(mail="a@contoso.com").migration
+    _pending_backup(migration)
+    order: list[str] = []
+
+    def before(job_ids):
+        engine.scan_wave_dependents(job_ids=job_ids, open_exchange=lambda: _WaveExchange(order, fail=fail),
+                                    log=lambda level, message: order.append(message))
+
+    started = batch_sync.do_release_due_round(batch=batch, start_sync=lambda why: order.append("sync"),
+                                              enqueue=False, before_sync=before)
+    job = run_job_inline(Job.objects.get(pk=parked.pk))
+    deps = MigrationBackup.objects.get(migration=migration, kind=BackupKind.CLOUD_DEPENDENCIES).data
+    if fail:
+        assert order == ["search 1"] and started.status == BatchSyncRound.Status.FAILED
+        assert job.status == JobStatus.FAILED and "cannot reach" in rollbacks[0]
+        assert deps["dependents"] == engine.DEPENDENTS_PENDING
+        return
+    assert order[0] == "search 1" and "1 of them named by cloud-only recipients" in order[1] and order[2] == "sync"
+    assert [(d["property"], d["primary_smtp_address"]) for d in deps["properties"]] == [
+        ("ManagedBy", "owner@contoso.com")]
+    assert job.status == JobStatus.WARNINGS, job.summary
+    log = " ".join(job.log_lines.values_list("message", flat=True))
+    assert "Cloud dependencies by ModeratedBy could not be searched" in log
+    assert "Cloud dependencies searched with the wave's lists: 1 found" in log
+
+
+def test_one_read_of_the_waves_twins_after_its_sync_tells_each_list_its_twin_is_gone(role_users, sync, no_enqueue):
+    batch, parked = _park(role_users, sync)
+    batch.lists.filter(mail="b@contoso.com").update(run_state=BatchListRun.FAILED)
+    migration = batch.lists.get(mail="a@contoso.com").migration
+    MigrationBackup.objects.create(migration=migration, kind=BackupKind.CLOUD_GROUP,
+                                   data={"ExternalDirectoryObjectId": "TWIN-A"})
+    gate = batch_sync.BatchSyncGate(batch_id=batch.pk)
+    runner = types.SimpleNamespace(job=parked, info=lambda message: None)
+    reads: list[list[str]] = []
+
+    def present(ids):
+        reads.append(ids)
+        return set()
+
+    # Before its round's sync started, nothing is read: the list asks Exchange itself.
+    assert not gate.twin_gone(runner=runner, step="sync_after_move", twin_id="twin-a", present=present)
+    batch_sync.do_release_due_round(batch=batch, start_sync=lambda why: None, enqueue=False)
+    assert gate.twin_gone(runner=runner, step="sync_after_move", twin_id="TWIN-A", present=present)
+    assert gate.twin_gone(runner=runner, step="sync_after_move", twin_id="twin-a", present=present)
+    assert reads == [["twin-a"]], "one read for the wave, then every list answered from it"
+    assert not gate.twin_gone(runner=runner, step="sync_after_move", twin_id="other", present=present)
+
+
 class _Directory:
     """The on-premises group of each list: moved out of the sync scope by the move, back by a rollback."""
 

@@ -72,6 +72,9 @@ DEPENDENCY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "ForwardingAddress": ("Get-Mailbox",),
     "MemberOfGroup": _ALL_RECIPIENT_GETS,
 }
+# How long a dependency filter over many objects may grow: far below what the connector lets through, so that
+# Exchange's own parsing and its answer stay small (a chunk answers for some ten objects per property).
+DEPENDENCY_FILTER_CHARS = 8000
 
 
 @dataclass(frozen=True)
@@ -319,6 +322,18 @@ class ExchangeOnline:
             params["Filter"] = _checked_opath(filter)
         return (DistributionGroup.from_dict(d) for d in self.iter_invoke("Get-DistributionGroup", **params))
 
+    def distribution_groups_present(self, object_ids: Sequence[str], *,
+                                    max_filter_chars: int = DEPENDENCY_FILTER_CHARS) -> set[str]:
+        """Which of these groups (by ExternalDirectoryObjectId) exist, lower case: one filtered read per chunk
+        of ids instead of one Get-DistributionGroup each."""
+        ids = list(dict.fromkeys(str(i).lower() for i in object_ids if i))
+        present: set[str] = set()
+        for chunk in _chunks(ids, lambda i: len(i) + 40, max_filter_chars):
+            flt = opath_any(*(opath_eq("ExternalDirectoryObjectId", i) for i in chunk))
+            present.update(str(d.get("ExternalDirectoryObjectId") or "").lower()
+                           for d in self.iter_invoke("Get-DistributionGroup", Filter=flt, ResultSize="Unlimited"))
+        return present & set(ids)
+
     def iter_distribution_group_members(self, identity: str | UUID) -> Iterator[Recipient]:
         docs = self.iter_invoke("Get-DistributionGroupMember", Identity=_identity(identity), ResultSize="Unlimited")
         return (Recipient.from_dict(d) for d in docs)
@@ -520,12 +535,54 @@ class ExchangeOnline:
         again property by property, because a recipient's link values are names, not the DN the filter
         matched. ``cloud_only``: recipients synchronized from on-premises are left out by the filter itself.
         """
-        refused = {a: f"{a!r} is not a dependency attribute" for a in attributes if a not in DEPENDENCY_ATTRIBUTES}
-        dn = self._as_dn(dn_or_id)
+        return self._dependents_of(attributes=attributes, dn=self._as_dn(dn_or_id), cloud_only=cloud_only)
+
+    def find_dependents_of_many(
+        self, *, attributes: Sequence[str], dns: Sequence[str], cloud_only: bool = False,
+        max_filter_chars: int = DEPENDENCY_FILTER_CHARS,
+    ) -> dict[str, tuple[dict[str, list[Recipient]], dict[str, str]]]:
+        """:meth:`find_dependents` for many objects (by distinguished name) at once, each DN's answer apart.
+
+        One ``-or`` filter per cmdlet covers as many objects as ``max_filter_chars`` allows: most objects are
+        named by nobody, so one read per cmdlet and chunk answers them all. Only the objects of a chunk that
+        answers with something (or refuses the filter) are asked again one by one, since a recipient's link
+        values are names, not the DN the filter matched."""
+        by_cmdlet = self._dependency_cmdlets(attributes)
+        synced = [opath_eq("IsDirSynced", False)] if cloud_only else []
+        normalized = {dn: str(parse_dn(dn)) for dn in dns}
+        checked = list(dict.fromkeys(normalized.values()))
+        again: dict[str, set[str]] = {}
+        for cmdlet, props in by_cmdlet.items():
+            for chunk in _chunks(checked, lambda dn, props=props: sum(len(p) + len(dn) + 16 for p in props),
+                                 max_filter_chars):
+                flt = opath_all(opath_any(*(opath_eq(p, dn) for dn in chunk for p in props)), *synced)
+                try:
+                    if next(self.iter_invoke(cmdlet, Filter=flt, ResultSize="Unlimited"), None) is None:
+                        continue
+                except InvalidParameter:
+                    pass  # one property this tenant cannot filter on: the objects are asked one by one
+                for dn in chunk:
+                    again.setdefault(dn, set()).add(cmdlet)
+        # Asked again: only the cmdlets whose chunk answered; the others found nothing for the object.
+        answers = {dn: self._dependents_of(attributes=attributes, dn=dn, cloud_only=cloud_only,
+                                           cmdlets=again.get(dn, set())) for dn in checked}
+        return {dn: answers[norm] for dn, norm in normalized.items()}
+
+    @staticmethod
+    def _dependency_cmdlets(attributes: Sequence[str]) -> dict[str, list[str]]:
         by_cmdlet: dict[str, list[str]] = {}
         for attribute in attributes:
             for cmdlet in DEPENDENCY_ATTRIBUTES.get(attribute, ()):
                 by_cmdlet.setdefault(cmdlet, []).append(attribute)
+        return by_cmdlet
+
+    def _dependents_of(
+        self, *, attributes: Sequence[str], dn: str, cloud_only: bool, cmdlets: set[str] | None = None
+    ) -> tuple[dict[str, list[Recipient]], dict[str, str]]:
+        """``cmdlets``: only these are asked (the others are known to find nothing)."""
+        refused = {a: f"{a!r} is not a dependency attribute" for a in attributes if a not in DEPENDENCY_ATTRIBUTES}
+        by_cmdlet = {c: props for c, props in self._dependency_cmdlets(attributes).items()
+                     if cmdlets is None or c in cmdlets}
         synced = [opath_eq("IsDirSynced", False)] if cloud_only else []
         found: dict[str, list[Recipient]] = {a: [] for a in attributes if a not in refused}
         seen: set[tuple[str, str]] = set()
@@ -597,6 +654,20 @@ class ExchangeOnline:
         except ExchangeError as exc:
             items.append(CheckItem("Get-AcceptedDomain", False, str(exc)))
         return CloudCheckReport(all(i.ok for i in items), "Exchange Online", s.invoke_url, tuple(items), details)
+
+
+def _chunks(items: Sequence[str], cost: Callable[[str], int], limit: int) -> Iterator[list[str]]:
+    """``items`` in order, in runs whose summed ``cost`` stays within ``limit`` (one item at least per run)."""
+    chunk: list[str] = []
+    used = 0
+    for item in items:
+        if chunk and used + cost(item) > limit:
+            yield chunk
+            chunk, used = [], 0
+        chunk.append(item)
+        used += cost(item)
+    if chunk:
+        yield chunk
 
 
 def _perm(access_rights: str) -> str:
