@@ -246,7 +246,15 @@ def _cpu_seconds(pid: int) -> float:
     return total / ticks
 
 
+def _machine_times() -> tuple[int, int]:
+    """(steal, total) jiffies of the whole machine (/proc/stat): the hypervisor's share of the cores is time no
+    process here could use, which the load average does not show."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 CPU: dict[str, float] = {}
+STEAL: dict[str, tuple[int, int]] = {}
 WARM_UP: dict[str, float] = {}
 
 
@@ -266,6 +274,7 @@ def run(names: list[str], live_job: int) -> tuple[list[dict], list[float]]:
         env = {**os.environ, "BENCH_LOAD_SESSIONS": ",".join(cookies), "BENCH_LOAD_LIVE_JOB": str(live_job),
                "BENCH_LOAD_SESSION_COOKIE": settings.SESSION_COOKIE_NAME}
         CPU["before"] = _cpu_seconds(pid)
+        STEAL["before"] = _machine_times()
         out = subprocess.run(
             [str(Path(sys.executable).with_name("locust")), "-f", str(ROOT / "bench" / "locust" / "portal_users.py"),
              "--headless", "--users", str(CONCURRENCY), "--spawn-rate", str(CONCURRENCY), "--run-time", f"{SECONDS}s",
@@ -273,6 +282,7 @@ def run(names: list[str], live_job: int) -> tuple[list[dict], list[float]]:
              "--loglevel", "WARNING", "--exit-code-on-error", "0"],
             env=env, capture_output=True, text=True, timeout=SECONDS + 120)
         CPU["after"] = _cpu_seconds(pid)
+        STEAL["after"] = _machine_times()
     finally:
         stop.set()
         writer.join(timeout=10)
@@ -295,6 +305,10 @@ def main() -> None:
           f"(gunicorn {' '.join(__import__('portal.stack', fromlist=['WEB_ARGV']).WEB_ARGV[2:])}, {BIND})")
     print(f"  machine load average while it ran: {os.getloadavg()[1]:.1f} over 5 min on {os.cpu_count()} cores "
           f"(the figures are this machine's, shared or not)")
+    if "after" in STEAL:
+        stolen, total_jiffies = (a - b for a, b in zip(STEAL["after"], STEAL["before"], strict=True))
+        print(f"  CPU time the hypervisor took from this virtual machine while it ran: "
+              f"{100 * stolen / max(total_jiffies, 1):.0f}% (steal; the page times include waiting for it)")
     if "after" in CPU and total["requests"]:
         per_request = (CPU["after"] - CPU["before"]) / total["requests"]
         print(f"  web server CPU: {per_request * 1000:.0f} ms per request on average (user + system, its master and "
