@@ -14,6 +14,7 @@ from portal.connectors import graph
 from portal.connectors.graph import LicenceRequired
 from portal.connectors.graph.auth import AccessToken
 from portal.connectors.graph.together import Listing, listing_url
+from tests.support.graph_batch import InFlightBatch
 
 BASE = "https://graph.example/v1.0"
 TENANT = "6f1d3c52-1b9e-4f2a-9c31-2a7f0e1b9d44"
@@ -124,27 +125,11 @@ def test_the_next_round_is_posted_while_the_caller_uses_the_pages_before_it():
         assert len(client.posts) == rounds + 30
 
 
-class InFlight(graph.EntraGraph):
-    """The real connector against a $batch endpoint (v1.0 or beta) that answers after a pause, counting the posts
-    in flight at once."""
-
-    def __init__(self, answers, *, concurrency=4):
-        self.answers, self.posts, self.flying, self.most = answers, [], 0, 0
-        settings = graph.GraphSettings(credentials=CREDS, graph_url=BASE, batch_item_retries=2, max_retry_wait=5,
-                                       retry_delay=0, batch_concurrency=concurrency)
-        super().__init__(settings, token_source=Tokens(), transport=httpx.MockTransport(self._handle))
-
-    async def _handle(self, request):
-        import asyncio
-
-        self.flying += 1
-        self.most = max(self.most, self.flying)
-        await asyncio.sleep(0.05)
-        self.flying -= 1
-        requests = json.loads(request.content)["requests"]
-        assert len(requests) <= 20
-        self.posts.append((str(request.url), [r["url"] for r in requests]))
-        return httpx.Response(200, json={"responses": [{"id": r["id"], **self.answers(r["url"])} for r in requests]})
+def InFlight(answers, *, concurrency=4):  # noqa: N802 - reads as the class it builds
+    """The real connector against a $batch endpoint that answers after a network's pause (tests/support)."""
+    settings = graph.GraphSettings(credentials=CREDS, graph_url=BASE, batch_item_retries=2, max_retry_wait=5,
+                                   retry_delay=0, batch_concurrency=concurrency)
+    return InFlightBatch(answers, settings=settings, token_source=Tokens())
 
 
 def test_per_user_mfa_states_are_read_in_beta_batches_in_flight_together_a_throttled_one_again(round_waits):
