@@ -99,6 +99,9 @@ def test_a_batch_runs_a_child_then_its_parent_on_one_real_worker(lab_tenant, lab
     assert all(i.run_state == BatchListRun.MIGRATED for i in items.values())
     assert child.job.finished_at <= parent.job.started_at, "the parent started once its child was migrated"
     assert parent.plan_hash == items[parent_mail].plan_hash and parent.approved_by == approver
+    # The run job ends the batch, then returns: its own status is written a moment after the batch's.
+    wait_for(lambda: not Job.objects.get(pk=batch.job_id).is_active, timeout=60, message="the run job to end")
+    batch.job.refresh_from_db()
     assert batch.job.status == JobStatus.SUCCEEDED
     assert "runs on this batch's worker" in " ".join(batch.job.log_lines.values_list("message", flat=True))
     assert JobStatus.SUCCEEDED == child.job.status == parent.job.status

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -99,15 +98,26 @@ def test_a_job_created_while_redis_was_down_runs_after_the_workers_sweep(rq_work
 
 
 def test_an_idle_workers_sweep_runs_every_job_sweep_seconds(rq_workers, make_user, settings):
-    """The sweep is not only a worker's first act: a job stranded while the worker sits idle is found at the next
-    JOB_SWEEP_SECONDS turn (RQ's blocking dequeue waits 405 s by default and, left alone, delayed it that long)."""
+    """The sweep is not only a worker's first act: a job stranded while the worker sits idle is found at a later
+    JOB_SWEEP_SECONDS turn (RQ's blocking dequeue waits 405 s by default and, left alone, delayed it that long).
+    A sweep takes a job stranded for JOB_REQUEUE_AFTER_SECONDS, so the check the worker makes as it goes idle after
+    the first job cannot be the one that finds the second."""
     user = make_user("hd", "Helpdesk")
-    rq_workers(1, JOB_SWEEP_SECONDS=1, JOB_REQUEUE_AFTER_SECONDS=0)
-    time.sleep(3)  # past the worker's first maintenance turn: it now blocks waiting for a job
     working = settings.RQ_QUEUES
-    settings.RQ_QUEUES = {name: {**q, "URL": "redis://127.0.0.1:1/0"} for name, q in working.items()}
-    job = do_start_job(kind="test_steps", user=user, params={"steps": ["one"]})
-    settings.RQ_QUEUES = working
-    assert Job.objects.get(pk=job.pk).rq_id == "", "stranded: never handed to RQ"
-    wait_for(lambda: _finished(job), timeout=60, message="the idle worker's sweep to queue the stranded job")
-    assert job.status == JobStatus.SUCCEEDED, job.summary
+    down = {name: {**q, "URL": "redis://127.0.0.1:1/0"} for name, q in working.items()}
+
+    def stranded():
+        settings.RQ_QUEUES = down
+        try:
+            job = do_start_job(kind="test_steps", user=user, params={"steps": ["one"]})
+        finally:
+            settings.RQ_QUEUES = working
+        assert Job.objects.get(pk=job.pk).rq_id == "", "stranded: never handed to RQ"
+        return job
+
+    first = stranded()
+    rq_workers(1, JOB_SWEEP_SECONDS=1, JOB_REQUEUE_AFTER_SECONDS=2)
+    wait_for(lambda: _finished(first), timeout=60, message="a sweep to queue the first stranded job")
+    second = stranded()  # the worker has run the first and now waits for work
+    wait_for(lambda: _finished(second), timeout=60, message="the idle worker's sweep to queue the second")
+    assert second.status == JobStatus.SUCCEEDED, second.summary
