@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
+from .choices import JobStatus
 from .models import Job, JobLogLine
 
 # Lines per poll, and per page of the log when it is opened or paged back: a job of 100,000 lines
@@ -85,3 +89,15 @@ def dashboard(*, user) -> dict:
         "last_inventory": latest("dl_inventory") if user.has_perm("accounts.view_dl_migration") else None,
         "last_snapshot": latest("mfa_snapshot") if user.has_perm("accounts.view_mfa_report") else None,
     }
+
+
+def stale_before(now: datetime) -> datetime:
+    """A running job whose heartbeat is older than this may have lost its worker."""
+    return now - timedelta(seconds=settings.JOB_WORKER_LOST_AFTER_SECONDS)
+
+
+def heartbeat_stale(job: Job, *, now=None) -> bool:
+    """Whether services.do_detect_lost_jobs would look at this job (running, its heartbeat older than the limit): a job
+    whose heartbeat is fresh cannot be found lost, so a reader of it need not ask."""
+    return (job.status == JobStatus.RUNNING and job.heartbeat_at is not None
+            and job.heartbeat_at < stale_before(now or timezone.now()))

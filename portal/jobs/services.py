@@ -4,7 +4,7 @@ queues again what a Redis outage left waiting."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 
 import django_rq
@@ -19,6 +19,7 @@ from .choices import ACTIVE_STATUSES, RESUMABLE_STATUSES, JobStatus, LogLevel
 from .liveness import queue_entry_exists, runner_alive
 from .models import Job
 from .runner import JOB_KINDS, JobRunner, append_line, execute_job
+from .selectors import stale_before
 
 logger = logging.getLogger("portal.jobs")
 
@@ -158,22 +159,11 @@ def _mark_lost(job: Job, *, now, stale) -> bool:
     return True
 
 
-def _stale_before(now) -> datetime:
-    return now - timedelta(seconds=settings.JOB_WORKER_LOST_AFTER_SECONDS)
-
-
-def heartbeat_stale(job: Job, *, now=None) -> bool:
-    """Whether do_detect_lost_jobs would look at this job (running, its heartbeat older than the limit): a job
-    whose heartbeat is fresh cannot be found lost, so a reader of it need not ask."""
-    return (job.status == JobStatus.RUNNING and job.heartbeat_at is not None
-            and job.heartbeat_at < _stale_before(now or timezone.now()))
-
-
 def do_detect_lost_jobs(*, now=None) -> list[Job]:
     """Running jobs whose heartbeat stopped and whose process (or RQ) says it is gone are marked worker
     lost, with their last checkpoint. A late heartbeat of a live runner is not a loss."""
     now = now or timezone.now()
-    stale = _stale_before(now)
+    stale = stale_before(now)
     lost = []
     for job in Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale):
         if runner_alive(job) or not _mark_lost(job, now=now, stale=stale):

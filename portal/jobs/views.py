@@ -18,7 +18,7 @@ from portal.exports import download
 from .filtersets import JobFilterSet
 from .models import Job
 from .runner import JOB_KINDS
-from .selectors import jobs_for_list, log_lines_after, log_lines_before, stranded_jobs
+from .selectors import heartbeat_stale, jobs_for_list, log_lines_after, log_lines_before, stranded_jobs
 from .services import (
     JobActionRefused,
     can_cancel,
@@ -27,7 +27,6 @@ from .services import (
     do_detect_lost_jobs,
     do_resume_job,
     do_start_job,
-    heartbeat_stale,
 )
 from .tables import JobTable
 

@@ -125,7 +125,7 @@ def test_the_next_round_is_posted_while_the_caller_uses_the_pages_before_it():
         assert len(client.posts) == rounds + 30
 
 
-def InFlight(answers, *, concurrency=4):  # noqa: N802 - reads as the class it builds
+def in_flight(answers, *, concurrency=4):
     """The real connector against a $batch endpoint that answers after a network's pause (tests/support)."""
     settings = graph.GraphSettings(credentials=CREDS, graph_url=BASE, batch_item_retries=2, max_retry_wait=5,
                                    retry_delay=0, batch_concurrency=concurrency)
@@ -146,7 +146,7 @@ def test_per_user_mfa_states_are_read_in_beta_batches_in_flight_together_a_throt
         return {"status": 200, "body": {"perUserMfaState": state}}
 
     ids = [f"u{n}" for n in range(60)] + ["gone", "u1"]
-    with InFlight(answers, concurrency=3) as client:
+    with in_flight(answers, concurrency=3) as client:
         states = client.per_user_mfa_states(ids)
     assert states["u1"] == "enforced" and states["u2"] == "enabled" and states["u7"] == "disabled"
     assert states["gone"] is None and len(states) == 61
@@ -158,7 +158,7 @@ def test_per_user_mfa_states_are_read_in_beta_batches_in_flight_together_a_throt
 
 
 def test_a_rounds_posts_fly_together_up_to_the_connectors_concurrency(round_waits):
-    with InFlight(lambda url: {"status": 200, "body": {"value": [{"id": url}]}}, concurrency=2) as client:
+    with in_flight(lambda url: {"status": 200, "body": {"value": [{"id": url}]}}, concurrency=2) as client:
         pages = list(client.pages_together([Listing(f"g{n}", f"/groups/g{n}/members", dict) for n in range(70)]))
     assert len(pages) == 70 and [len(urls) for _, urls in client.posts] == [20, 20, 20, 10]
     assert client.most == 2
