@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -105,15 +106,31 @@ def owned_by(row: dict, attempt: int) -> bool:
     return row["attempts"] == attempt and row["status"] in RUNNER_OWNED
 
 
+def _last_seq(job_pk: int) -> int:
+    return JobLogLine.objects.filter(job_id=job_pk).aggregate(m=Max("seq"))["m"] or 0
+
+
+# How long a writer keeps trying for a free seq. Every lost try means another writer stored a line, so the
+# log moves on; only a job whose writers never pause could hold one back this long.
+APPEND_PATIENCE_SECONDS = 30.0
+
+
 def append_line(job_pk: int, *, level: str, message: str, data: Any = None, next_seq: int | None = None,
                 attempt: int | None = None) -> int:
     """Store one log line and return its seq. Lines come from the runner and from the portal (cancel,
     worker lost) at once, so a taken seq is not an error: re-read the end of the log and try again.
-    A runner passes its ``attempt``: a superseded runner's line is refused (JobSuperseded)."""
+    A runner passes its ``attempt``: a superseded runner's line is refused (JobSuperseded).
+
+    On PostgreSQL the loser of a race waits for the winner's commit and both wake together, the winner
+    already a step ahead: retried at once, the same writer can lose every time while the other keeps
+    writing (CI saw a runner thread lose 20 in a row to the portal). A random pause after a second loss
+    breaks that lockstep, and the limit is time, not a count of tries."""
     seq = next_seq
-    for _ in range(20):
+    losses = 0
+    give_up_at = time.monotonic() + APPEND_PATIENCE_SECONDS
+    while True:
         if seq is None:
-            seq = (JobLogLine.objects.filter(job_id=job_pk).aggregate(m=Max("seq"))["m"] or 0) + 1
+            seq = _last_seq(job_pk) + 1
         try:
             with transaction.atomic():  # a savepoint, so a taken seq does not spoil a caller's transaction
                 if attempt is None:
@@ -126,8 +143,12 @@ def append_line(job_pk: int, *, level: str, message: str, data: Any = None, next
         except IntegrityError:
             if not Job.objects.filter(pk=job_pk).exists():
                 raise
+            if time.monotonic() > give_up_at:
+                raise RuntimeError(f"could not append a log line to job {job_pk}") from None
             seq = None
-    raise RuntimeError(f"could not append a log line to job {job_pk}")
+            losses += 1
+            if losses > 1:
+                time.sleep(random.uniform(0, min(0.02, 0.001 * losses)))
 
 
 class JobRunner:
@@ -148,7 +169,7 @@ class JobRunner:
         self.attempt = job.attempts
         self.summary = ""
         self._lock = threading.Lock()
-        self._seq = job.log_lines.aggregate(m=Max("seq"))["m"] or 0
+        self._seq = _last_seq(job.pk)
         self._cancel_checked_at = 0.0
         self._side_writer: ThreadPoolExecutor | None = None
         self._shielded = 0

@@ -77,7 +77,8 @@ def test_cancel_reaches_a_job_on_a_worker(rq_workers, make_user):
     wait_for(lambda: job.log_lines.filter(message="line 3").exists(), message="the job to be under way")
     do_cancel_job(job=job, user=user)
     wait_for(lambda: _finished(job), message="the job to stop")
-    assert job.status == JobStatus.CANCELLED
+    last_lines = list(job.log_lines.order_by("-seq").values_list("message", flat=True)[:5])
+    assert job.status == JobStatus.CANCELLED, (job.summary, last_lines)
     assert Job.objects.get(pk=job.pk).log_lines.count() < 100
 
 

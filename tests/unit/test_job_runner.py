@@ -132,6 +132,30 @@ def test_concurrent_writers_get_unique_ordered_seqs(helpdesk, no_enqueue):
 
 
 @pytest.mark.postgres
+def test_a_writer_that_loses_the_race_many_times_in_a_row_still_writes(helpdesk, no_enqueue, monkeypatch):
+    """Another writer takes the seq this one read, 40 times running (on PostgreSQL a loser and the winner
+    wake together, so this happened in CI): the line is stored after them, not dropped with an error."""
+    from portal.jobs import runner
+
+    job = start("test_steps", helpdesk)
+    read_last = runner._last_seq
+    stolen = []
+
+    def read_then_lose(job_pk):
+        last = read_last(job_pk)
+        if len(stolen) < 40:
+            JobLogLine.objects.create(job_id=job_pk, seq=last + 1, time=timezone.now(), level="info",
+                                      message=f"other {len(stolen)}")
+            stolen.append(last + 1)
+        return last
+
+    monkeypatch.setattr(runner, "_last_seq", read_then_lose)
+    seq = append_line(job.pk, level="info", message="mine")
+    assert len(stolen) == 40 and seq == stolen[-1] + 1
+    assert messages(job)[-1] == "mine"
+
+
+@pytest.mark.postgres
 def test_resume_after_worker_loss_skips_completed_steps(helpdesk, make_user, no_enqueue):
     job = run_job_inline(start("test_steps", helpdesk, fail_at="three"))
     assert list(job.checkpoints.values_list("name", flat=True)) == ["one", "two"]
