@@ -34,7 +34,7 @@ from portal.jobs.models import Job
 from portal.jobs.runner import JobRunner, JobWaiting
 from portal.jobs.services import do_release_waiting_job
 
-from .choices import BackupKind, BatchListRun
+from .choices import BackupKind, BatchListRun, MigrationMethod, MigrationStatus
 from .models import BatchList, BatchSyncRound, Migration, MigrationBackup, MigrationBatch
 
 Log = Callable[[str, str], None]
@@ -265,3 +265,31 @@ def unpublished(batch: MigrationBatch) -> bool:
 
 def sync_rounds(batch: MigrationBatch) -> list[BatchSyncRound]:
     return list(BatchSyncRound.objects.filter(batch=batch).order_by("number"))
+
+
+TAKE_BACK_NOTE = "After the batch's last sync:"
+
+
+def take_backs_to_check(batch: MigrationBatch) -> dict[int, tuple[str, BatchSyncRound]]:
+    """Lists of the batch taken back from an in-place conversion (rolled back, cancelled or failed) whose sync
+    rode on one of the batch's rounds: migration id → (its group's object id, that round). A list migrated on
+    its own waits for its cycle and checks there; in a batch only the run job, after the batch's last sync,
+    can see whether AD is the list's source again."""
+    rounds = {m: r for r in sync_rounds(batch) for m in r.deferred}
+    if not rounds:
+        return {}
+    taken_back = Migration.objects.filter(pk__in=rounds, method=MigrationMethod.IN_PLACE).exclude(
+        status__in=(MigrationStatus.MIGRATED, MigrationStatus.MIGRATED_WITH_WARNINGS))
+    backups = {b.migration_id: b.data for b in MigrationBackup.objects.filter(
+        migration__in=taken_back, kind=BackupKind.CLOUD_GROUP)}
+    return {m.pk: (m.cloud_group_id or (backups.get(m.pk) or {}).get("ExternalDirectoryObjectId") or "",
+                   rounds[m.pk]) for m in taken_back}
+
+
+def do_record_take_back_checks(*, batch: MigrationBatch, outcomes: dict[int, str]) -> None:
+    """Each checked list's outcome after its run note, on the batch's page and in its exports (once: a run job
+    queued again after a loss checks again and replaces what its lost run wrote)."""
+    for item in BatchList.objects.filter(batch=batch, migration_id__in=outcomes):
+        head = item.run_note.split(TAKE_BACK_NOTE)[0].strip()
+        note = f"{head} {TAKE_BACK_NOTE} {outcomes[item.migration_id]}".strip()
+        BatchList.objects.filter(pk=item.pk).update(run_note=note[:500])

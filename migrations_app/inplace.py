@@ -348,6 +348,34 @@ IN_PLACE_STEPS: tuple[str, ...] = (
 )
 
 
+VERIFIED_SYNCED = "verified: the list is synced from AD again"
+NOT_SYNCED_AGAIN = "the list is not synced from AD again after the cycle; check Entra Connect"
+
+
+def synced_from_ad_again(graph: Any, group_id: str) -> bool:
+    """After a take-back and a sync cycle: Entra ID says the group is synced from AD again."""
+    return bool(graph.get_group(group_id).on_premises_sync_enabled)
+
+
+def check_take_backs(*, group_ids: dict[int, str], sync: Any, graph: Any) -> dict[int, tuple[bool, str]]:
+    """The take-backs a batch's lists made, checked once the batch's last sync has run (their rollbacks
+    rode on it, unverified): migration id → (synced from AD again, what was found)."""
+    if not sync.wait_until_idle(timeout=settings.DL_DELETION_TIMEOUT_SECONDS,
+                                poll=min(2.0, settings.DL_DELETION_POLL_SECONDS)):
+        return {pk: (False, "the sync cycle did not finish in time; check the list in Entra ID") for pk in group_ids}
+    found: dict[int, tuple[bool, str]] = {}
+    for pk, gid in group_ids.items():
+        try:
+            if not gid:
+                found[pk] = (False, "its cloud object id is not known; check the list in Entra ID")
+            else:
+                ok = synced_from_ad_again(graph, gid)
+                found[pk] = (True, VERIFIED_SYNCED) if ok else (False, NOT_SYNCED_AGAIN)
+        except graphc.GraphError as exc:
+            found[pk] = (False, f"could not verify the take-back: {exc}")
+    return found
+
+
 class InPlaceProcess(engine.MigrationProcess):
     """The in-place conversion's steps, run like the recreate method's (checkpoints, fencing, rollback before
     the point of no return, post-create errors after it)."""
@@ -547,18 +575,18 @@ class InPlaceProcess(engine.MigrationProcess):
             except adc.AdError as exc:
                 problems.append(f"remove the routing contact: {exc}")
         if undone and self.sync_gate is not None:
-            # In a batch a rollback never parks half-way for the wave's sync: it rides on it, unverified here.
+            # In a batch a rollback never parks half-way for the wave's sync: it rides on it, and the batch's run
+            # job checks the list after the batch's last sync (check_take_backs).
             undone.append(self.sync_after_roll_back("so AD's values are applied again"))
         elif undone:
             try:
                 self._start_sync("so AD's values are applied again")
                 self.c.sync.wait_until_idle(timeout=settings.DL_DELETION_TIMEOUT_SECONDS,
                                             poll=min(2.0, settings.DL_DELETION_POLL_SECONDS))
-                group = self.c.graph().get_group(str(gid)) if gid else None
-                if group is not None and not group.on_premises_sync_enabled:
-                    problems.append("the list is not synced from AD again after the cycle; check Entra Connect")
-                elif group is not None:
-                    undone.append("verified: the list is synced from AD again")
+                if gid and synced_from_ad_again(self.c.graph(), str(gid)):
+                    undone.append(VERIFIED_SYNCED)
+                elif gid:
+                    problems.append(NOT_SYNCED_AGAIN)
             except (syncc.SyncError, graphc.GraphError) as exc:
                 problems.append(f"verify the take-back: {exc}")
         if handed_back_at is not None:

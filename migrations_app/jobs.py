@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from portal.audit.services import record
 from portal.connectors import registry
+from portal.jobs.choices import LogLevel
 from portal.jobs.models import Job
 from portal.jobs.runner import JobCancelled, JobFailed, JobRunner
 from portal.jobs.services import do_detect_lost_jobs, run_job_inline
@@ -20,7 +21,7 @@ from . import aftercare, batch_preflight, batch_run, batch_sync, engine, inplace
 from . import batch_services as batch_svc
 from . import services as svc
 from .choices import MigrationStatus
-from .models import Migration, MigrationBatch
+from .models import BatchSyncRound, Migration, MigrationBatch
 from .options import MigrationOptions
 
 
@@ -267,8 +268,34 @@ class RunBatchJob(JobRunner):
                 run_job_inline(waiting[0])
                 continue
             time.sleep(settings.DL_BATCH_POLL_SECONDS)
+        self._check_take_backs(batch)
         batch.refresh_from_db()
         self.summary = f"Batch #{batch.pk} {batch.get_status_display().lower()}: {batch.decision_note or ''}".strip()
         if batch.status == "completed_errors":
             raise JobFailed(self.summary, result={"batch": batch.pk, "status": batch.status})
         return {"batch": batch.pk, "status": batch.status}
+
+    def _check_take_backs(self, batch: MigrationBatch) -> None:
+        """Lists taken back from an in-place conversion rode on the batch's syncs: after the last one, each is
+        checked to be synced from AD again, as a list migrated on its own checks after its own cycle."""
+        lists = batch_sync.take_backs_to_check(batch)
+        if not lists:
+            return
+        outcomes: dict[int, tuple[bool, str]] = {}
+        started = {pk: gid for pk, (gid, sync_round) in lists.items()
+                   if sync_round.status == BatchSyncRound.Status.STARTED}
+        for pk, (_, sync_round) in lists.items():
+            if pk not in started:
+                outcomes[pk] = (False, f"the batch's delta sync {sync_round.number} did not run, so AD's values "
+                                       "reach the cloud only at the next cycle; check the list then")
+        if started:
+            self.info(f"Checking {len(started)} list(s) taken back from the cloud once the batch's last sync is "
+                      "done.")
+            with registry.entra_connect() as sync, registry.entra_graph() as graph:
+                outcomes.update(inplace.check_take_backs(group_ids=started, sync=sync, graph=graph))
+        with self.fenced():
+            batch_sync.do_record_take_back_checks(batch=batch, outcomes={pk: text for pk, (_, text) in
+                                                                         outcomes.items()})
+        mails = dict(Migration.objects.filter(pk__in=outcomes).values_list("pk", "mail"))
+        for pk, (ok, text) in sorted(outcomes.items()):
+            self.log(f"{mails.get(pk, pk)}: {text}.", level=LogLevel.SUCCESS if ok else LogLevel.ERROR)

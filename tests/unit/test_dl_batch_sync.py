@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from migrations_app import batch_run, batch_sync, engine, inplace
 from migrations_app import batch_services as bsvc
-from migrations_app.choices import BackupKind, BatchListRun, BatchStatus, MigrationStatus
+from migrations_app.choices import BackupKind, BatchListRun, BatchStatus, MigrationMethod, MigrationStatus
 from migrations_app.models import BatchSyncRound, Migration, MigrationBackup, MigrationBatch
 from portal.audit.models import AuditEvent
 from portal.connectors import exchange as exo
@@ -276,7 +276,8 @@ class FailsAfterTheSync(MovesOnly):
         self.save(group_guid=uuid.uuid4())
         for kind, data in ((BackupKind.ONPREM_GROUP, {"dn": "CN=x,OU=Lists,DC=contoso,DC=com", "attributes": {},
                                                       "ou": "OU=Lists,DC=contoso,DC=com"}),
-                           (BackupKind.CLOUD_GROUP, {"tenant_domain": "contoso.onmicrosoft.com"})):
+                           (BackupKind.CLOUD_GROUP, {"tenant_domain": "contoso.onmicrosoft.com",
+                                                     "ExternalDirectoryObjectId": f"id-{self.m.mail}"})):
             MigrationBackup.objects.create(migration=self.m, kind=kind, data=data)
 
     def step_wait_for_cloud_deletion(self) -> None:
@@ -318,6 +319,52 @@ def test_a_list_rolled_back_after_its_waves_sync_rides_on_the_next_shared_sync(r
     c = batch.lists.get(mail="c@contoso.com").migration
     assert [len(r.waiting) for r in rounds] == [3, 0] and c.pk in rounds[1].deferred
     assert "the batch's delta sync 2 was asked to run so the cloud twin returns" in c.job.summary
+
+
+class _Graph:
+    """Entra ID after the batch's last sync: is each group synced from AD again?"""
+
+    def __init__(self, synced: bool, sync: CountingSync) -> None:
+        self.synced, self.sync, self.asked = synced, sync, []
+
+    def get_group(self, group_id):
+        self.asked.append(group_id)
+        self.sync.order.append(f"check {group_id}")
+        return types.SimpleNamespace(on_premises_sync_enabled=self.synced)
+
+
+@pytest.mark.parametrize("synced", [True, False])
+def test_an_in_place_list_taken_back_in_a_batch_is_checked_after_the_batchs_last_sync(
+        role_users, c_fails, no_enqueue, monkeypatch, synced):
+    """A list converted in place and taken back in a batch does not wait for its cycle: its take-back rides on
+    the batch's next sync. The batch's run job checks it once that sync is done, as a list migrated on its own
+    checks after its own cycle, and says what it found in the list's run note and its log."""
+    sync = c_fails
+    graph = _Graph(synced, sync)
+
+    @contextlib.contextmanager
+    def entra_graph():
+        yield graph
+
+    monkeypatch.setattr("portal.connectors.registry.entra_graph", entra_graph)
+    monkeypatch.setattr(batch_run, "planned_method", lambda batch, item: MigrationMethod.IN_PLACE)
+    batch = approved_batch(role_users, {}, mails=["a@contoso.com", "c@contoso.com"])
+    batch = batch_run.do_schedule_batch(batch=batch, user=role_users["Helpdesk"], enqueue=False, inline=True)
+    job = run_job_inline(batch.job)
+    batch.refresh_from_db()
+    assert dict(batch.lists.values_list("mail", "migration__status")) == {
+        "a@contoso.com": MigrationStatus.MIGRATED, "c@contoso.com": MigrationStatus.ROLLED_BACK}
+    assert graph.asked == ["id-c@contoso.com"], "only the list taken back, not the migrated one"
+    assert sync.order[-1] == "check id-c@contoso.com" and sync.order[-2] == "sync 2", sync.order
+    note = batch.lists.get(mail="c@contoso.com").run_note
+    found = inplace.VERIFIED_SYNCED if synced else inplace.NOT_SYNCED_AGAIN
+    assert note.endswith(f"{batch_sync.TAKE_BACK_NOTE} {found}"), note
+    line = job.log_lines.get(message=f"c@contoso.com: {found}.")
+    assert line.level == ("success" if synced else "error")
+    # A run job queued again after a loss checks again: the note says it once.
+    taken_back = batch.lists.get(mail="c@contoso.com").migration_id
+    batch_sync.do_record_take_back_checks(batch=batch, outcomes={taken_back: found})
+    assert batch.lists.get(mail="c@contoso.com").run_note == note
 
 
 @pytest.mark.parametrize(("left", "cycles"), [(BatchSyncRound.Status.OPEN, 2), (BatchSyncRound.Status.STARTING, 2),
