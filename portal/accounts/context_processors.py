@@ -6,7 +6,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 
-from .roles import ROLE_PERMISSIONS
+from .selectors import access_of
 
 # The four areas, in the order people reach for them; `built` False shows an honest placeholder.
 AREAS = [
@@ -99,7 +99,7 @@ def _navigation(request):
     if user is None or not user.is_authenticated:
         return {}
     path = request.path
-    roles = [g.name for g in user.groups.all() if g.name in ROLE_PERMISSIONS]
+    roles = list(access_of(user).roles)
     context = {"nav_areas": nav_items(AREAS, user=user, path=path), "nav_tools": nav_items(TOOLS, user=user, path=path),
                "user_roles": roles}
     if user.has_perm("migrations_app.approve_migration"):

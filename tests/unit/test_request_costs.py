@@ -1,0 +1,75 @@
+"""What every request pays before its page: the person's roles and permissions in one statement, read afresh at
+every request (a removed role takes effect at the next one); dates of table cells written without parsing the
+format per cell, the same text as the date filter."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime, timedelta
+
+import pytest
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Group, Permission
+from django.utils.formats import date_format
+
+from portal.accounts.selectors import access_of
+from portal.tables import format_datetime
+
+
+def test_access_holds_the_roles_and_every_permission_django_would_give(make_user, django_user_model):
+    user = make_user("two-roles", "Auditor", "Helpdesk")
+    user.groups.add(Group.objects.create(name="Not a portal role"))
+    user.user_permissions.add(Permission.objects.get(codename="unlock_sign_in"))
+    fresh = django_user_model.objects.get(pk=user.pk)
+    access = access_of(fresh)
+    assert access.roles == ("Helpdesk", "Auditor")  # groups in the order they were made; other groups are no role
+    assert set(access.permissions) == ModelBackend().get_all_permissions(django_user_model.objects.get(pk=user.pk))
+    assert "accounts.unlock_sign_in" in access.permissions
+    assert fresh.get_all_permissions() == set(access.permissions)
+
+
+def test_a_user_without_groups_or_permissions_holds_nothing(make_user, django_user_model):
+    user = django_user_model.objects.get(pk=make_user("nobody").pk)
+    assert access_of(user).roles == () and access_of(user).permissions == frozenset()
+    assert not user.has_perm("jobs.view_job")
+
+
+def test_a_removed_role_takes_effect_at_the_next_request(client, make_user):
+    user = make_user("aud", "Auditor")
+    client.force_login(user)
+    assert client.get("/jobs/").status_code == 200
+    user.groups.clear()
+    assert client.get("/jobs/").status_code == 403
+    user.groups.set(Group.objects.filter(name="Auditor"))
+    page = client.get("/jobs/")
+    assert page.status_code == 200 and "aud · Auditor" in page.content.decode()
+    Group.objects.get(name="Auditor").permissions.remove(Permission.objects.get(codename="view_job"))
+    assert client.get("/jobs/").status_code == 403
+
+
+def test_permissions_and_roles_are_one_query_per_request(client, make_user, django_assert_num_queries):
+    """ModelBackend asked two (user and group permissions) and the navigation a third (the roles)."""
+    client.force_login(make_user("aud2", "Auditor"))
+    client.get("/jobs/")
+    with django_assert_num_queries(9) as queries:  # session, user, access, the jobs list's own, the navigation's
+        assert client.get("/jobs/").status_code == 200
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert sum("auth_permission" in q for q in sql) == 1 and not any('FROM "auth_group"' in q for q in sql), sql
+
+
+BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+FORMATS = ["Y-m-d H:i:s T", "Y-m-d H:i T", "d.m.Y", r"\Y Y \a\t H\h", "Y-m-d H:i:s.u", "D, d M Y", "c", "N j, Y"]
+TIMES = [
+    datetime(2026, 12, 3, 9, 5, 7, 123456, tzinfo=zoneinfo.ZoneInfo("UTC")),
+    datetime(987, 1, 2, 3, 4, 5),  # naive, a year of three digits
+    datetime(2026, 10, 25, 2, 30, tzinfo=BERLIN),  # the hour the zone has twice: T is left empty
+    datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=BERLIN),
+    datetime(2026, 3, 29, 2, 30, tzinfo=BERLIN),  # the hour the zone skips
+    datetime(2026, 7, 1, 23, 59, 59, tzinfo=BERLIN),
+]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_cell_dates_are_written_as_the_date_filter_writes_them(fmt):
+    for value in [*TIMES, *(TIMES[0] + timedelta(minutes=17 * n) for n in range(100))]:
+        assert format_datetime(value, fmt) == date_format(value, fmt), (fmt, value)
