@@ -3,7 +3,6 @@ cells rendered in Python (a badge, a date) rather than by a template per cell.""
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +19,8 @@ from django_tables2 import utils as _tables_utils
 from django_tables2.columns import ManyToManyColumn
 from django_tables2.columns.linkcolumn import BaseLinkColumn
 from django_tables2.rows import BoundRow
+
+from portal.template_values import value_text
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -64,9 +65,10 @@ def badge(colour: str, label: Any) -> SafeString:
     return format_html('<span class="badge badge-{}">{}</span>', colour, label)
 
 
-# The date filter's specifiers that write a number: a format made of them (and of literal text, and T) is written
-# from a list worked out once per format, not parsed again by DateFormat for every cell (a tenth of the jobs list's
-# time under load). Any other specifier (names of months or days, which depend on the language) goes to date_format.
+# The date filter's specifiers that write a number (and T, the zone's name, and c, ISO 8601): a format made of them and
+# of literal text is written from a list worked out once per format, not parsed again by DateFormat for every cell (a
+# tenth of the jobs list's time under load). Any other specifier (names of months or days, which depend on the
+# language) goes to date_format.
 _NUMBERS = {"Y": ("year", 4), "m": ("month", 2), "d": ("day", 2), "H": ("hour", 2), "i": ("minute", 2),
             "s": ("second", 2)}
 _PLANS: dict[str, list[tuple[str, Any]] | None] = {}
@@ -80,6 +82,8 @@ def _plan(format_string: str) -> list[tuple[str, Any]] | None:
                 plan.append(("number", _NUMBERS[piece]))
             elif piece == "T":
                 plan.append(("zone", None))
+            elif piece == "c":
+                plan.append(("iso", None))
             else:
                 return None
         elif piece:
@@ -101,6 +105,8 @@ def format_datetime(value: datetime, format_string: str) -> str:
             out.append(f"{getattr(value, what[0]):0{what[1]}d}")
         elif kind == "text":
             out.append(what)
+        elif kind == "iso":
+            out.append(value.isoformat())
         else:  # T: DateFormat leaves it empty for a time the zone has twice or not at all
             out.append(dateformat.DateFormat(value).T())
     return "".join(out)
@@ -259,7 +265,7 @@ class _ColumnCells:
         """``<td attrs>cell</td>`` as the django-tables2 template writes it."""
         cell = self.value(row, record)
         if self.localize is None:
-            text = _cell_text(cell, context)
+            text = value_text(cell, context)
         else:
             text = localize(cell) if self.localize else unlocalize(cell)
         td = self.td
@@ -267,18 +273,6 @@ class _ColumnCells:
             self.bound_column.current_value, self.bound_column.current_record = cell, record
             td = self.bound_column.attrs["td"].as_html()
         return f"<td {td}>{conditional_escape(text)}</td>"
-
-
-def _cell_text(cell: Any, context: Any) -> str:
-    """What ``{{ cell }}`` writes (render_value_in_context): a text escaped, a safe text as it is; the commonest
-    cells without its detours through time zones, localization and lazy-text checks, which leave a text alone."""
-    kind = type(cell)
-    if context.autoescape:
-        if kind is str:
-            return SafeString(html.escape(cell))
-        if kind is SafeString:
-            return cell
-    return render_value_in_context(cell, context)
 
 
 class _RowWriter:

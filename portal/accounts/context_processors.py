@@ -3,7 +3,7 @@ from __future__ import annotations
 from functools import partial
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.functional import SimpleLazyObject
 
 from .selectors import access_of
@@ -82,12 +82,25 @@ def _entry(computed, key: str):
     return computed.get(key, [] if key in ("nav_areas", "nav_tools", "user_roles") else None)
 
 
+_URLS: dict[tuple, str] = {}
+
+
+def _url(name: str) -> str:
+    """``reverse(name)`` of an entry (no arguments), worked out once per URL configuration and script prefix: every
+    page asks for a dozen of them."""
+    key = (get_urlconf(), get_script_prefix(), name)
+    url = _URLS.get(key)
+    if url is None:
+        url = _URLS[key] = reverse(name)
+    return url
+
+
 def nav_items(entries, *, user, path: str = "") -> list[dict]:
     """The entries `user` may open (deny by default: the permission decides), with what a page shows of them."""
     out = []
     for label, url_name, perm in entries:
         if user.has_perm(perm) and (url_name != "lab:home" or settings.LAB_MODE):
-            url = reverse(url_name)
+            url = _url(url_name)
             out.append({"label": label, "url": url, "url_name": url_name, "active": path.startswith(url),
                         "not_built": url_name in NOT_BUILT, "summary": AREA_SUMMARIES.get(url_name, ""),
                         "actions": [text for needed, text in AREA_ACTIONS.get(url_name, []) if user.has_perm(needed)]})
@@ -106,13 +119,13 @@ def _navigation(request):
         from portal.approvals.queue import approval_queue
 
         # the count of the very lists the Pending approvals page shows (portal/approvals/queue.py)
-        url = reverse("migrations_app:approvals")
+        url = _url("migrations_app:approvals")
         context["nav_approvals"] = {"url": url, "count": approval_queue(user=user).count(),
                                     "active": path.startswith(url)}
     if user.has_perm("accounts.view_dl_migration"):
         from migrations_app.batch_selectors import unread_notifications
 
-        url = reverse("migrations_app:notifications")
+        url = _url("migrations_app:notifications")
         context["nav_notifications"] = {"url": url, "count": unread_notifications(user=user),
                                         "active": path.startswith(url)}
     return context

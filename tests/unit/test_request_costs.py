@@ -1,19 +1,25 @@
-"""What every request pays before its page: the person's roles and permissions in one statement, read afresh at
-every request (a removed role takes effect at the next one); dates of table cells written without parsing the
-format per cell, the same text as the date filter."""
+"""What every request pays besides its page's own work: the person's roles and permissions in one statement, read
+afresh at every request (a removed role takes effect at the next one); dates of table cells written without parsing
+the format per cell, and ``{{ value }}`` of texts and whole numbers without Django's detours, the same text."""
 
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
+from django.template import Context, Template
+from django.template import base as template_base
 from django.utils.formats import date_format
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy
 
 from portal.accounts.selectors import access_of
 from portal.tables import format_datetime
+from portal.template_values import _django_value_text, value_text
 
 
 def test_access_holds_the_roles_and_every_permission_django_would_give(make_user, django_user_model):
@@ -73,3 +79,25 @@ TIMES = [
 def test_cell_dates_are_written_as_the_date_filter_writes_them(fmt):
     for value in [*TIMES, *(TIMES[0] + timedelta(minutes=17 * n) for n in range(100))]:
         assert format_datetime(value, fmt) == date_format(value, fmt), (fmt, value)
+
+
+VALUES = ["a<b>&'\" é", "", SafeString("<i>safe</i>"), 0, -12, 7, 10**20, 1234567, True, False, None, 1.5, 12.345,
+          -0.5, 1e-07, Decimal("1234.50"), date(2026, 12, 3), datetime(2026, 12, 3, 9, 5, tzinfo=BERLIN),
+          gettext_lazy("Yes"), [1, "<"], {"a": "<"}]
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+@pytest.mark.parametrize("autoescape", [True, False])
+@pytest.mark.parametrize("use_l10n", [None, False])
+def test_values_are_written_as_django_writes_them(settings, grouped, autoescape, use_l10n):
+    settings.USE_THOUSAND_SEPARATOR = grouped
+    context = Context(autoescape=autoescape, use_l10n=use_l10n)
+    for value in VALUES:
+        assert value_text(value, context) == _django_value_text(value, context), value
+    template = Template("{% autoescape " + ("on" if autoescape else "off") + " %}{{ n }}|{{ s }}{% endautoescape %}")
+    assert template.render(Context({"n": 1234567, "s": "<b>"})) == (
+        f"{'1,234,567' if grouped else '1234567'}|{'&lt;b&gt;' if autoescape else '<b>'}")
+
+
+def test_every_template_writes_through_value_text():
+    assert template_base.render_value_in_context is value_text
