@@ -101,3 +101,47 @@ def test_values_are_written_as_django_writes_them(settings, grouped, autoescape,
 
 def test_every_template_writes_through_value_text():
     assert template_base.render_value_in_context is value_text
+
+
+def test_a_session_is_read_as_django_stored_it_and_not_once_expired(client, make_user):
+    from django.contrib.sessions.backends.db import SessionStore as DjangoStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from portal.accounts.sessions import SessionStore
+
+    stored = DjangoStore()
+    stored.update({"who": "<x>", "n": 3})
+    stored.create()
+    assert SessionStore(stored.session_key).load() == {"who": "<x>", "n": 3}
+    Session.objects.filter(session_key=stored.session_key).update(expire_date=timezone.now() - timedelta(seconds=1))
+    gone = SessionStore(stored.session_key)
+    assert gone.load() == {} and gone.session_key is None
+    assert SessionStore("no-such-session-key-at-all").load() == {}
+
+    client.force_login(make_user("aud3", "Auditor"))
+    assert client.get("/jobs/").status_code == 200
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+    assert client.get("/jobs/").status_code == 302  # to the login page
+
+
+def test_the_mfa_report_reads_its_rows_in_one_query_with_only_the_fields_its_cells_show(
+        client, make_user, django_assert_max_num_queries):
+    from django.utils import timezone
+
+    from diagnostics_app.mfa.choices import MfaClass
+    from diagnostics_app.models import MfaSnapshot, MfaUserRow
+
+    snapshot = MfaSnapshot.objects.create(taken_at=timezone.now(), total_users=200)
+    MfaUserRow.objects.bulk_create(MfaUserRow(
+        snapshot=snapshot, user_id=f"id-{i}", upn=f"u{i}@contoso.com", classification=MfaClass.MFA_CAPABLE,
+        usable=["authenticator"], reasons=[f"reason {i}"], flags=["guest"] if i % 2 else [], policy_hits=[{"a": i}])
+        for i in range(200))
+    client.force_login(make_user("aud4", "Auditor"))
+    client.get("/diagnostics/mfa/", {"per_page": 200})  # figures a snapshot keeps are computed once
+    # session, user, access, the snapshot, the trend's snapshots, the notifications count, the rows
+    with django_assert_max_num_queries(7):
+        response = client.get("/diagnostics/mfa/", {"per_page": 200})
+    rows = [row.record for row in response.context["table"].page.object_list]
+    assert len(rows) == 200 and {"policy_hits", "group_ids", "evidence"} <= rows[0].get_deferred_fields()
+    assert "reason 1" in response.content.decode() and "(guest)" in response.content.decode()
