@@ -11,13 +11,20 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
+from django.contrib.sessions.backends.db import SessionStore as DjangoStore
+from django.contrib.sessions.models import Session
 from django.template import Context, Template
 from django.template import base as template_base
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy
 
+from diagnostics_app.mfa.choices import MfaClass
+from diagnostics_app.models import AddressFinding, AddressScan, MfaSnapshot, MfaUserRow
+from portal.accounts.backends import LocalAccountBackend
 from portal.accounts.selectors import access_of
+from portal.accounts.sessions import SessionStore
 from portal.tables import format_datetime
 from portal.template_values import _django_value_text, value_text
 
@@ -104,12 +111,6 @@ def test_every_template_writes_through_value_text():
 
 
 def test_a_session_is_read_as_django_stored_it_and_not_once_expired(client, make_user):
-    from django.contrib.sessions.backends.db import SessionStore as DjangoStore
-    from django.contrib.sessions.models import Session
-    from django.utils import timezone
-
-    from portal.accounts.sessions import SessionStore
-
     stored = DjangoStore()
     stored.update({"who": "<x>", "n": 3})
     stored.create()
@@ -127,11 +128,6 @@ def test_a_session_is_read_as_django_stored_it_and_not_once_expired(client, make
 
 def test_the_mfa_report_reads_its_rows_in_one_query_with_only_the_fields_its_cells_show(
         client, make_user, django_assert_max_num_queries):
-    from django.utils import timezone
-
-    from diagnostics_app.mfa.choices import MfaClass
-    from diagnostics_app.models import MfaSnapshot, MfaUserRow
-
     snapshot = MfaSnapshot.objects.create(taken_at=timezone.now(), total_users=200)
     MfaUserRow.objects.bulk_create(MfaUserRow(
         snapshot=snapshot, user_id=f"id-{i}", upn=f"u{i}@contoso.com", classification=MfaClass.MFA_CAPABLE,
@@ -145,3 +141,39 @@ def test_the_mfa_report_reads_its_rows_in_one_query_with_only_the_fields_its_cel
     rows = [row.record for row in response.context["table"].page.object_list]
     assert len(rows) == 200 and {"policy_hits", "group_ids", "evidence"} <= rows[0].get_deferred_fields()
     assert "reason 1" in response.content.decode() and "(guest)" in response.content.decode()
+
+
+def test_the_signed_in_person_is_read_as_django_reads_them(client, make_user, django_user_model):
+    user = make_user("aud5", "Auditor")
+    read = LocalAccountBackend().get_user(user.pk)
+    orm = django_user_model.objects.get(pk=user.pk)
+    assert {f.attname: getattr(read, f.attname) for f in orm._meta.concrete_fields} == \
+        {f.attname: getattr(orm, f.attname) for f in orm._meta.concrete_fields}
+    assert LocalAccountBackend().get_user(user.pk + 1000) is None
+    client.force_login(user)
+    assert client.get("/jobs/").status_code == 200
+    user.set_password("another-pw-for-tests-1")
+    user.save()
+    assert client.get("/jobs/").status_code == 302  # a changed password ends the other sessions
+    client.force_login(user)
+    django_user_model.objects.filter(pk=user.pk).update(is_active=False)
+    assert client.get("/jobs/").status_code == 302  # as does deactivating the account
+    assert LocalAccountBackend().get_user(user.pk) is None
+
+
+def test_the_findings_page_reads_its_rows_in_one_query_with_only_the_fields_its_cells_show(
+        client, make_user, django_assert_max_num_queries):
+    scan = AddressScan.objects.create(status="complete", findings_total=200)
+    AddressFinding.objects.bulk_create(AddressFinding(
+        scan=scan, key=f"k{i}", first_seen=timezone.now(), dn=f"CN=u{i},OU=Users,DC=contoso,DC=com",
+        attribute="proxyAddresses", value=f"smtp:u{i}@contoso.com", rule="idfix", severity="warning",
+        errors=["format"], beyond_idfix=bool(i % 2), proposed_value=None, explanation="x" * 500, others=[{"dn": "y"}])
+        for i in range(200))
+    client.force_login(make_user("aud6", "Auditor"))
+    client.get("/diagnostics/address-repair/", {"per_page": 200})
+    # session, user, access, the scan, the notifications count, the rows, the scan's fixes, the scans to pick from
+    with django_assert_max_num_queries(8):
+        response = client.get("/diagnostics/address-repair/", {"per_page": 200})
+    rows = [row.record for row in response.context["table"].page.object_list]
+    assert len(rows) == 200 and {"fix", "others", "explanation"} <= rows[0].get_deferred_fields()
+    assert "(beyond IdFix)" in response.content.decode()
