@@ -44,11 +44,10 @@ def access_of(user) -> Access:
     cached = getattr(user, "_portal_access", None)
     if cached is not None:
         return cached
-    user_model = get_user_model()
-    member = user_model.groups.through._meta.db_table
-    own = user_model.user_permissions.through._meta.db_table
-    granted = Group.permissions.through._meta.db_table
-    group, perm, ctype = Group._meta.db_table, Permission._meta.db_table, ContentType._meta.db_table
+    user_model = get_user_model()  # django.contrib.auth's User: its tables' columns are user_id, group_id, ...
+    member, own, granted, group, perm, ctype = (connection.ops.quote_name(model._meta.db_table) for model in (
+        user_model.groups.through, user_model.user_permissions.through, Group.permissions.through, Group, Permission,
+        ContentType))
     sql = (f"SELECT g.id, g.name, ct.app_label, p.codename FROM {member} ug JOIN {group} g ON g.id = ug.group_id "
            f"LEFT JOIN {granted} gp ON gp.group_id = g.id LEFT JOIN {perm} p ON p.id = gp.permission_id "
            f"LEFT JOIN {ctype} ct ON ct.id = p.content_type_id WHERE ug.user_id = %s "
