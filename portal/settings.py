@@ -198,6 +198,8 @@ AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit log alrea
 AXES_VERBOSE = False
 AXES_CLIENT_IP_CALLABLE = "portal.audit.services.client_ip"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+# Django's database sessions, read with one SQL statement (portal/accounts/sessions.py).
+SESSION_ENGINE = "portal.accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 # HTTPS hardening is on by default only where the portal is really deployed: `make demo` and `make test`

@@ -32,6 +32,11 @@ class AddressFindingTable(PortalTable):
                                    attrs={"td": {"class": "col-value"}})
     state = tables.Column(verbose_name="History")
 
+    # What its cells read of a finding: the others (the fix, the other holders, the explanation) cost a decode or a
+    # long text each, per row.
+    reads = ("id", "scan_id", "dn", "object_class", "attribute", "value", "rule", "beyond_idfix", "severity", "errors",
+             "action", "proposed_value", "state")
+
     class Meta(PortalTable.Meta):
         model = AddressFinding
         fields = ("selection", "dn", "object_class", "attribute", "value", "rule", "severity", "errors", "action",

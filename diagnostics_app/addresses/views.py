@@ -60,7 +60,7 @@ def address_repair(request):
             return download(exports.csv_lines(rows, scan), name=name, content_type=CSV_TYPE)
         return download(exports.xlsx_bytes(rows, scan), name=name, content_type=XLSX_TYPE)
     can_plan = request.user.has_perm("diagnostics_app.plan_address_fix")
-    table = AddressFindingTable(rows, exclude=() if can_plan else ("selection",))
+    table = AddressFindingTable(rows.only(*AddressFindingTable.reads), exclude=() if can_plan else ("selection",))
     valid = not filterset.is_bound or filterset.form.is_valid()
     count = selectors.finding_count(scan, rows=rows, filters=(filterset.form.cleaned_data if filterset.is_bound
                                                               else {}) if valid else None)

@@ -19,6 +19,10 @@ class MfaUserRowTable(PortalTable):
     enabled = tables.Column(verbose_name="Enabled")
     reasons = tables.Column(verbose_name="Why", orderable=False)
 
+    # What its cells read of a row: the other JSON fields (groups, policy hits, ...) cost a decode each, per row.
+    reads = ("id", "snapshot_id", "user_id", "upn", "display_name", "department", "classification", "usable",
+             "is_admin", "enabled", "reasons", "flags", "deleted")
+
     class Meta(PortalTable.Meta):
         model = MfaUserRow
         fields = ("upn", "department", "classification", "usable", "is_admin", "enabled", "reasons")

@@ -10,6 +10,7 @@ class AccountsConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
+        from portal import template_values
         from portal.security import restrict_sqlite_file  # importing it registers the deploy checks too
 
         from . import signals  # noqa: F401  (login/logout audit)
@@ -18,3 +19,4 @@ class AccountsConfig(AppConfig):
         # Roles follow the code: every migrate brings the groups' permissions back to roles.py.
         post_migrate.connect(lambda **kwargs: do_sync_roles(), dispatch_uid="accounts.sync_roles", weak=False)
         connection_created.connect(restrict_sqlite_file, dispatch_uid="portal.restrict_sqlite_file")
+        template_values.install()  # the portal's first app: every template's {{ }} writes through value_text

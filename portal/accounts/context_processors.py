@@ -3,10 +3,10 @@ from __future__ import annotations
 from functools import partial
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.functional import SimpleLazyObject
 
-from .roles import ROLE_PERMISSIONS
+from .selectors import access_of
 
 # The four areas, in the order people reach for them; `built` False shows an honest placeholder.
 AREAS = [
@@ -82,12 +82,25 @@ def _entry(computed, key: str):
     return computed.get(key, [] if key in ("nav_areas", "nav_tools", "user_roles") else None)
 
 
+_URLS: dict[tuple, str] = {}
+
+
+def _url(name: str) -> str:
+    """``reverse(name)`` of an entry (no arguments), worked out once per URL configuration and script prefix: every
+    page asks for a dozen of them."""
+    key = (get_urlconf(), get_script_prefix(), name)
+    url = _URLS.get(key)
+    if url is None:
+        url = _URLS[key] = reverse(name)
+    return url
+
+
 def nav_items(entries, *, user, path: str = "") -> list[dict]:
     """The entries `user` may open (deny by default: the permission decides), with what a page shows of them."""
     out = []
     for label, url_name, perm in entries:
         if user.has_perm(perm) and (url_name != "lab:home" or settings.LAB_MODE):
-            url = reverse(url_name)
+            url = _url(url_name)
             out.append({"label": label, "url": url, "url_name": url_name, "active": path.startswith(url),
                         "not_built": url_name in NOT_BUILT, "summary": AREA_SUMMARIES.get(url_name, ""),
                         "actions": [text for needed, text in AREA_ACTIONS.get(url_name, []) if user.has_perm(needed)]})
@@ -99,20 +112,20 @@ def _navigation(request):
     if user is None or not user.is_authenticated:
         return {}
     path = request.path
-    roles = [g.name for g in user.groups.all() if g.name in ROLE_PERMISSIONS]
+    roles = list(access_of(user).roles)
     context = {"nav_areas": nav_items(AREAS, user=user, path=path), "nav_tools": nav_items(TOOLS, user=user, path=path),
                "user_roles": roles}
     if user.has_perm("migrations_app.approve_migration"):
         from portal.approvals.queue import approval_queue
 
         # the count of the very lists the Pending approvals page shows (portal/approvals/queue.py)
-        url = reverse("migrations_app:approvals")
+        url = _url("migrations_app:approvals")
         context["nav_approvals"] = {"url": url, "count": approval_queue(user=user).count(),
                                     "active": path.startswith(url)}
     if user.has_perm("accounts.view_dl_migration"):
         from migrations_app.batch_selectors import unread_notifications
 
-        url = reverse("migrations_app:notifications")
+        url = _url("migrations_app:notifications")
         context["nav_notifications"] = {"url": url, "count": unread_notifications(user=user),
                                         "active": path.startswith(url)}
     return context

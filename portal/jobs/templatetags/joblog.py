@@ -1,15 +1,14 @@
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable
 from typing import Any
 
 from django import template
-from django.conf import settings
-from django.template.base import render_value_in_context
-from django.utils.formats import date_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
+
+from portal.tables import format_datetime
+from portal.template_values import value_text
 
 from .present import kv
 
@@ -27,16 +26,6 @@ def epoch_ms(value) -> int:
     return int(value.timestamp() * 1000) if value else 0
 
 
-def _text(value: Any, context: template.Context) -> str:
-    """What ``{{ value }}`` writes: a text escaped, a whole number as str() writes it when numbers are not grouped,
-    without render_value_in_context's detours through time zones and the language's number formats."""
-    if type(value) is str and context.autoescape:
-        return html.escape(value)
-    if type(value) is int and not settings.USE_THOUSAND_SEPARATOR:
-        return str(value)
-    return render_value_in_context(value, context)
-
-
 @register.simple_tag(takes_context=True)
 def log_lines(context: template.Context, lines: Iterable[Any]) -> SafeString:
     """Each line as ``<div class="line …">``, written in Python: a template included per line was most of a live
@@ -45,12 +34,13 @@ def log_lines(context: template.Context, lines: Iterable[Any]) -> SafeString:
     out = []
     for line in lines:
         when = line.time
-        stamp = "" if when in (None, "") else _text(date_format(template_localtime(when, use_tz=context.use_tz), "c"),
-                                                    context)
+        stamp = "" if when in (None, "") else value_text(
+            format_datetime(template_localtime(when, use_tz=context.use_tz), "c"), context)
         details = f"<details><summary>detail</summary>{kv(line.data)}</details>" if line.data else ""
-        out.append(f'<div class="line lvl-{_text(line.level, context)}" data-seq="{_text(line.seq, context)}" '
-                   f'data-logged="{_text(epoch_ms(when), context)}"><time datetime="{stamp}">'
-                   f'{_text(log_time(when), context)}</time> <span class="lvl">'
-                   f'{_text(str(line.get_level_display()).upper(), context)}</span> <span class="text">'
-                   f"{_text(line.message, context)}</span>{details}</div>\n")
+        out.append(f'<div class="line lvl-{value_text(line.level, context)}" '
+                   f'data-seq="{value_text(line.seq, context)}" '
+                   f'data-logged="{value_text(epoch_ms(when), context)}"><time datetime="{stamp}">'
+                   f'{value_text(log_time(when), context)}</time> <span class="lvl">'
+                   f'{value_text(str(line.get_level_display()).upper(), context)}</span> <span class="text">'
+                   f"{value_text(line.message, context)}</span>{details}</div>\n")
     return mark_safe("".join(out))  # noqa: S308 - every part escaped as the template escaped it
