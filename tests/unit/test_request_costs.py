@@ -29,6 +29,7 @@ from portal.tables import format_datetime
 from portal.template_values import _django_value_text, value_text
 
 
+@pytest.mark.postgres  # raw SQL on the request path: run on PostgreSQL too
 def test_access_holds_the_roles_and_every_permission_django_would_give(make_user, django_user_model):
     user = make_user("two-roles", "Auditor", "Helpdesk")
     user.groups.add(Group.objects.create(name="Not a portal role"))
@@ -47,6 +48,7 @@ def test_a_user_without_groups_or_permissions_holds_nothing(make_user, django_us
     assert not user.has_perm("jobs.view_job")
 
 
+@pytest.mark.postgres  # raw SQL on the request path: run on PostgreSQL too
 def test_a_removed_role_takes_effect_at_the_next_request(client, make_user):
     user = make_user("aud", "Auditor")
     client.force_login(user)
@@ -110,6 +112,7 @@ def test_every_template_writes_through_value_text():
     assert template_base.render_value_in_context is value_text
 
 
+@pytest.mark.postgres  # raw SQL on the request path: run on PostgreSQL too
 def test_a_session_is_read_as_django_stored_it_and_not_once_expired(client, make_user):
     stored = DjangoStore()
     stored.update({"who": "<x>", "n": 3})
@@ -143,6 +146,7 @@ def test_the_mfa_report_reads_its_rows_in_one_query_with_only_the_fields_its_cel
     assert "reason 1" in response.content.decode() and "(guest)" in response.content.decode()
 
 
+@pytest.mark.postgres  # raw SQL on the request path: run on PostgreSQL too
 def test_the_signed_in_person_is_read_as_django_reads_them(client, make_user, django_user_model):
     user = make_user("aud5", "Auditor")
     read = LocalAccountBackend().get_user(user.pk)
