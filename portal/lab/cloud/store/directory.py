@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -282,7 +283,8 @@ class DirectoryStoreMixin:
             params.append(member_of.lower())
         if restrict_ids is not None:
             clauses.append("o.id IN (SELECT value FROM json_each(?))")
-            params.append(_dumps([i.lower() for i in restrict_ids]))
+            params.append(restrict_ids.json if isinstance(restrict_ids, IdList)
+                          else _dumps([i.lower() for i in restrict_ids]))
         return self._page(spec, clauses, params, where, order_by, limit, token, with_total, self._object_row,
                           "o.id, o.kind, o.doc")
 
@@ -427,17 +429,43 @@ class DirectoryStoreMixin:
         rows = self._execute("SELECT group_id FROM members WHERE member_id = ? ORDER BY rowid", (member_id.lower(),))
         return [row[0] for row in rows.fetchall()]
 
-    def transitive_member_ids(self, *, group_id: str) -> list[str]:
+    def transitive_member_ids(self, *, group_id: str) -> Sequence[str]:
         """Members at any depth (nested groups included once; cycles are harmless)."""
         return self._closure(group_id.lower(), "group_id", "member_id")
 
-    def transitive_group_ids_of(self, *, member_id: str) -> list[str]:
+    def transitive_group_ids_of(self, *, member_id: str) -> Sequence[str]:
         return self._closure(member_id.lower(), "member_id", "group_id")
 
-    def _closure(self, start: str, source: str, target: str) -> list[str]:
+    def _closure(self, start: str, source: str, target: str) -> IdList:
+        # Computed once per membership version (members_version, bumped by triggers whoever writes), not once per
+        # page: a 16,000-member group's transitive listing is 17 pages, and each recomputed it and handed it back
+        # to SQLite as JSON. The version is read before the closure, so a change in between leaves an entry
+        # tagged with the older version, which the next read replaces.
+        cache: dict[tuple[str, str], tuple[int, IdList]] = self.__dict__.setdefault("_closures", {})
+        row = self._execute("SELECT n FROM members_version").fetchone()
+        version = row[0] if row else 0
+        hit = cache.get((source, start))
+        if hit is not None and hit[0] == version:
+            return hit[1]
         # one recursive query (UNION drops what was reached before, so cycles end), not one query per object
         # reached: a 20,000-member group asked every user for members of its own
         rows = self._execute(
             f"WITH RECURSIVE reach(id) AS (SELECT ? UNION SELECT m.{target} FROM members AS m JOIN reach"
             f" ON m.{source} = reach.id) SELECT id FROM reach WHERE id != ?", (start, start))
-        return [row[0] for row in rows.fetchall()]
+        ids = IdList(row[0] for row in rows.fetchall())
+        if not self._conn().in_transaction:  # a version seen inside a transaction may yet be rolled back
+            if len(cache) >= CLOSURE_CACHE:
+                cache.clear()
+            cache[(source, start)] = (version, ids)
+        return ids
+
+
+CLOSURE_CACHE = 512  # groups (or members) whose closure is kept; the lab's scenarios hold far fewer
+
+
+class IdList(tuple):
+    """Object ids (lower case) and, made once, the JSON text a listing restricted to them hands SQLite."""
+
+    @functools.cached_property
+    def json(self) -> str:
+        return _dumps(list(self))
