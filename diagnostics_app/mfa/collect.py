@@ -49,6 +49,7 @@ from portal.connectors.graph import (
 )
 from portal.connectors.graph.convert import _audit, _member, _registration, _user
 from portal.connectors.graph.together import Listing, listing_url
+from portal.heap import growing_heap
 
 from . import classify as mc
 from .collect_policies import PolicyRead, evaluate_users, read_per_user_mfa, read_policies, read_sign_in_evidence
@@ -155,6 +156,7 @@ class _Phase:
                                          "cpu": round(time.process_time() - self.cpu0, 3), "items": self.items}
 
 
+@growing_heap()  # the tenant's users, report rows and audit events are held to the end (portal/heap.py)
 def collect(
     graph: Any,
     *,

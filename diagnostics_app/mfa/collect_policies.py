@@ -163,6 +163,7 @@ def read_sign_in_evidence(graph: Any, result: Any, read: PolicyRead, *, since: A
 
 def evaluate_users(result: Any, read: PolicyRead, only: set[str] | None = None) -> None:
     """Each user's policy outcome (``rec.policy``), once the classification gave the usable methods."""
+    evaluate = mp.Evaluator(read.policies, security_defaults=bool(read.security_defaults), names=read.names)
     for uid, rec in result.users.items():
         if only is not None and uid not in only:
             continue
@@ -172,8 +173,7 @@ def evaluate_users(result: Any, read: PolicyRead, only: set[str] | None = None) 
                              groups=frozenset(rec.groups), roles=frozenset(read.roles.get(uid, ())),
                              usable=tuple(verdict.usable) if verdict is not None and can else (),
                              can_satisfy_mfa=can, per_user_mfa=read.per_user.get(uid, ""))
-        rec.policy = mp.evaluate(ctx, read.policies, security_defaults=bool(read.security_defaults),
-                                 names=read.names)
+        rec.policy = evaluate(ctx)
         seen = read.evidence.get(uid)
         if seen:
             hits = tuple(replace(h, evidence=seen[h.policy_id][0], evidence_time=seen[h.policy_id][1])

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from portal.audit.services import record
+from portal.heap import growing_heap
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
 
@@ -91,6 +92,7 @@ def _policies(snapshot: MfaSnapshot, result: CollectResult) -> list[MfaPolicy]:
     return out
 
 
+@growing_heap()  # the collected snapshot is in memory while its rows are built (portal/heap.py)
 def do_store_snapshot(result: CollectResult, *, job: Job | None = None, user=None,
                       audit_days: int = 30) -> MfaSnapshot:
     """Store one collected snapshot and its rows (earlier snapshots stay: the trend reads them)."""

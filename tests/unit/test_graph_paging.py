@@ -233,6 +233,28 @@ def test_converted_values_are_the_frozen_dataclasses_the_constructor_makes() -> 
         _frozen(EntraUser, id="u3", nickname="x")
 
 
+def test_the_next_request_is_sent_before_the_page_before_it_is_converted(loop) -> None:
+    # a task started with ensure_future runs only when the loop gets control: converting right away left the
+    # next request unsent (its adapter, middleware and connection pool await several times before writing)
+    sent: list[int] = []
+    seen_when_converting: dict[str, list[int]] = {}
+
+    async def follow(cursor: int) -> tuple[str, int | None]:
+        for _ in range(4):  # the awaits a real request passes before its body is written
+            await asyncio.sleep(0)
+        sent.append(cursor)
+        await asyncio.sleep(0.01)  # the answer
+        return f"page{cursor}", (cursor + 1 if cursor < 5 else None)
+
+    def convert(page: str) -> str:
+        seen_when_converting[page] = list(sent)
+        return page.upper()
+
+    assert list(prefetched(loop.submit, "PAGE1", 2, follow, convert)) == [f"PAGE{n}" for n in range(1, 6)]
+    for n in range(2, 5):
+        assert n + 1 in seen_when_converting[f"page{n}"], seen_when_converting
+
+
 def test_pages_are_converted_on_the_connectors_loop_while_the_next_is_read(loop) -> None:
     # converting in the caller's thread made the two threads take turns at the GIL (bench/graph_paging.py)
     pages = Pages(last=5)

@@ -174,3 +174,35 @@ def test_legacy_per_user_mfa_covers_a_user_no_policy_covers():
         assert result.outcome == outcome
     weak = mp.evaluate(mp.UserContext(id="u1", can_satisfy_mfa=False, per_user_mfa="enforced"), [])
     assert weak.outcome == O.INTERRUPTED and weak.hits[0].name == "Per-user MFA (legacy, enforced)"
+
+
+def test_users_alike_in_what_the_policies_look_at_share_one_evaluation(monkeypatch):
+    """The snapshot's Evaluator: the same answer as evaluate() for every user, worked out once per context (the
+    groups and roles the policies name, named or not, guest kind, usable methods, per-user MFA)."""
+    policies = [
+        policy({"includeUsers": ["All"], "excludeGroups": ["breakglass"]}, pid="all"),
+        policy({"includeGroups": ["pilot"], "excludeUsers": ["u7"]}, demand=strength(STRENGTH_PHISHING_RESISTANT),
+               state=mp.REPORT_ONLY, pid="pilot"),
+        policy({"includeRoles": [GLOBAL_ADMIN]}, demand=strength(STRENGTH_PHISHING_RESISTANT), pid="admins"),
+        policy({"includeGuestsOrExternalUsers": GUESTS}, pid="guests"),
+    ]
+    names = {"pilot": "Pilot", "breakglass": "Break glass", GLOBAL_ADMIN: "Global Administrator"}
+    population = []
+    for n in range(400):
+        population.append(mp.UserContext(
+            id=f"U{n}", upn=f"p{n}#EXT#@contoso.com" if n % 13 == 0 else f"u{n}@contoso.com",
+            user_type="Guest" if n % 13 == 0 else "Member",
+            groups=frozenset({"pilot", f"dept{n % 5}"} if n % 3 == 0 else {f"dept{n % 5}"}
+                             | ({"breakglass"} if n == 11 else set())),
+            roles=frozenset({GLOBAL_ADMIN} if n % 50 == 0 else ()),
+            usable=((F.FIDO2,), (F.PHONE,), (F.AUTHENTICATOR,), ())[n % 4], can_satisfy_mfa=n % 4 != 3 or None,
+            per_user_mfa="enforced" if n == 20 else ""))
+    expected = [mp.evaluate(ctx, policies, names=names) for ctx in population]
+    scoped = []
+    real_scope = mp.scope
+    monkeypatch.setattr(mp, "scope", lambda *a, **k: scoped.append(1) or real_scope(*a, **k))
+    evaluate = mp.Evaluator(policies, names=names)
+    assert [evaluate(ctx) for ctx in population] == expected
+    assert "excluded by name" in {h.why for h in evaluate(population[7]).hits}  # u7, named, kept apart
+    # the departments no policy names make no difference: far fewer evaluations than users
+    assert len(scoped) <= len(policies) * 40

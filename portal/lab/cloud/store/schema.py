@@ -65,6 +65,19 @@ CREATE TABLE IF NOT EXISTS members (
     PRIMARY KEY (group_id, member_id)
 );
 CREATE INDEX IF NOT EXISTS members_member ON members (member_id);
+-- bumped by every change of a membership, whichever process makes it: a transitive closure computed at one
+-- value serves every page and request read at the same value (DirectoryStoreMixin._closure). An UPDATE, and an
+-- INSERT that cannot conflict: a trigger's own conflict clause yields to the statement's (INSERT OR IGNORE)
+CREATE TABLE IF NOT EXISTS members_version (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS members_added AFTER INSERT ON members BEGIN
+    UPDATE members_version SET n = n + 1;
+    INSERT INTO members_version (id, n) SELECT 0, 1 WHERE NOT EXISTS (SELECT 1 FROM members_version); END;
+CREATE TRIGGER IF NOT EXISTS members_removed AFTER DELETE ON members BEGIN
+    UPDATE members_version SET n = n + 1;
+    INSERT INTO members_version (id, n) SELECT 0, 1 WHERE NOT EXISTS (SELECT 1 FROM members_version); END;
+CREATE TRIGGER IF NOT EXISTS members_changed AFTER UPDATE ON members BEGIN
+    UPDATE members_version SET n = n + 1;
+    INSERT INTO members_version (id, n) SELECT 0, 1 WHERE NOT EXISTS (SELECT 1 FROM members_version); END;
 CREATE TABLE IF NOT EXISTS recipients (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
