@@ -5,14 +5,17 @@ later steps act on them, so the two can never disagree about what a list is."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from portal.connectors import ad as adc
 from portal.connectors import exchange as exo
+from portal.connectors import graph as graphc
 from portal.connectors.ad import ActiveDirectory, DirectoryObject, recipients
 from portal.connectors.exchange import DistributionGroup, ExchangeOnline, Recipient
+
+Graph = Callable[[], graphc.EntraGraph]
 
 SECURITY_ENABLED = 0x80000000
 ROOM_LIST_TYPE = 268435456  # msExchRecipientTypeDetails of a room list
@@ -90,6 +93,9 @@ class ListFacts:
     twin_error: str | None = None
     twin_matches: list[str] = field(default_factory=list)  # several cloud lists answered to the address
     cloud_members: list[Recipient] = field(default_factory=list)
+    # Where the twin's membership was read: "graph", or "exchange" (Graph unavailable: graph_error says why).
+    cloud_members_from: str = ""
+    graph_error: str | None = None
     accepted_domains: list[exo.AcceptedDomain] = field(default_factory=list)
     outbound_connectors: list[exo.OutboundConnector] = field(default_factory=list)
     calls: Counter = field(default_factory=Counter)
@@ -127,13 +133,16 @@ class StandIn:
     original_dn: str  # the DN the list had before its migration
 
 
-def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnline,
+def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnline, graph: Graph | None = None,
                  group_dn: str | None = None, stand_ins: Mapping[str, StandIn] | None = None) -> ListFacts:
     """Read the list ``mail`` names (or the group at ``group_dn`` once it has lost its address).
 
     ``stand_ins`` (objectGUID or lower-case DN → :class:`StandIn`; the portal's completed migrations when
     not given): a kept original (``!Child``, no longer mail-enabled) or routing contact of a list migrated
-    earlier resolves to that list in the cloud, so a parent migrates after its children."""
+    earlier resolves to that list in the cloud, so a parent migrates after its children.
+
+    ``graph`` (opens the Graph connector): the synced twin's membership is read there instead of through
+    Exchange Online; without it, or when Graph fails, Exchange answers as before."""
     if stand_ins is None:
         from .selectors import migrated_stand_ins
 
@@ -161,8 +170,7 @@ def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnl
         facts.twin_error = str(exc)
     facts.calls["cmdlet"] += 1
     if facts.twin is not None:
-        facts.cloud_members = list(exchange.iter_distribution_group_members(facts.twin.guid or mail))
-        facts.calls["cmdlet"] += 1
+        _read_twin_members(facts, exchange=exchange, graph=graph)
     resolver = _CloudResolver(exchange, facts.cloud_members, facts.calls)
     for obj in recipients.direct_members(directory, facts.group.dn):
         member = ObjectFacts.from_object(obj)
@@ -192,6 +200,41 @@ def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnl
     return facts
 
 
+def _read_twin_members(facts: ListFacts, *, exchange: ExchangeOnline, graph: Graph | None) -> None:
+    """The twin's members with their addresses. A synced group's membership, and its members' addresses, are
+    Entra ID's, which Exchange Online shows (forward sync): Graph's paged ``/members`` answers what
+    Get-DistributionGroupMember does without an Exchange call. A cloud-only list's membership is Exchange's
+    own (not read here: the preflight refuses it). Graph unavailable, or failing part-way: Exchange reads it all."""
+    twin = facts.twin
+    assert twin is not None
+    if graph is not None and twin.is_dir_synced and twin.external_directory_object_id:
+        try:
+            members = list(graph().iter_group_members(twin.external_directory_object_id,
+                                                      select=graphc.MEMBER_ADDRESS_SELECT))
+        except Exception as exc:  # noqa: BLE001 - Graph unconfigured, refused or down: Exchange answers too
+            facts.graph_error = f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            facts.calls["graph"] += 1
+            facts.cloud_members = [_as_recipient(m) for m in members]
+            facts.cloud_members_from = "graph"
+            return
+    facts.cloud_members = list(exchange.iter_distribution_group_members(twin.guid or facts.mail))
+    facts.calls["cmdlet"] += 1
+    facts.cloud_members_from = "exchange"
+
+
+def _as_recipient(obj: graphc.GroupMember) -> Recipient:
+    """An Entra object as Exchange shows it among a group's members: the primary address is the ``SMTP:``
+    proxy address (a member without one shows its mail, as Exchange shows a member that is no recipient).
+    Graph does not say which kind of recipient it is, nor Exchange's GUID: those stay empty."""
+    addresses = tuple(obj.proxy_addresses)
+    primary = next((a[5:] for a in addresses if a[:5] == "SMTP:"), None) or obj.mail or ""
+    return Recipient(identity=None, guid=None, name=obj.display_name, display_name=obj.display_name, alias=None,
+                     primary_smtp_address=primary, email_addresses=addresses, recipient_type=None,
+                     recipient_type_details=None, external_directory_object_id=obj.id, distinguished_name=None,
+                     is_dir_synced=bool(obj.on_premises_sync_enabled), hidden_from_address_lists_enabled=None)
+
+
 def _stand_in(obj: DirectoryObject, stand_ins: Mapping[str, StandIn]) -> StandIn | None:
     if not stand_ins:
         return None
@@ -207,10 +250,13 @@ class _CloudResolver:
         self.calls = calls
         self.by_address: dict[str, Recipient] = {}
         for recipient in known:
-            for address in smtp_of(list(recipient.email_addresses)):
-                self.by_address[address] = recipient
-            if recipient.primary_smtp_address:
-                self.by_address[recipient.primary_smtp_address.lower()] = recipient
+            self._remember(recipient)
+
+    def _remember(self, recipient: Recipient) -> None:
+        for address in smtp_of(list(recipient.email_addresses)):
+            self.by_address[address] = recipient
+        if recipient.primary_smtp_address:
+            self.by_address[recipient.primary_smtp_address.lower()] = recipient
 
     def resolve(self, target: ObjectFacts, *, stand_in: StandIn | None = None) -> None:
         candidates = [a for a in (target.mail, *target.addresses) if a]
@@ -229,8 +275,7 @@ class _CloudResolver:
                 return  # unresolved: the preflight fails on it rather than guess which recipient is meant
             finally:
                 self.calls["cmdlet"] += 1
-            for address in smtp_of(list(recipient.email_addresses)):
-                self.by_address[address] = recipient
+            self._remember(recipient)
         target.cloud_identity = recipient.primary_smtp_address or recipient.external_directory_object_id \
             or recipient.guid
         target.cloud_type = recipient.recipient_type_details
