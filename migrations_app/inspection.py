@@ -16,6 +16,9 @@ from portal.connectors.ad import ActiveDirectory, DirectoryObject, recipients
 from portal.connectors.exchange import DistributionGroup, ExchangeOnline, Recipient
 
 Graph = Callable[[], graphc.EntraGraph]
+# What tells the cloud list a migration made from anything else answering to its address (_migrated_list).
+MIGRATED_LIST_SELECT = ("id", "displayName", "mail", "mailEnabled", "groupTypes", "proxyAddresses",
+                        "onPremisesSyncEnabled")
 
 SECURITY_ENABLED = 0x80000000
 ROOM_LIST_TYPE = 268435456  # msExchRecipientTypeDetails of a room list
@@ -131,6 +134,7 @@ class StandIn:
 
     mail: str  # the migrated list's address: the cloud list a member or link resolves to
     original_dn: str  # the DN the list had before its migration
+    cloud_object_id: str = ""  # the cloud list the migration made (its Entra object id, or Exchange's GUID)
 
 
 def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnline, graph: Graph | None = None,
@@ -141,8 +145,9 @@ def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnl
     not given): a kept original (``!Child``, no longer mail-enabled) or routing contact of a list migrated
     earlier resolves to that list in the cloud, so a parent migrates after its children.
 
-    ``graph`` (opens the Graph connector): the synced twin's membership is read there instead of through
-    Exchange Online; without it, or when Graph fails, Exchange answers as before."""
+    ``graph`` (opens the Graph connector): the synced twin's membership and the cloud lists of earlier
+    migrations are read there instead of through Exchange Online; without it, or when Graph fails, Exchange
+    answers as before."""
     if stand_ins is None:
         from .selectors import migrated_stand_ins
 
@@ -171,7 +176,7 @@ def inspect_list(*, mail: str, directory: ActiveDirectory, exchange: ExchangeOnl
     facts.calls["cmdlet"] += 1
     if facts.twin is not None:
         _read_twin_members(facts, exchange=exchange, graph=graph)
-    resolver = _CloudResolver(exchange, facts.cloud_members, facts.calls)
+    resolver = _CloudResolver(exchange, facts.cloud_members, facts.calls, graph=graph)
     for obj in recipients.direct_members(directory, facts.group.dn):
         member = ObjectFacts.from_object(obj)
         resolver.resolve(member, stand_in=_stand_in(obj, stand_ins))
@@ -223,7 +228,7 @@ def _read_twin_members(facts: ListFacts, *, exchange: ExchangeOnline, graph: Gra
     facts.cloud_members_from = "exchange"
 
 
-def _as_recipient(obj: graphc.GroupMember) -> Recipient:
+def _as_recipient(obj: graphc.GroupMember | graphc.EntraGroup) -> Recipient:
     """An Entra object as Exchange shows it among a group's members: the primary address is the ``SMTP:``
     proxy address (a member without one shows its mail, as Exchange shows a member that is no recipient).
     Graph does not say which kind of recipient it is, nor Exchange's GUID: those stay empty."""
@@ -243,10 +248,13 @@ def _stand_in(obj: DirectoryObject, stand_ins: Mapping[str, StandIn]) -> StandIn
 
 class _CloudResolver:
     """Finds the cloud recipient of an on-premises object: first among the cloud twin's members (one
-    call answered them all), then one Get-Recipient for what is left."""
+    call answered them all), then a list migrated earlier where the portal's record of it says (Graph), then
+    one Get-Recipient for what is left."""
 
-    def __init__(self, exchange: ExchangeOnline, known: list[Recipient], calls: Counter) -> None:
+    def __init__(self, exchange: ExchangeOnline, known: list[Recipient], calls: Counter, *,
+                 graph: Graph | None = None) -> None:
         self.exchange = exchange
+        self.graph = graph
         self.calls = calls
         self.by_address: dict[str, Recipient] = {}
         for recipient in known:
@@ -264,6 +272,8 @@ class _CloudResolver:
             # Not the object's own (cleared, or contact) address: the migrated list it stands for.
             target.stands_for, candidates = stand_in.original_dn, [stand_in.mail]
         recipient = next((self.by_address[a.lower()] for a in candidates if a.lower() in self.by_address), None)
+        if recipient is None and stand_in is not None and (recipient := self._migrated_list(stand_in)):
+            self._remember(recipient)
         if recipient is None:
             lookup = candidates[0] if stand_in is not None else (
                 target.mail or (target.upn if target.kind == "user" else None))
@@ -281,3 +291,20 @@ class _CloudResolver:
         target.cloud_type = recipient.recipient_type_details
         target.cloud_dir_synced = recipient.is_dir_synced
         target.cloud_object_id = recipient.external_directory_object_id
+
+    def _migrated_list(self, stand_in: StandIn) -> Recipient | None:
+        """The cloud list a completed migration made, read by the object id it recorded: accepted only as
+        Get-Recipient would find it (a cloud-only mail-enabled group that still answers to the list's address);
+        anything else (not found, synced, another address, Graph unavailable, an Exchange GUID) asks Exchange."""
+        if self.graph is None or not stand_in.cloud_object_id:
+            return None
+        try:
+            group = self.graph().get_group(stand_in.cloud_object_id, select=MIGRATED_LIST_SELECT)
+        except Exception:  # noqa: BLE001 - Exchange decides, as without Graph
+            return None
+        finally:
+            self.calls["graph"] += 1
+        if group.on_premises_sync_enabled or not group.mail_enabled or group.is_microsoft_365_group \
+                or stand_in.mail.lower() not in smtp_of(list(group.proxy_addresses)):
+            return None
+        return _as_recipient(group)

@@ -1,6 +1,6 @@
 """What Graph answers in a list's inspection instead of Exchange Online: the synced twin's membership (Entra ID's,
-which Exchange shows). It is taken only where Exchange would have given the same; anything else is asked of Exchange
-as before, so the preflight judges the same."""
+which Exchange shows) and the cloud list a completed migration recorded. Each answer is taken only where Exchange
+would have given the same; anything else is asked of Exchange as before, so the preflight judges the same."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import uuid
 import pytest
 
 from migrations_app import inspection
+from migrations_app.inspection import StandIn
 from portal.connectors import exchange as exo
 from portal.connectors import graph as graphc
 from portal.connectors.ad import DirectoryObject
 from tests.unit.test_dl_preflight import OU, ParentExchange, facts_for, judge, recipient
 
 TWIN_ID = str(uuid.uuid4())
+CHILD_ID = str(uuid.uuid4())
 
 
 def entry(kind: str, cn: str, mail: str | None, **attributes) -> DirectoryObject:
@@ -125,3 +127,49 @@ def test_without_graph_exchange_reads_the_twins_membership_as_before(monkeypatch
     assert facts.cloud_members_from == "exchange"
     assert (facts.graph_error is None) == (graph is None)
     assert judge(facts)["recipients_resolve"]["outcome"] == "pass"
+
+
+# -- a child list migrated earlier: the cloud list its migration recorded ---------------------------------
+CHILD_GUID = uuid.uuid4()
+KEPT = DirectoryObject(dn=f"CN=!Child,{OU}", guid=CHILD_GUID, sid=None, object_classes=("top", "group"),
+                       attributes={"cn": ["!Child"], "groupType": [2], "extensionAttribute1": ["MigratedByScript"]})
+STAND_INS = {str(CHILD_GUID): StandIn(mail="child@contoso.com", original_dn=f"CN=Child,{OU}",
+                                      cloud_object_id=CHILD_ID)}
+
+
+def cloud_child(**changes) -> graphc.EntraGroup:
+    return graphc.EntraGroup(**{"id": CHILD_ID, "display_name": "Child", "mail": "child@contoso.com",
+                                "mail_enabled": True, "security_enabled": False, "on_premises_sync_enabled": None,
+                                "proxy_addresses": ("SMTP:child@contoso.com", "X500:/o=ExchangeLabs/cn=child"),
+                                **changes})
+
+
+def test_a_migrated_child_is_read_by_the_object_id_its_migration_recorded_without_exchange(monkeypatch):
+    exchange = SyncedTwinExchange({})
+    graph = Graph(members=graph_members()[:1], groups={CHILD_ID: cloud_child()})
+    facts = inspect(monkeypatch, [ANN, KEPT], exchange, graph, stand_ins=STAND_INS)
+    assert exchange.asked == [] and ("group", CHILD_ID) in graph.asked
+    child = facts.members[1]
+    assert (child.cloud_identity, child.cloud_object_id, child.cloud_dir_synced) == ("child@contoso.com", CHILD_ID,
+                                                                                     False)
+    assert judge(facts)["recipients_resolve"]["outcome"] == "pass"
+
+
+@pytest.mark.parametrize("found", [
+    None,  # deleted in the cloud
+    cloud_child(on_premises_sync_enabled=True),  # synced again: not the cloud list the migration made
+    cloud_child(proxy_addresses=("SMTP:child-new@contoso.com",), mail="child-new@contoso.com"),  # another address
+    cloud_child(mail_enabled=False),
+], ids=["gone", "synced", "other address", "not mail-enabled"])
+def test_a_migrated_child_graph_does_not_confirm_is_asked_of_exchange_as_before(monkeypatch, found):
+    groups = {CHILD_ID: found} if found is not None else {}
+    # Exchange has no such list either: the preflight fails on it, as it did without Graph.
+    exchange = SyncedTwinExchange({})
+    facts = inspect(monkeypatch, [KEPT], exchange, Graph(groups=groups), stand_ins=STAND_INS)
+    assert exchange.asked == ["child@contoso.com"]
+    assert judge(facts)["recipients_resolve"]["outcome"] == "failure"
+    # Exchange finds it: resolved by Exchange's answer.
+    listed = recipient("child@contoso.com", "MailUniversalDistributionGroup", False)
+    exchange = SyncedTwinExchange({"child@contoso.com": listed})
+    facts = inspect(monkeypatch, [KEPT], exchange, Graph(groups=groups), stand_ins=STAND_INS)
+    assert exchange.asked == ["child@contoso.com"] and facts.members[0].cloud_type == "MailUniversalDistributionGroup"
