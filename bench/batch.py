@@ -18,6 +18,7 @@ syncs), and one Exchange call per member (the goal: at most 1/100 call per membe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -112,6 +113,22 @@ def start_workers(count: int) -> list[subprocess.Popen]:
                              stderr=subprocess.STDOUT, start_new_session=True) for n in range(count)]
 
 
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    """Warm shutdown; a worker still busy after a minute (a job finishing after the batch ended) is killed, so
+    the figures are printed all the same."""
+    for proc in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in workers:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            print(f"Worker {proc.pid} still busy a minute after the warm shutdown: killed.", flush=True)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
 def main() -> None:
     import logging
 
@@ -192,10 +209,7 @@ def measure(manifest) -> None:
             time.sleep(2)
         wall = time.perf_counter() - start
     finally:
-        for proc in workers:
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in workers:
-            proc.wait(timeout=60)
+        stop_workers(workers)
     batch.refresh_from_db()
     with entra_connect() as sync:
         sync.wait_until_idle(timeout=600, poll=0.5)

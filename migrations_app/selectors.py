@@ -187,9 +187,10 @@ def migrated_stand_ins() -> dict[str, StandIn]:
     """What completed migrations left on-premises, each standing for its list now in the cloud: the kept
     original (by objectGUID: renamed '!…', it keeps it) and the routing contact (by DN)."""
     out: dict[str, StandIn] = {}
-    for guid, contact, mail, dn in Migration.objects.filter(status__in=DONE_MIGRATION_STATUSES).values_list(
-            "group_guid", "contact_dn", "mail", "original_dn"):
-        stand_in = StandIn(mail=mail, original_dn=dn)
+    for guid, contact, mail, dn, cloud_id in Migration.objects.filter(
+            status__in=DONE_MIGRATION_STATUSES).values_list("group_guid", "contact_dn", "mail", "original_dn",
+                                                            "cloud_group_id"):
+        stand_in = StandIn(mail=mail, original_dn=dn, cloud_object_id=cloud_id or "")
         if guid and dn:
             out[str(guid)] = stand_in
         if contact and dn:

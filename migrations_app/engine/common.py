@@ -106,7 +106,7 @@ def run_preflight(*, mail: str, options: MigrationOptions, c: Connectors, migrat
     from ..inplace import assess_preflight, read_method_facts, recommend_method  # in place builds on this module
 
     already_migrated = selectors.is_migrated(mail=mail, exclude=migration)
-    facts = inspect_list(mail=mail, directory=c.directory, exchange=c.exchange)
+    facts = inspect_list(mail=mail, directory=c.directory, exchange=c.exchange, graph=c.graph)
     method_facts = read_method_facts(facts=facts, c=c) if facts.group is not None else None
     if recommended and method_facts is not None:
         options = dataclasses.replace(options, method=recommend_method(method_facts[0]).method)

@@ -53,6 +53,9 @@ class PrepareSteps:
         self.save(preflight=report.as_dict())
         if not report.ok:
             raise JobFailed(report.summary(), result={"migration": self.m.pk, "preflight": report.as_dict()})
+        if facts.graph_error:
+            self.runner.warning(f"Graph could not list the cloud twin's members ({facts.graph_error}); Exchange "
+                                "Online did.")
         self._facts = facts
         group = facts.group
         assert group is not None and group.guid is not None
@@ -62,7 +65,8 @@ class PrepareSteps:
     def step_backup(self) -> None:
         facts = getattr(self, "_facts", None)
         if facts is None:  # resumed between preflight and backup: read again, nothing has changed yet
-            facts = inspect_list(mail=self.m.mail, directory=self.c.directory, exchange=self.c.exchange)
+            facts = inspect_list(mail=self.m.mail, directory=self.c.directory, exchange=self.c.exchange,
+                                 graph=self.c.graph)
         if facts.group is None or facts.twin is None:
             raise MigrationError(f"{self.m.mail} is no longer a synced list; nothing was changed")
         full = self.c.directory.read_all(facts.group.dn)

@@ -47,7 +47,13 @@ from . import compat  # noqa: F401
 
 from .auth import GRAPH_SCOPE, AccessToken, AppCredentials, TokenSource, jwt_claims
 from .client import EntraGraph
-from .convert import DEFAULT_GROUP_SELECT, DEFAULT_MEMBER_SELECT, DEFAULT_USER_SELECT, MEMBER_KIND_SELECT
+from .convert import (
+    DEFAULT_GROUP_SELECT,
+    DEFAULT_MEMBER_SELECT,
+    DEFAULT_USER_SELECT,
+    MEMBER_ADDRESS_SELECT,
+    MEMBER_KIND_SELECT,
+)
 from .errors import (
     AuthenticationFailed,
     BadRequest,
@@ -104,6 +110,7 @@ __all__ = [
     "CloudCheckReport",
     "DEFAULT_GROUP_SELECT",
     "DEFAULT_MEMBER_SELECT",
+    "MEMBER_ADDRESS_SELECT",
     "MEMBER_KIND_SELECT",
     "DEFAULT_USER_SELECT",
     "DirectoryAudit",

@@ -151,6 +151,7 @@ def _member(doc: Mapping[str, Any]) -> GroupMember:
         security_enabled=doc.get("securityEnabled"),
         mail_enabled=doc.get("mailEnabled"),
         group_types=_texts(doc, "groupTypes"),
+        proxy_addresses=_texts(doc, "proxyAddresses"),
     )
 
 
@@ -240,3 +241,5 @@ DEFAULT_MEMBER_SELECT: tuple[str, ...] = ("id", "displayName", "userPrincipalNam
 # What a member is beyond its kind: synchronized from AD or cloud-only; for a group, security or mail.
 MEMBER_KIND_SELECT: tuple[str, ...] = ("id", "displayName", "onPremisesSyncEnabled", "securityEnabled", "mailEnabled",
                                        "groupTypes")
+# A member as Exchange Online shows it: its addresses (the primary is the ``SMTP:`` one), synced or cloud-only.
+MEMBER_ADDRESS_SELECT: tuple[str, ...] = (*MEMBER_KIND_SELECT, "mail", "proxyAddresses")

@@ -78,6 +78,7 @@ class GroupMember:
     security_enabled: bool | None = None
     mail_enabled: bool | None = None
     group_types: tuple[str, ...] = ()
+    proxy_addresses: tuple[str, ...] = ()  # set when selected (MEMBER_ADDRESS_SELECT)
 
 
 @dataclass(frozen=True)
