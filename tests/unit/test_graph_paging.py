@@ -18,6 +18,7 @@ from portal.connectors import graph
 from portal.connectors.graph.auth import AccessToken
 from portal.connectors.graph.transport import _LoopThread, prefetched
 from tests.conftest import wait_for
+from tests.support.graph_batch import request_pages
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:This class is deprecated:DeprecationWarning"),
@@ -239,12 +240,7 @@ def test_the_next_request_is_sent_before_the_page_before_it_is_converted(loop) -
     sent: list[int] = []
     seen_when_converting: dict[str, list[int]] = {}
 
-    async def follow(cursor: int) -> tuple[str, int | None]:
-        for _ in range(4):  # the awaits a real request passes before its body is written
-            await asyncio.sleep(0)
-        sent.append(cursor)
-        await asyncio.sleep(0.01)  # the answer
-        return f"page{cursor}", (cursor + 1 if cursor < 5 else None)
+    follow = request_pages(sent, last=5)  # its awaits before the body is written, then the answer
 
     def convert(page: str) -> str:
         seen_when_converting[page] = list(sent)

@@ -19,7 +19,7 @@ def test_full_collections_wait_inside_and_the_thresholds_come_back_after_nesting
         with growing_heap():
             pass
         assert gc.get_threshold() == inside  # the inner block left the outer one's setting
-        with pytest.raises(RuntimeError), growing_heap():
+        with pytest.raises(RuntimeError, match="the job failed"), growing_heap():
             raise RuntimeError("the job failed")
         assert gc.get_threshold() == inside
     assert gc.get_threshold() == before
