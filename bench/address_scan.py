@@ -19,16 +19,18 @@ Prints objects/s of both and their ratio (goal >= 0.8), the scan's peak memory (
 time at 10%, 50% and 100% of the objects (goal: time(100%)/time(10%) <= 12, linear duplicate detection).
 Also the scan's CPU per object split into its rules and the rest, and the CPU both processes spend collecting
 garbage (by generation): what the scan costs beyond the read. Measured on 3 December 2026 (the lab's 25,490
-objects, 20,000 users + 4,000 bulk groups, load 4 to 7 on 2 cores, CPU time, which still varies +-15% from run to
-run here: the same read measured 363 to 512 us/object): the read ~460 us/object, the rules ~160-200. The read is
-not slower inside the scanning process: profiled side by side with collection off, its own functions (ldap3's
-decoding, the connector, read_scope) take the same CPU in both. What differed was collecting garbage: the same
-number of collections in both processes (the read's allocations trigger them), but each full collection in the
-scan walked the whole duplicate index, a dict of tuples (~20 us/object more); the index now holds strings only and
-is never tracked (rules/duplicates.py), and the scan collects ~64 us/object against the read's ~47 (young
-collections still cost the scan more). Neither process writes to a database, logs or reports progress per
-object; both build the entries with the same collect.read_scope.
-Each measurement runs in a fresh process. Run with `make bench`, or `python bench/address_scan.py`.
+objects, 20,000 users + 4,000 bulk groups, load 1.5 to 7 on 2 cores, CPU time): the read ~290-460 us/object, the
+rules ~110-200. CPU time itself moves that much here from one run to the next: back to back at load 2, with
+collection off, the read measured 320 and 286 us/object and the read inside the scan 421 and 258 (faster than
+the read alone). So the read is not reproducibly slower inside the scanning process; profiled side by side, its
+own functions (ldap3's decoding, the connector, read_scope) take the same CPU in both. What did differ was
+collecting garbage: the same number of collections in both processes (the read's allocations trigger them), but
+each full collection in the scan walked the whole duplicate index, a dict of tuples (~20 us/object more); the
+index now holds strings only and is never tracked (rules/duplicates.py): the scan collects ~58-64 us/object
+against the read's ~44-47 (its young collections still cost more). Compare ratios of one run, not one run's
+figure with another's. Neither process writes to a database, logs or reports progress per object; both build the
+entries with the same collect.read_scope. Each measurement runs in a fresh process. Run with `make bench`, or
+`python bench/address_scan.py`.
 """
 
 from __future__ import annotations
