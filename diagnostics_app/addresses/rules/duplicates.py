@@ -42,9 +42,9 @@ class _Holder(NamedTuple):
 # encoded by :func:`_encode`. The few values held more than once get their _Holder list in a small dict.
 
 
-def _owner_prefix(owner: str, object_class: str) -> str:
-    """The start of every encoded holder of one object: the lengths make it unambiguous whatever the DN holds,
-    so that one encoded holder starts with this prefix exactly when it has this owner and object class."""
+def _owner(owner: str, object_class: str) -> str:
+    """One object's DN (or cloud:<id>) and class as one string, the lengths making it unambiguous whatever they
+    hold. Kept once per object: its holders name it by number ("<number>:"), not by repeating the DN."""
     return f"{len(owner)}:{len(object_class)}:{owner}{object_class}"
 
 
@@ -64,11 +64,10 @@ def _tag(attribute: str) -> str:
 _TAGS: dict[str, str] = {}
 
 
-def _decode(encoded: str) -> _Holder:
-    owner_length, class_length, rest = encoded.split(":", 2)
-    owner, rest = rest[:int(owner_length)], rest[int(owner_length):]
-    object_class, rest = rest[:int(class_length)], rest[int(class_length):]
-    attribute_length, _, rest = rest.partition(":")
+def _decode(encoded: str, owners: list[str]) -> _Holder:
+    number, attribute_length, rest = encoded.split(":", 2)
+    owner_length, class_length, both = owners[int(number)].split(":", 2)
+    owner, object_class = both[:int(owner_length)], both[int(owner_length):]
     return _Holder(owner, object_class, rest[:int(attribute_length)], rest[int(attribute_length):])
 
 
@@ -77,30 +76,35 @@ _SHARED = ""  # in _first: the slot's holders are in _shared
 
 class DuplicateIndex:
     """Feed it every object in scope (:meth:`add_entry`) and the tenant's (:meth:`add_cloud`), then read
-    :meth:`findings`. Memory: two short strings per distinct value."""
+    :meth:`findings`. Memory: two short strings per distinct value, one per object."""
 
     def __init__(self, *, certificate_attribute: str | None = None) -> None:
         self.certificate_attribute = certificate_attribute
         self._first: dict[str, str] = {}  # slot -> its first holder, encoded (or _SHARED); in the order found
         self._shared: dict[str, list[_Holder]] = {}  # slot -> its holders, for a value held more than once
+        self._owners: list[str] = []  # _owner() of each object fed, by number (a list of strings: walked, but
+        # one item per object, not per value)
         # (dicts of strings for the same reason: a set is always tracked by the collector)
         self._anchors: dict[str, None] = {}
         self._dns: dict[str, None] = {}
 
     # ---- feeding
 
-    def _put(self, namespace: str, key: str, holder: _Holder) -> None:
+    def _number(self, owner: str, object_class: str) -> str:
+        """The start of every encoded holder of this object: its number and a colon."""
+        self._owners.append(_owner(owner, object_class))
+        return f"{len(self._owners) - 1}:"
+
+    def _put(self, namespace: str, key: str, holder: _Holder, mine: str) -> None:
         slot = f"{namespace}:{key.lower()}"
         current = self._first.get(slot)
         if current is None:
-            # most values have one holder: no list for them
-            self._first[slot] = _encode(_owner_prefix(holder.owner, holder.object_class), holder.attribute,
-                                        holder.value)
+            self._first[slot] = _encode(mine, holder.attribute, holder.value)  # most values: one holder, no list
             return
         self._another(slot, current, holder)
 
     def _another(self, slot: str, current: str, holder: _Holder) -> None:
-        holders = self._shared[slot] if current == _SHARED else [_decode(current)]
+        holders = self._shared[slot] if current == _SHARED else [_decode(current, self._owners)]
         mine = [h for h in holders if h.owner == holder.owner]
         # mail equal to the object's own primary address, or the UPN among its addresses: not a duplicate.
         # The same proxy address listed twice on one object is one (IdFix reports it too).
@@ -115,7 +119,7 @@ class DuplicateIndex:
             self._anchors[entry.anchor] = None
         self._dns[entry.dn.lower()] = None
         dn, kind, attributes, first = entry.dn, entry.object_class, entry.attributes, self._first
-        mine = _owner_prefix(dn, kind)
+        mine = self._number(dn, kind)
         proxy_head = mine + _tag("proxyAddresses")
 
         def put(slot: str, head: str, value: str) -> None:
@@ -123,8 +127,7 @@ class DuplicateIndex:
             if current is None:
                 first[slot] = head + value
             elif not current.startswith(mine) or (head is proxy_head and current.startswith(proxy_head)):
-                holder = _decode(head + value)
-                self._another(slot, current, holder)
+                self._another(slot, current, _Holder(dn, kind, head[len(mine):].partition(":")[2], value))
             # (else: this object's own mail, UPN or primary address again, the usual case: nothing to add)
 
         # (Attribute keys are the entry's lower-cased names; the holders keep the names findings show.)
@@ -158,9 +161,10 @@ class DuplicateIndex:
                            or (obj.on_premises_dn and obj.on_premises_dn.lower() in self._dns)):
             return
         owner = f"cloud:{obj.id}"
+        mine = self._number(owner, obj.kind)
 
         def put(namespace: str, key: str, attribute: str, value: str) -> None:
-            self._put(namespace, key, _Holder(owner, obj.kind, attribute, value))
+            self._put(namespace, key, _Holder(owner, obj.kind, attribute, value), mine)
 
         for attribute, value in (("mail", obj.mail), ("userPrincipalName", obj.user_principal_name)):
             if value:
