@@ -307,8 +307,55 @@ def test_duplicate_index_is_one_entry_per_distinct_value():
         index.add_entry(user(f"User {n}"))
     # mail, UPN and the primary address are one value: one slot, plus the alias (sAMAccountName only counts
     # for an object without UPN).
-    assert len(index._holders) == 2000 * 2
+    assert len(index._first) == 2000 * 2
     assert list(index.findings()) == []
+
+
+def test_duplicate_index_holds_nothing_the_garbage_collector_walks():
+    # Kept for the whole scan, one entry per distinct value: a container the collector tracks would be walked in
+    # full by every collection of the oldest generation while the scan runs. Only the list of owners (one string
+    # per object, not per value) is.
+    import gc
+
+    index = DuplicateIndex(certificate_attribute="altSecurityIdentities")
+    for n in range(500):
+        index.add_entry(user(f"User {n}", altSecurityIdentities=[f"X509:<PN>user{n}@contoso.com"],
+                             proxyAddresses=[f"SMTP:user.{n}@contoso.com", f"X500:/o=Org/cn=user{n}"]))
+    assert list(index.findings()) == []
+    assert [name for name, held in vars(index).items() if gc.is_tracked(held)] == ["_owners"]
+
+
+@pytest.mark.parametrize(("other_dn", "other_class"), [
+    ("CN=a:1u", "ser"), ("CN=a:12", "user"), ("CN=a:1\x00:7:2:", "user"), ("CN=a:1\x00user", "user"),
+    ("4:CN=a", "contact")])
+def test_duplicate_index_tells_owners_apart_whatever_their_dn_holds(other_dn, other_class):
+    # Each value's first holder is kept as one string (owner, class, attribute, value): an owner whose DN and
+    # class run into another's, or hold the separators, is still another owner, and every field comes back whole.
+    from diagnostics_app.addresses.rules.types import Entry
+
+    value = "SMTP:Shared:1@contoso.com"
+    first = Entry(dn="CN=a:1", object_class="user", attributes={"proxyaddresses": (value, "smtp:x@contoso.com")})
+    second = Entry(dn=other_dn, object_class=other_class, attributes={"proxyaddresses": ("smtp:shared:1@CONTOSO.com",)})
+    index = DuplicateIndex()
+    index.add_entry(first)
+    index.add_entry(second)
+    found = sorted(index.findings(), key=lambda f: f.dn)
+    assert [(f.dn, f.object_class, f.attribute, f.value, f.others) for f in found] == sorted([
+        (first.dn, "user", "proxyAddresses", value, (second.dn,)),
+        (second.dn, second.object_class, "proxyAddresses", "smtp:shared:1@CONTOSO.com", (first.dn,))])
+
+
+def test_duplicate_index_same_object_rules_unchanged():
+    # Its own mail, UPN and primary address are one value; the same proxy address listed twice is a duplicate.
+    from diagnostics_app.addresses.rules.types import Entry
+
+    twice = Entry(dn="CN=t", object_class="user", attributes={
+        "mail": ("t@contoso.com",), "userprincipalname": ("T@contoso.com",),
+        "proxyaddresses": ("SMTP:t@contoso.com", "smtp:alias@contoso.com", "smtp:ALIAS@contoso.com")})
+    index = DuplicateIndex()
+    index.add_entry(twice)
+    found = list(index.findings())
+    assert [(f.dn, f.value, f.others) for f in found] == [("CN=t", "smtp:ALIAS@contoso.com", ())]
 
 
 # --- proxyAddresses cases of the field notes ---------------------------------------------------------------
