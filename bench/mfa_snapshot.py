@@ -1,8 +1,8 @@
 """Benchmark: an MFA registration snapshot of a 100,000-user tenant, against reading every user's methods.
 
 Measures, against the lab cloud service (portal/lab/cloud; its own lab on 127.0.0.1:8465 under
-var/bench/lab/cloud-mfa) holding a tenant built by portal/lab/mfa_tenant.py (env BENCH_MFA_USERS,
-default 100,000 users; seeded once, reused while the count matches):
+var/bench/lab/cloud-mfa, or cloud-mfa-<users> for another size) holding a tenant built by portal/lab/mfa_tenant.py
+(env BENCH_MFA_USERS, default 100,000 users; seeded once, then reused):
 
   - the snapshot's collection (diagnostics_app/mfa/collect.py through the real EntraGraph connector:
     users, the userRegistrationDetails report and the filtered directory audit paged side by side in
@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 USERS = int(os.environ.get("BENCH_MFA_USERS", "100000"))
 SAMPLE = int(os.environ.get("BENCH_MFA_SAMPLE", "2000"))
 PORT = int(os.environ.get("BENCH_MFA_PORT", "8465"))  # another port where two benches share a machine
-DATA_DIR = ROOT / "var" / "bench" / "lab" / "cloud-mfa"
+# one lab per size, each seeded once: the issue's 100,000 in cloud-mfa, another size (a quicker look) beside it
+DATA_DIR = ROOT / "var" / "bench" / "lab" / ("cloud-mfa" if USERS == 100_000 else f"cloud-mfa-{USERS}")
 # issue #16's goal against the per-user baseline (before: 621 calls, 1/161; time 1/35)
 GOAL_CALLS, GOAL_TIME = 500, 50
 

@@ -3,14 +3,15 @@
 No ORM here: :func:`collect` takes an :class:`~portal.connectors.graph.EntraGraph` (or anything with the
 same methods) and returns plain records; ``services.do_store_snapshot`` writes them.
 
-The reads, in order (each one paged). Reads 1, 3 and 4 are independent listings paged side by side
-(``EntraGraph.pages_together``): each round one ``$batch`` post carries the next page of every listing
-still open, so their cost is the longest listing's pages (users or report: one per 999 users), not the sum
-of all their pages (the audit alone was most of a large tenant's calls when read listing after listing):
+The reads, in order (each one paged). Reads 1, 2 (the members), 3 and 4 are independent listings paged
+side by side (``EntraGraph.pages_together``): each round one ``$batch`` post carries the next page of every
+listing still open, so their cost is the longest listing's pages (users or report: one per 999 users), not
+the sum of all their pages (the audit alone was most of a large tenant's calls when read listing after
+listing), and the lab or Graph works out a big group's transitive members while this process converts users:
 
 1. ``/users`` (enabled, type, department, licences) -- one page per 999 users;
-2. groups and their transitive members, for the group filter and readiness waves (bounded by
-   ``max_groups``; one listing plus one read per group);
+2. groups (listed first) and their transitive members, for the group filter and readiness waves (bounded
+   by ``max_groups``; the members ride in the rounds of read 1);
 2b. conditional access policies, authentication strengths, security defaults, directory roles and the
    members of the groups those policies name (collect_policies.py; evaluated per user by policies.py);
 3. ``reports/authenticationMethods/userRegistrationDetails`` -- one page per 999 users (Entra ID P1/P2);
@@ -168,15 +169,18 @@ def collect(
     result = CollectResult(started=now, users={}, groups={})
     users = result.users
 
-    # 1. users, the registration report and the audit, paged side by side ($batch rounds: one call per round)
+    # 1. users, the registration report, the audit and the groups' members, paged side by side ($batch rounds:
+    # one call per round)
     with _Phase(result, graph, "listings") as phase:
         try:
             expected = graph.count_users()
         except GraphError:
             expected = None
+        members = _group_listings(graph, result, options, say) if options.read_groups else []
         say.info("Reading users, the registration report and the audit log together"
                  + (f" ({expected:,} users in the tenant)…" if expected else "…"))
-        phase.items = _read_listings(graph, result, options, now - timedelta(days=options.audit_days), expected, say)
+        phase.items = _read_listings(graph, result, options, now - timedelta(days=options.audit_days), expected, say,
+                                     members)
     listed = result.phases["listings"]
     say.info(f"{len(users):,} users; Registration report: {result.report_rows:,} rows; audit log: "
              f"{result.audit_events:,} MFA-related events in the last {options.audit_days} days; read together in "
@@ -187,12 +191,6 @@ def collect(
         say.warning(f"{no_upn} user(s) have no user principal name: kept and marked.")
     if guests:
         say.info(f"{guests} guest user(s): kept and marked as guests.")
-
-    # 2. groups (for filters and readiness waves)
-    if options.read_groups:
-        with _Phase(result, graph, "groups") as phase:
-            _read_groups(graph, result, options, say)
-            phase.items = len(result.groups)
 
     # 2b. conditional access, security defaults, roles, and the members of the groups policies name
     if options.read_policies:
@@ -243,35 +241,34 @@ def collect(
     return result
 
 
-def _read_groups(graph: Any, result: CollectResult, options: CollectOptions, say: Reporter) -> None:
-    groups = []
-    for group in graph.iter_groups(select=GROUP_SELECT):
-        groups.append(group)
+MEMBERS = "members:"  # the listing key of a group's transitive members: MEMBERS + group id
+
+
+def _group_listings(graph: Any, result: CollectResult, options: CollectOptions, say: Reporter) -> list[Listing]:
+    """List the groups (for filters and readiness waves) and name the first ``max_groups`` of them in
+    ``result.groups``; their transitive members are listings for the rounds of :func:`_read_listings`."""
+    groups = list(graph.iter_groups(select=GROUP_SELECT))
     if len(groups) > options.max_groups:
         say.warning(f"{len(groups):,} groups in the tenant; memberships are read for the first {options.max_groups:,} "
                     "(by name) only. Filters and waves cover those groups.")
     groups.sort(key=lambda g: (g.display_name or "").lower())
-    # every group's transitive members paged side by side: one $batch post per round, not one call per page
-    names = {}
     listings = []
     for group in groups[:options.max_groups]:
         gid = group.id.lower()
-        result.groups[gid] = names[gid] = group.display_name or gid
-        listings.append(Listing(gid, listing_url(f"groups/{quote(group.id, safe='')}/transitiveMembers",
-                                                 select=("id",), top=_page_size(graph)), _member,
-                                f"read the members of group {names[gid]}"))
-    for page in graph.pages_together(listings) if listings else ():
-        if page.error is not None:
-            if not isinstance(page.error, NotFound):
-                raise page.error
-            result.notes.append(f"Group {names[page.key]} was deleted during the snapshot.")
-            result.groups.pop(page.key, None)
-            continue
-        for member in page.items:
-            rec = result.users.get((member.id or "").lower())
-            if rec is not None and member.kind == "user":
-                rec.groups.append(page.key)
-    say.info(f"Group memberships of {len(result.groups):,} group(s) read.")
+        result.groups[gid] = group.display_name or gid
+        listings.append(Listing(MEMBERS + gid, listing_url(f"groups/{quote(group.id, safe='')}/transitiveMembers",
+                                                           select=("id",), top=_page_size(graph)), _member,
+                                f"read the members of group {result.groups[gid]}"))
+    return listings
+
+
+def _add_members(result: CollectResult, members: dict[str, list[str]]) -> None:
+    """Each group's user members (read in the rounds, once every user is listed) on their records."""
+    for gid in result.groups:  # by name, as the groups were listed; a group deleted meanwhile is no longer there
+        for uid in members.get(gid, ()):
+            rec = result.users.get(uid)
+            if rec is not None:
+                rec.groups.append(gid)
 
 
 def _audit_pages(graph: Any, flt: Any) -> Iterable[DirectoryAudit]:
@@ -310,15 +307,26 @@ def _listings(graph: Any, since: datetime) -> list[Listing]:
 
 
 def _read_listings(graph: Any, result: CollectResult, options: CollectOptions, since: datetime,
-                   expected: int | None, say: Reporter) -> int:
-    """Users, report rows and audit events arrive interleaved; rows and events are matched to users once
-    every user is listed (a row for a user the list did not hold is a user deleted between the reads)."""
+                   expected: int | None, say: Reporter, group_members: list[Listing]) -> int:
+    """Users, report rows, audit events and group members arrive interleaved; rows, events and memberships
+    are matched to users once every user is listed (a row for a user the list did not hold is a user deleted
+    between the reads)."""
     users = result.users
     rows: list[Any] = []
     events: dict[str, list[mc.Event]] = {}
+    members: dict[str, list[str]] = {}
     seen: set[str] = set()
     retry_app_updates = False
-    for page in graph.pages_together(_listings(graph, since)):
+    for page in graph.pages_together(_listings(graph, since) + group_members):
+        if page.key.startswith(MEMBERS):
+            gid = page.key[len(MEMBERS):]
+            if isinstance(page.error, NotFound):
+                result.notes.append(f"Group {result.groups.pop(gid, gid)} was deleted during the snapshot.")
+            elif page.error is not None:
+                raise page.error
+            else:
+                members.setdefault(gid, []).extend((m.id or "").lower() for m in page.items if m.kind == "user")
+            continue
         if page.error is not None:
             if page.key == "report" and isinstance(page.error, LicenceRequired):
                 result.licence_missing = True
@@ -363,6 +371,9 @@ def _read_listings(graph: Any, result: CollectResult, options: CollectOptions, s
         if rec is not None:
             rec.events.extend(found)
             result.audit_events += len(found)
+    if group_members:
+        _add_members(result, members)
+        say.info(f"Group memberships of {len(result.groups):,} group(s) read.")
     return len(users) + len(rows) + result.audit_events
 
 

@@ -166,8 +166,11 @@ def test_snapshot_classifies_the_seeded_states_and_keeps_bad_input(lab):
     assert result.users[bad["office_phone"]].verdict.classification == MfaClass.SMS_VOICE_ONLY
     phases = result.phases
     assert phases["methods"]["calls"] == 1  # one $batch post
-    # $count, then one round: users, report and the ten audit listings, one page each, in one $batch post
-    assert phases["listings"]["calls"] == 2 and result.report_rows > 0 and result.audit_events > 0
+    # $count, the groups, then one round: users, report, the ten audit listings and the groups' members, one page
+    # each, in one $batch post
+    assert "groups" not in phases and result.groups
+    posts = -(-(12 + len(result.groups)) // 20)  # one round: $batch posts of 20 requests at most
+    assert phases["listings"]["calls"] == 2 + posts and result.report_rows > 0 and result.audit_events > 0
     assert result.graph_calls["requests"] == sum(p["calls"] for p in phases.values())
     assert any("Graph calls" in m for _, m in recorder.lines)
 

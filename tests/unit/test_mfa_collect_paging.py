@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from diagnostics_app.mfa.choices import MfaClass
-from diagnostics_app.mfa.collect import CollectOptions, collect
-from portal.connectors.graph import ConditionalAccessPolicy, GraphCallStats, UserAuthMethods
+from diagnostics_app.mfa.collect import MEMBERS, CollectOptions, collect
+from portal.connectors.graph import ConditionalAccessPolicy, GraphCallStats, NotFound, UserAuthMethods
 
 N = 100_000
 PAGE = 999
@@ -22,8 +22,9 @@ NOW = datetime(2026, 11, 20, tzinfo=UTC)
 class FakeGraph:
     settings = SimpleNamespace(page_size=PAGE)
 
-    def __init__(self, n: int, *, stale: set[int]) -> None:
+    def __init__(self, n: int, *, stale: set[int], groups: dict[str, list[int] | None] | None = None) -> None:
         self.n, self.stale = n, stale
+        self.groups = groups or {}  # group id -> its users' numbers, or None: deleted before its members are read
         self.stats = GraphCallStats()
 
     def _paged(self, items):
@@ -46,7 +47,8 @@ class FakeGraph:
             yield user
 
     def iter_groups(self, select=None):
-        return iter(())
+        self.stats.requests += 1
+        return iter([SimpleNamespace(id=gid.upper(), display_name=gid[2:].title()) for gid in self.groups])
 
     # conditional access: one tenant-wide enabled policy, so every user is evaluated against it
     def security_defaults_enabled(self):
@@ -100,6 +102,13 @@ class FakeGraph:
                 items = list(self.iter_users())
             elif listing.key == "report":
                 items = list(self.user_registration_details())
+            elif listing.key.startswith(MEMBERS):
+                numbers = self.groups[listing.key[len(MEMBERS):]]
+                if numbers is None:
+                    streams[listing.key] = [NotFound("read the members: the group does not exist")]
+                    continue
+                items = [SimpleNamespace(id=f"U{i}", kind="user") for i in numbers]
+                items.insert(1, SimpleNamespace(id="nested-group", kind="group"))
             else:
                 items = list(self.directory_audits(filter=listing.key))
             streams[listing.key] = [items[i:i + PAGE] for i in range(0, len(items), PAGE)] or [[]]
@@ -109,7 +118,8 @@ class FakeGraph:
             self.rounds += 1
             self.stats.requests += -(-len(streams) // 20)
             for key in list(streams):
-                yield ListingPage(key, streams[key].pop(0))
+                page = streams[key].pop(0)
+                yield ListingPage(key, error=page) if isinstance(page, NotFound) else ListingPage(key, page)
                 if not streams[key]:
                     del streams[key]
 
@@ -140,3 +150,17 @@ def test_collect_pages_a_hundred_thousand_users_and_reads_methods_only_for_quest
     assert counts[MfaClass.NOT_REGISTERED] == N // 4 - N // 1000  # every 1000th user is an admin without one
     assert counts[MfaClass.ADMIN_NO_STRONG] == N // 1000
     assert sum(counts.values()) == N
+
+
+def test_group_members_ride_in_the_listing_rounds_and_a_group_deleted_meanwhile_is_dropped():
+    members = list(range(0, 3_000, 3))  # 1,000 users: two pages of members, read beside the users' 4 pages
+    fake = FakeGraph(3_500, stale=set(), groups={"g-sales": members, "g-gone": None})
+    result = collect(fake, now=NOW)
+    pages = -(-3_500 // PAGE)
+    assert fake.rounds == pages and "groups" not in result.phases
+    # $count and the groups' list, then the rounds: 12 listings + 2 groups' members in one $batch post each
+    assert result.phases["listings"]["calls"] == 2 + pages
+    assert result.groups == {"g-sales": "Sales"}
+    assert "Group Gone was deleted during the snapshot." in result.notes
+    assert [uid for uid, rec in result.users.items() if rec.groups] == [f"u{i}" for i in members]
+    assert all(rec.groups == ["g-sales"] for rec in result.users.values() if rec.groups)
