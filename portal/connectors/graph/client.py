@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -59,6 +58,7 @@ from .transport import (
     _page,
     _PageIterator,
     _send_json,
+    parse_json,
     prefetched,
     wait,
 )
@@ -522,7 +522,7 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
         # The SDK's BatchResponseContent drops JSON object bodies (kiota-python #737): read the raw
         # answer through the same adapter (auth, retry middleware) and parse it here.
         raw = await client.request_adapter.send_primitive_async(request, "bytes", _ERROR_MAP)
-        answer = json.loads(raw or b"{}")
+        answer = parse_json(raw or b"{}")
         out: dict[str, tuple[int, Mapping[str, Any], Any]] = {}
         for response in answer.get("responses") or ():
             user_id = by_request.get(str(response.get("id")))
@@ -540,7 +540,7 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
         what = f"read authentication methods of {user_id}"
         if isinstance(body, str):
             with contextlib.suppress(ValueError):
-                body = json.loads(base64.b64decode(body))
+                body = parse_json(base64.b64decode(body))
         if 200 <= status < 300 and isinstance(body, dict):
             methods = [_auth_method(doc) for doc in body.get("value") or ()]
             next_link = body.get("@odata.nextLink")
@@ -584,7 +584,7 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
         request.headers.try_add("Accept", "application/json")
         request.set_stream_content(body, "application/json")
         raw = await client.request_adapter.send_primitive_async(request, "bytes", _ERROR_MAP)
-        doc = json.loads(raw or b"{}")
+        doc = parse_json(raw or b"{}")
         if not isinstance(doc, dict):
             raise GraphError(f"{what}: expected a JSON object")
         return doc

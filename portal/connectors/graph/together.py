@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from .errors import GraphError, _retry_after, error_for_status
 from .query import ODataFilter, _filter_text, _select
-from .transport import prefetched
+from .transport import parse_json, prefetched
 
 BATCH_LIMIT = 20  # requests in one $batch post (Graph's documented maximum)
 
@@ -134,7 +134,7 @@ class PagingTogetherMixin:
                 status, headers, doc = int(item.get("status") or 0), item.get("headers") or {}, item.get("body")
                 if isinstance(doc, str):
                     with contextlib.suppress(ValueError):
-                        doc = json.loads(base64.b64decode(doc))
+                        doc = parse_json(base64.b64decode(doc))
                 if 200 <= status < 300 and isinstance(doc, dict):
                     attempts.pop(key, None)
                     if by_key[key].single:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 from kiota_abstractions.headers_collection import HeadersCollection
 from kiota_abstractions.request_information import RequestInformation
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -31,6 +31,13 @@ P = TypeVar("P")
 _ERROR_MAP: dict[str, Any] = {"XXX": ODataError}
 
 
+def parse_json(raw: bytes | str) -> Any:
+    """Graph's JSON answer as Python values. orjson, not the standard library: a large tenant's listings are
+    hundreds of MB of JSON, which orjson reads in about 0.65 of the time here (bench/mfa_snapshot). Its
+    errors are ``ValueError`` as the standard library's are."""
+    return orjson.loads(raw)
+
+
 # --------------------------------------------------------------------------------------------
 # paging
 
@@ -40,7 +47,7 @@ async def _send_json(adapter: Any, info: RequestInformation) -> Any:
     if not info.headers.contains("Accept"):
         info.headers.try_add("Accept", "application/json")
     raw = await adapter.send_primitive_async(info, "bytes", _ERROR_MAP)
-    return json.loads(raw) if raw else {}
+    return parse_json(raw) if raw else {}
 
 
 def _page(doc: Any) -> PageResult:
