@@ -1,5 +1,5 @@
-"""Garbage collections are held back (all but rare young ones) while a job builds a large heap, and the
-process's thresholds come back afterwards, whatever happened inside (portal/heap.py)."""
+"""Full garbage collections are held back while a job builds a large heap, and the process's thresholds come
+back afterwards, whatever happened inside (portal/heap.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ import threading
 
 import pytest
 
-from portal.heap import YOUNG_COLLECTION_EVERY, growing_heap
+from portal.heap import growing_heap
 
 
-def test_older_collections_wait_inside_and_the_thresholds_come_back_after_nesting_and_errors() -> None:
+def test_full_collections_wait_inside_and_the_thresholds_come_back_after_nesting_and_errors() -> None:
     before = gc.get_threshold()
     with growing_heap():
         inside = gc.get_threshold()
-        assert inside[0] == YOUNG_COLLECTION_EVERY > 10 * before[0]
-        assert inside[1] >= 1000 * before[1] and inside[2] >= 1000 * before[2]
+        assert inside[:2] == before[:2] and inside[2] >= 1000 * before[2]
         with growing_heap():
             pass
         assert gc.get_threshold() == inside  # the inner block left the outer one's setting
@@ -26,7 +25,7 @@ def test_older_collections_wait_inside_and_the_thresholds_come_back_after_nestin
     assert gc.get_threshold() == before
 
 
-def test_the_youngest_generation_alone_is_still_collected_inside() -> None:
+def test_young_generations_are_still_collected_inside() -> None:
     collected: list[int] = []
 
     def seen(phase: str, info: dict) -> None:
@@ -36,12 +35,12 @@ def test_the_youngest_generation_alone_is_still_collected_inside() -> None:
     gc.callbacks.append(seen)
     try:
         with growing_heap():
-            for _ in range(3 * YOUNG_COLLECTION_EVERY):
+            for _ in range(50_000):
                 a: list = []
                 a.append(a)  # a cycle only the collector frees
     finally:
         gc.callbacks.remove(seen)
-    assert collected and set(collected) == {0}
+    assert collected and 2 not in collected
 
 
 def test_threads_overlapping_leave_the_thresholds_as_found() -> None:
