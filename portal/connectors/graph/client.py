@@ -57,6 +57,7 @@ from .transport import (
     _LoopThread,
     _page,
     _PageIterator,
+    _ReleasingClient,
     _send_json,
     parse_json,
     prefetched,
@@ -140,7 +141,7 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
                 client_args["proxy"] = s.credentials.proxy
             if self._transport is not None:
                 client_args["transport"] = self._transport
-            http = httpx.AsyncClient(**client_args)
+            http = _ReleasingClient(**client_args)
             http._transport = _CountingTransport(http._transport, self.stats)  # the SDK's factory wraps it alike
             options = {
                 RetryHandlerOption.get_key(): RetryHandlerOption(delay=s.retry_delay, max_retries=s.max_retries),

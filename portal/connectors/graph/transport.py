@@ -269,6 +269,23 @@ class GraphCallStats:
         return {"requests": self.requests, "throttled": self.throttled, "batch_items": self.batch_items}
 
 
+class _ReleasingClient(httpx.AsyncClient):
+    """httpx links a response and its stream both ways (``response.stream`` wraps the transport's stream and
+    points back at the response), so a response read in full, with the page it holds (MBs for a 999-user
+    page), waits for the cyclic garbage collector. Once the body is read (the SDK never streams) the spent
+    stream is dropped: reference counting then frees the response as soon as the SDK lets go of it, and
+    :func:`portal.heap.growing_heap` can switch the collector off while a snapshot fills the heap."""
+
+    async def send(self, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
+        response = await super().send(request, stream=stream, **kwargs)
+        if not stream:
+            response.stream = _SPENT  # the content stays in the response; only the read stream goes
+        return response
+
+
+_SPENT = httpx.ByteStream(b"")
+
+
 class _CountingTransport(httpx.AsyncBaseTransport):
     """Below the SDK's middleware, so every attempt the retry handler makes is counted."""
 
