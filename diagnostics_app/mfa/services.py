@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from portal.audit.services import record
+from portal.bulk import insert_rows
 from portal.heap import growing_heap
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
@@ -42,10 +43,11 @@ def do_start_snapshot(*, user, request=None, enqueue: bool = True, **params: int
                         target="Entra ID: MFA registration", request=request, enqueue=enqueue)
 
 
-def _row(snapshot: MfaSnapshot, rec: Any) -> MfaUserRow:
+def _row(snapshot: MfaSnapshot, rec: Any) -> dict[str, Any]:
+    """One user's row, as :func:`portal.bulk.insert_rows` writes it (field attnames)."""
     facts, verdict = rec.facts, rec.verdict
-    return MfaUserRow(
-        snapshot=snapshot, user_id=facts.id[:64], upn=(facts.upn or "")[:320],
+    return dict(
+        snapshot_id=snapshot.pk, user_id=facts.id[:64], upn=(facts.upn or "")[:320],
         display_name=(facts.display_name or "")[:256], user_type=(facts.user_type or "")[:16],
         enabled=facts.enabled, licensed=facts.licensed, department=(facts.department or "")[:128],
         is_admin=verdict.is_admin, classification=verdict.classification, can_satisfy_mfa=verdict.can_satisfy_mfa,
@@ -128,14 +130,7 @@ def do_store_snapshot(result: CollectResult, *, job: Job | None = None, user=Non
             outcome_counts=outcomes,
         )
         MfaPolicy.objects.bulk_create(_policies(snapshot, result))
-        batch: list[MfaUserRow] = []
-        for rec in result.users.values():
-            batch.append(_row(snapshot, rec))
-            if len(batch) >= STORE_BATCH:
-                MfaUserRow.objects.bulk_create(batch)
-                batch = []
-        if batch:
-            MfaUserRow.objects.bulk_create(batch)
+        insert_rows(MfaUserRow, (_row(snapshot, rec) for rec in result.users.values()), batch=STORE_BATCH)
     record(actor=user, action="mfa.snapshot", target=f"mfa_snapshot:{snapshot.pk}", job=job,
            after={"users": snapshot.total_users, "counts": counts, "graph_calls": result.graph_calls,
                   "licence_missing": result.licence_missing})
