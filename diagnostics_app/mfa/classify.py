@@ -96,6 +96,13 @@ def report_family(name: str) -> str:
     return REPORT_METHODS.get((name or "").strip().lower(), F.UNKNOWN)
 
 
+@cache
+def report_families(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The family of each name a report row lists: a tenant's rows list a few dozen combinations, asked for each
+    of its users twice (which users to read, then the classification)."""
+    return tuple(report_family(name) for name in names)
+
+
 def method_family(method_type: str) -> str | None:
     key = (method_type or "").strip().lower()
     if key not in METHOD_TYPES:
@@ -317,7 +324,8 @@ def classify(
         flags.append("deleted_during_snapshot")
     if user.enabled is False:
         flags.append("disabled")
-    events = sorted(events, key=lambda e: (e.time is None, e.time or datetime.min))
+    if len(events) > 1:  # most users have none or one
+        events = sorted(events, key=lambda e: (e.time is None, e.time or datetime.min))
     evidence: dict[str, Any] = {
         "report": report.as_json() if report else None,
         "methods": [m.as_json() for m in methods] if methods is not None else None,
@@ -344,12 +352,8 @@ def classify(
                 listed.append(fam)
         source = "methods read from Graph"
     elif report is not None:
-        listed = []
-        for name in report.methods_registered:
-            fam = report_family(name)
-            if fam == F.UNKNOWN:
-                unknown.append(name)
-            listed.append(fam)
+        listed = list(report_families(report.methods_registered))
+        unknown = [name for name, fam in zip(report.methods_registered, listed, strict=True) if fam == F.UNKNOWN]
         source = "the registration report"
     else:
         if methods_error:

@@ -418,9 +418,9 @@ def _questions(result: CollectResult, options: CollectOptions) -> list[str]:
             latest = max((e.time for e in rec.events if e.time), default=None)
             if latest and rec.report.last_updated and latest > rec.report.last_updated:
                 reason = "report older than the audit"
-            elif any(mc.report_family(m) == mc.F.UNKNOWN for m in rec.report.methods_registered):
+            elif mc.F.UNKNOWN in (families := mc.report_families(rec.report.methods_registered)):
                 reason = "unknown method name"
-            elif any(mc.report_family(m) == mc.F.TAP for m in rec.report.methods_registered):
+            elif mc.F.TAP in families:
                 reason = "temporary access pass"  # the report lists a pass; only the method says if it is usable
             rank = 0 if rec.report.is_admin else 1
         if reason:
