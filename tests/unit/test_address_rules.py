@@ -383,6 +383,11 @@ def test_duplicate_index_recipes_of_values_alike_are_one():
             f"X500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn={n:032x}-u"]))
     assert len(index._recipes) <= 4
     assert list(index.findings()) == []
+    # A value whose recipe was found by its prefix and head alone comes back as it was written.
+    x500 = "X500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=" + f"{7:032x}-u"
+    index.add_entry(user("Other", proxyAddresses=["SMTP:other@contoso.com", x500.lower()]))
+    assert [(f.dn, f.value) for f in index.findings()] == [("CN=User 7,OU=Users,DC=contoso,DC=com", x500),
+                                                         ("CN=Other,OU=Users,DC=contoso,DC=com", x500.lower())]
 
 
 def test_duplicate_index_told_the_tenant_finds_what_it_finds_remembering_every_entry():

@@ -53,6 +53,8 @@ _ATTRIBUTE_BITS, _OBJECT_BITS = 4, 32  # holder = recipe << 36 | object << 4 | a
 _OBJECT_MASK = (1 << _OBJECT_BITS) - 1
 _CAPITALS = re.compile(r"[A-Z]+")
 _MAX_CUT = 255  # positions and lengths in a recipe are one character each, latin-1 (one byte)
+_NOT_CAPITALS = "".join(chr(c) for c in range(128) if not "A" <= chr(c) <= "Z")
+_CASED_CACHE = 4096  # a directory whose addresses hold capitals of their own (Anna.Berg@) has many heads
 
 
 def _owner(owner: str, object_class: str) -> str:
@@ -117,6 +119,8 @@ class DuplicateIndex:
             self._attributes[len(_ATTRIBUTES)] = certificate_attribute
         self._recipes: dict[int, str] = {}  # by number; _recipe_numbers the other way
         self._recipe_numbers: dict[str, int] = {}
+        self._plain: dict[str, int] = {}  # a prefix -> the number of the recipe "=<prefix>"
+        self._cased: dict[str, int] = {}  # a cased value's prefix and head (up to its last capital) -> recipe
         self._anchors: dict[str, None] = {}
         self._dns: dict[str, None] = {}
         self._twin_anchors: dict[str, None] | None = None  # None: every entry's anchor and DN are remembered
@@ -133,6 +137,20 @@ class DuplicateIndex:
         if number is None:
             number = self._recipe_numbers[recipe] = len(self._recipes)
             self._recipes[number] = recipe
+        return number
+
+    def _cased_recipe(self, value: str, prefix: str, rest: str, lowered: str) -> int:
+        """The recipe number of a value whose end differs from its slot's (lowered) by case. An ASCII value's
+        recipe depends only on its prefix and its text up to its last capital (Exchange's X500 addresses share
+        theirs), so it is looked up by those instead of finding the capitals in every value."""
+        if not (rest.isascii() and len(prefix) <= _MAX_CUT and len(rest) <= _MAX_CUT):
+            return self._recipe_number(_recipe(value, lowered))
+        head = f"{chr(len(prefix))}{prefix}{rest.rstrip(_NOT_CAPITALS)}"
+        number = self._cased.get(head)
+        if number is None:
+            number = self._recipe_number(_recipe(value, lowered))
+            if len(self._cased) < _CASED_CACHE:
+                self._cased[head] = number
         return number
 
     def _number(self, owner: str, object_class: str) -> int:
@@ -175,7 +193,7 @@ class DuplicateIndex:
         kind, attributes, first = entry.object_class, entry.attributes, self._first
         number = self._number(dn, kind)
         mine = number << _ATTRIBUTE_BITS
-        plain = self._recipe_numbers.get  # the recipes "=<prefix>": most values
+        plain = self._plain.get  # the recipes "=<prefix>", by prefix: most values
         recipe_shift = _ATTRIBUTE_BITS + _OBJECT_BITS
         object_bits = _OBJECT_MASK << _ATTRIBUTE_BITS
 
@@ -183,11 +201,13 @@ class DuplicateIndex:
             # value is prefix + rest, and lowered (the end of slot) is rest.lower()
             current = first.get(slot)
             if current is None:
-                recipe = plain(f"={prefix}") if rest == lowered else None
-                if recipe is None:
-                    first[slot] = self._encoded(number, attribute, value, lowered)
+                if rest == lowered:
+                    recipe = plain(prefix)
+                    if recipe is None:
+                        recipe = self._plain[prefix] = self._recipe_number(f"={prefix}")
                 else:
-                    first[slot] = recipe << recipe_shift | mine | attribute
+                    recipe = self._cased_recipe(value, prefix, rest, lowered)
+                first[slot] = recipe << recipe_shift | mine | attribute
             elif current == _SHARED or current & object_bits != mine or (
                     attribute == _PROXY and current & 15 == _PROXY):
                 self._another(slot, current, _Holder(dn, kind, self._attributes[attribute], value))
