@@ -61,3 +61,23 @@ def test_threads_overlapping_leave_the_thresholds_as_found() -> None:
     release.set()
     thread.join(5)
     assert gc.get_threshold() == before
+
+
+def test_a_frozen_heap_is_left_out_of_collections_inside_and_handed_back_after() -> None:
+    from portal.heap import frozen_heap
+
+    held = [[] for _ in range(1000)]
+    frozen_before = gc.get_freeze_count()
+    with frozen_heap():
+        assert gc.get_freeze_count() >= frozen_before + len(held)
+        with frozen_heap():
+            pass
+        assert gc.get_freeze_count() >= frozen_before + len(held)  # the inner block left it frozen
+        garbage: list = []
+        garbage.append(garbage)  # made inside: still collected
+        del garbage
+        assert gc.collect() >= 1
+        with pytest.raises(RuntimeError, match="the job failed"), frozen_heap():
+            raise RuntimeError("the job failed")
+    assert gc.get_freeze_count() == 0
+    assert held
