@@ -390,6 +390,25 @@ def test_duplicate_index_recipes_of_values_alike_are_one():
                                                          ("CN=Other,OU=Users,DC=contoso,DC=com", x500.lower())]
 
 
+@pytest.mark.parametrize("second", [
+    "x500:/O=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=abc-u",
+    "X500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=ABC-U"])
+def test_duplicate_index_x500_slots_abbreviated_stay_one_to_one(second):
+    # Exchange's X500 prefix is kept abbreviated in the slot: the same address in any case is still one slot, and
+    # an address that holds the abbreviation's own characters is not taken for one that was abbreviated.
+    from diagnostics_app.addresses.rules.duplicates import EXCHANGE_X500, _lowered, _slot_key
+
+    first = "X500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=abc-u"
+    index = DuplicateIndex()
+    index.add_entry(user("One", proxyAddresses=["SMTP:one@contoso.com", first]))
+    index.add_entry(user("Two", proxyAddresses=["SMTP:two@contoso.com", second, "X500:\x001abc-u",
+                                                "X500:\x000x", "X500:\x00"]))
+    assert sorted((f.dn.split(",")[0], f.value) for f in index.findings()) == [("CN=One", first), ("CN=Two", second)]
+    for lowered in (EXCHANGE_X500 + "abc", "\x001abc", "\x000", "\x00", "", "/o=other"):
+        assert _lowered(f"X500:{_slot_key(lowered)}") == lowered
+    assert len({_slot_key(v) for v in (EXCHANGE_X500 + "abc", "\x001abc", "1abc")}) == 3
+
+
 def test_duplicate_index_told_the_tenant_finds_what_it_finds_remembering_every_entry():
     # Told the tenant up front, the index remembers only the entries a tenant object may be the copy of: the
     # findings are the same as when it remembers every entry's anchor and DN.

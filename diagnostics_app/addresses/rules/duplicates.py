@@ -35,16 +35,16 @@ class _Holder(NamedTuple):
     value: str
 
 
-# The index keeps one entry per distinct value of the whole scope (hundreds of thousands), alive until the scan
-# ends, so what it holds per value is what the scan's memory grows by. A value's slot is "<namespace>:<lower-cased
-# value>" (a namespace never holds a colon: it is a constant or the part of a proxy address before its first
-# colon), and its first holder one int: the number of its object (its DN and class are kept once, in _owners),
-# the attribute (one of the few the index reads: _ATTRIBUTES) and a recipe that writes the value back from its
-# slot (:func:`_recipe`), numbered in a table shared by the values of every object: a value is mostly the slot's
-# own text behind a prefix ("SMTP:"), or differs from it only by capitals in the same places as many others (an
-# X500 address written by Exchange), so a few recipes serve them all. Strings and ints only: none of its dicts is
-# tracked by the garbage collector (a dict holding tuples or lists is, and every full collection during the scan
-# then walked all of it). The few values held more than once get their _Holder list in a small dict.
+# The index keeps one entry per distinct value of the whole scope (hundreds of thousands), alive until the scan ends,
+# so what it holds per value is what the scan's memory grows by. A value's slot is "<namespace>:<lower-cased value>"
+# (a namespace never holds a colon: it is a constant or the part of a proxy address before its first colon; Exchange's
+# X500 prefix abbreviated, :func:`_slot_key`), and its first holder one int: the number of its object (its DN and
+# class are kept once, in _owners), the attribute (one of the few the index reads: _ATTRIBUTES) and a recipe that
+# writes the value back from its slot (:func:`_recipe`), numbered in a table shared by the values of every object: a
+# value is mostly the slot's own text behind a prefix ("SMTP:"), or differs from it only by capitals in the same
+# places as many others (an X500 address written by Exchange), so a few recipes serve them all. Strings and ints only:
+# none of its dicts is tracked by the garbage collector (a dict holding tuples or lists is, and every full collection
+# during the scan then walked all of it). The few values held more than once get their _Holder list in a small dict.
 
 _ATTRIBUTES = ("mail", "userPrincipalName", "proxyAddresses", "mailNickname", "targetAddress", "sAMAccountName",
                "certificateUserIds")  # and the certificate attribute the scan reads, if another
@@ -55,6 +55,26 @@ _CAPITALS = re.compile(r"[A-Z]+")
 _MAX_CUT = 255  # positions and lengths in a recipe are one character each, latin-1 (one byte)
 _NOT_CAPITALS = "".join(chr(c) for c in range(128) if not "A" <= chr(c) <= "Z")
 _CASED_CACHE = 4096  # a directory whose addresses hold capitals of their own (Anna.Berg@) has many heads
+
+
+# Every X500 address Exchange writes (legacyExchangeDN, hybrid writeback) starts with these 86 characters; the
+# slot keeps "\x001" in their place (and "\x000" in front of a value that itself starts with \x00): one to one.
+EXCHANGE_X500 = "/o=exchangelabs/ou=exchange administrative group (fydibohf23spdlt)/cn=recipients/cn="
+
+
+def _slot_key(lowered: str) -> str:
+    """An X500 slot's part after the namespace."""
+    if lowered.startswith(EXCHANGE_X500):
+        return f"\x001{lowered[len(EXCHANGE_X500):]}"
+    return f"\x000{lowered}" if lowered[:1] == "\x00" else lowered
+
+
+def _lowered(slot: str) -> str:
+    """The lower-cased value a slot stands for."""
+    namespace, _, key = slot.partition(":")
+    if namespace == "X500" and key[:1] == "\x00":
+        return EXCHANGE_X500 + key[2:] if key[1] == "1" else key[2:]
+    return key
 
 
 def _owner(owner: str, object_class: str) -> str:
@@ -162,7 +182,7 @@ class DuplicateIndex:
         owner, object_class = both[:int(owner_length)], both[int(owner_length):]
         recipe = self._recipes[encoded >> (_ATTRIBUTE_BITS + _OBJECT_BITS)]
         return _Holder(owner, object_class, self._attributes[encoded & ((1 << _ATTRIBUTE_BITS) - 1)],
-                       _written(recipe, slot.partition(":")[2]))
+                       _written(recipe, _lowered(slot)))
 
     def _encoded(self, number: int, attribute: int, value: str, key: str) -> int:
         return (self._recipe_number(_recipe(value, key)) << (_ATTRIBUTE_BITS + _OBJECT_BITS)
@@ -226,7 +246,11 @@ class DuplicateIndex:
             prefix, _, rest = value.partition(":")
             namespace = prefix.upper()
             lowered = rest.lower()
-            put(f"{ADDRESS if namespace == 'SMTP' else namespace}:{lowered}", _PROXY, value,
+            if namespace == "SMTP":
+                slot = f"{ADDRESS}:{lowered}"
+            else:
+                slot = f"{namespace}:{_slot_key(lowered) if namespace == 'X500' else lowered}"
+            put(slot, _PROXY, value,
                 value[:len(prefix) + 1], rest, lowered)
         for attribute, key, name in ((3, "mailnickname", "mailNickname"), (4, "targetaddress", "targetAddress")):
             values = attributes.get(key)
@@ -259,7 +283,7 @@ class DuplicateIndex:
 
         def put(namespace: str, key: str, attribute: str, value: str) -> None:
             lowered = key.lower()
-            slot = f"{namespace}:{lowered}"
+            slot = f"{namespace}:{_slot_key(lowered) if namespace == 'X500' else lowered}"
             current = self._first.get(slot)
             if current is None:  # most values: one holder, no list
                 self._first[slot] = self._encoded(number, _ATTRIBUTES.index(attribute), value, lowered)
