@@ -12,6 +12,12 @@ cycle. The cycle that mattered is broken where it is made: every httpx response 
 other, holding the page read (``connectors.graph.transport._ReleasingClient`` drops the spent stream). What
 cyclic garbage is left (a few hundred objects per snapshot: exception tracebacks, closed connections) is
 collected after the block, when the collector is back on.
+
+:func:`frozen_heap` is for a job that streams (the address scan reads 100,000 objects page by page) and must go on
+freeing its cycles: what the process already holds when it starts (Django, every module, the job's inputs) is
+left out of every collection for the block, so a full collection walks only what the job made since. The
+address scan's read alone spent ~38 us of CPU per object in full collections walking that (bench/address_scan,
+lab, 15,000 objects), ~3 us with it frozen.
 """
 
 from __future__ import annotations
@@ -43,3 +49,26 @@ def growing_heap() -> Iterator[None]:
             _depth -= 1
             if _depth == 0 and _was_enabled:
                 gc.enable()
+
+
+_frozen_depth = 0
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Leave what the process holds now out of the collector's walks for the block (gc.freeze: the permanent
+    generation), and hand it back afterwards (gc.unfreeze: the oldest generation). A cycle among those objects that
+    becomes garbage inside is freed after the block. Nests, and is safe to enter from several threads (the first
+    to enter freezes, the last to leave unfreezes)."""
+    global _frozen_depth
+    with _lock:
+        if _frozen_depth == 0:
+            gc.freeze()
+        _frozen_depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _frozen_depth -= 1
+            if _frozen_depth == 0:
+                gc.unfreeze()

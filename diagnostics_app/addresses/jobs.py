@@ -19,6 +19,7 @@ from portal.connectors.registry import (
     exchange_online,
 )
 from portal.connectors.sync import SyncError
+from portal.heap import frozen_heap
 from portal.jobs.runner import JobCancelled, JobFailed, JobRunner
 
 from ..models import AddressFix, AddressScan
@@ -122,7 +123,8 @@ class AddressScanJob(JobRunner):
         attributes = AD_ATTRIBUTES + ((attribute,) if attribute else ())
         self.info(f"Reading the sync scope: {'; '.join(scope)}")
         pending, stored = [], 0
-        with active_directory() as directory:
+        # The tenant and the process's own heap live through the scan: collections leave them out (portal/heap.py).
+        with frozen_heap(), active_directory() as directory:
             for entry in read_scope(directory, bases=scope, attributes=attributes):
                 pending += scanner.feed(entry)
                 if scanner.seen % PAGE == 0:

@@ -76,3 +76,47 @@ def test_a_chain_lets_a_value_through_exactly_when_none_of_its_rules_would_chang
         for value in VALUES:
             errors = _chain(item, value, chain.rules)[0]
             assert chain.passes(value) is (errors == ErrorType.NONE), (name, value)
+
+
+def _upn_secondary(item, scanner):
+    from diagnostics_app.addresses.rules import Rule
+    from diagnostics_app.addresses.rules.addresses import upn_and_cloud_primary
+
+    cfg = scanner.config
+    calc = predict(item, None, verified_domains=cfg.verified_domains, initial_domain=cfg.initial_domain,
+                   in_use_by_others=lambda a: scanner.cloud_addresses.get(a) is not None)
+    return calc is not None and any(f.rule is Rule.UPN_SECONDARY for f in upn_and_cloud_primary(item, None, calc))
+
+
+@pytest.mark.parametrize("verified", [("contoso.com",), ("contoso.com", "fabrikam.com", "contoso.mail.onmicrosoft.com"),
+                                      ()])
+def test_the_upn_secondary_pre_check_never_skips_an_object_proxycalc_reports(verified):
+    # The scan runs ProxyCalc on an object without a cloud copy only when may_show_upn_secondary allows a finding:
+    # on the varied directory of the golden test and the benchmark's generated one, every object it rules out gets
+    # no UPN_SECONDARY from ProxyCalc, and it does rule out the recipients whose addresses are all unverified.
+    import sys
+    from pathlib import Path
+
+    from tests.unit.address_dataset import dataset
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import address_scan
+
+    entries, tenant, _ = dataset()
+    entries += list(address_scan._generated(3000))
+    scanner = Scanner(ScanConfig(verified_domains=verified, initial_domain=INITIAL), tenant)
+    ruled_out = reported = 0
+    for item in entries:
+        if scanner.twin(item) is not None:
+            continue
+        if may_show_upn_secondary(item, scanner._verified, INITIAL):
+            reported += _upn_secondary(item, scanner)
+        else:
+            ruled_out += 1
+            assert not _upn_secondary(item, scanner), item.dn
+    assert reported and ruled_out
+    unverified = entry(dn="CN=Umar,OU=Users,DC=contoso,DC=com", object_class=["user"], attributes={
+        "cn": "Umar", "userPrincipalName": "umar@unverified.org", "mail": "umar@unverified.org",
+        "proxyAddresses": ["SMTP:umar@unverified.org", "X500:/o=Org/cn=umar"], "msExchRecipientTypeDetails": "1"})
+    assert not may_show_upn_secondary(unverified, scanner._verified, INITIAL)
+    assert not _upn_secondary(unverified, scanner)

@@ -358,6 +358,75 @@ def test_duplicate_index_same_object_rules_unchanged():
     assert [(f.dn, f.value, f.others) for f in found] == [("CN=t", "smtp:ALIAS@contoso.com", ())]
 
 
+@pytest.mark.parametrize("value", [
+    "SMTP:anna@contoso.com", "smtp:Anna.Berg@Contoso.com", "X500:/o=ExchangeLabs/ou=Exchange Administrative Group "
+    "(FYDIBOHF23SPDLT)/cn=Recipients/cn=7f3a-anna", "anna@contoso.com", "ÉLODIE@contoso.com", "straße@contoso.com",
+    "İstanbul@contoso.com", "SMTP:" + "A" * 300 + "@contoso.com", "X" * 250 + "y" * 10, "smtp:", "ABC", "a\x00B:c",
+    "x509:<PN>Anna@Contoso.com", "SIP:Anna@contoso.com", "\ud800Z@contoso.com"])
+def test_duplicate_index_recipes_write_every_value_back(value):
+    # A holder keeps how to write its value back from the slot (the lower-cased end of the value): whatever the
+    # value holds, the value comes back exactly.
+    from diagnostics_app.addresses.rules.duplicates import _certificate_key, _recipe, _written
+
+    for key in {value.lower(), value.partition(":")[2].lower(), _certificate_key(value).lower()}:
+        if value.lower().endswith(key) or key == value.lower():
+            assert _written(_recipe(value, key), key) == value
+
+
+def test_duplicate_index_recipes_of_values_alike_are_one():
+    # Values written alike (Exchange's X500 addresses, lower-case addresses behind SMTP:) share one recipe: what the
+    # index holds per value stays one number, not a copy of the value.
+    index = DuplicateIndex()
+    for n in range(300):
+        index.add_entry(user(f"User {n}", proxyAddresses=[
+            f"SMTP:user.{n}@contoso.com", f"smtp:user.{n}@contoso.mail.onmicrosoft.com",
+            f"X500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn={n:032x}-u"]))
+    assert len(index._recipes) <= 4
+    assert list(index.findings()) == []
+    # A value whose recipe was found by its prefix and head alone comes back as it was written.
+    x500 = "X500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=" + f"{7:032x}-u"
+    index.add_entry(user("Other", proxyAddresses=["SMTP:other@contoso.com", x500.lower()]))
+    assert [(f.dn, f.value) for f in index.findings()] == [("CN=User 7,OU=Users,DC=contoso,DC=com", x500),
+                                                         ("CN=Other,OU=Users,DC=contoso,DC=com", x500.lower())]
+
+
+@pytest.mark.parametrize("second", [
+    "x500:/O=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=abc-u",
+    "X500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=ABC-U"])
+def test_duplicate_index_x500_slots_abbreviated_stay_one_to_one(second):
+    # Exchange's X500 prefix is kept abbreviated in the slot: the same address in any case is still one slot, and
+    # an address that holds the abbreviation's own characters is not taken for one that was abbreviated.
+    from diagnostics_app.addresses.rules.duplicates import EXCHANGE_X500, _lowered, _slot_key
+
+    first = "X500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=abc-u"
+    index = DuplicateIndex()
+    index.add_entry(user("One", proxyAddresses=["SMTP:one@contoso.com", first]))
+    index.add_entry(user("Two", proxyAddresses=["SMTP:two@contoso.com", second, "X500:\x001abc-u",
+                                                "X500:\x000x", "X500:\x00"]))
+    assert sorted((f.dn.split(",")[0], f.value) for f in index.findings()) == [("CN=One", first), ("CN=Two", second)]
+    for lowered in (EXCHANGE_X500 + "abc", "\x001abc", "\x000", "\x00", "", "/o=other"):
+        assert _lowered(f"X500:{_slot_key(lowered)}") == lowered
+    assert len({_slot_key(v) for v in (EXCHANGE_X500 + "abc", "\x001abc", "1abc")}) == 3
+
+
+def test_duplicate_index_told_the_tenant_finds_what_it_finds_remembering_every_entry():
+    # Told the tenant up front, the index remembers only the entries a tenant object may be the copy of: the
+    # findings are the same as when it remembers every entry's anchor and DN.
+    from tests.unit.address_dataset import CONFIGS, dataset
+
+    entries, tenant, _ = dataset()
+    found = []
+    for told in (None, tenant):
+        index = DuplicateIndex(certificate_attribute=CONFIGS["full"].certificate_attribute, tenant=told)
+        for item in entries:
+            index.add_entry(item)
+        for obj in tenant:
+            index.add_cloud(obj)
+        found.append(sorted(repr(f) for f in index.findings()))
+    assert found[0] == found[1] and len(found[0]) > 20
+    assert len(index._anchors) < len([e for e in entries if e.anchor]) / 2
+
+
 # --- proxyAddresses cases of the field notes ---------------------------------------------------------------
 
 X500 = "x500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=233c7693-eed81dfa-24"

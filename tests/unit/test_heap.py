@@ -1,6 +1,6 @@
 """The cyclic garbage collector is off while a job builds a large heap, and back as found afterwards, whatever
 happened inside (portal/heap.py); a Graph response read in full is freed without it (the connector breaks the
-httpx response/stream cycle that held each page)."""
+httpx response/stream cycle that held each page); a frozen heap is left out of collections and handed back."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import threading
 import httpx
 import pytest
 
-from portal.heap import growing_heap
+from portal.heap import frozen_heap, growing_heap
 
 
 @pytest.fixture
@@ -82,3 +82,21 @@ def test_graph_responses_read_in_full_leave_no_cycle_holding_their_page() -> Non
             gc.set_debug(0)
             gc.garbage.clear()
     assert len(ids) == 1_000 and left == []
+
+
+def test_a_frozen_heap_is_left_out_of_collections_inside_and_handed_back_after() -> None:
+    held = [[] for _ in range(1000)]
+    frozen_before = gc.get_freeze_count()
+    with frozen_heap():
+        assert gc.get_freeze_count() >= frozen_before + len(held)
+        with frozen_heap():
+            pass
+        assert gc.get_freeze_count() >= frozen_before + len(held)  # the inner block left it frozen
+        garbage: list = []
+        garbage.append(garbage)  # made inside: still collected
+        del garbage
+        assert gc.collect() >= 1
+        with pytest.raises(RuntimeError, match="the job failed"), frozen_heap():
+            raise RuntimeError("the job failed")
+    assert gc.get_freeze_count() == 0
+    assert held

@@ -133,11 +133,13 @@ def predict(entry: Entry, cloud: CloudObject | None, *, verified_domains: Iterab
 
 
 def may_show_upn_secondary(entry: Entry, verified: frozenset[str], initial_domain: str) -> bool:
-    """False when :func:`upn_and_cloud_primary` cannot raise UPN_SECONDARY, whatever ProxyCalc computes: no UPN
-    in the cloud (not a user, or none readable); the cloud UPN already among the on-premises SMTP addresses; or
-    no proxyAddresses and no mail other than the cloud UPN (the primary is then the UPN, or ProxyCalc refused the
-    UPN as an address too, or it is the MOERA and the UPN is no address). ``verified``: the lower-cased verified
-    domains and the initial domain (ProxyCalc's cloud UPN rule)."""
+    """False when :func:`upn_and_cloud_primary` cannot raise UPN_SECONDARY for an object without a cloud copy,
+    whatever ProxyCalc computes: no UPN in the cloud (not a user, or none readable); the cloud UPN already among
+    the on-premises SMTP addresses; no proxyAddresses and no mail other than the cloud UPN (the primary is then the
+    UPN, or ProxyCalc refused the UPN as an address too, or it is the MOERA and the UPN is no address); or a mail
+    recipient none of whose on-premises SMTP addresses (proxyAddresses when set, else mail) is in a verified
+    domain: ProxyCalc drops them all, so the primary is again the UPN, the MOERA or none. ``verified``: the
+    lower-cased verified domains and the initial domain (ProxyCalc's own set)."""
     if entry.object_class != "user":
         return False
     view = entry.addresses
@@ -147,8 +149,16 @@ def may_show_upn_secondary(entry: Entry, verified: frozenset[str], initial_domai
     local, _, domain = upn.rpartition("@")
     cloud_upn = (upn if domain.lower() in verified else f"{local}@{initial_domain}").lower()
     if not view.proxy_addresses:
-        return bool(view.mail) and view.mail.lower() != cloud_upn
-    return not any(a.lower == cloud_upn for a in view.smtp)
+        if not view.mail or view.mail.lower() == cloud_upn:
+            return False
+        candidates: Iterable[str] = (view.mail.lower(),)
+    elif any(a.lower == cloud_upn for a in view.smtp):
+        return False
+    else:
+        candidates = [a.lower for a in view.smtp]
+    # (Most objects stop above; recipient_of reads msExchRecipientTypeDetails.)
+    return any(c.rpartition("@")[2] in verified for c in candidates) or \
+        recipient_of(entry, None) is proxycalc.Recipient.NOT_MAIL_ENABLED
 
 
 def upn_and_cloud_primary(entry: Entry, cloud: CloudObject | None, calc: proxycalc.ProxyCalcResult,

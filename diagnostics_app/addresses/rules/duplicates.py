@@ -15,7 +15,8 @@ on its own; ``certificateUserIds``. IdFix's per-attribute duplicates (``mailNick
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from .types import Action, Category, CloudObject, Entry, ErrorType, Finding, Fix, Rule, Severity
@@ -34,77 +35,161 @@ class _Holder(NamedTuple):
     value: str
 
 
-# The index keeps one entry per distinct value of the whole scope (hundreds of thousands), alive until the scan
-# ends. Held as strings only, its dicts are never tracked by the garbage collector: a dict holding tuples or
-# lists is, and every full collection during the scan then walked all of it (~30 us of CPU per object at 25,000
-# objects, growing with the scope). A value's slot is "<namespace>:<lower-cased value>" (a namespace never holds
-# a colon: it is a constant or the part of a proxy address before its first colon); its first holder is
-# encoded by :func:`_encode`. The few values held more than once get their _Holder list in a small dict.
+# The index keeps one entry per distinct value of the whole scope (hundreds of thousands), alive until the scan ends,
+# so what it holds per value is what the scan's memory grows by. A value's slot is "<namespace>:<lower-cased value>"
+# (a namespace never holds a colon: it is a constant or the part of a proxy address before its first colon; Exchange's
+# X500 prefix abbreviated, :func:`_slot_key`), and its first holder one int: the number of its object (its DN and
+# class are kept once, in _owners), the attribute (one of the few the index reads: _ATTRIBUTES) and a recipe that
+# writes the value back from its slot (:func:`_recipe`), numbered in a table shared by the values of every object: a
+# value is mostly the slot's own text behind a prefix ("SMTP:"), or differs from it only by capitals in the same
+# places as many others (an X500 address written by Exchange), so a few recipes serve them all. Strings and ints only:
+# none of its dicts is tracked by the garbage collector (a dict holding tuples or lists is, and every full collection
+# during the scan then walked all of it). The few values held more than once get their _Holder list in a small dict.
+
+_ATTRIBUTES = ("mail", "userPrincipalName", "proxyAddresses", "mailNickname", "targetAddress", "sAMAccountName",
+               "certificateUserIds")  # and the certificate attribute the scan reads, if another
+_PROXY = _ATTRIBUTES.index("proxyAddresses")
+_ATTRIBUTE_BITS, _OBJECT_BITS = 4, 32  # holder = recipe << 36 | object << 4 | attribute
+_OBJECT_MASK = (1 << _OBJECT_BITS) - 1
+_CAPITALS = re.compile(r"[A-Z]+")
+_MAX_CUT = 255  # positions and lengths in a recipe are one character each, latin-1 (one byte)
+_NOT_CAPITALS = "".join(chr(c) for c in range(128) if not "A" <= chr(c) <= "Z")
+_CASED_CACHE = 4096  # a directory whose addresses hold capitals of their own (Anna.Berg@) has many heads
+
+
+# Every X500 address Exchange writes (legacyExchangeDN, hybrid writeback) starts with these 86 characters; the
+# slot keeps "\x001" in their place (and "\x000" in front of a value that itself starts with \x00): one to one.
+EXCHANGE_X500 = "/o=exchangelabs/ou=exchange administrative group (fydibohf23spdlt)/cn=recipients/cn="
+
+
+def _slot_key(lowered: str) -> str:
+    """An X500 slot's part after the namespace."""
+    if lowered.startswith(EXCHANGE_X500):
+        return f"\x001{lowered[len(EXCHANGE_X500):]}"
+    return f"\x000{lowered}" if lowered[:1] == "\x00" else lowered
+
+
+def _lowered(slot: str) -> str:
+    """The lower-cased value a slot stands for."""
+    namespace, _, key = slot.partition(":")
+    if namespace == "X500" and key[:1] == "\x00":
+        return EXCHANGE_X500 + key[2:] if key[1] == "1" else key[2:]
+    return key
 
 
 def _owner(owner: str, object_class: str) -> str:
     """One object's DN (or cloud:<id>) and class as one string, the lengths making it unambiguous whatever they
-    hold. Kept once per object: its holders name it by number ("<number>:"), not by repeating the DN."""
+    hold. Kept once per object: its holders name it by number, not by repeating the DN."""
     return f"{len(owner)}:{len(object_class)}:{owner}{object_class}"
 
 
-def _encode(prefix: str, attribute: str, value: str) -> str:
-    return f"{prefix}{_tag(attribute)}{value}"
+def _recipe(value: str, key: str) -> str:
+    """How :func:`_written` gets ``value`` back from ``key``, its slot's lower-cased part (key is always the
+    lower-cased end of value, behind a prefix the slot leaves out): "=<prefix>" when the end is the key itself;
+    "^<prefix length><prefix><start><length>..." when only ASCII capitals differ (their runs); else "!<value>"."""
+    cut = len(value) - len(key)
+    if cut >= 0:
+        prefix, rest = value[:cut], value[cut:]
+        if rest == key:
+            return f"={prefix}"
+        # ASCII only: lower() then changes A-Z and nothing else, so the capital runs are all that differ.
+        if cut <= _MAX_CUT and len(rest) <= _MAX_CUT and rest.isascii() and rest.lower() == key:
+            runs = "".join(f"{chr(m.start())}{chr(m.end() - m.start())}" for m in _CAPITALS.finditer(rest))
+            return f"^{chr(cut)}{prefix}{runs}"
+    return f"!{value}"
 
 
-def _tag(attribute: str) -> str:
-    tag = _TAGS.get(attribute)
-    if tag is None:
-        tag = f"{len(attribute)}:{attribute}"
-        if len(_TAGS) < 64:  # the attribute names the index holds: a handful
-            _TAGS[attribute] = tag
-    return tag
+def _written(recipe: str, key: str) -> str:
+    marker, rest = recipe[0], recipe[1:]
+    if marker == "=":
+        return rest + key
+    if marker == "!":
+        return rest
+    cut = ord(rest[0])
+    prefix, runs = rest[1:1 + cut], rest[1 + cut:]
+    pieces, at = [prefix], 0
+    for index in range(0, len(runs), 2):
+        start, length = ord(runs[index]), ord(runs[index + 1])
+        pieces += (key[at:start], key[start:start + length].upper())
+        at = start + length
+    pieces.append(key[at:])
+    return "".join(pieces)
 
 
-_TAGS: dict[str, str] = {}
-
-
-def _decode(encoded: str, owners: list[str]) -> _Holder:
-    number, attribute_length, rest = encoded.split(":", 2)
-    owner_length, class_length, both = owners[int(number)].split(":", 2)
-    owner, object_class = both[:int(owner_length)], both[int(owner_length):]
-    return _Holder(owner, object_class, rest[:int(attribute_length)], rest[int(attribute_length):])
-
-
-_SHARED = ""  # in _first: the slot's holders are in _shared
+_SHARED = -1  # in _first: the slot's holders are in _shared
 
 
 class DuplicateIndex:
     """Feed it every object in scope (:meth:`add_entry`) and the tenant's (:meth:`add_cloud`), then read
-    :meth:`findings`. Memory: two short strings per distinct value, one per object."""
+    :meth:`findings`. Memory: per distinct value its slot and an int, per object one string.
 
-    def __init__(self, *, certificate_attribute: str | None = None) -> None:
+    ``tenant``, when known up front: the objects :meth:`add_cloud` will be given. Only the entries one of them
+    may be the cloud copy of are then remembered (by anchor and DN), not every entry."""
+
+    def __init__(self, *, certificate_attribute: str | None = None, tenant: Iterable[CloudObject] | None = None
+                 ) -> None:
         self.certificate_attribute = certificate_attribute
-        self._first: dict[str, str] = {}  # slot -> its first holder, encoded (or _SHARED); in the order found
+        self._first: dict[str, int] = {}  # slot -> its first holder (or _SHARED); in the order found
         self._shared: dict[str, list[_Holder]] = {}  # slot -> its holders, for a value held more than once
         self._owners: list[str] = []  # _owner() of each object fed, by number (a list of strings: walked, but
         # one item per object, not per value)
-        # (dicts of strings for the same reason: a set is always tracked by the collector)
+        # (dicts, not lists, tuples or sets: those are tracked by the collector)
+        self._attributes = dict(enumerate(_ATTRIBUTES))  # by number
+        if certificate_attribute and certificate_attribute not in _ATTRIBUTES:
+            self._attributes[len(_ATTRIBUTES)] = certificate_attribute
+        self._recipes: dict[int, str] = {}  # by number; _recipe_numbers the other way
+        self._recipe_numbers: dict[str, int] = {}
+        self._plain: dict[str, int] = {}  # a prefix -> the number of the recipe "=<prefix>"
+        self._cased: dict[str, int] = {}  # a cased value's prefix and head (up to its last capital) -> recipe
         self._anchors: dict[str, None] = {}
         self._dns: dict[str, None] = {}
+        self._twin_anchors: dict[str, None] | None = None  # None: every entry's anchor and DN are remembered
+        self._twin_dns: dict[str, None] | None = None
+        if tenant is not None:
+            twins = [o for o in tenant if o.synced or o.cloud_managed]
+            self._twin_anchors = dict.fromkeys(o.immutable_id for o in twins if o.immutable_id)
+            self._twin_dns = dict.fromkeys(o.on_premises_dn.lower() for o in twins if o.on_premises_dn)
 
     # ---- feeding
 
-    def _number(self, owner: str, object_class: str) -> str:
-        """The start of every encoded holder of this object: its number and a colon."""
+    def _recipe_number(self, recipe: str) -> int:
+        number = self._recipe_numbers.get(recipe)
+        if number is None:
+            number = self._recipe_numbers[recipe] = len(self._recipes)
+            self._recipes[number] = recipe
+        return number
+
+    def _cased_recipe(self, value: str, prefix: str, rest: str, lowered: str) -> int:
+        """The recipe number of a value whose end differs from its slot's (lowered) by case. An ASCII value's
+        recipe depends only on its prefix and its text up to its last capital (Exchange's X500 addresses share
+        theirs), so it is looked up by those instead of finding the capitals in every value."""
+        if not (rest.isascii() and len(prefix) <= _MAX_CUT and len(rest) <= _MAX_CUT):
+            return self._recipe_number(_recipe(value, lowered))
+        head = f"{chr(len(prefix))}{prefix}{rest.rstrip(_NOT_CAPITALS)}"
+        number = self._cased.get(head)
+        if number is None:
+            number = self._recipe_number(_recipe(value, lowered))
+            if len(self._cased) < _CASED_CACHE:
+                self._cased[head] = number
+        return number
+
+    def _number(self, owner: str, object_class: str) -> int:
         self._owners.append(_owner(owner, object_class))
-        return f"{len(self._owners) - 1}:"
+        return len(self._owners) - 1
 
-    def _put(self, namespace: str, key: str, holder: _Holder, mine: str) -> None:
-        slot = f"{namespace}:{key.lower()}"
-        current = self._first.get(slot)
-        if current is None:
-            self._first[slot] = _encode(mine, holder.attribute, holder.value)  # most values: one holder, no list
-            return
-        self._another(slot, current, holder)
+    def _holder(self, slot: str, encoded: int) -> _Holder:
+        owner_length, class_length, both = self._owners[encoded >> _ATTRIBUTE_BITS & _OBJECT_MASK].split(":", 2)
+        owner, object_class = both[:int(owner_length)], both[int(owner_length):]
+        recipe = self._recipes[encoded >> (_ATTRIBUTE_BITS + _OBJECT_BITS)]
+        return _Holder(owner, object_class, self._attributes[encoded & ((1 << _ATTRIBUTE_BITS) - 1)],
+                       _written(recipe, _lowered(slot)))
 
-    def _another(self, slot: str, current: str, holder: _Holder) -> None:
-        holders = self._shared[slot] if current == _SHARED else [_decode(current, self._owners)]
+    def _encoded(self, number: int, attribute: int, value: str, key: str) -> int:
+        return (self._recipe_number(_recipe(value, key)) << (_ATTRIBUTE_BITS + _OBJECT_BITS)
+                | number << _ATTRIBUTE_BITS | attribute)
+
+    def _another(self, slot: str, current: int, holder: _Holder) -> None:
+        holders = self._shared[slot] if current == _SHARED else [self._holder(slot, current)]
         mine = [h for h in holders if h.owner == holder.owner]
         # mail equal to the object's own primary address, or the UPN among its addresses: not a duplicate.
         # The same proxy address listed twice on one object is one (IdFix reports it too).
@@ -115,56 +200,95 @@ class DuplicateIndex:
         self._first[slot] = _SHARED
 
     def add_entry(self, entry: Entry) -> None:
-        if entry.anchor:
-            self._anchors[entry.anchor] = None
-        self._dns[entry.dn.lower()] = None
-        dn, kind, attributes, first = entry.dn, entry.object_class, entry.attributes, self._first
-        mine = self._number(dn, kind)
-        proxy_head = mine + _tag("proxyAddresses")
+        anchor, dn = entry.anchor, entry.dn
+        if self._twin_anchors is None:
+            if anchor:
+                self._anchors[anchor] = None
+            self._dns[dn.lower()] = None
+        else:
+            if anchor and anchor in self._twin_anchors:
+                self._anchors[anchor] = None
+            if self._twin_dns and dn.lower() in self._twin_dns:
+                self._dns[dn.lower()] = None
+        kind, attributes, first = entry.object_class, entry.attributes, self._first
+        number = self._number(dn, kind)
+        mine = number << _ATTRIBUTE_BITS
+        plain = self._plain.get  # the recipes "=<prefix>", by prefix: most values
+        recipe_shift = _ATTRIBUTE_BITS + _OBJECT_BITS
+        object_bits = _OBJECT_MASK << _ATTRIBUTE_BITS
 
-        def put(slot: str, head: str, value: str) -> None:
+        def put(slot: str, attribute: int, value: str, prefix: str, rest: str, lowered: str) -> None:
+            # value is prefix + rest, and lowered (the end of slot) is rest.lower()
             current = first.get(slot)
             if current is None:
-                first[slot] = head + value
-            elif not current.startswith(mine) or (head is proxy_head and current.startswith(proxy_head)):
-                self._another(slot, current, _Holder(dn, kind, head[len(mine):].partition(":")[2], value))
+                if rest == lowered:
+                    recipe = plain(prefix)
+                    if recipe is None:
+                        recipe = self._plain[prefix] = self._recipe_number(f"={prefix}")
+                else:
+                    recipe = self._cased_recipe(value, prefix, rest, lowered)
+                first[slot] = recipe << recipe_shift | mine | attribute
+            elif current == _SHARED or current & object_bits != mine or (
+                    attribute == _PROXY and current & 15 == _PROXY):
+                self._another(slot, current, _Holder(dn, kind, self._attributes[attribute], value))
             # (else: this object's own mail, UPN or primary address again, the usual case: nothing to add)
 
         # (Attribute keys are the entry's lower-cased names; the holders keep the names findings show.)
-        for attribute, key in (("mail", "mail"), ("userPrincipalName", "userprincipalname")):
+        for attribute, key in ((0, "mail"), (1, "userprincipalname")):
             values = attributes.get(key)
             if values and values[0] and not isinstance(values[0], Unreadable):
-                put(f"{ADDRESS}:{values[0].lower()}", mine + _tag(attribute), values[0])
+                value = values[0]
+                lowered = value.lower()
+                put(f"{ADDRESS}:{lowered}", attribute, value, "", value, lowered)
         for value in attributes.get("proxyaddresses", ()):
             if isinstance(value, Unreadable) or ":" not in value:
                 continue
             prefix, _, rest = value.partition(":")
-            prefix = prefix.upper()
-            put(f"{ADDRESS if prefix == 'SMTP' else prefix}:{rest.lower()}", proxy_head, value)
-        for attribute, key in (("mailNickname", "mailnickname"), ("targetAddress", "targetaddress")):
+            namespace = prefix.upper()
+            lowered = rest.lower()
+            if namespace == "SMTP":
+                slot = f"{ADDRESS}:{lowered}"
+            else:
+                slot = f"{namespace}:{_slot_key(lowered) if namespace == 'X500' else lowered}"
+            put(slot, _PROXY, value,
+                value[:len(prefix) + 1], rest, lowered)
+        for attribute, key, name in ((3, "mailnickname", "mailNickname"), (4, "targetaddress", "targetAddress")):
             values = attributes.get(key)
             if values and values[0] and not isinstance(values[0], Unreadable):
-                put(f"{attribute}:{values[0].lower()}", mine + _tag(attribute), values[0])
+                value = values[0]
+                lowered = value.lower()
+                put(f"{name}:{lowered}", attribute, value, "", value, lowered)
         sam = entry.first("sAMAccountName")
         if sam and not isinstance(sam, Unreadable) and not entry.has("userPrincipalName"):
-            put(f"sAMAccountName:{sam.lower()}", mine + _tag("sAMAccountName"), sam)
+            lowered = sam.lower()
+            put(f"sAMAccountName:{lowered}", 5, sam, "", sam, lowered)
         if self.certificate_attribute:
-            head = mine + _tag(self.certificate_attribute)
+            attribute = next(n for n, name in self._attributes.items() if name == self.certificate_attribute)
             for value in entry.values(self.certificate_attribute):
                 if not isinstance(value, Unreadable):
-                    put(f"certificateUserIds:{_certificate_key(value).lower()}", head, value)
+                    rest = _certificate_key(value)
+                    lowered = rest.lower()
+                    put(f"certificateUserIds:{lowered}", attribute, value, value[:len(value) - len(rest)], rest,
+                        lowered)
 
     def add_cloud(self, obj: CloudObject) -> None:
-        """A tenant object. Call after every :meth:`add_entry`: an object synchronised from an entry in scope
-        is that entry's own cloud copy and is left out (its values are the entry's, one sync behind)."""
+        """A tenant object. Call after every :meth:`add_entry` (with an object of the ``tenant`` given, if one
+        was): an object synchronised from an entry in scope is that entry's own cloud copy and is left out (its
+        values are the entry's, one sync behind)."""
         if (obj.synced or obj.cloud_managed) and ((obj.immutable_id and obj.immutable_id in self._anchors)
                            or (obj.on_premises_dn and obj.on_premises_dn.lower() in self._dns)):
             return
         owner = f"cloud:{obj.id}"
-        mine = self._number(owner, obj.kind)
+        number = self._number(owner, obj.kind)
 
         def put(namespace: str, key: str, attribute: str, value: str) -> None:
-            self._put(namespace, key, _Holder(owner, obj.kind, attribute, value), mine)
+            lowered = key.lower()
+            slot = f"{namespace}:{_slot_key(lowered) if namespace == 'X500' else lowered}"
+            current = self._first.get(slot)
+            if current is None:  # most values: one holder, no list
+                self._first[slot] = self._encoded(number, _ATTRIBUTES.index(attribute), value, lowered)
+            else:
+                self._another(slot, current, _Holder(owner, obj.kind, attribute, value))
 
         for attribute, value in (("mail", obj.mail), ("userPrincipalName", obj.user_principal_name)):
             if value:

@@ -54,8 +54,8 @@ class ScanConfig:
 class Scanner:
     def __init__(self, config: ScanConfig, tenant: Iterable[CloudObject] = ()) -> None:
         self.config = config
-        self.index = DuplicateIndex(certificate_attribute=config.certificate_attribute)
         self.tenant: list[CloudObject] = list(tenant)
+        self.index = DuplicateIndex(certificate_attribute=config.certificate_attribute, tenant=self.tenant)
         # A cloud-managed object is no longer shown as synced, but it is still the AD object's own cloud copy.
         mine = [o for o in self.tenant if o.synced or o.cloud_managed]
         self.by_anchor = {o.immutable_id: o for o in mine if o.immutable_id}
