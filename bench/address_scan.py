@@ -55,6 +55,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from portal.lab.address_objects import DOMAIN, INITIAL  # noqa: E402 - once the checkout is on the path
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("DIROPS_VAR_DIR", str(ROOT / "var" / "bench"))
 SOURCE = os.environ.get("BENCH_ADDRESS_SOURCE", "lab")
@@ -73,8 +75,6 @@ PAGE = 1000
 GOAL_RATIO = 0.8
 GOAL_MB = 300
 GOAL_SCALING = 12
-DOMAIN, INITIAL = "contoso.com", "contoso.onmicrosoft.com"
-X500 = "X500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn={n:08x}-user"
 
 
 def _peak_mb() -> float:
@@ -86,43 +86,15 @@ def _peak_mb() -> float:
 
 
 def _generated(limit: int | None):
-    from diagnostics_app.addresses.rules import entry
+    from portal.lab.address_objects import generated_entries
 
-    total = USERS + GROUPS
-    for n in range(min(total, limit or total)):
-        if n < USERS:
-            alias = f"user{n:06d}"
-            attrs = {"cn": alias, "displayName": f"User {n}", "givenName": "User", "sAMAccountName": alias,
-                     "userPrincipalName": f"{alias}@{DOMAIN}", "mail": f"{alias}@{DOMAIN}", "mailNickname": alias,
-                     "proxyAddresses": [f"SMTP:{alias}@{DOMAIN}", f"smtp:{alias}.alt@{DOMAIN}"],
-                     "msExchRecipientTypeDetails": "2147483648"}
-            if n % 50 == 1:  # the field notes' X500-only list, mail changed since
-                attrs["proxyAddresses"] = [X500.format(n=n)]
-            if n % 97 == 2:  # a character IdFix reports
-                attrs["userPrincipalName"] = f"{alias}&x@{DOMAIN}"
-            if n % 211 == 3:  # a duplicate of another object's address, in another attribute
-                attrs["proxyAddresses"] = [f"SMTP:user{n - 1:06d}@{DOMAIN}"]
-            yield entry(dn=f"CN={alias},OU=Users,OU=Sync,DC=contoso,DC=com", object_class=["user"],
-                        attributes=attrs, anchor=f"anchor-{n}")
-        else:
-            g = n - USERS
-            alias = f"group{g:05d}"
-            yield entry(dn=f"CN={alias},OU=Groups,OU=Sync,DC=contoso,DC=com", object_class=["group"],
-                        attributes={"cn": alias, "displayName": f"Group {g}", "sAMAccountName": alias,
-                                    "mail": f"{alias}@{DOMAIN}", "mailNickname": alias,
-                                    "proxyAddresses": [f"SMTP:{alias}@{DOMAIN}"], "groupType": "8"},
-                        anchor=f"group-{g}")
+    return generated_entries(users=USERS, groups=GROUPS, limit=limit)
 
 
 def _tenant():
-    from diagnostics_app.addresses.rules import CloudObject
+    from portal.lab.address_objects import generated_tenant
 
-    for n in range(TENANT):
-        # Every 100th cloud-only object holds an address a synced user brings: a tenant duplicate.
-        address = f"user{n:06d}.alt@{DOMAIN}" if n % 100 == 0 else f"cloud{n:05d}@{DOMAIN}"
-        yield CloudObject(id=f"cloud-{n}", kind="user", display_name=f"Cloud {n}",
-                          user_principal_name=f"cloud{n:05d}@{INITIAL}", mail=address, mail_nickname=f"cloud{n:05d}",
-                          proxy_addresses=(f"SMTP:{address}",), synced=False)
+    return generated_tenant(count=TENANT)
 
 
 def _lab_entries(limit: int | None):

@@ -94,16 +94,11 @@ def test_the_upn_secondary_pre_check_never_skips_an_object_proxycalc_reports(ver
     # The scan runs ProxyCalc on an object without a cloud copy only when may_show_upn_secondary allows a finding:
     # on the varied directory of the golden test and the benchmark's generated one, every object it rules out gets
     # no UPN_SECONDARY from ProxyCalc, and it does rule out the recipients whose addresses are all unverified.
-    import sys
-    from pathlib import Path
-
+    from portal.lab.address_objects import generated_entries
     from tests.unit.address_dataset import dataset
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-    import address_scan
-
     entries, tenant, _ = dataset()
-    entries += list(address_scan._generated(3000))
+    entries += list(generated_entries(users=100_000, groups=20_000, limit=3000))
     scanner = Scanner(ScanConfig(verified_domains=verified, initial_domain=INITIAL), tenant)
     ruled_out = reported = 0
     for item in entries:

@@ -52,6 +52,27 @@ def _raises_problem(call: ast.Call, bound: bool) -> str | None:
     return None
 
 
+def _reaches_into_bench(tree: ast.AST) -> bool:
+    """An import from the bench/ package, or bench/ put on sys.path (a test running a bench in a subprocess is fine)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "bench" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "bench":
+            return True
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("sys.path.insert", "sys.path.append") and \
+                "'bench'" in ast.unparse(node) and "'var'" not in ast.unparse(node):
+            return True
+    return False
+
+
+def test_no_test_imports_a_benchmark():
+    # A benchmark points the process at its own lab and var dir when imported (bench/address_scan.py sets LAB_DIR):
+    # imported by a test, it moved that xdist worker's later tests onto the bench's lab. Shared data lives in portal/.
+    reach = [str(path.relative_to(TESTS.parent)) for path, tree in _sources()
+             if path != Path(__file__) and _reaches_into_bench(tree)]
+    assert reach == [], "import what a benchmark and a test share from portal/ (e.g. portal/lab/address_objects.py)"
+
+
 def test_every_pytest_raises_pins_the_failure_it_expects():
     problems = []
     for path, tree in _sources():
@@ -76,5 +97,8 @@ def test_the_hygiene_checks_catch_what_they_are_for():
     calls = [n for n in ast.walk(sample) if isinstance(n, ast.Call) and ast.unparse(n.func) == "pytest.raises"]
     assert [_raises_problem(c, False) for c in calls] == ["ValueError without match=", "a tuple of exception types",
                                                           None, None]
+    assert _reaches_into_bench(ast.parse("sys.path.insert(0, str(ROOT / 'bench'))"))
+    assert _reaches_into_bench(ast.parse("from bench.address_scan import _generated"))
+    assert not _reaches_into_bench(ast.parse("from portal.lab.address_objects import generated_entries"))
     timed = ast.parse("assert time.monotonic() - start < 45")
     assert any(clock in ast.unparse(timed.body[0].test) for clock in CLOCKS)
