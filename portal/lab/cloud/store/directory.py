@@ -10,6 +10,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from .common import (
     KINDS,
     ConflictError,
@@ -393,7 +395,7 @@ class DirectoryStoreMixin:
         return Page(items=[convert(row) for row in rows[:limit]], next_token=next_token, total=total)
 
     def _object_row(self, row: sqlite3.Row) -> dict[str, Any]:
-        doc = json.loads(row["doc"])
+        doc = orjson.loads(row["doc"])  # a page's worth per call: the standard library was a fifth of the lab's CPU
         return {"id": row["id"], "@kind": row["kind"], **doc}
 
     @staticmethod
