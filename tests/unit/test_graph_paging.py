@@ -218,8 +218,9 @@ def test_pages_use_the_token_in_hand_until_it_nears_expiry(monkeypatch) -> None:
 def test_converted_values_are_the_frozen_dataclasses_the_constructor_makes() -> None:
     import dataclasses
 
-    from portal.connectors.graph.convert import _frozen, _user
+    from portal.connectors.graph.convert import _user
     from portal.connectors.graph.types import EntraUser
+    from portal.frozen import frozen_instance
 
     user = _user({"id": "u1", "userPrincipalName": "pat@contoso.com", "proxyAddresses": ["SMTP:pat@contoso.com"],
                   "department": "Sales"})
@@ -229,9 +230,9 @@ def test_converted_values_are_the_frozen_dataclasses_the_constructor_makes() -> 
     with pytest.raises(dataclasses.FrozenInstanceError):
         user.mail = "changed"  # type: ignore[misc]
     # a field left out takes the constructor's default; an unknown one is the constructor's error
-    assert _frozen(EntraUser, id="u2") == EntraUser(id="u2")
+    assert frozen_instance(EntraUser, id="u2") == EntraUser(id="u2")
     with pytest.raises(TypeError, match="unexpected keyword argument .nickname."):
-        _frozen(EntraUser, id="u3", nickname="x")
+        frozen_instance(EntraUser, id="u3", nickname="x")
 
 
 def test_the_next_request_is_sent_before_the_page_before_it_is_converted(loop) -> None:

@@ -7,11 +7,11 @@ which turns 10,000 users into 40 s; reading the same pages as JSON takes a fract
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from functools import cache
-from typing import Any, TypeVar
+from typing import Any
+
+from portal.frozen import frozen_instance as _frozen
 
 from .types import (
     AuditTarget,
@@ -23,28 +23,6 @@ from .types import (
     ProvisioningError,
     RegistrationDetails,
 )
-
-F = TypeVar("F")
-
-
-def _frozen(cls: type[F], **values: Any) -> F:
-    """``cls(**values)`` for the frozen dataclasses of :mod:`.types` (none has ``__post_init__``).
-
-    A frozen dataclass's ``__init__`` assigns every field through ``object.__setattr__``: for a user's 18
-    fields that costs more than reading the user from JSON, seconds for a 100,000-user listing. With every
-    field given, filling the instance's ``__dict__`` makes the same object; otherwise (a field missing or
-    unknown) the real constructor runs, with its defaults and its errors.
-    """
-    if values.keys() != _field_names(cls):
-        return cls(**values)
-    made = object.__new__(cls)
-    made.__dict__.update(values)
-    return made
-
-
-@cache
-def _field_names(cls: type) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 def _texts(doc: Mapping[str, Any], key: str) -> tuple[str, ...]:
