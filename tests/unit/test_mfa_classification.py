@@ -183,3 +183,14 @@ def test_admin_deleted_security_info_outweighs_a_report_that_predates_it():
     # methods read now: what is still listed was not deleted
     v = mc.classify(USER, stale, (*VERIFIED_TRAIL, deleted), [_method("microsoftAuthenticator", T0)])
     assert v.classification == C.MFA_CAPABLE and "reregistration_required" not in v.flags
+
+
+def test_times_in_reasons_read_to_the_minute_in_utc() -> None:
+    started = ev("started", T0)
+    verdict = mc.classify(USER, report(PUSH, updated=None), (started,), None)
+    assert any("at 2026-11-10 12:35 UTC (" in reason for reason in verdict.reasons)
+    # a report updated at a known time says when; an event without a time says so
+    dated = mc.classify(USER, report(PUSH, updated=datetime(2026, 1, 2, 3, 4, 59, tzinfo=UTC)), (), None)
+    assert dated.reasons[-1].endswith("last updated 2026-01-02 03:04 UTC.")
+    undated = mc.classify(USER, report(PUSH), (ev("cancelled", None),), None)
+    assert "Cancelled a security info registration at an unknown time." in undated.reasons
