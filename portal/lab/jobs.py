@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from portal.connectors.registry import entra_connect
+from portal.connectors.sync import SyncAlreadyRunning
 from portal.jobs.runner import JobFailed, JobRunner
+
+WAIT_SECONDS = 600
 
 
 class LabSyncCycleJob(JobRunner):
@@ -18,11 +21,18 @@ class LabSyncCycleJob(JobRunner):
         self.progress(0, 3)
         with entra_connect() as sync:
             self.info(f"Start-ADSyncSyncCycle -PolicyType {policy}")
-            sync.start_sync_cycle(policy=policy)
+            try:
+                sync.start_sync_cycle(policy=policy)
+            except SyncAlreadyRunning:
+                # the scheduler's cycle (or another admin's): the server refuses a second one until it ends, and
+                # what the admin asked for is a cycle that starts after their change, so this one follows it
+                self.info("A sync cycle is already running; waiting for it to finish, then starting this one.")
+                self._wait(sync)
+                self.info(f"Start-ADSyncSyncCycle -PolicyType {policy}")
+                sync.start_sync_cycle(policy=policy)
             self.progress(1)
             self.info("Waiting for the sync server to finish the cycle…")
-            if not sync.wait_until_idle(timeout=600, poll=0.5):
-                raise JobFailed("The sync cycle did not finish within 10 minutes.")
+            self._wait(sync)
             self.progress(2)
             history = sync.run_history(count=1)
             errors = sync.export_errors()
@@ -39,3 +49,7 @@ class LabSyncCycleJob(JobRunner):
         self.summary = (f"{policy} sync cycle finished: {result['result'] or 'no result reported'}"
                         + (f", {len(errors)} export error(s)." if errors else "."))
         return result
+
+    def _wait(self, sync: Any) -> None:
+        if not sync.wait_until_idle(timeout=WAIT_SECONDS, poll=0.5):
+            raise JobFailed(f"The sync cycle did not finish within {WAIT_SECONDS // 60} minutes.")

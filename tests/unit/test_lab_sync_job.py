@@ -1,0 +1,63 @@
+"""The Lab page's sync cycle job when the sync server is busy: it waits for the running cycle, then starts its own."""
+
+from __future__ import annotations
+
+import contextlib
+from types import SimpleNamespace
+
+import pytest
+
+from portal.connectors.sync import SyncAlreadyRunning
+from portal.jobs.choices import JobStatus
+from portal.jobs.services import do_start_job, run_job_inline
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class BusySync:
+    """A sync server running a cycle (the scheduler's) until it is waited for; then idle."""
+
+    def __init__(self, *, finishes: bool = True) -> None:
+        self.busy, self.finishes, self.calls = True, finishes, []
+
+    def start_sync_cycle(self, *, policy: str) -> None:
+        self.calls.append(f"start {policy}")
+        if self.busy:
+            raise SyncAlreadyRunning("Start-ADSyncSyncCycle failed: Sync is already running.",
+                                     exception_type="InvalidOperationException")
+        self.busy = True
+
+    def wait_until_idle(self, *, timeout: float, poll: float) -> bool:
+        self.calls.append("wait")
+        self.busy = not self.finishes
+        return self.finishes
+
+    def run_history(self, *, count: int) -> list[SimpleNamespace]:
+        return [SimpleNamespace(result="success", details={"counts": {}, "duration_seconds": 2})]
+
+    def export_errors(self) -> list:
+        return []
+
+
+def _run(monkeypatch, make_user, sync: BusySync):
+    monkeypatch.setattr("portal.lab.jobs.entra_connect", lambda: contextlib.nullcontext(sync))
+    user = make_user("labadmin", "Administrator")
+    return run_job_inline(do_start_job(kind="lab_sync_cycle", user=user, params={"policy": "Delta"}, enqueue=False))
+
+
+def test_a_cycle_already_running_is_waited_for_and_then_ours_starts(monkeypatch, make_user) -> None:
+    sync = BusySync()
+    job = _run(monkeypatch, make_user, sync)
+    assert job.status == JobStatus.SUCCEEDED, job.summary
+    assert sync.calls == ["start Delta", "wait", "start Delta", "wait"]
+    log = list(job.log_lines.values_list("message", flat=True))
+    assert "A sync cycle is already running; waiting for it to finish, then starting this one." in log
+    assert job.summary == "Delta sync cycle finished: success."
+
+
+def test_a_running_cycle_that_never_ends_fails_the_job_plainly(monkeypatch, make_user) -> None:
+    sync = BusySync(finishes=False)
+    job = _run(monkeypatch, make_user, sync)
+    assert job.status == JobStatus.FAILED
+    assert "did not finish within 10 minutes" in job.summary
+    assert sync.calls == ["start Delta", "wait"]
