@@ -185,3 +185,9 @@ def test_every_control_character_and_surrogate_is_one_isprintable_refuses():
     flagged = [chr(c) for c in range(0x110000) if idfix._CONTROL_OR_SURROGATE.fullmatch(chr(c))]
     assert len(flagged) == 32 + 33 + 2048
     assert not any(c.isprintable() for c in flagged)
+
+
+def test_the_upn_character_class_refuses_what_idfixs_case_insensitive_one_does():
+    idfixs = re.compile(idfix.INVALID_UPN.pattern, re.IGNORECASE)
+    assert not idfix.INVALID_UPN.flags & re.IGNORECASE
+    assert [c for c in range(0x110000) if bool(idfix.INVALID_UPN.match(chr(c))) != bool(idfixs.match(chr(c)))] == []
