@@ -28,13 +28,14 @@ without re.IGNORECASE; same findings), run 1 at load 1-5 (others' jobs during th
 5.6 wall / 10.9 CPU; run 2 at load 1.0: read 1,696 objects/s, scan 1,383: ratio 0.82, CPU 0.74; rules 102 of the
 read's 314 us (0.32), peak 231 MB (read 115), 5.7 wall / 8.6 CPU. So the rules cost ~10-15% less against the read,
 not the ~30% a CPU ratio of 0.8 needs (rules <= a quarter of the read's CPU); the wall ratio stays at the goal by a
-thin margin. The rules alone on the lab's first 40,000 objects (read once, no directory), same session, load 3-4:
-typically ~150 -> ~130 us/object (medians; the minima overlap). What is left is spread thin (IdFix's per-value calls
-and lru caches, the duplicate index's slots, skip_reason), and the read waits for Samba about as long as it computes:
-reading the next page while the rules run (a producer thread, one page ahead) would hide the rules in that wait (not
-tried). CPU time moves +-15% between runs here: compare ratios of one run, not one run's figure with another's.
-Neither process writes to a database, logs or reports progress per object; both build
-the entries with the same collect.read_scope. Each measurement runs in a fresh process. Run with `make bench`, or
+thin margin. The rules alone on the lab's first 40,000 objects (read once, no directory), before and after in
+alternating fresh processes: ~150 -> ~130 us/object at load 3-4 (medians), 107 -> 102 at load 1 (median of the best of
+3 in 7 pairs, which spread over 90-140): a gain this machine's noise half hides. What is left is spread thin
+(IdFix's per-value calls and lru caches, the duplicate index's slots, skip_reason), and the read waits for Samba about
+as long as it computes: reading the next page while the rules run (a producer thread, one page ahead) would hide the
+rules in that wait (not tried). CPU time moves +-15% between runs here: compare ratios of one run, not one run's
+figure with another's. Neither process writes to a database, logs or reports progress per object; both build the
+entries with the same collect.read_scope. Each measurement runs in a fresh process. Run with `make bench`, or
 `python bench/address_scan.py`.
 """
 
