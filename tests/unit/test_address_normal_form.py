@@ -1,14 +1,17 @@
 """The address scan reads each object's addresses once: the readable mail, UPN and proxyAddresses, the SMTP ones
 split and lower-cased (Entry.addresses), shared by the field-notes cases, the UPN-as-secondary test, the soft match
 and ProxyCalc's input; and IdFix's chains let a value none of their rules would change through without running
-them (_Chain.passes). Both must change no finding: tests/unit/test_address_golden.py guards the findings, these
-tests the shared pieces themselves."""
+them (_Chain.passes), matching addresses with IdFix's expression rewritten for Python's engine (idfix.RFC2822).
+None may change a finding: tests/unit/test_address_golden.py guards the findings, these tests the pieces themselves."""
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
-from diagnostics_app.addresses.rules import CloudObject, ErrorType, ScanConfig, entry
+from diagnostics_app.addresses.rules import CloudObject, ErrorType, ScanConfig, entry, idfix
 from diagnostics_app.addresses.rules import types as rule_types
 from diagnostics_app.addresses.rules.addresses import may_show_upn_secondary, predict, proxy_address_cases
 from diagnostics_app.addresses.rules.idfix import _chain, _chains
@@ -115,3 +118,76 @@ def test_the_upn_secondary_pre_check_never_skips_an_object_proxycalc_reports(ver
         "proxyAddresses": ["SMTP:umar@unverified.org", "X500:/o=Org/cn=umar"], "msExchRecipientTypeDetails": "1"})
     assert not may_show_upn_secondary(unverified, scanner._verified, INITIAL)
     assert not _upn_secondary(unverified, scanner)
+
+
+# IdFix's own expression (Settings/Constants.cs), as idfix.RFC2822 stood before it was rewritten for speed.
+IDFIX_RFC2822 = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
+                           r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:[a-z]{2,17})", re.IGNORECASE | re.ASCII)
+
+
+def address_like_values() -> list[str]:
+    """Addresses and near-addresses: the generated directories' values, random strings over the characters the
+    expression treats apart (and the ones case-insensitive matching might confuse: K, the Kelvin sign, the long s),
+    control characters, surrogates, 10 kB values, and values at the chains' length limits."""
+    from portal.lab.address_objects import generated_entries
+    from tests.unit.address_dataset import dataset
+
+    values = set(VALUES)
+    objects = dataset()[0] + list(generated_entries(users=2000, groups=500, limit=600))
+    for item in objects:
+        for name in ("mail", "userPrincipalName", "proxyAddresses", "targetAddress", "mailNickname"):
+            values.update(v for v in item.values(name) if not isinstance(v, Unreadable))
+    r = random.Random(13)
+    alphabet = "aZk0-9.@@..--_!#'+/=?^`{|}~&*%$ :;,<>()[]\"\t\x00\x1f\x7f\x85\xa0äÄK\u212a\u017f\ud800"
+    values.update("".join(r.choice(alphabet) for _ in range(r.randint(0, 24))) for _ in range(4000))
+    parts = ["a", "Z9", "a-b", "-a", "a-", "a--b", "", "a.b", ".a", "a..b", "x" * 17, "x" * 18, "k\u212a", "\u017fmtp",
+             "o'brien", "a+b", "!#$%&'*+/=?^_`{|}~-", "a b", "ä", "a\x00"]
+    values.update(f"{r.choice(parts)}@{r.choice(parts)}.{r.choice(parts)}" for _ in range(2000))
+    values.update(f"smtp:{v}" for v in list(values)[:500])
+    for tld in ("c", "co", "c" * 17, "c" * 18, "c0", "C" * 17):
+        values.add(f"anna@contoso.{tld}")
+    for length in (0, 1, 20, 21, 63, 64, 65, 113, 114, 255, 256, 257, 10_000):
+        for value in ("a" * length, f"{'a' * max(0, length - 12)}@contoso.com",
+                      f"smtp:{'a' * max(0, length - 11)}@c.com"):
+            values.update((value, value[:-1] + "\x01", value + "\ud800", value[:-1] + "-"))
+    values.add("a@" + "b-" * 5000 + ".com")
+    values.add("a." * 5000 + "@contoso.com!")
+    return sorted(values)
+
+
+def test_the_address_expression_matches_exactly_what_idfixs_own_matches():
+    for value in address_like_values():
+        assert bool(idfix.RFC2822.fullmatch(value)) is bool(IDFIX_RFC2822.fullmatch(value)), repr(value[:80])
+
+
+def test_every_chain_gives_the_same_output_with_idfixs_own_expression(monkeypatch):
+    values = address_like_values()
+    item = entry(dn="CN=Anna,DC=contoso,DC=com", object_class=["user"], attributes={"cn": "Anna"})
+
+    def outputs():
+        idfix._address.cache_clear()
+        idfix._address_shape.cache_clear()
+        return [(name, value, chain.passes(value), _chain(item, value, chain.rules))
+                for control in (False, True) for name, chain in _chains(("corp",), control=control).items()
+                for value in values]
+
+    ours = outputs()
+    monkeypatch.setattr(idfix, "RFC2822", IDFIX_RFC2822)
+    try:
+        assert outputs() == ours
+    finally:
+        idfix._address.cache_clear()
+        idfix._address_shape.cache_clear()
+
+
+def test_every_control_character_and_surrogate_is_one_isprintable_refuses():
+    # check_entry looks for control characters only in an object with a value str.isprintable refuses.
+    flagged = [chr(c) for c in range(0x110000) if idfix._CONTROL_OR_SURROGATE.fullmatch(chr(c))]
+    assert len(flagged) == 32 + 33 + 2048
+    assert not any(c.isprintable() for c in flagged)
+
+
+def test_the_upn_character_class_refuses_what_idfixs_case_insensitive_one_does():
+    idfixs = re.compile(idfix.INVALID_UPN.pattern, re.IGNORECASE)
+    assert not idfix.INVALID_UPN.flags & re.IGNORECASE
+    assert [c for c in range(0x110000) if bool(idfix.INVALID_UPN.match(chr(c))) != bool(idfixs.match(chr(c)))] == []

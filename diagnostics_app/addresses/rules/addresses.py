@@ -152,10 +152,10 @@ def may_show_upn_secondary(entry: Entry, verified: frozenset[str], initial_domai
         if not view.mail or view.mail.lower() == cloud_upn:
             return False
         candidates: Iterable[str] = (view.mail.lower(),)
-    elif any(a.lower == cloud_upn for a in view.smtp):
-        return False
     else:
         candidates = [a.lower for a in view.smtp]
+        if cloud_upn in candidates:
+            return False
     # (Most objects stop above; recipient_of reads msExchRecipientTypeDetails.)
     return any(c.rpartition("@")[2] in verified for c in candidates) or \
         recipient_of(entry, None) is proxycalc.Recipient.NOT_MAIL_ENABLED

@@ -51,6 +51,7 @@ _ATTRIBUTES = ("mail", "userPrincipalName", "proxyAddresses", "mailNickname", "t
 _PROXY = _ATTRIBUTES.index("proxyAddresses")
 _ATTRIBUTE_BITS, _OBJECT_BITS = 4, 32  # holder = recipe << 36 | object << 4 | attribute
 _OBJECT_MASK = (1 << _OBJECT_BITS) - 1
+_RECIPE_SHIFT = _ATTRIBUTE_BITS + _OBJECT_BITS
 _CAPITALS = re.compile(r"[A-Z]+")
 _MAX_CUT = 255  # positions and lengths in a recipe are one character each, latin-1 (one byte)
 _NOT_CAPITALS = "".join(chr(c) for c in range(128) if not "A" <= chr(c) <= "Z")
@@ -180,12 +181,12 @@ class DuplicateIndex:
     def _holder(self, slot: str, encoded: int) -> _Holder:
         owner_length, class_length, both = self._owners[encoded >> _ATTRIBUTE_BITS & _OBJECT_MASK].split(":", 2)
         owner, object_class = both[:int(owner_length)], both[int(owner_length):]
-        recipe = self._recipes[encoded >> (_ATTRIBUTE_BITS + _OBJECT_BITS)]
+        recipe = self._recipes[encoded >> _RECIPE_SHIFT]
         return _Holder(owner, object_class, self._attributes[encoded & ((1 << _ATTRIBUTE_BITS) - 1)],
                        _written(recipe, _lowered(slot)))
 
     def _encoded(self, number: int, attribute: int, value: str, key: str) -> int:
-        return (self._recipe_number(_recipe(value, key)) << (_ATTRIBUTE_BITS + _OBJECT_BITS)
+        return (self._recipe_number(_recipe(value, key)) << _RECIPE_SHIFT
                 | number << _ATTRIBUTE_BITS | attribute)
 
     def _another(self, slot: str, current: int, holder: _Holder) -> None:
@@ -210,36 +211,35 @@ class DuplicateIndex:
                 self._anchors[anchor] = None
             if self._twin_dns and dn.lower() in self._twin_dns:
                 self._dns[dn.lower()] = None
-        kind, attributes, first = entry.object_class, entry.attributes, self._first
-        number = self._number(dn, kind)
-        mine = number << _ATTRIBUTE_BITS
-        plain = self._plain.get  # the recipes "=<prefix>", by prefix: most values
-        recipe_shift = _ATTRIBUTE_BITS + _OBJECT_BITS
+        kind, first, plain = entry.object_class, self._first, self._plain
+        mine = self._number(dn, kind) << _ATTRIBUTE_BITS
         object_bits = _OBJECT_MASK << _ATTRIBUTE_BITS
-
-        def put(slot: str, attribute: int, value: str, prefix: str, rest: str, lowered: str) -> None:
-            # value is prefix + rest, and lowered (the end of slot) is rest.lower()
+        for slot, attribute, value, prefix, rest, lowered in self._keys(entry):
             current = first.get(slot)
             if current is None:
-                if rest == lowered:
-                    recipe = plain(prefix)
+                if rest == lowered:  # most values: the recipe "=<prefix>"
+                    recipe = plain.get(prefix)
                     if recipe is None:
-                        recipe = self._plain[prefix] = self._recipe_number(f"={prefix}")
+                        recipe = plain[prefix] = self._recipe_number(f"={prefix}")
                 else:
                     recipe = self._cased_recipe(value, prefix, rest, lowered)
-                first[slot] = recipe << recipe_shift | mine | attribute
+                first[slot] = recipe << _RECIPE_SHIFT | mine | attribute
             elif current == _SHARED or current & object_bits != mine or (
                     attribute == _PROXY and current & 15 == _PROXY):
                 self._another(slot, current, _Holder(dn, kind, self._attributes[attribute], value))
             # (else: this object's own mail, UPN or primary address again, the usual case: nothing to add)
 
+    def _keys(self, entry: Entry) -> Iterator[tuple[str, int, str, str, str, str]]:
+        """An entry's values the index holds: (slot, attribute number, value, prefix, rest, lowered), the value
+        being prefix + rest and lowered, the end of the slot, rest.lower()."""
         # (Attribute keys are the entry's lower-cased names; the holders keep the names findings show.)
+        attributes = entry.attributes
         for attribute, key in ((0, "mail"), (1, "userprincipalname")):
             values = attributes.get(key)
             if values and values[0] and not isinstance(values[0], Unreadable):
                 value = values[0]
                 lowered = value.lower()
-                put(f"{ADDRESS}:{lowered}", attribute, value, "", value, lowered)
+                yield f"{ADDRESS}:{lowered}", attribute, value, "", value, lowered
         for value in attributes.get("proxyaddresses", ()):
             if isinstance(value, Unreadable) or ":" not in value:
                 continue
@@ -250,26 +250,25 @@ class DuplicateIndex:
                 slot = f"{ADDRESS}:{lowered}"
             else:
                 slot = f"{namespace}:{_slot_key(lowered) if namespace == 'X500' else lowered}"
-            put(slot, _PROXY, value,
-                value[:len(prefix) + 1], rest, lowered)
+            yield slot, _PROXY, value, value[:len(prefix) + 1], rest, lowered
         for attribute, key, name in ((3, "mailnickname", "mailNickname"), (4, "targetaddress", "targetAddress")):
             values = attributes.get(key)
             if values and values[0] and not isinstance(values[0], Unreadable):
                 value = values[0]
                 lowered = value.lower()
-                put(f"{name}:{lowered}", attribute, value, "", value, lowered)
+                yield f"{name}:{lowered}", attribute, value, "", value, lowered
         sam = entry.first("sAMAccountName")
         if sam and not isinstance(sam, Unreadable) and not entry.has("userPrincipalName"):
             lowered = sam.lower()
-            put(f"sAMAccountName:{lowered}", 5, sam, "", sam, lowered)
+            yield f"sAMAccountName:{lowered}", 5, sam, "", sam, lowered
         if self.certificate_attribute:
             attribute = next(n for n, name in self._attributes.items() if name == self.certificate_attribute)
             for value in entry.values(self.certificate_attribute):
                 if not isinstance(value, Unreadable):
                     rest = _certificate_key(value)
                     lowered = rest.lower()
-                    put(f"certificateUserIds:{lowered}", attribute, value, value[:len(value) - len(rest)], rest,
-                        lowered)
+                    yield f"certificateUserIds:{lowered}", attribute, value, value[:len(value) - len(rest)], rest, \
+                        lowered
 
     def add_cloud(self, obj: CloudObject) -> None:
         """A tenant object. Call after every :meth:`add_entry` (with an object of the ``tenant`` given, if one

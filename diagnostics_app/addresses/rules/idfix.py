@@ -45,9 +45,16 @@ _F = re.IGNORECASE | re.ASCII
 # Settings/Constants.cs
 DOMAIN_PART = re.compile(r"@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:[a-z]{2,17})\Z", _F)
 LOCAL_PART = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@", _F)
-RFC2822 = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
-                     r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:[a-z]{2,17})", _F)
-INVALID_UPN = re.compile(r"[\s\\%&*+/=?'{}|<>();:,\[\]\"äëïöüÿÄËÏÖÜŸ]", re.IGNORECASE)
+# IdFix's RFC2822 expression, [a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@
+# (?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:[a-z]{2,17}), case-insensitive, is matched against every distinct address of
+# the scan: written here for Python's engine, which it made the costliest step of IdFix's checks. The same language
+# (tests/unit/test_address_normal_form.py): capitals listed instead of re.IGNORECASE (ASCII only, as with
+# re.ASCII), a domain label as runs of letters and digits joined by hyphens, and possessive repeats where giving
+# characters back cannot lead to a match (a run is always followed by a character it cannot hold).
+RFC2822 = re.compile(r"[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]++(?:\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]++)*+@"
+                     r"(?:[a-zA-Z0-9]++(?:-++[a-zA-Z0-9]++)*+\.)+[a-zA-Z]{2,17}", re.ASCII)
+# IdFix's is case-insensitive; both cases of its letters listed, the same characters match (and twice as fast).
+INVALID_UPN = re.compile(r"[\s\\%&*+/=?'{}|<>();:,\[\]\"äëïöüÿÄËÏÖÜŸ]")
 INVALID_PROXY_SMTP = re.compile(r"[\s<>();,\[\]\"']")
 INVALID_PROXY = re.compile(r"[\s<>(),\[\]\"']")
 INVALID_TARGET_SMTP = re.compile(r"[\s\\<>();,\[\]\"']")
@@ -299,8 +306,10 @@ def check_entry(entry: Entry, *, extra_tlds: Iterable[str] = (),
     if texts and {*map(type, texts)} != _TEXT_ONLY:
         found += _unreadable(entry)
         readable = {a: v for a, v in readable.items() if not isinstance(v, Unreadable)}
-    # One search over the object instead of one per value: most objects hold no control character at all.
-    chains = _chains(tlds, control=bool(_CONTROL_OR_SURROGATE.search(" ".join(texts))))
+    # Most objects hold no control character at all: str.isprintable (False for every control character and
+    # surrogate, and for a few more) clears their values without a regular expression.
+    control = not all(map(str.isprintable, texts)) and any(map(_CONTROL_OR_SURROGATE.search, texts))
+    chains = _chains(tlds, control=control)
 
     get = readable.get
     # displayName: 255, not blank (IdFix proposes the cn); edge spaces from IdFix's dedicated set.

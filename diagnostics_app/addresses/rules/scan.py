@@ -106,7 +106,7 @@ class Scanner:
         if cloud is None:
             found += soft_match(entry, self.soft_by_upn, self.soft_by_smtp, verified_domains=cfg.verified_domains,
                                 initial_domain=cfg.initial_domain)
-        errors = self.errors_by_dn.get(entry.dn.lower(), [])
+        errors = self.errors_by_dn.get(entry.dn.lower(), []) if self.errors_by_dn else []
         found += [_export_error(entry, e) for e in errors]
         # Without a cloud copy ProxyCalc can only raise "UPN as a secondary address": skip it (the costliest
         # rule) for the objects that cannot have that finding, most of them.

@@ -208,16 +208,28 @@ class AddressView(NamedTuple):
         return [a for a in self.smtp if a.primary]
 
 
+_TEXT = {str}
+# One view per object and one SmtpAddress per address: built with tuple.__new__, which a NamedTuple's own __new__ (a
+# Python function, keywords allowed) only wraps.
+_new = tuple.__new__
+
+
 def _address_view(entry: Entry) -> AddressView:
     attributes = entry.attributes
-    proxies = tuple(v for v in attributes.get("proxyaddresses", ()) if not isinstance(v, Unreadable))
-    return AddressView(
-        mail=next((v for v in attributes.get("mail", ()) if not isinstance(v, Unreadable)), None),
-        user_principal_name=next((v for v in attributes.get("userprincipalname", ())
-                                  if not isinstance(v, Unreadable)), None),
-        proxy_addresses=proxies,
-        smtp=tuple(SmtpAddress(v, v[5:], v[5:].lower(), v.startswith("SMTP:")) for v in proxies
-                   if v[:5].lower() == "smtp:"))
+    proxies = attributes.get("proxyaddresses", ())
+    if type(proxies) is not tuple or not {*map(type, proxies)} <= _TEXT:  # (an Unreadable is a str subclass)
+        proxies = tuple(v for v in proxies if not isinstance(v, Unreadable))
+    smtp = [_new(SmtpAddress, (v, v[5:], v[5:].lower(), v[:5] == "SMTP:")) for v in proxies if v[:5].lower() == "smtp:"]
+    return _new(AddressView, (_first_readable(attributes.get("mail")),
+                              _first_readable(attributes.get("userprincipalname")), proxies, tuple(smtp)))
+
+
+def _first_readable(values: tuple[str, ...] | None) -> str | None:
+    if not values:
+        return None
+    if type(values[0]) is str:
+        return values[0]
+    return next((v for v in values if not isinstance(v, Unreadable)), None)
 
 
 @dataclass(frozen=True, kw_only=True)
