@@ -63,6 +63,8 @@ def test_administrator_sets_faults_from_the_lab_page_and_the_lab_cloud_has_them(
     faults = lab_faults()
     assert (faults.throttle_remaining, faults.retry_after, faults.unavailable_remaining, faults.latency_ms,
             faults.fault_scope) == (3, 7, 2, 0, "graph")
-    assert page.locator("#faults-now").is_visible()
+    now = page.locator("#faults-now")
+    assert now.is_visible()
+    assert "Throttle remaining" in now.inner_text() and "LabSettings(" not in now.inner_text(), "fields, not a repr"
     assert AuditEvent.objects.filter(action="lab.faults", actor=user).count() == 1
     screenshot(page, "e2e-lab-faults")

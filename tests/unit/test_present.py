@@ -22,3 +22,12 @@ def test_audit_changes_are_field_level():
     record = SimpleNamespace(before={"is_active": True, "email": "a@x"}, after={"is_active": False, "email": "a@x"})
     assert changes(record) == [("Is active", True, False)]
     assert changes(SimpleNamespace(before=None, after={"roles": ["Approver"]})) == [("Roles", None, ["Approver"])]
+
+
+def test_a_dataclass_reads_as_its_fields_never_its_repr() -> None:
+    from portal.lab.cloud.store.schema import LabSettings
+
+    html = str(kv(LabSettings(throttle_remaining=3, fault_scope="graph")))
+    assert "LabSettings(" not in html
+    assert "<dt>Throttle remaining</dt><dd>3</dd>" in html and "<dt>Fault scope</dt><dd>graph</dd>" in html
+    assert "<dt>Premium licence</dt><dd>Yes</dd>" in html

@@ -3,6 +3,7 @@ key/value lists and field-level differences, never a Python repr."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -34,6 +35,9 @@ def _scalar(value: Any) -> SafeString:
 
 
 def _render(value: Any, depth: int) -> SafeString:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # a settings or result value object reads as its fields (the Lab page's faults were its repr)
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if depth > MAX_DEPTH:
         return format_html("<code>{}</code>", json.dumps(value, default=str)[:2000])
     if isinstance(value, dict):
