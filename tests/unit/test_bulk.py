@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from diagnostics_app.models import MfaSnapshot, MfaUserRow
+from migrations_app.models import DistributionList
 from portal.bulk import insert_rows
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -51,9 +53,20 @@ def test_rows_read_back_as_bulk_creates_rows_do() -> None:
     assert stored(by_insert)[0]["evidence"]["7"] == "a key that is not text"
 
 
+def test_date_times_read_back_as_a_save_writes_them_and_auto_now_add_takes_the_statements_time() -> None:
+    taken = datetime(2026, 12, 3, 9, 30, 15, 123456, tzinfo=UTC)
+    before = timezone.now()
+    assert insert_rows(MfaSnapshot, [{"taken_at": taken}, {"taken_at": taken.astimezone(timezone.get_fixed_timezone(
+        -300))}]) == 2
+    by_orm = MfaSnapshot.objects.create(taken_at=taken)
+    written = list(MfaSnapshot.objects.exclude(pk=by_orm.pk).order_by("pk"))
+    assert [s.taken_at for s in written] == [by_orm.taken_at, by_orm.taken_at]
+    assert all(before <= s.created_at <= by_orm.created_at for s in written)
+
+
 def test_fields_it_cannot_write_plainly_are_refused_before_any_row() -> None:
-    with pytest.raises(TypeError, match="MfaSnapshot.created_at: DateTimeField is not supported"):
-        insert_rows(MfaSnapshot, [{"taken_at": datetime(2026, 12, 3, tzinfo=UTC)}])
+    with pytest.raises(TypeError, match="DistributionList.guid: UUIDField is not supported"):
+        insert_rows(DistributionList, [{"name": "x"}])
     target = snapshot()
     bad = [*rows(target), {"snapshot_id": target.pk, "user_id": "u4", "no_such_field": 1}]
     with pytest.raises(TypeError, match="MfaUserRow has no field"), transaction.atomic():
