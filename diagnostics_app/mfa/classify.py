@@ -187,8 +187,9 @@ def event_user_ids(audit: Any) -> list[str]:
     return ids
 
 
-def _event(*, id: str, time: datetime | None, activity: str, kind: str, detail: str = "",  # noqa: A002
-           actor: str = "", added_devices: tuple[str, ...] = (), had_devices: int = 0) -> Event:
+def new_event(*, id: str, time: datetime | None, activity: str, kind: str, detail: str = "",  # noqa: A002
+              actor: str = "", added_devices: tuple[str, ...] = (), had_devices: int = 0) -> Event:
+    """An :class:`Event` from its fields (an audit's, or the journal's row of it)."""
     # every field given: made as the constructor makes it, without its per-field object.__setattr__
     return frozen_instance(Event, id=id, time=time, activity=activity, kind=kind, detail=detail, actor=actor,
                            added_devices=added_devices, had_devices=had_devices)
@@ -200,7 +201,7 @@ def event_from_audit(audit: Any, user_id: str | None = None) -> Event | None:
     actor = audit.initiated_by_upn or audit.initiated_by_app or ""
     kind = ACTIVITY_KINDS.get(activity.lower())
     if kind is not None:
-        return _event(id=audit.id, time=audit.activity_time, activity=activity, kind=kind,
+        return new_event(id=audit.id, time=audit.activity_time, activity=activity, kind=kind,
                       detail=audit.result_reason or "", actor=actor)
     if activity.lower() != "update user":
         return None
@@ -214,15 +215,15 @@ def event_from_audit(audit: Any, user_id: str | None = None) -> Event | None:
                       if str(d.get("Id") or d.get("DeviceName")) not in known)
         detail = (f"Authenticator app details stamped: {', '.join(added)}" if added
                   else "Authenticator app details changed")
-        return _event(id=audit.id, time=audit.activity_time, activity=activity, kind="app_detail", detail=detail,
+        return new_event(id=audit.id, time=audit.activity_time, activity=activity, kind="app_detail", detail=detail,
                       actor=actor, added_devices=added, had_devices=len(before))
     if "StrongAuthenticationMethod" in props:
         old, new = props["StrongAuthenticationMethod"]
         if _devices(old) and not _devices(new):
-            return _event(id=audit.id, time=audit.activity_time, activity=activity, kind="reregistration_required",
+            return new_event(id=audit.id, time=audit.activity_time, activity=activity, kind="reregistration_required",
                           detail="Default MFA methods reset: the user must register again (Require re-register MFA)",
                           actor=actor)
-        return _event(id=audit.id, time=audit.activity_time, activity=activity, kind="default_method_set",
+        return new_event(id=audit.id, time=audit.activity_time, activity=activity, kind="default_method_set",
                       detail="Default MFA method set (the user answered a prompt)", actor=actor)
     return None
 

@@ -17,7 +17,10 @@ listing), and the lab or Graph works out a big group's transitive members while 
 3. ``reports/authenticationMethods/userRegistrationDetails`` -- one page per 999 users (Entra ID P1/P2);
 4. ``auditLogs/directoryAudits`` since ``audit_days`` ago, filtered by activity: the security info
    events (started / registered / changed / deleted / cancelled, by users and by admins) and the
-   "Update user" events of the Azure MFA StrongAuthenticationService (app details stamped);
+   "Update user" events of the Azure MFA StrongAuthenticationService (app details stamped). Given the
+   events earlier snapshots read (:class:`KnownAudit`, the portal's journal), only the audit since the
+   latest of them is read, less :data:`AUDIT_LATE` for events Microsoft logs late: in a large tenant the
+   audit is most of the bytes a snapshot reads;
 5. per-user ``authentication/methods`` (``$batch``, 20 users per post) **only** for the users whose
    report row and audit trail leave a question -- no report row, a report older than the user's latest
    audit event, an unknown method name, bounded by ``method_read_limit`` (administrators first).
@@ -32,6 +35,7 @@ list did not hold (deleted between pages), method reads answering 404, unknown m
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -89,6 +93,27 @@ class CollectOptions:
     read_policies: bool = True
     sign_in_limit: int = 20_000
     per_user_mfa_limit: int = 200
+    full_audit: bool = False  # read the whole window, not what is new since the journal's latest read
+
+
+@dataclass(frozen=True)
+class KnownAudit:
+    """The audit events earlier snapshots of this tenant read (selectors.known_audit), standing in for a read of
+    the audit up to ``read_until``."""
+
+    read_until: datetime
+    events: dict[str, list[mc.Event]]  # user id -> events
+
+
+@dataclass
+class AuditRead:
+    """What this snapshot read of the audit, for the journal (services.do_store_snapshot)."""
+
+    since: datetime  # the read's start: the window's, or the journal's latest read less AUDIT_LATE
+    window: datetime  # the start of the window classification looks at
+    incremental: bool  # the journal stood in for the audit before ``since``
+    fresh: list[tuple[str, mc.Event]] = field(default_factory=list)  # (user id, event) not known before
+    known: int = 0  # events taken from the journal
 
 
 @dataclass
@@ -120,6 +145,7 @@ class CollectResult:
     audit_events: int = 0
     notes: list[str] = field(default_factory=list)
     policy_read: PolicyRead | None = None
+    audit: AuditRead | None = None
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -164,10 +190,15 @@ def collect(
     now: datetime,
     options: CollectOptions = CollectOptions(),  # noqa: B008 - frozen
     reporter: Reporter | None = None,
+    known_audit: KnownAudit | None = None,
 ) -> CollectResult:
     say = reporter or _Quiet()
     result = CollectResult(started=now, users={}, groups={})
     users = result.users
+    window = now - timedelta(days=options.audit_days)
+    result.audit = AuditRead(since=window, window=window, incremental=False)
+    if known_audit is not None and known_audit.read_until - AUDIT_LATE > window:
+        result.audit.since, result.audit.incremental = known_audit.read_until - AUDIT_LATE, True
 
     # 1. users, the registration report, the audit and the groups' members, paged side by side ($batch rounds:
     # one call per round)
@@ -179,12 +210,18 @@ def collect(
         members = _group_listings(graph, result, options, say) if options.read_groups else []
         say.info("Reading users, the registration report and the audit log together"
                  + (f" ({expected:,} users in the tenant)…" if expected else "…"))
-        phase.items = _read_listings(graph, result, options, now - timedelta(days=options.audit_days), expected, say,
-                                     members)
+        phase.items = _read_listings(graph, result, options, known_audit if result.audit.incremental else None,
+                                     expected, say, members)
     listed = result.phases["listings"]
     say.info(f"{len(users):,} users; Registration report: {result.report_rows:,} rows; audit log: "
              f"{result.audit_events:,} MFA-related events in the last {options.audit_days} days; read together in "
              f"{listed['calls']} Graph calls.")
+    if result.audit.incremental:
+        note = (f"Audit log read from {result.audit.since:%Y-%m-%d %H:%M} UTC ({len(result.audit.fresh):,} new "
+                f"event(s)); {result.audit.known:,} earlier event(s) of the window came from the portal's journal of "
+                "earlier snapshots.")
+        result.notes.append(note)
+        say.info(note)
     no_upn = sum(1 for r in users.values() if not r.facts.upn)
     guests = sum(1 for r in users.values() if (r.facts.user_type or "").lower() == "guest")
     if no_upn:
@@ -294,6 +331,13 @@ def _audit_filters(since: datetime) -> dict[str, Any]:
 
 
 APP_UPDATES = "Update user (MFA service)"
+# Microsoft logs most audit events within minutes, some much later: a read that follows the journal starts this long
+# before the journal's latest read, and events it already holds are recognised by id.
+AUDIT_LATE = timedelta(hours=24)
+# What the journal holds depends on what is read and how an audit becomes an Event: a journal written under
+# another key is not used (a full read replaces it). Bump JOURNAL_VERSION when classify.event_from_audit changes.
+JOURNAL_VERSION = 1
+AUDIT_READ_KEY = hashlib.sha256(repr((JOURNAL_VERSION, AUDIT_ACTIVITIES, MFA_SERVICE_NAME)).encode()).hexdigest()
 
 
 def _listings(graph: Any, since: datetime) -> list[Listing]:
@@ -306,16 +350,26 @@ def _listings(graph: Any, since: datetime) -> list[Listing]:
     return out
 
 
-def _read_listings(graph: Any, result: CollectResult, options: CollectOptions, since: datetime,
+def _read_listings(graph: Any, result: CollectResult, options: CollectOptions, known: KnownAudit | None,
                    expected: int | None, say: Reporter, group_members: list[Listing]) -> int:
     """Users, report rows, audit events and group members arrive interleaved; rows, events and memberships
     are matched to users once every user is listed (a row for a user the list did not hold is a user deleted
-    between the reads)."""
+    between the reads). The journal's events of the window (``known``) are there before the first page."""
     users = result.users
+    audit = result.audit
+    since = audit.since
     rows: list[Any] = []
     events: dict[str, list[mc.Event]] = {}
     members: dict[str, list[str]] = {}
     seen: set[str] = set()
+    if known is not None:
+        window = audit.window
+        for uid, found in known.events.items():
+            kept = [e for e in found if e.time is not None and e.time >= window]
+            if kept:
+                events[uid] = kept
+                audit.known += len(kept)
+                seen.update(e.id for e in kept)
     retry_app_updates = False
     for page in graph.pages_together(_listings(graph, since) + group_members):
         if page.key.startswith(MEMBERS):
@@ -349,13 +403,13 @@ def _read_listings(graph: Any, result: CollectResult, options: CollectOptions, s
         elif page.key == "report":
             rows.extend(page.items)
         else:
-            _add_events(page.items, seen, events)
+            _add_events(page.items, seen, events, audit.fresh)
     if retry_app_updates:
         # read the activity alone and sort the actor here
         app_updates = (a for a in _audit_pages(graph, odata_ge("activityDateTime", since)
                                                & odata_eq("activityDisplayName", "Update user"))
                        if (a.initiated_by_app or "").lower() == MFA_SERVICE_NAME.lower())
-        _add_events(app_updates, seen, events)
+        _add_events(app_updates, seen, events, audit.fresh)
     for row in rows:
         rid = (row.id or "").lower()
         rec = users.get(rid)
@@ -388,7 +442,8 @@ def _add_user(result: CollectResult, user: Any) -> None:
         department=(user.extra or {}).get("department") or None, licensed=_licensed(user)))
 
 
-def _add_events(audits: Iterable[DirectoryAudit], seen: set[str], events: dict[str, list[mc.Event]]) -> None:
+def _add_events(audits: Iterable[DirectoryAudit], seen: set[str], events: dict[str, list[mc.Event]],
+                fresh: list[tuple[str, mc.Event]]) -> None:
     for audit in audits:
         if audit.id in seen:
             continue
@@ -397,6 +452,7 @@ def _add_events(audits: Iterable[DirectoryAudit], seen: set[str], events: dict[s
             event = mc.event_from_audit(audit, uid)
             if event is not None:
                 events.setdefault(uid, []).append(event)
+                fresh.append((uid, event))
 
 
 def _questions(result: CollectResult, options: CollectOptions) -> list[str]:

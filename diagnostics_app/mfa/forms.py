@@ -12,8 +12,11 @@ class SnapshotForm(forms.Form):
                                            label="Most users whose methods are read one by one")
     fallback_limit = forms.IntegerField(min_value=0, max_value=100_000, initial=5_000, required=False,
                                         label="Without a premium licence: users to read")
+    full_audit = forms.BooleanField(required=False, initial=False, label="Read the whole audit window again",
+                                    help_text="A snapshot reads the audit only since the last one and keeps the rest "
+                                              "from earlier snapshots. Tick to read every day of the window again.")
 
-    def params(self) -> dict[str, int]:
+    def params(self) -> dict[str, int | bool]:
         """The cleaned values, each left empty replaced by its default."""
         return {name: (self.cleaned_data.get(name) if self.cleaned_data.get(name) is not None else field.initial)
                 for name, field in self.fields.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -12,7 +13,7 @@ from portal.jobs.runner import JobFailed, JobRunner
 
 from ..models import MfaSnapshot, MfaWaveGroups
 from .collect import collect
-from .selectors import capable_count, snapshot_of_job
+from .selectors import capable_count, known_audit, snapshot_of_job
 from .services import SNAPSHOT_JOB, do_store_snapshot, options_from
 from .wave_services import (
     WAVE_GROUPS_JOB,
@@ -41,13 +42,17 @@ class MfaSnapshotJob(JobRunner):
         now = timezone.now()
         try:
             with entra_graph() as graph:
-                result = collect(graph, now=now, options=options, reporter=self)
+                tenant = graph.tenant_id
+                known = None if options.full_audit else known_audit(
+                    tenant=tenant, since=now - timedelta(days=options.audit_days))
+                result = collect(graph, now=now, options=options, reporter=self, known_audit=known)
         except NotConfigured as exc:
             raise JobFailed(str(exc)) from None
         except GraphError as exc:
             raise JobFailed(f"Microsoft Graph refused or failed a read: {exc}") from None
         self.info("Storing the snapshot…")
-        snapshot = do_store_snapshot(result, job=self.job, user=self.job.user, audit_days=options.audit_days)
+        snapshot = do_store_snapshot(result, job=self.job, user=self.job.user, audit_days=options.audit_days,
+                                     tenant=tenant)
         calls = result.graph_calls
         self.success(
             f"Snapshot #{snapshot.pk}: {snapshot.total_users:,} users, {calls.get('requests', 0):,} Graph calls "

@@ -40,6 +40,10 @@ class MfaSnapshot(models.Model):
     methods_read = models.PositiveIntegerField(default=0)
     methods_skipped = models.PositiveIntegerField(default=0)
     audit_days = models.PositiveSmallIntegerField(default=30)
+    audit_since = models.DateTimeField(null=True, blank=True, help_text="the directory audit was read from here; "
+                                       "the window's events before it came from earlier snapshots (the journal)")
+    audit_read = models.PositiveIntegerField(default=0, help_text="audit events read from Graph")
+    audit_from_journal = models.PositiveIntegerField(default=0, help_text="audit events taken from the journal")
     notes = models.JSONField(default=list, blank=True)
     policies_read = models.BooleanField(default=False, help_text="conditional access policies were read")
     security_defaults = models.BooleanField(null=True, help_text="security defaults on (None: not read)")

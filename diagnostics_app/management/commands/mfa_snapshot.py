@@ -22,12 +22,15 @@ class Command(BaseCommand):
         parser.add_argument("--fallback-limit", type=int, default=5_000,
                             help="without a premium licence: users whose methods are read (default 5000)")
         parser.add_argument("--max-groups", type=int, default=500)
+        parser.add_argument("--full-audit", action="store_true",
+                            help="read the whole audit window again instead of what is new since the last snapshot")
 
     def handle(self, *args, **opts):
         try:
             job = do_start_snapshot(user=None, enqueue=False, audit_days=opts["audit_days"],
                                     method_read_limit=opts["method_read_limit"],
-                                    fallback_limit=opts["fallback_limit"], max_groups=opts["max_groups"])
+                                    fallback_limit=opts["fallback_limit"], max_groups=opts["max_groups"],
+                                    full_audit=opts["full_audit"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         job = run_job_inline(job)

@@ -106,6 +106,11 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
         self._closed = False
         self.stats = GraphCallStats()  # what this instance sent, for jobs that report their cost
 
+    @property
+    def tenant_id(self) -> str:
+        """The tenant this instance reads (what the portal keeps per tenant is keyed by it)."""
+        return self.settings.credentials.tenant_id
+
     # ---- lifecycle
 
     def __enter__(self) -> EntraGraph:
