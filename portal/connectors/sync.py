@@ -500,7 +500,7 @@ def start_sync_cycle_when_idle(sync: EntraConnect, *, policy: Literal["Delta", "
             started = sync.start_sync_cycle(policy=policy)
         except SyncAlreadyRunning:
             if attempt == attempts:  # no start follows, so waiting would only delay the failure
-                reason = reason if timed_out else "a sync cycle was still running"
+                reason = reason if timed_out else "a sync cycle was running"
                 break
             log("info", f"A sync cycle is already running; waiting for it to finish, then starting this one "
                         f"({attempt}/{attempts}).")

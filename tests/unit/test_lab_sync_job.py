@@ -92,3 +92,29 @@ def test_the_lab_sync_command_says_plainly_when_the_running_cycle_never_ends(mon
     with pytest.raises(CommandError, match="the running sync cycle did not finish within 10 minutes"):
         _lab_sync(monkeypatch, sync)
     assert sync.calls == ["start Delta", "wait", "start Delta"]
+
+
+class SchedulerStops(Exception):
+    """Ends `lab sync --loop` at its pause between two looks at the schedule."""
+
+
+def test_the_lab_scheduler_loop_skips_a_due_cycle_while_another_one_runs(monkeypatch) -> None:
+    from portal.lab import sync as engine
+    from portal.lab.cloud.store import CloudStore
+    from portal.lab.management.commands import lab
+
+    def stop(seconds: float) -> None:
+        raise SchedulerStops
+
+    sync = BusySync()
+    monkeypatch.setattr("portal.connectors.registry.entra_connect", lambda: contextlib.nullcontext(sync))
+    monkeypatch.setattr(CloudStore, "open", classmethod(lambda cls, **kwargs: SimpleNamespace(close=lambda: None)))
+    monkeypatch.setattr(engine, "due", lambda store: True)
+    monkeypatch.setattr(engine, "next_policy", lambda store: "Delta")
+    monkeypatch.setattr(lab, "time", SimpleNamespace(monotonic=lambda: 0.0, sleep=stop))
+    out = io.StringIO()
+    with pytest.raises(SchedulerStops):
+        call_command("lab", "sync", "--loop", stdout=out)
+    # as a real scheduler: the running cycle is the one that was due, nothing is queued behind it
+    assert sync.calls == ["start Delta"]
+    assert "skipped: could not start a Delta sync cycle after 1 attempt(s): a sync cycle was running" in out.getvalue()

@@ -78,7 +78,7 @@ def test_a_running_cycle_is_waited_for_once_and_the_accepted_start_logged_once()
 
 def test_the_last_attempt_refused_for_a_running_cycle_ends_without_a_wait_that_nothing_would_follow() -> None:
     sync = ScriptedSync(running(), running(), running())
-    with pytest.raises(syncc.SyncCycleNotStarted, match=r"after 3 attempt\(s\): a sync cycle was still running$"):
+    with pytest.raises(syncc.SyncCycleNotStarted, match=r"after 3 attempt\(s\): a sync cycle was running$"):
         start(sync, attempts=3, wait_timeout=2, poll=0.5)
     assert sync.calls == ["start Delta", "wait 2/0.5", "start Delta", "wait 2/0.5", "start Delta"]
 
