@@ -133,22 +133,14 @@ def run_preflight(*, mail: str, options: MigrationOptions, c: Connectors, migrat
 def start_delta_sync(sync: syncc.EntraConnect, runner: JobRunner, *, why: str,
                      sleep: Callable[[float], None] = time.sleep) -> None:
     """Start a delta cycle; a cycle already running is waited for, an unreachable server retried."""
-    attempts = settings.DL_SYNC_ATTEMPTS
-    for attempt in range(1, attempts + 1):
-        try:
-            sync.start_sync_cycle(policy="Delta")
-            runner.info(f"Started a delta sync ({why}).")
-            return
-        except syncc.SyncAlreadyRunning:
-            runner.check_cancel(force=True)
-            runner.info(f"A sync cycle is running; waiting to start ours ({attempt}/{attempts}).")
-            sync.wait_until_idle(timeout=settings.DL_SYNC_RETRY_SECONDS * 4,
-                                 poll=min(2.0, settings.DL_SYNC_RETRY_SECONDS))
-        except (syncc.SyncUnreachable, syncc.SyncEngineUnavailable) as exc:
-            runner.warning(f"Sync server: {exc} ({attempt}/{attempts}).")
-            runner.check_cancel(force=True)
-            sleep(settings.DL_SYNC_RETRY_SECONDS)
-    raise MigrationError(f"could not start a delta sync after {attempts} attempts")
+    retry = settings.DL_SYNC_RETRY_SECONDS
+    try:
+        syncc.start_sync_cycle_when_idle(
+            sync, policy="Delta", why=why, log=lambda level, message: runner.log(message, level=level),
+            attempts=settings.DL_SYNC_ATTEMPTS, wait_timeout=retry * 4, poll=min(2.0, retry), retry_seconds=retry,
+            before_retry=lambda: runner.check_cancel(force=True), sleep=sleep)
+    except syncc.SyncCycleNotStarted as exc:
+        raise MigrationError(str(exc)) from None
 
 
 # ----------------------------------------------------------------------------------------------

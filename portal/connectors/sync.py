@@ -85,6 +85,10 @@ class SyncOutcomeUnknown(SyncUnreachable):
     """The connection broke after a command was sent: it may or may not have run."""
 
 
+class SyncCycleNotStarted(SyncError):
+    """:func:`start_sync_cycle_when_idle` gave up: a cycle kept running, or the server stayed unreachable."""
+
+
 def _sync_error(exc: PowerShellError) -> SyncError:
     if isinstance(exc, RemotingAuthFailed):
         return SyncAuthFailed(exc.message, cmdlet=exc.cmdlet)
@@ -474,9 +478,54 @@ class EntraConnect:
                                 details)
 
 
+# --------------------------------------------------------------------------------------------
+# starting a cycle when another one runs
+
+
+def start_sync_cycle_when_idle(sync: EntraConnect, *, policy: Literal["Delta", "Initial"] = "Delta",
+                               log: Callable[[str, str], None], why: str | None = None, attempts: int = 2,
+                               wait_timeout: float = 600.0, poll: float = 2.0, retry_seconds: float = 30.0,
+                               before_retry: Callable[[], None] = lambda: None,
+                               sleep: Callable[[float], None] = time.sleep) -> SyncCycleStart:
+    """Start a cycle; one already running is waited for (up to ``wait_timeout`` each time), an unreachable
+    server is tried again after ``retry_seconds``, ``attempts`` starts at most. Whoever asked for a cycle
+    wants one that begins after their change: the running cycle may have read the directory before it, so
+    ours follows it rather than being dropped. ``log(level, message)`` gets each line (a job's log, a
+    command's output); ``before_retry`` runs before each wait (a job's cancellation point). Raises
+    :class:`SyncCycleNotStarted` once the attempts are used; other :class:`SyncError` (credentials refused,
+    a parameter the server rejects) at once, as no retry mends them."""
+    reason, timed_out = "", False
+    for attempt in range(1, attempts + 1):
+        try:
+            started = sync.start_sync_cycle(policy=policy)
+        except SyncAlreadyRunning:
+            if attempt == attempts:  # no start follows, so waiting would only delay the failure
+                reason = reason if timed_out else "a sync cycle was running"
+                break
+            log("info", f"A sync cycle is already running; waiting for it to finish, then starting this one "
+                        f"({attempt}/{attempts}).")
+            before_retry()
+            timed_out = not sync.wait_until_idle(timeout=wait_timeout, poll=poll)
+            if timed_out:
+                reason = "the running sync cycle did not finish within " + (
+                    f"{wait_timeout / 60:g} minutes" if wait_timeout >= 60 else f"{wait_timeout:g} seconds")
+        except (SyncUnreachable, SyncEngineUnavailable) as exc:
+            reason, timed_out = str(exc), False
+            log("warning", f"Sync server: {exc} ({attempt}/{attempts}).")
+            if attempt < attempts:
+                before_retry()
+                sleep(retry_seconds)
+        else:
+            log("info", f"Start-ADSyncSyncCycle -PolicyType {policy}: started" + (f" ({why})." if why else "."))
+            return started
+    raise SyncCycleNotStarted(f"could not start a {policy} sync cycle after {attempts} attempt(s): {reason}",
+                              cmdlet="Start-ADSyncSyncCycle")
+
+
 __all__ = [
     "ConnectorRunStatus", "EntraConnect", "ExportError", "GroupWritebackConfig", "InvalidParameter", "PendingExport",
     "RunProfileResult",
-    "SchedulerStatus", "SyncAlreadyRunning", "SyncAuthFailed", "SyncConnector", "SyncCycleStart",
+    "SchedulerStatus", "SyncAlreadyRunning", "SyncAuthFailed", "SyncConnector", "SyncCycleNotStarted", "SyncCycleStart",
     "SyncEngineUnavailable", "SyncError", "SyncOutcomeUnknown", "SyncUnreachable", "UnknownCmdlet",
+    "start_sync_cycle_when_idle",
 ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from portal.connectors.registry import entra_connect
-from portal.connectors.sync import SyncAlreadyRunning
+from portal.connectors.sync import SyncCycleNotStarted, start_sync_cycle_when_idle
 from portal.jobs.runner import JobFailed, JobRunner
 
 WAIT_SECONDS = 600
+POLL_SECONDS = 0.5  # a lab cycle takes seconds: the admin watching it sees it end at once
 
 
 class LabSyncCycleJob(JobRunner):
@@ -20,16 +21,12 @@ class LabSyncCycleJob(JobRunner):
         policy = self.job.params.get("policy", "Delta")
         self.progress(0, 3)
         with entra_connect() as sync:
-            self.info(f"Start-ADSyncSyncCycle -PolicyType {policy}")
             try:
-                sync.start_sync_cycle(policy=policy)
-            except SyncAlreadyRunning:
-                # the scheduler's cycle (or another admin's): the server refuses a second one until it ends, and
-                # what the admin asked for is a cycle that starts after their change, so this one follows it
-                self.info("A sync cycle is already running; waiting for it to finish, then starting this one.")
-                self._wait(sync)
-                self.info(f"Start-ADSyncSyncCycle -PolicyType {policy}")
-                sync.start_sync_cycle(policy=policy)
+                start_sync_cycle_when_idle(sync, policy=policy, wait_timeout=WAIT_SECONDS, poll=POLL_SECONDS,
+                                           log=lambda level, message: self.log(message, level=level),
+                                           before_retry=lambda: self.check_cancel(force=True))
+            except SyncCycleNotStarted as exc:
+                raise JobFailed(f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
             self.progress(1)
             self.info("Waiting for the sync server to finish the cycle…")
             self._wait(sync)

@@ -25,7 +25,8 @@ def test_sync_cycle_runs_through_the_entra_connect_connector(lab, admin_client):
     assert job.status in (JobStatus.SUCCEEDED, JobStatus.WARNINGS), job.summary
     assert job.summary.startswith("Delta sync cycle finished")
     log = list(job.log_lines.values_list("message", flat=True))
-    assert "Start-ADSyncSyncCycle -PolicyType Delta" in log
+    assert [line for line in log if line.startswith("Start-ADSyncSyncCycle")] == [
+        "Start-ADSyncSyncCycle -PolicyType Delta: started."]
     page = admin_client.get("/lab/").content.decode()
     assert "Rehearsal lab" in page and "Last sync cycles" in page and "No sync cycle has run yet" not in page
 

@@ -105,21 +105,26 @@ class Command(BaseCommand):
 
     def _sync(self, *, policy: str, loop: bool) -> None:
         from portal.connectors.registry import entra_connect
-        from portal.connectors.sync import SyncAlreadyRunning
+        from portal.connectors.sync import SyncCycleNotStarted, SyncError, start_sync_cycle_when_idle
         from portal.lab import sync as engine
         from portal.lab.cloud.store import CloudStore
+        from portal.lab.jobs import POLL_SECONDS, WAIT_SECONDS
 
-        def cycle(which: str) -> None:
+        def cycle(which: str, *, attempts: int) -> None:
             started = time.monotonic()
             with entra_connect() as connector:
-                connector.start_sync_cycle(policy=which)
-                connector.wait_until_idle(timeout=600, poll=0.5)
+                start_sync_cycle_when_idle(connector, policy=which, attempts=attempts, wait_timeout=WAIT_SECONDS,
+                                           poll=POLL_SECONDS, log=lambda level, message: self.stdout.write(message))
+                connector.wait_until_idle(timeout=WAIT_SECONDS, poll=POLL_SECONDS)
                 runs = connector.run_history(count=1)
             result = runs[0].result if runs else "unknown"
             self.stdout.write(f"{which} sync cycle: {result} in {time.monotonic() - started:.1f}s")
 
         if not loop:
-            cycle(policy)
+            try:
+                cycle(policy, attempts=2)
+            except SyncError as exc:
+                raise CommandError(str(exc)) from exc
             return
         self.stdout.write("lab sync scheduler: a cycle whenever the sync server's interval says one is due")
         while True:
@@ -130,9 +135,10 @@ class Command(BaseCommand):
                 store.close()
             if due:
                 try:
-                    cycle(which)
-                except SyncAlreadyRunning:
-                    pass
+                    # one attempt: a cycle already running is the one that was due, as on a real scheduler
+                    cycle(which, attempts=1)
+                except SyncCycleNotStarted as exc:
+                    self.stdout.write(f"skipped: {exc}")
             time.sleep(5)
 
     def _seed(self, *, users: int, seed: int, reset: bool, as_json: bool) -> None:
