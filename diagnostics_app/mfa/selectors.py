@@ -64,9 +64,9 @@ def known_audit(*, tenant: str, since: datetime) -> KnownAudit | None:
 def _journal_rows(journal: MfaAuditJournal, since: datetime) -> Iterator[tuple]:
     """The journal's events from ``since`` on, as tuples of their fields. A 100,000-user tenant's journal holds
     ~275,000 events: through the ORM's per-value converters that cost ~18 us an event, most of a snapshot's time
-    once the audit is no longer read. SQLite's times are read as text and parsed by ``fromisoformat`` with their
-    offset (UTC, as Django stores them), its JSON by orjson, and an empty device list, the usual one, not at all;
-    PostgreSQL's driver gives aware times and lists as they are."""
+    once the audit is no longer read. Here SQLite's times are read as text and parsed by ``fromisoformat`` with their
+    offset (UTC, as Django stores them; PostgreSQL's driver gives aware times), the device lists (JSON text from
+    both: Django leaves jsonb undecoded) by orjson, and an empty list, the usual one, not at all."""
     sqlite = connection.vendor == "sqlite"
     qs = MfaAuditEvent.objects.filter(journal=journal, time__gte=since)
     if sqlite:
@@ -77,12 +77,10 @@ def _journal_rows(journal: MfaAuditJournal, since: datetime) -> Iterator[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(5_000):
-            if not sqlite:
-                yield from chunk
-                continue
             for audit_id, user_id, when, activity, kind, detail, actor, added, had in chunk:
-                yield (audit_id, user_id, datetime.fromisoformat(when + "+00:00"), activity, kind, detail, actor,
-                       () if added == "[]" else orjson.loads(added), had)
+                yield (audit_id, user_id, datetime.fromisoformat(when + "+00:00") if sqlite else when, activity, kind,
+                       detail, actor, () if added == "[]" else orjson.loads(added) if isinstance(added, str) else added,
+                       had)
 
 
 def snapshot_rows(snapshot: MfaSnapshot) -> QuerySet[MfaUserRow]:

@@ -20,7 +20,7 @@ from portal.connectors.graph import GraphCallStats
 from portal.connectors.graph.together import ListingPage
 from portal.jobs.services import run_job_inline
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]  # the journal is read apart on each database
 
 T1 = datetime(2026, 11, 20, 12, tzinfo=UTC)
 USERS = 40
@@ -52,6 +52,13 @@ class AuditGraph:
                  "User deleted security info")
         for n in range(USERS * 5):
             self.add(T1 - timedelta(days=40) + timedelta(hours=n * 4.8), n % USERS, kinds[n % 3])
+        # the MFA service stamping Authenticator devices on a user: an event with a device list
+        stamped = audit(len(self.audits), T1 - timedelta(days=2), 9, "Update user")
+        stamped.initiated_by_app, stamped.initiated_by_upn = "Azure MFA StrongAuthenticationService", None
+        stamped.targets = (SimpleNamespace(id="u9", type="User", modified_properties=(
+            ("StrongAuthenticationPhoneAppDetail", '[{"Id": "d0", "DeviceName": "iPhone"}]',
+             '[{"Id": "d0", "DeviceName": "iPhone"}, {"Id": "d1", "DeviceName": "Pixel 8 \u2013 Zo\u00eb"}]'),)),)
+        self.audits.append(stamped)
 
     def add(self, when: datetime, user: int, activity: str) -> None:
         self.audits.append(audit(len(self.audits), when, user, activity, f"{activity} (Authenticator App)"))
@@ -105,11 +112,13 @@ def test_a_snapshot_after_the_journal_reads_a_day_before_its_latest_read_and_cla
     known = known_audit(tenant="tenant-1", since=t2 - timedelta(days=30))
     second = collect(graph, now=t2, options=OPTIONS, known_audit=known)
     assert graph.read_from == {T1 - AUDIT_LATE} and second.audit.incremental
-    assert sorted(e.id for _, e in second.audit.fresh) == ["a200", "a201", "a202"]
+    assert sorted(e.id for _, e in second.audit.fresh) == ["a201", "a202", "a203"]
     assert any("came from the portal's journal" in note for note in second.notes)
 
     full = collect(graph, now=t2, options=OPTIONS)  # what a full read says at the same moment
     assert verdicts(second) == verdicts(full)
+    stamped = [e for e in second.users["u9"].events if e.kind == "app_detail"]
+    assert [(e.added_devices, e.had_devices) for e in stamped] == [(("Pixel 8 – Zoë",), 1)]
     assert second.audit_events == full.audit_events and second.audit.known + 3 == full.audit_events
 
     do_store_snapshot(second, tenant="tenant-1")  # the new events kept, those no window reaches dropped
@@ -165,9 +174,9 @@ def test_events_two_snapshots_side_by_side_both_read_are_kept_once():
     for result in both:
         do_store_snapshot(result, tenant="tenant-1")
     assert [len(r.audit.fresh) for r in both] == [1, 1]
-    assert MfaAuditEvent.objects.filter(audit_id="a200").count() == 1
+    assert MfaAuditEvent.objects.filter(audit_id="a201").count() == 1
     known = known_audit(tenant="tenant-1", since=t2 - timedelta(days=30))
-    assert [e.id for e in known.events["u7"]].count("a200") == 1
+    assert [e.id for e in known.events["u7"]].count("a201") == 1
 
 
 @pytest.mark.django_db(transaction=True)
