@@ -12,8 +12,6 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
-from portal.heap import growing_heap
-
 from ..figures import cached_figure, filtered_count
 from ..models import MfaAuditEvent, MfaAuditJournal, MfaSnapshot, MfaUserRow
 from .choices import MFA_CLASS_COLOURS, MFA_CLASS_FILLS, MethodFamily, MfaClass
@@ -42,23 +40,21 @@ def snapshot_of_job(job: Any) -> MfaSnapshot | None:
     return MfaSnapshot.objects.filter(job=job).only("id").first()
 
 
-@growing_heap()  # ~275,000 events for 100,000 users, all kept (portal/heap.py)
 def known_audit(*, tenant: str, since: datetime) -> KnownAudit | None:
     """The audit events earlier snapshots of ``tenant`` read, from ``since`` on, when they can stand in for a read
     of the audit from there: None without a journal, with one written under other filters (``AUDIT_READ_KEY``)
-    or one that does not reach back to ``since`` (a wider window than before)."""
+    or one that does not reach back to ``since`` (a wider window than before). The events are read as the
+    snapshot takes them."""
     journal = MfaAuditJournal.objects.filter(tenant=tenant).first()
     if journal is None or journal.read_key != AUDIT_READ_KEY or journal.covered_from > since:
         return None
-    events: dict[str, list[Event]] = {}
+    return KnownAudit(read_until=journal.read_until, events=_journal_events(journal, since))
+
+
+def _journal_events(journal: MfaAuditJournal, since: datetime) -> Iterator[tuple[str, Event]]:
     for audit_id, user_id, when, activity, kind, detail, actor, added, had in _journal_rows(journal, since):
-        event = new_event(id=audit_id, time=when, activity=activity, kind=kind, detail=detail, actor=actor,
-                          added_devices=tuple(added), had_devices=had)
-        if user_id in events:
-            events[user_id].append(event)
-        else:
-            events[user_id] = [event]
-    return KnownAudit(read_until=journal.read_until, events=events)
+        yield user_id, new_event(id=audit_id, time=when, activity=activity, kind=kind, detail=detail, actor=actor,
+                                 added_devices=tuple(added), had_devices=had)
 
 
 def _journal_rows(journal: MfaAuditJournal, since: datetime) -> Iterator[tuple]:

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import pytest
 from django.urls import reverse
 
-from diagnostics_app.mfa.collect import AUDIT_LATE, CollectOptions, collect
+from diagnostics_app.mfa.collect import AUDIT_LATE, CollectOptions, KnownAudit, collect
 from diagnostics_app.mfa.selectors import known_audit
 from diagnostics_app.mfa.services import do_start_snapshot, do_store_snapshot
 from diagnostics_app.models import MfaAuditEvent, MfaAuditJournal, MfaSnapshot
@@ -47,6 +47,8 @@ class AuditGraph:
         self.stats = GraphCallStats()
         self.audits: list[SimpleNamespace] = []
         self.read_from: set[datetime] = set()
+        self.journal_taken: list[int] = []  # journal events a test's counter saw taken, page by page
+        self.count_taken = None
         # ~5 events per user over the 40 days before T1: started and never finished, registered, deleted
         kinds = ("User started security info registration", "User registered security info",
                  "User deleted security info")
@@ -69,6 +71,8 @@ class AuditGraph:
     def pages_together(self, listings):
         self.stats.requests += 1
         for listing in listings:
+            if self.count_taken is not None:
+                self.journal_taken.append(self.count_taken())
             if listing.key == "users":
                 yield ListingPage("users", [SimpleNamespace(
                     id=f"u{i}", user_principal_name=f"user{i}@contoso.com", display_name=f"User {i}",
@@ -128,6 +132,27 @@ def test_a_snapshot_after_the_journal_reads_a_day_before_its_latest_read_and_cla
     assert journal.read_until == t2 and journal.covered_from == t2 - timedelta(days=30)
 
 
+def test_the_journal_is_taken_a_slice_after_each_page_while_the_next_is_awaited(monkeypatch):
+    monkeypatch.setattr("diagnostics_app.mfa.collect.JOURNAL_SLICE", 10)
+    graph = AuditGraph()
+    do_store_snapshot(collect(graph, now=T1, options=OPTIONS), tenant="tenant-1")
+    t2 = T1 + timedelta(hours=1)
+    known = known_audit(tenant="tenant-1", since=t2 - timedelta(days=30))
+    taken = []
+
+    def counted():
+        for item in known.events:
+            taken.append(item)
+            yield item
+
+    graph.count_taken = lambda: len(taken)
+    result = collect(graph, now=t2, options=OPTIONS, known_audit=KnownAudit(read_until=known.read_until,
+                                                                            events=counted()))
+    pages = len(graph.journal_taken)  # users, report and one page per audit listing
+    assert graph.journal_taken == [10 * n for n in range(pages)] and 10 * pages < len(taken)
+    assert result.audit.known == len(taken) and verdicts(result) == verdicts(collect(graph, now=t2, options=OPTIONS))
+
+
 def test_a_journal_that_cannot_stand_in_means_a_full_read_which_replaces_it():
     graph = AuditGraph()
     do_store_snapshot(collect(graph, now=T1, options=CollectOptions(read_groups=False, read_policies=False,
@@ -176,7 +201,7 @@ def test_events_two_snapshots_side_by_side_both_read_are_kept_once():
     assert [len(r.audit.fresh) for r in both] == [1, 1]
     assert MfaAuditEvent.objects.filter(audit_id="a201").count() == 1
     known = known_audit(tenant="tenant-1", since=t2 - timedelta(days=30))
-    assert [e.id for e in known.events["u7"]].count("a201") == 1
+    assert [e.id for uid, e in known.events if uid == "u7"].count("a201") == 1
 
 
 @pytest.mark.django_db(transaction=True)
