@@ -23,8 +23,9 @@ from django.utils import timezone
 _AS_IS = (models.CharField, models.TextField, models.BooleanField, models.IntegerField, models.ForeignKey)
 
 
-def _json(value: Any) -> str:
-    # keys that are not text become text, as json.dumps makes them
+def json_text(value: Any) -> str:
+    """A JSON column's text as :func:`insert_rows` writes it: keys that are not text become text, as json.dumps
+    makes them; a dataclass is written as its fields, a date-time in ISO 8601 (orjson's own)."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
@@ -35,7 +36,7 @@ def _column(field: models.Field, connection: Any, now: Any) -> tuple[str, Callab
         if field.encoder is not None:
             raise TypeError(f"{field.model.__name__}.{field.name}: a JSON field with its own encoder is not supported")
         # None is SQL NULL where the column allows it, else JSON's null, as the ORM writes it
-        write = (lambda v: None if v is None else _json(v)) if field.null else _json
+        write = (lambda v: None if v is None else json_text(v)) if field.null else json_text
         return ("%s::jsonb" if vendor == "postgresql" else "%s"), write
     if isinstance(field, models.DateTimeField):
         if field.auto_now or field.auto_now_add:

@@ -157,11 +157,9 @@ class Event:
     actor: str = ""
     added_devices: tuple[str, ...] = ()  # app_detail: device names new in this update
     had_devices: int = 0  # app_detail: devices listed before this update
-
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "time": self.time.isoformat() if self.time else None, "activity": self.activity,
-                "kind": self.kind, "detail": self.detail, "actor": self.actor,
-                "added_devices": list(self.added_devices), "had_devices": self.had_devices}
+    # In a verdict's evidence an Event stays itself: the snapshot's rows are written by orjson, which writes a
+    # dataclass as its fields (times in ISO 8601, as isoformat; the tuple as a list). Made into a dict here, they
+    # were ~18% of a 100,000-user classification.
 
 
 def _devices(text: str | None) -> list[dict[str, Any]]:
@@ -342,7 +340,7 @@ def classify(
         "report": report.as_json() if report else None,
         "methods": [m.as_json() for m in methods] if methods is not None else None,
         "methods_error": methods_error,
-        "events": [e.as_json() for e in events],
+        "events": list(events),  # Event dataclasses: see Event
     }
 
     # what is listed: the methods read now if we have them (the report can lag a day), else the report

@@ -6,10 +6,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+import orjson
 import pytest
 
 from diagnostics_app.mfa import classify as mc
 from diagnostics_app.mfa.choices import MfaClass as C
+from portal.bulk import json_text
 
 T0 = datetime(2026, 11, 10, 12, 35, 33, tzinfo=UTC)
 USER = mc.UserFacts(id="u1", upn="someone@contoso.com", display_name="Someone", user_type="Member", enabled=True)
@@ -83,7 +85,19 @@ def test_unverified_reason_names_the_device_the_time_and_the_contradiction():
     assert "no 'User registered security info'" in text
     assert "report says MFA capable" in text
     assert "unverified_authenticator" in verdict.flags
-    assert [e["kind"] for e in verdict.evidence["events"]] == ["app_detail"]
+    assert [e.kind for e in verdict.evidence["events"]] == ["app_detail"]
+
+
+def test_events_in_the_evidence_are_stored_as_their_fields_with_iso_times():
+    verdict = mc.classify(USER, report(PUSH), (app_detail(), ev("registered", T0 + timedelta(microseconds=7))))
+    stored = orjson.loads(json_text(verdict.evidence))  # as portal.bulk writes a snapshot's rows
+    assert stored["events"] == [
+        {"id": f"ad-{T0}", "time": "2026-11-10T12:35:33+00:00", "activity": "Update user", "kind": "app_detail",
+         "detail": "Authenticator app details stamped: iPhone 14 Pro Max",
+         "actor": "Azure MFA StrongAuthenticationService", "added_devices": ["iPhone 14 Pro Max"], "had_devices": 0},
+        {"id": f"registered-{T0 + timedelta(microseconds=7)}", "time": "2026-11-10T12:35:33.000007+00:00",
+         "activity": "registered", "kind": "registered", "detail": "", "actor": "", "added_devices": [],
+         "had_devices": 0}]
 
 
 def test_a_later_completed_registration_clears_an_earlier_pending_one():
