@@ -171,6 +171,24 @@ def test_batched_auth_methods_split_retry_and_report_per_user() -> None:
     assert isinstance(result["u13"].error, graph.NotFound) and result["u13"].error.request_id == "rid-42"
 
 
+def test_batched_auth_methods_name_a_guest_upn_as_one_path_segment_and_refuse_a_slash() -> None:
+    urls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        items = json.loads(request.content)["requests"]
+        urls.extend(item["url"] for item in items)
+        return httpx.Response(200, json={"responses": [{"id": item["id"], "status": 200, "body": {"value": []}}
+                                                       for item in items]})
+
+    with make_graph(handler) as client:
+        result = client.user_auth_methods_many(["zoe_fabrikam.com#EXT#@contoso.onmicrosoft.com"])
+        assert result["zoe_fabrikam.com#EXT#@contoso.onmicrosoft.com"].methods == ()
+        with pytest.raises(graph.GraphError, match="is not an object id or user principal name"):
+            client.user_auth_methods_many(["../groups/x"])
+    # percent-encoded as the SDK's request builders encode a path parameter
+    assert urls == ["/users/zoe_fabrikam.com%23EXT%23%40contoso.onmicrosoft.com/authentication/methods"]
+
+
 def test_group_writeback_reads_beta() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/beta/groups/g1"

@@ -27,8 +27,6 @@ from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph_core import GraphClientFactory
 from msgraph_core.models.page_result import PageResult
-from msgraph_core.requests.batch_request_content import BatchRequestContent
-from msgraph_core.requests.batch_request_item import BatchRequestItem
 
 from ..ad.types import CheckItem
 from .auth import TokenSource, _MsalAccessTokenProvider
@@ -48,7 +46,7 @@ from .group_writes import GroupWritesMixin
 from .policies import PolicyReadsMixin
 from .query import ODataFilter, _filter_text, _select
 from .settings import GraphSettings
-from .together import PagingTogetherMixin
+from .together import BATCH_LIMIT, PagingTogetherMixin, batch_body
 from .transport import (
     _ERROR_MAP,
     GraphCallStats,
@@ -469,7 +467,7 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
         completes; 429/503 items are retried after their ``Retry-After``.
         """
         ids = list(dict.fromkeys(user_ids))
-        group = BatchRequestContent.MAX_REQUESTS * self.settings.batch_concurrency
+        group = BATCH_LIMIT * self.settings.batch_concurrency
         for start in range(0, len(ids), group):
             chunk = ids[start:start + group]
             results = self._run(f"read authentication methods of {len(chunk)} users",
@@ -482,7 +480,7 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
     ) -> dict[str, UserAuthMethods]:
         results: dict[str, UserAuthMethods] = {}
         pending = list(user_ids)
-        size = BatchRequestContent.MAX_REQUESTS
+        size = BATCH_LIMIT
         attempt = 0
         while pending:
             chunks = [pending[i:i + size] for i in range(0, len(pending), size)]
@@ -507,28 +505,15 @@ class EntraGraph(PolicyReadsMixin, GroupWritesMixin, PagingTogetherMixin):
     async def _post_batch(
         self, client: GraphServiceClient, user_ids: list[str]
     ) -> dict[str, tuple[int, Mapping[str, Any], Any]]:
-        content = BatchRequestContent()
-        by_request: dict[str, str] = {}
-        base = self.settings.base
-        for number, user_id in enumerate(user_ids, start=1):
-            info = client.users.by_user_id(_path_key(user_id)).authentication.methods.to_get_request_information()
-            info.path_parameters["baseurl"] = base
-            item = BatchRequestItem(info, id=str(number))
-            # Graph wants URLs relative to the version root; the SDK's own stripping misses it
-            item.url = _relative_url(info.url, base)
-            content.add_request(str(number), item)
-            by_request[str(number)] = user_id
+        # the body is written here, not by the SDK's request builders and BatchRequestContent: those cost ~2 ms a
+        # user, most of reading 700 users' methods; the answer is read raw anyway (BatchResponseContent drops JSON
+        # object bodies, kiota-python #737), through the same adapter (auth, retry middleware)
+        by_request = {str(number): user_id for number, user_id in enumerate(user_ids, start=1)}
         self.stats.batch_items += len(by_request)
-        request = RequestInformation()
-        request.http_method = Method.POST
-        request.url = f"{base}/$batch"
-        request.headers = HeadersCollection()
-        request.headers.try_add("Accept", "application/json")
-        request.set_content_from_parsable(client.request_adapter, "application/json", content)
-        # The SDK's BatchResponseContent drops JSON object bodies (kiota-python #737): read the raw
-        # answer through the same adapter (auth, retry middleware) and parse it here.
-        raw = await client.request_adapter.send_primitive_async(request, "bytes", _ERROR_MAP)
-        answer = parse_json(raw or b"{}")
+        answer = await self._post_json_async(
+            client, f"read authentication methods of {len(by_request)} users", f"{self.settings.base}/$batch",
+            batch_body((rid, f"/users/{quote(_path_key(uid), safe='')}/authentication/methods")
+                       for rid, uid in by_request.items()))
         out: dict[str, tuple[int, Mapping[str, Any], Any]] = {}
         for response in answer.get("responses") or ():
             user_id = by_request.get(str(response.get("id")))

@@ -170,11 +170,16 @@ class PagingTogetherMixin:
     async def _post_chunk(self, client: Any, chunk: Sequence[str], open_urls: Mapping[str, str], listings: int,
                           base: str) -> dict[str, Any]:
         """One ``$batch`` post of up to 20 listings' next requests; its answers by request id."""
-        body = {"requests": [{"id": str(n), "method": "GET", "url": open_urls[key]} for n, key in enumerate(chunk)]}
         self.stats.batch_items += len(chunk)
         answer = await self._post_json_async(client, f"read {len(chunk)} page(s) of {listings} listing(s)",
-                                             f"{base}/$batch", json.dumps(body).encode())
+                                             f"{base}/$batch", batch_body((str(n), open_urls[key])
+                                                                          for n, key in enumerate(chunk)))
         return {str(item.get("id")): item for item in answer.get("responses") or () if isinstance(item, dict)}
+
+
+def batch_body(requests: Iterable[tuple[str, str]]) -> bytes:
+    """A ``$batch`` post's JSON body of GET requests, each (request id, URL relative to the version root)."""
+    return json.dumps({"requests": [{"id": rid, "method": "GET", "url": url} for rid, url in requests]}).encode()
 
 
 async def _sleep(seconds: float) -> None:
