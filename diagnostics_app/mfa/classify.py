@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -298,8 +299,14 @@ def _rank() -> dict[str, int]:
 
 
 def _order(families: Iterable[str]) -> tuple[str, ...]:
+    return _ordered(frozenset(families))
+
+
+@cache
+def _ordered(families: frozenset[str]) -> tuple[str, ...]:
+    # a tenant has a few dozen combinations of families: each is sorted once, not twice for each user
     rank = _rank()
-    return tuple(sorted(set(families), key=lambda f: rank.get(f, 99)))
+    return tuple(sorted(families, key=lambda f: rank.get(f, 99)))
 
 
 @cache
@@ -308,6 +315,9 @@ def _label(family: str) -> str:
         return F(family).label
     except ValueError:
         return family
+
+
+_TIME = attrgetter("time")
 
 
 def _when(moment: datetime | None) -> str:
@@ -335,7 +345,10 @@ def classify(
     if user.enabled is False:
         flags.append("disabled")
     if len(events) > 1:  # most users have none or one
-        events = sorted(events, key=lambda e: (e.time is None, e.time or datetime.min))
+        try:
+            events = sorted(events, key=_TIME)
+        except TypeError:  # an event without a time (never from Graph): last
+            events = sorted(events, key=lambda e: (e.time is None, e.time or datetime.min))
     evidence: dict[str, Any] = {
         "report": report.as_json() if report else None,
         "methods": [m.as_json() for m in methods] if methods is not None else None,
@@ -383,7 +396,7 @@ def classify(
 
     # the audit trail: an Authenticator device stamped with no completed registration after it
     completions = [e for e in events if e.kind in COMPLETION_KINDS]
-    last_completion = max((e.time for e in completions if e.time), default=None)
+    last_completion = max((e.time for e in completions if e.time), default=None) if completions else None
     pending = None
     for e in events:
         if e.kind == "app_detail" and e.added_devices and e.had_devices == 0:
@@ -410,7 +423,7 @@ def classify(
             "after it (no 'User registered security info'): the method is listed but cannot answer a prompt.")
         if report is not None and report.is_mfa_capable:
             reasons.append("The registration report says MFA capable; the audit trail contradicts it.")
-    rereg = _reregistration(events, completions)
+    rereg = _reregistration(events, completions) if events else None
     if rereg is not None:
         if methods is None:  # the report lists what was there when it was last updated
             lagging = report is not None and (report.last_updated is None or report.last_updated < rereg.time)
@@ -433,7 +446,7 @@ def classify(
     usable_t = _order(usable)
     strong = usable & (STRONG_FAMILIES | {F.TAP})
     reported_registered = bool(report and report.is_mfa_registered)
-    latest_event = max((e.time for e in events if e.time), default=None)
+    latest_event = max((e.time for e in events if e.time), default=None) if events else None
     report_stale = bool(report and report.last_updated and latest_event and latest_event > report.last_updated)
 
     if not usable:
