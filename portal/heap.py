@@ -11,7 +11,7 @@ Inside :func:`growing_heap` the collector is off. Reference counting still frees
 cycle. The cycle that mattered is broken where it is made: every httpx response and its stream pointed at each
 other, holding the page read (``connectors.graph.transport._ReleasingClient`` drops the spent stream). What
 cyclic garbage is left (a few hundred objects per snapshot: exception tracebacks, closed connections) is
-collected after the block, when the collector is back on.
+collected by the first full collection after the block.
 
 :func:`frozen_heap` is for a job that streams (the address scan reads 100,000 objects page by page) and must go on
 freeing its cycles: what the process already holds when it starts (Django, every module, the job's inputs) is
@@ -35,7 +35,12 @@ _was_enabled = False
 @contextlib.contextmanager
 def growing_heap() -> Iterator[None]:
     """Switch the cyclic collector off for the block; nests, and is safe to enter from several threads (the
-    collector is the process's: the first to enter switches it off, the last to leave puts it back as found)."""
+    collector is the process's: the first to enter switches it off, the last to leave puts it back as found).
+
+    What the block made is kept (that is why it ran without the collector), yet all of it is still in the youngest
+    generation when the block ends: the first young collection after it walked the whole heap, 1.4 s of a
+    100,000-user snapshot. Leaving, the block moves it to the oldest generation in one step (gc.freeze, then
+    gc.unfreeze: each a list splice), unless a :func:`frozen_heap` block is open (unfreezing would end it)."""
     global _depth, _was_enabled
     with _lock:
         if _depth == 0:
@@ -48,6 +53,9 @@ def growing_heap() -> Iterator[None]:
         with _lock:
             _depth -= 1
             if _depth == 0 and _was_enabled:
+                if _frozen_depth == 0:
+                    gc.freeze()
+                    gc.unfreeze()
                 gc.enable()
 
 

@@ -100,3 +100,21 @@ def test_a_frozen_heap_is_left_out_of_collections_inside_and_handed_back_after()
             raise RuntimeError("the job failed")
     assert gc.get_freeze_count() == 0
     assert held
+
+
+def test_what_a_growing_heap_made_leaves_the_young_generation_so_no_young_collection_walks_it(collector_on) -> None:
+    with growing_heap():
+        kept = [[n] for n in range(20_000)]
+    young = {id(o) for o in gc.get_objects(generation=0)} | {id(o) for o in gc.get_objects(generation=1)}
+    assert not any(id(o) in young for o in kept)
+    assert {id(o) for o in gc.get_objects(generation=2)} >= {id(o) for o in kept[:100]}
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
+def test_a_growing_heap_ending_inside_a_frozen_heap_leaves_it_frozen(collector_on) -> None:
+    with frozen_heap():
+        frozen = gc.get_freeze_count()
+        with growing_heap():
+            made = [[n] for n in range(1000)]
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+    assert made and gc.get_freeze_count() == 0
