@@ -30,3 +30,20 @@ def test_administrator_takes_the_first_snapshot_from_the_button(page, rq_workers
     page.get_by_role("link", name="Roll-out readiness").click()
     assert page.get_by_text("would be interrupted at their next sign-in").is_visible()
     assert page.locator(".field-error").count() == 0
+
+    # The next snapshot reads the audit only since the first and says where the rest of its evidence came from;
+    # ticking "Read the whole audit window again" reads all of it.
+    for tick, from_journal in ((False, True), (True, False)):
+        page.goto("/diagnostics/mfa/")
+        if tick:
+            page.get_by_text("Advanced").click()
+            page.get_by_label("Read the whole audit window again").check()
+        page.get_by_role("button", name="Take a new snapshot").click()
+        page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
+        page.wait_for_selector("#log-poller[data-state=stopped]", state="attached", timeout=180_000)
+        assert page.locator("#job-header .badge").inner_text().startswith("Succeeded")
+        page.goto("/diagnostics/mfa/")
+        assert page.locator("#audit-source").count() == (1 if from_journal else 0)
+        if from_journal:
+            assert "from earlier snapshots" in page.locator("#audit-source").inner_text()
+            screenshot(page, "e2e-mfa-snapshot-from-the-journal")
