@@ -199,7 +199,7 @@ def collect(
     users = result.users
     window = now - timedelta(days=options.audit_days)
     result.audit = AuditRead(since=window, window=window, incremental=False)
-    if known_audit is not None and known_audit.read_until - AUDIT_LATE > window:
+    if known_audit is not None and not options.full_audit and known_audit.read_until - AUDIT_LATE > window:
         result.audit.since, result.audit.incremental = known_audit.read_until - AUDIT_LATE, True
 
     # 1. users, the registration report, the audit and the groups' members, paged side by side ($batch rounds:

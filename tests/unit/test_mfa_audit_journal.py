@@ -179,6 +179,11 @@ def test_a_journal_older_than_the_window_is_a_full_read_and_old_events_are_dropp
     result = collect(graph, now=later, options=OPTIONS,
                      known_audit=known_audit(tenant="tenant-1", since=later - timedelta(days=30)))
     assert not result.audit.incremental and graph.read_from == {later - timedelta(days=30)}
+    # told to read the whole window, the collection does so whatever journal it is given
+    result = collect(graph, now=T1 + timedelta(days=1), options=CollectOptions(
+        read_groups=False, read_policies=False, full_audit=True), known_audit=known_audit(
+        tenant="tenant-1", since=T1 - timedelta(days=29)))
+    assert not result.audit.incremental and result.audit.known == 0
 
     t2 = T1 + timedelta(days=10)  # a read that follows: events past the widest window leave the journal
     known = known_audit(tenant="tenant-1", since=t2 - timedelta(days=30))
