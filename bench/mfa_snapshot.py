@@ -22,14 +22,15 @@ Each measurement runs in a fresh process. Prints the figures and the ratios, and
 figures allow on this machine's cores: one client process never runs faster than its own CPU time. Run with
 `make bench`.
 
-Measured on 3 December 2026 (session 11), 100,000 users, 276,933 audit events, load ~1, three runs of the final
-code: 160 Graph calls for each snapshot (1/626 of the baseline's 100,109: goal 1/500 met). The snapshot after the
-first: 17.6, 19.1 and 18.3 s (15.4-16.6 s of the client's CPU, 7.4-8.3 s of the lab's), **1/54.2, 1/60.0 and 1/56.0**
-of the baseline's time: goal 1/50 met. The tenant's first snapshot: 31.3, 28.1 and 31.8 s, 1/30.4, 1/40.7 and
-1/32.2: missed (its floor, its own CPU, allows at most 1/38-1/51). Earlier the same day, before the journal: 31.8 s,
-1/19.3. The baseline cost 9.5, 11.4 and 10.2 ms per user in those runs (6.1 in a run the day before): CPU time
-itself moves +-25% from one run to another on this machine (hypervisor), so compare figures of one run with each
-other. Storing the first snapshot takes ~20 s (its 100,000 rows and 277,000 journal events), a later one ~11 s.
+Measured on 3 December 2026 (session 11), 100,000 users, 276,933 audit events, load ~1, the session's last
+three runs (the first before the portal.heap change): 160 Graph calls for each snapshot (1/626 of the baseline's
+100,109: goal 1/500 met). The snapshot after the first: 17.6, 19.1 and 18.3 s (15.4-16.6 s of the client's CPU,
+7.4-8.3 s of the lab's), **1/54.2, 1/60.0 and 1/56.0** of the baseline's time: goal 1/50 met. The tenant's first
+snapshot: 31.3, 28.1 and 31.8 s, 1/30.4, 1/40.7 and 1/32.2: missed (its floor, its own CPU, allows at most
+1/38-1/51). Earlier the same day, before the journal: 31.8 s, 1/19.3. The baseline cost 9.5, 11.4 and 10.2 ms per
+user in those runs (6.1 in a run the day before): CPU time itself moves +-25% from one run to another on this
+machine (hypervisor), so compare figures of one run with each other. Storing the first snapshot takes ~20 s (its
+100,000 rows and 277,000 journal events), a later one ~11 s.
 """
 
 from __future__ import annotations
