@@ -201,7 +201,7 @@ def event_from_audit(audit: Any, user_id: str | None = None) -> Event | None:
     kind = ACTIVITY_KINDS.get(activity.lower())
     if kind is not None:
         return new_event(id=audit.id, time=audit.activity_time, activity=activity, kind=kind,
-                      detail=audit.result_reason or "", actor=actor)
+                         detail=audit.result_reason or "", actor=actor)
     if activity.lower() != "update user":
         return None
     target = next((t for t in audit.targets if user_id is None or (t.id or "").lower() == user_id), None)
@@ -215,15 +215,15 @@ def event_from_audit(audit: Any, user_id: str | None = None) -> Event | None:
         detail = (f"Authenticator app details stamped: {', '.join(added)}" if added
                   else "Authenticator app details changed")
         return new_event(id=audit.id, time=audit.activity_time, activity=activity, kind="app_detail", detail=detail,
-                      actor=actor, added_devices=added, had_devices=len(before))
+                         actor=actor, added_devices=added, had_devices=len(before))
     if "StrongAuthenticationMethod" in props:
         old, new = props["StrongAuthenticationMethod"]
         if _devices(old) and not _devices(new):
             return new_event(id=audit.id, time=audit.activity_time, activity=activity, kind="reregistration_required",
-                          detail="Default MFA methods reset: the user must register again (Require re-register MFA)",
-                          actor=actor)
+                             detail="Default MFA methods reset: the user must register again (Require re-register "
+                                    "MFA)", actor=actor)
         return new_event(id=audit.id, time=audit.activity_time, activity=activity, kind="default_method_set",
-                      detail="Default MFA method set (the user answered a prompt)", actor=actor)
+                         detail="Default MFA method set (the user answered a prompt)", actor=actor)
     return None
 
 
