@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from portal.bulk import insert_rows
 from portal.jobs.models import Job
 from portal.jobs.services import do_start_job
 
@@ -57,15 +58,14 @@ def _clean(text: str | None) -> str | None:
 def do_store_findings(*, scan: AddressScan, findings: Iterable[Finding], now: datetime | None = None) -> int:
     """Append findings to a running scan (called per page by the job); the history is set at :func:`do_finish_scan`."""
     now = now or timezone.now()
-    rows = [AddressFinding(
-        scan=scan, key=finding_key(f.dn, f.attribute, f.rule, f.value), first_seen=now, dn=_clean(f.dn),
+    # plain rows through portal.bulk.insert_rows: no model instance per finding (36,000 at the bench's full size)
+    return insert_rows(AddressFinding, (dict(
+        scan_id=scan.pk, key=finding_key(f.dn, f.attribute, f.rule, f.value), first_seen=now, dn=_clean(f.dn),
         ou=_clean(_parent(f.dn)), object_class=f.object_class[:32], attribute=f.attribute[:64],
         value=_clean(f.value), rule=str(f.rule), severity=str(f.severity), category=str(f.category),
         errors=f.errors.labels, action=str(f.action), proposed_value=_clean(f.proposed_value),
         explanation=_clean(f.explanation), beyond_idfix=f.beyond_idfix, fix=f.fix.as_dict() if f.fix else None,
-        others=list(f.others)) for f in findings]
-    AddressFinding.objects.bulk_create(rows, batch_size=STORE_BATCH)
-    return len(rows)
+        others=list(f.others)) for f in findings), batch=STORE_BATCH)
 
 
 def previous_scan(scan: AddressScan) -> AddressScan | None:
